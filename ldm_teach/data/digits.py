@@ -120,8 +120,9 @@ def digits_from_8x8(X: np.ndarray, size: int = 32) -> Tensor:
     x = torch.as_tensor(X, dtype=torch.float32).view(-1, 1, 8, 8)  # (N, 1, 8, 8)
     x = x / DIGITS_MAX * 2.0 - 1.0  # 1. [0, 16] -> [-1, 1]
     if size != 8:  # 2. bicubic upsampling
-        x = F.interpolate(x, size=(size, size), mode="bicubic", antialias=True,
-                          align_corners=False)  # (N, 1, size, size)
+        x = F.interpolate(
+            x, size=(size, size), mode="bicubic", antialias=True, align_corners=False
+        )  # (N, 1, size, size)
     return x.clamp(-1.0, 1.0).contiguous()  # 3. undo bicubic overshoot
 
 

@@ -1,0 +1,243 @@
+"""KL-regularised autoencoder, the first stage of a Latent Diffusion Model
+(Rombach et al. 2022, arXiv:2112.10752, Sec. 3.1 and Appendix G; architecture after
+Esser et al. 2021, arXiv:2012.09841).
+
+    E: x (B, C_img, H, W)  ->  q(z|x) = N(mu, sigma^2),  z: (B, c, H/f, W/f)
+    D: z                   ->  x_hat (B, C_img, H, W)
+    f = 2^(len(channel_mult) - 1)                      downsampling factor
+
+Training objective used here (Sec. 3.1, without the perceptual and adversarial terms,
+which arrive with section 10.2):
+
+    L = |x - D(z)|_1 + kl_weight * KL(q(z|x) || N(0, I)),   z ~ q(z|x)
+
+with the KL summed over latent elements and averaged over the batch. The small
+``kl_weight`` (1e-6 in the paper) keeps the latent close to, but not exactly, a unit
+Gaussian, which is why stage 2 rescales it by ``scale_factor`` (1 / std of the latents).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ldm_teach.autoencoders.distributions import DiagonalGaussian
+from ldm_teach.nn import Downsample, ResnetBlock, SelfAttention2d, Upsample, group_norm
+
+
+@dataclass(frozen=True)
+class AutoencoderKLConfig:
+    """Configuration of :class:`AutoencoderKL`.
+
+    Raises ValueError at construction if the widths cannot be group-normalised or a field
+    is out of range.
+    """
+
+    in_channels: int = 3  # image channels (1 for digits, 3 for photos)
+    base_channels: int = 64  # width of the first level
+    channel_mult: tuple[int, ...] = (1, 2, 2)  # width multiplier per level; f = 2^(levels-1)
+    num_res_blocks: int = 1  # ResNet blocks per level in the encoder (decoder: one more)
+    latent_channels: int = 4  # c, channels of z
+    norm_groups: int = 32  # GroupNorm groups; must divide every width
+    mid_attention: bool = True  # self-attention in the middle block (lowest resolution)
+    dropout: float = 0.0  # dropout inside ResNet blocks
+
+    def __post_init__(self) -> None:
+        if self.in_channels <= 0:
+            raise ValueError(f"in_channels must be positive, got {self.in_channels}")
+        if self.latent_channels <= 0:
+            raise ValueError(f"latent_channels must be positive, got {self.latent_channels}")
+        if not self.channel_mult or any(m <= 0 for m in self.channel_mult):
+            raise ValueError(f"channel_mult must be non-empty positive ints, got {self.channel_mult}")
+        if self.num_res_blocks < 1:
+            raise ValueError(f"num_res_blocks must be >= 1, got {self.num_res_blocks}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        for m in self.channel_mult:
+            width = self.base_channels * m
+            if self.norm_groups <= 0 or width % self.norm_groups != 0:
+                raise ValueError(
+                    f"width base_channels*mult = {self.base_channels}*{m} = {width} is not "
+                    f"divisible by norm_groups={self.norm_groups}"
+                )
+
+    @property
+    def downsample_factor(self) -> int:
+        """f: how much H and W shrink from image to latent."""
+        return 2 ** (len(self.channel_mult) - 1)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> AutoencoderKLConfig:
+        d = dict(d)
+        d["channel_mult"] = tuple(d["channel_mult"])
+        return cls(**d)
+
+
+class Encoder(nn.Module):
+    """x (B, C_img, H, W) -> moments (B, 2c, H/f, W/f): mean and logvar stacked."""
+
+    def __init__(self, cfg: AutoencoderKLConfig) -> None:
+        super().__init__()
+        widths = [cfg.base_channels * m for m in cfg.channel_mult]
+        g = cfg.norm_groups
+        self.conv_in = nn.Conv2d(cfg.in_channels, widths[0], 3, padding=1)
+        self.down = nn.ModuleList()
+        ch = widths[0]
+        for level, width in enumerate(widths):
+            blocks = nn.ModuleList()
+            for _ in range(cfg.num_res_blocks):
+                blocks.append(ResnetBlock(ch, width, dropout=cfg.dropout, norm_groups=g))
+                ch = width
+            stage = nn.Module()
+            stage.blocks = blocks
+            stage.downsample = Downsample(ch) if level < len(widths) - 1 else nn.Identity()
+            self.down.append(stage)
+        self.mid_block1 = ResnetBlock(ch, ch, dropout=cfg.dropout, norm_groups=g)
+        self.mid_attn = SelfAttention2d(ch, 1, g) if cfg.mid_attention else nn.Identity()
+        self.mid_block2 = ResnetBlock(ch, ch, dropout=cfg.dropout, norm_groups=g)
+        self.norm_out = group_norm(ch, g)
+        self.conv_out = nn.Conv2d(ch, 2 * cfg.latent_channels, 3, padding=1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        h = self.conv_in(x)
+        for stage in self.down:
+            for block in stage.blocks:
+                h = block(h)
+            h = stage.downsample(h)
+        h = self.mid_block2(self.mid_attn(self.mid_block1(h)))
+        return self.conv_out(F.silu(self.norm_out(h)))
+
+
+class Decoder(nn.Module):
+    """z (B, c, h, w) -> x_hat (B, C_img, h*f, w*f), unbounded (train targets are in [-1, 1])."""
+
+    def __init__(self, cfg: AutoencoderKLConfig) -> None:
+        super().__init__()
+        widths = [cfg.base_channels * m for m in cfg.channel_mult]
+        g = cfg.norm_groups
+        ch = widths[-1]
+        self.conv_in = nn.Conv2d(cfg.latent_channels, ch, 3, padding=1)
+        self.mid_block1 = ResnetBlock(ch, ch, dropout=cfg.dropout, norm_groups=g)
+        self.mid_attn = SelfAttention2d(ch, 1, g) if cfg.mid_attention else nn.Identity()
+        self.mid_block2 = ResnetBlock(ch, ch, dropout=cfg.dropout, norm_groups=g)
+        self.up = nn.ModuleList()
+        for level, width in reversed(list(enumerate(widths))):
+            blocks = nn.ModuleList()
+            for _ in range(cfg.num_res_blocks + 1):
+                blocks.append(ResnetBlock(ch, width, dropout=cfg.dropout, norm_groups=g))
+                ch = width
+            stage = nn.Module()
+            stage.blocks = blocks
+            stage.upsample = Upsample(ch) if level > 0 else nn.Identity()
+            self.up.append(stage)
+        self.norm_out = group_norm(ch, g)
+        self.conv_out = nn.Conv2d(ch, cfg.in_channels, 3, padding=1)
+
+    def forward(self, z: Tensor) -> Tensor:
+        h = self.conv_in(z)
+        h = self.mid_block2(self.mid_attn(self.mid_block1(h)))
+        for stage in self.up:
+            for block in stage.blocks:
+                h = block(h)
+            h = stage.upsample(h)
+        return self.conv_out(F.silu(self.norm_out(h)))
+
+
+class AutoencoderKL(nn.Module):
+    """The KL autoencoder: ``encode`` gives q(z|x), ``decode`` maps z back to pixels.
+
+    Args:
+        cfg: an :class:`AutoencoderKLConfig`.
+    Shapes:
+        x: (B, in_channels, H, W), float, values in [-1, 1]; H and W divisible by f.
+        z: (B, latent_channels, H/f, W/f).
+    """
+
+    def __init__(self, cfg: AutoencoderKLConfig) -> None:
+        super().__init__()
+        self.config = cfg
+        self.encoder = Encoder(cfg)
+        self.decoder = Decoder(cfg)
+        # 1x1 convolutions on the moments and the latent, as in the LDM/SD autoencoder.
+        self.quant_conv = nn.Conv2d(2 * cfg.latent_channels, 2 * cfg.latent_channels, 1)
+        self.post_quant_conv = nn.Conv2d(cfg.latent_channels, cfg.latent_channels, 1)
+
+    @property
+    def downsample_factor(self) -> int:
+        return self.config.downsample_factor
+
+    def _check_image(self, x: Tensor) -> None:
+        f = self.downsample_factor
+        if x.ndim != 4 or x.shape[1] != self.config.in_channels:
+            raise ValueError(
+                f"x must have shape (B, {self.config.in_channels}, H, W), got {tuple(x.shape)}"
+            )
+        if x.shape[2] % f or x.shape[3] % f:
+            raise ValueError(
+                f"x's height and width must be divisible by the downsampling factor f={f}, "
+                f"got {tuple(x.shape[2:])}"
+            )
+
+    def encode(self, x: Tensor) -> DiagonalGaussian:
+        """q(z|x) for images x in [-1, 1], (B, C_img, H, W) -> Gaussian over (B, c, H/f, W/f).
+
+        Raises:
+            ValueError: if x has the wrong channel count or a size not divisible by f.
+        """
+        self._check_image(x)
+        return DiagonalGaussian.from_moments(self.quant_conv(self.encoder(x)))
+
+    def decode(self, z: Tensor) -> Tensor:
+        """x_hat = D(z): (B, c, h, w) -> (B, C_img, h*f, w*f), roughly in [-1, 1].
+
+        Raises:
+            ValueError: if z does not have ``latent_channels`` channels.
+        """
+        if z.ndim != 4 or z.shape[1] != self.config.latent_channels:
+            raise ValueError(
+                f"z must have shape (B, {self.config.latent_channels}, h, w), got {tuple(z.shape)}"
+            )
+        return self.decoder(self.post_quant_conv(z))
+
+    def forward(
+        self, x: Tensor, sample_posterior: bool = True, generator: torch.Generator | None = None
+    ) -> tuple[Tensor, DiagonalGaussian]:
+        """Reconstruct x: returns (x_hat, posterior); z is sampled or, if not, the mode."""
+        posterior = self.encode(x)
+        z = posterior.sample(generator) if sample_posterior else posterior.mode()
+        return self.decode(z), posterior
+
+    @torch.no_grad()
+    def reconstruct(self, x: Tensor) -> Tensor:
+        """Deterministic reconstruction D(mu(x)), clamped to [-1, 1]."""
+        return self.decode(self.encode(x).mode()).clamp(-1.0, 1.0)
+
+
+def autoencoder_kl_loss(
+    model: AutoencoderKL, x: Tensor, kl_weight: float = 1e-6, generator: torch.Generator | None = None
+) -> tuple[Tensor, dict[str, float]]:
+    """L1 reconstruction + ``kl_weight`` * KL, the KL summed over latent elements and
+    averaged over the batch (Rombach et al. 2022, Sec. 3.1 and Appendix G).
+
+    Args:
+        model: the autoencoder.
+        x: images (B, C, H, W) in [-1, 1].
+        kl_weight: weight of the KL term, >= 0 (1e-6 in the paper).
+    Returns:
+        (loss scalar, {"rec": mean |x - x_hat|, "kl": mean KL per image in nats}).
+    Raises:
+        ValueError: if ``kl_weight`` is negative.
+    """
+    if kl_weight < 0:
+        raise ValueError(f"kl_weight must be >= 0, got {kl_weight}")
+    x_hat, posterior = model(x, sample_posterior=True, generator=generator)
+    rec = (x - x_hat).abs().mean()
+    kl = posterior.kl().mean()
+    loss = rec + kl_weight * kl
+    return loss, {"rec": float(rec.detach()), "kl": float(kl.detach())}

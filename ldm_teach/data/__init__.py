@@ -1,0 +1,44 @@
+"""Offline data sets for the course: digits, photo patches and captioned shapes.
+
+Every loader here reads data that ship inside installed packages (scikit-learn, scikit-image)
+or draws them procedurally; nothing is downloaded. Images are float32 in [-1, 1].
+"""
+
+from ldm_teach.data.digits import (
+    DIGITS_SPLIT_SEED,
+    DigitsDataset,
+    digits_from_8x8,
+    digits_split,
+    digits_to_8x8,
+    load_digits_8x8,
+)
+from ldm_teach.data.photos import PHOTO_SPLITS, PhotoPatchDataset, load_photo, photo_patches
+from ldm_teach.data.shapes import (
+    COLOURS,
+    POSITIONS,
+    SHAPES,
+    SIZES,
+    ShapesDataset,
+    caption_for,
+    render_shape,
+)
+
+__all__ = [
+    "COLOURS",
+    "DIGITS_SPLIT_SEED",
+    "DigitsDataset",
+    "PHOTO_SPLITS",
+    "POSITIONS",
+    "PhotoPatchDataset",
+    "SHAPES",
+    "SIZES",
+    "ShapesDataset",
+    "caption_for",
+    "digits_from_8x8",
+    "digits_split",
+    "digits_to_8x8",
+    "load_digits_8x8",
+    "load_photo",
+    "photo_patches",
+    "render_shape",
+]

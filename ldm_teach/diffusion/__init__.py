@@ -1,0 +1,61 @@
+"""Diffusion: noise schedules, the forward process, DDPM and DDIM samplers, guidance.
+
+    schedules.py  β schedules, ᾱ, SNR, posterior coefficients (Ho et al. 2020)
+    forward.py    q_sample (Eq. 4), eps/x0/v conversions, q(x_{t-1} | x_t, x0) (Eq. 6-7)
+    ddpm.py       ancestral sampler (Ho et al. 2020, Algorithm 2)
+    ddim.py       DDIM sampler (Song et al. 2020, Eq. 12, 16)
+    guidance.py   classifier-free guidance (Ho & Salimans 2022)
+"""
+
+from ldm_teach.diffusion.ddim import ddim_sample, ddim_step, ddim_timesteps
+from ldm_teach.diffusion.ddpm import ddpm_sample, ddpm_step
+from ldm_teach.diffusion.forward import (
+    PREDICTION_TYPES,
+    extract,
+    gaussian_noise,
+    get_v,
+    predict_eps_from_v,
+    predict_eps_from_x0,
+    predict_x0_and_eps,
+    predict_x0_from_eps,
+    predict_x0_from_v,
+    q_posterior_mean_variance,
+    q_sample,
+)
+from ldm_teach.diffusion.guidance import classifier_free_guidance
+from ldm_teach.diffusion.schedules import (
+    NoiseSchedule,
+    ScheduleConfig,
+    cosine_betas,
+    linear_betas,
+    rescale_zero_terminal_snr,
+    scaled_linear_betas,
+    sigmoid_betas,
+)
+
+__all__ = [
+    "PREDICTION_TYPES",
+    "NoiseSchedule",
+    "ScheduleConfig",
+    "classifier_free_guidance",
+    "cosine_betas",
+    "ddim_sample",
+    "ddim_step",
+    "ddim_timesteps",
+    "ddpm_sample",
+    "ddpm_step",
+    "extract",
+    "gaussian_noise",
+    "get_v",
+    "linear_betas",
+    "predict_eps_from_v",
+    "predict_eps_from_x0",
+    "predict_x0_and_eps",
+    "predict_x0_from_eps",
+    "predict_x0_from_v",
+    "q_posterior_mean_variance",
+    "q_sample",
+    "rescale_zero_terminal_snr",
+    "scaled_linear_betas",
+    "sigmoid_betas",
+]

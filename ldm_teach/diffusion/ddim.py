@@ -1,0 +1,246 @@
+"""DDIM sampler (Song et al. 2020, arXiv:2010.02502), Eq. 12 and 16.
+
+A DDIM step jumps from timestep t to any earlier timestep t_prev of a short schedule:
+
+    x̂0      = (x_t - sqrt(1 - ᾱ_t) ε̂) / sqrt(ᾱ_t)                        "predicted x0", Eq. 12
+    σ_t     = η · sqrt((1 - ᾱ_prev) / (1 - ᾱ_t)) · sqrt(1 - ᾱ_t / ᾱ_prev)   Eq. 16
+    x_prev  = sqrt(ᾱ_prev) x̂0                                              Eq. 12
+              + sqrt(1 - ᾱ_prev - σ_t²) ε̂                                   "direction pointing to x_t"
+              + σ_t z,  z ~ N(0, I)                                         "random noise"
+
+η = 0 gives the deterministic DDIM sampler; η = 1 with consecutive timesteps gives DDPM.
+Variable names: ``alphas_cumprod`` -> ᾱ, ``alpha_prev`` -> ᾱ_{t_prev}, ``sigma`` -> σ_t,
+``pred_x0`` -> x̂0, ``eps`` -> ε̂. The step follows diffusers' ``DDIMScheduler.step``
+(with ``use_clipped_model_output=False``); the parity tests check it to 1e-6.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+
+import numpy as np
+import torch
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from ldm_teach.diffusion.ddpm import ModelFn, check_clip_sample, initial_noise
+from ldm_teach.diffusion.forward import as_timestep, gaussian_noise, predict_x0_and_eps
+from ldm_teach.diffusion.schedules import NoiseSchedule
+
+SPACINGS = ("leading", "trailing", "linspace")
+
+
+def ddim_timesteps(
+    num_inference_steps: int,
+    num_train_timesteps: int,
+    spacing: str = "leading",
+    steps_offset: int = 0,
+) -> Tensor:
+    """The timesteps a sampler visits, in descending order (as diffusers' ``set_timesteps``).
+
+    With T = num_train_timesteps and n = num_inference_steps (Lin et al. 2023,
+    arXiv:2305.08891, Table 2):
+        "leading":  k · (T // n) + steps_offset for k = n-1 .. 0  (DDIM, LDM, SD 1.x/2.x)
+        "trailing": round(T - k · T/n) - 1 for k = 0 .. n-1       (always starts at T-1)
+        "linspace": round(linspace(0, T-1, n)), reversed          (starts at T-1, ends at 0)
+    As in diffusers, ``steps_offset`` is used by "leading" only (Stable Diffusion uses 1).
+
+    Returns:
+        int64 (n,), strictly descending, every entry in [0, T-1].
+    Raises:
+        ValueError: if n is not in [1, T], spacing is unknown, or steps_offset pushes a
+            "leading" timestep past T-1.
+    """
+    T, n = num_train_timesteps, num_inference_steps
+    if isinstance(T, bool) or not isinstance(T, int) or T < 1:
+        raise ValueError(f"num_train_timesteps must be an int >= 1, got {T!r}")
+    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= T:
+        raise ValueError(f"num_inference_steps must be an int in [1, {T}], got {n!r}")
+    if spacing not in SPACINGS:
+        raise ValueError(f"spacing must be one of {SPACINGS}, got {spacing!r}")
+    if isinstance(steps_offset, bool) or not isinstance(steps_offset, int) or steps_offset < 0:
+        raise ValueError(f"steps_offset must be an int >= 0, got {steps_offset!r}")
+
+    # numpy, with the same float operations as diffusers, so the rounding agrees exactly
+    if spacing == "leading":
+        step_ratio = T // n
+        timesteps = np.arange(n - 1, -1, -1, dtype=np.int64) * step_ratio + steps_offset
+        if timesteps[0] > T - 1:
+            raise ValueError(
+                f"steps_offset must be <= {T - 1 - int(timesteps[0]) + steps_offset} for "
+                f"num_inference_steps={n}, num_train_timesteps={T} ('leading' spacing), "
+                f"got {steps_offset}"
+            )
+    elif spacing == "trailing":
+        step_ratio = T / n
+        # diffusers writes np.arange(T, 0, -T/n), which can return n+1 floats for some n;
+        # indexing by k returns exactly n
+        timesteps = np.round(T - np.arange(n) * step_ratio).astype(np.int64) - 1
+    else:  # "linspace"
+        timesteps = np.linspace(0, T - 1, n).round()[::-1].astype(np.int64)
+    return torch.from_numpy(timesteps.copy())
+
+
+def ddim_step(
+    model_output: Tensor,
+    t: int,
+    t_prev: int,
+    x_t: Tensor,
+    schedule: NoiseSchedule,
+    eta: float = 0.0,
+    prediction_type: str = "epsilon",
+    generator: torch.Generator | None = None,
+    variance_noise: Tensor | None = None,
+    clip_sample: float | None = None,
+    final_alpha_cumprod: float | None = None,
+) -> tuple[Tensor, Tensor]:
+    """One DDIM step x_t -> x_{t_prev} (Song et al. 2020, Eq. 12 and 16).
+
+    Args:
+        model_output: (B, C, H, W) network output at (x_t, t): eps, x0 or v.
+        t: current timestep, an int in [0, T-1].
+        t_prev: the next (smaller) timestep of the sampling schedule, in [0, t-1];
+            any negative value means "the final step", using ``final_alpha_cumprod``.
+        x_t: (B, C, H, W) current sample, any float dtype.
+        schedule: the training noise schedule.
+        eta: η in [0, 1]; 0 is deterministic DDIM, 1 is DDPM-like.
+        prediction_type: "epsilon", "sample" (x0) or "v_prediction".
+        generator: seeds the noise z when eta > 0 (drawn like diffusers' ``randn_tensor``).
+        variance_noise: the noise z itself, (B, C, H, W); overrides ``generator``.
+        clip_sample: clip x̂0 to [-clip_sample, clip_sample]; ε̂ is *not* recomputed from the
+            clipped x̂0 (diffusers' default ``use_clipped_model_output=False``).
+        final_alpha_cumprod: ᾱ used when t_prev < 0. None means 1.0 (diffusers'
+            ``set_alpha_to_one=True``); pass ᾱ_0 for ``set_alpha_to_one=False``.
+    Returns:
+        (x_prev, pred_x0), both of x_t's shape and dtype.
+    Raises:
+        ValueError: on out-of-range t or t_prev, eta outside [0, 1], or mismatched shapes.
+    """
+    T = schedule.num_train_timesteps
+    t = as_timestep(t, T)
+    try:
+        t_prev = operator.index(t_prev)  # int, numpy integer or one-element integer tensor
+    except TypeError:
+        raise ValueError(f"t_prev must be an integer timestep, got {t_prev!r}") from None
+    if t_prev >= 0:
+        t_prev = as_timestep(t_prev, T, name="t_prev")
+        if t_prev >= t:
+            raise ValueError(f"t_prev must be < t={t} (or negative for the final step), got {t_prev}")
+    if not 0.0 <= eta <= 1.0:
+        raise ValueError(f"eta must be in [0, 1], got {eta}")
+    check_clip_sample(clip_sample)
+    if model_output.shape != x_t.shape:
+        raise ValueError(
+            f"model_output must have x_t's shape {tuple(x_t.shape)}, got {tuple(model_output.shape)}"
+        )
+    if final_alpha_cumprod is not None and not 0.0 < float(final_alpha_cumprod) <= 1.0:
+        raise ValueError(f"final_alpha_cumprod must be in (0, 1], got {final_alpha_cumprod}")
+
+    # 1. ᾱ_t and ᾱ_prev as python floats (float64)
+    alpha_t = float(schedule.alphas_cumprod[t])
+    if t_prev >= 0:
+        alpha_prev = float(schedule.alphas_cumprod[t_prev])
+    else:
+        alpha_prev = 1.0 if final_alpha_cumprod is None else float(final_alpha_cumprod)
+
+    # 2. predicted x0 and eps, Eq. 12
+    t_batch = torch.full((x_t.shape[0],), t, dtype=torch.long, device=x_t.device)  # (B,)
+    pred_x0, eps = predict_x0_and_eps(model_output, x_t, t_batch, schedule, prediction_type)
+    if clip_sample is not None:
+        pred_x0 = pred_x0.clamp(-clip_sample, clip_sample)
+
+    # 3. σ_t, Eq. 16
+    variance = (1 - alpha_prev) / (1 - alpha_t) * (1 - alpha_t / alpha_prev)
+    sigma = eta * math.sqrt(max(variance, 0.0))
+
+    # 4. x_prev = sqrt(ᾱ_prev) x̂0 + sqrt(1 - ᾱ_prev - σ²) ε̂, Eq. 12
+    dir_coef = math.sqrt(max(1 - alpha_prev - sigma**2, 0.0))  # ≥ 0 for η ≤ 1, up to rounding
+    x_prev = math.sqrt(alpha_prev) * pred_x0 + dir_coef * eps
+
+    # 5. + σ_t z (no noise drawn when η = 0, so a generator is not advanced)
+    if eta > 0:
+        if variance_noise is None:
+            variance_noise = gaussian_noise(
+                tuple(x_t.shape), generator, device=x_t.device, dtype=model_output.dtype
+            )
+        elif variance_noise.shape != x_t.shape:
+            raise ValueError(
+                f"variance_noise must have x_t's shape {tuple(x_t.shape)}, "
+                f"got {tuple(variance_noise.shape)}"
+            )
+        x_prev = x_prev + sigma * variance_noise.to(device=x_t.device, dtype=x_t.dtype)
+    return x_prev, pred_x0
+
+
+@torch.no_grad()
+def ddim_sample(
+    model_fn: ModelFn,
+    shape: tuple[int, ...],
+    schedule: NoiseSchedule,
+    *,
+    num_inference_steps: int = 50,
+    eta: float = 0.0,
+    spacing: str = "leading",
+    steps_offset: int = 0,
+    set_alpha_to_one: bool = True,
+    prediction_type: str = "epsilon",
+    generator: torch.Generator | None = None,
+    x_T: Tensor | None = None,
+    clip_sample: float | None = None,
+    progress: bool = True,
+    return_trajectory: bool = False,
+    device: torch.device | str | None = None,
+) -> Tensor | tuple[Tensor, list[dict]]:
+    """Draw samples with ``num_inference_steps`` DDIM steps (Song et al. 2020, Eq. 12, 16).
+
+    The previous timestep of each step is the next entry of ``ddim_timesteps(...)`` (and -1
+    after the last), so every spacing works; the final step uses ᾱ = 1 if
+    ``set_alpha_to_one`` else ᾱ_0, as diffusers' ``DDIMScheduler`` does.
+
+    Args:
+        model_fn: (x_t (B, C, H, W), t (B,) int64) -> model output of x_t's shape.
+        shape: (B, C, H, W) of the samples.
+        schedule: the training noise schedule.
+        num_inference_steps: n in [1, T].
+        eta: η in [0, 1] (0: deterministic).
+        spacing, steps_offset: see ``ddim_timesteps``.
+        set_alpha_to_one: final ᾱ is 1.0 (True) or ᾱ_0 (False).
+        prediction_type: "epsilon", "sample" or "v_prediction".
+        generator: seeds x_T (if not given) and the noise when eta > 0.
+        x_T: starting noise of ``shape``; its dtype sets the sampling dtype (default float32).
+        clip_sample: clip x̂0 to [-clip_sample, clip_sample] at each step (None: no clipping).
+        progress: show a tqdm progress bar.
+        return_trajectory: also return, per step, {"t": int, "x_t": Tensor, "pred_x0": Tensor}.
+        device: where to sample; default x_T's device, else the CPU.
+    Returns:
+        x0 samples (B, C, H, W) in x_T's dtype, or (x0, trajectory) if return_trajectory.
+    Raises:
+        ValueError: on invalid arguments (see ``ddim_timesteps`` and ``ddim_step``).
+    """
+    T = schedule.num_train_timesteps
+    timesteps = ddim_timesteps(num_inference_steps, T, spacing, steps_offset).tolist()
+    final_alpha_cumprod = 1.0 if set_alpha_to_one else float(schedule.alphas_cumprod[0])
+    x = initial_noise(shape, x_T, generator, device)
+    B = x.shape[0]
+    trajectory: list[dict] = []
+    for i, t in enumerate(tqdm(timesteps, disable=not progress, desc="DDIM")):
+        t_prev = timesteps[i + 1] if i + 1 < len(timesteps) else -1
+        t_batch = torch.full((B,), t, dtype=torch.long, device=x.device)  # (B,)
+        model_output = model_fn(x, t_batch)
+        x_prev, pred_x0 = ddim_step(
+            model_output,
+            t,
+            t_prev,
+            x,
+            schedule,
+            eta=eta,
+            prediction_type=prediction_type,
+            generator=generator,
+            clip_sample=clip_sample,
+            final_alpha_cumprod=final_alpha_cumprod,
+        )
+        if return_trajectory:
+            trajectory.append({"t": t, "x_t": x, "pred_x0": pred_x0})
+        x = x_prev
+    return (x, trajectory) if return_trajectory else x

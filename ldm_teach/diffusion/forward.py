@@ -1,0 +1,247 @@
+"""The forward (noising) process and the conversions between x0, eps and v.
+
+Ho et al. 2020 (arXiv:2006.11239):
+    q(x_t | x0)         = N(sqrt(ᾱ_t) x0, (1 - ᾱ_t) I)                         Eq. 4
+    x_t                 = sqrt(ᾱ_t) x0 + sqrt(1 - ᾱ_t) eps,  eps ~ N(0, I)      (reparametrised Eq. 4)
+    x0                  = (x_t - sqrt(1 - ᾱ_t) eps) / sqrt(ᾱ_t)                 Eq. 15
+    q(x_{t-1} | x_t, x0) = N(μ̃_t(x_t, x0), β̃_t I)                              Eq. 6-7
+Salimans & Ho 2022 (arXiv:2202.00512, Sec. 4 and Appendix D):
+    v                   = sqrt(ᾱ_t) eps - sqrt(1 - ᾱ_t) x0
+    x0                  = sqrt(ᾱ_t) x_t - sqrt(1 - ᾱ_t) v
+    eps                 = sqrt(ᾱ_t) v + sqrt(1 - ᾱ_t) x_t
+
+Variable names: ``alphas_cumprod`` -> ᾱ, ``x0`` -> x_0, ``x_t`` -> x_t, ``eps`` -> ε, ``v`` -> v.
+The coefficients are computed in float64 in the schedule and cast to the data's dtype by
+``extract``; the arithmetic on the data then runs in the data's dtype.
+"""
+
+from __future__ import annotations
+
+import operator
+
+import torch
+from torch import Tensor
+
+from ldm_teach.diffusion.schedules import NoiseSchedule
+
+PREDICTION_TYPES = ("epsilon", "sample", "v_prediction")  # what the network outputs: eps, x0, v
+
+
+def extract(a: Tensor, t: Tensor, ndim: int, dtype: torch.dtype | None = None) -> Tensor:
+    """Gather per-timestep coefficients a[t] and shape them to broadcast against a batch.
+
+    Args:
+        a: (T,) coefficients (float64 in a ``NoiseSchedule``).
+        t: (B,) integer timesteps in [0, T-1].
+        ndim: number of dimensions of the data, e.g. 4 for (B, C, H, W).
+        dtype: dtype of the result (the data's dtype); defaults to ``a.dtype``.
+    Returns:
+        (B, 1, ..., 1) with ``ndim`` dimensions, on t's device, in ``dtype``.
+    """
+    out = a[t.to(a.device)]  # (B,), gathered where the schedule lives
+    out = out.to(dtype=dtype or a.dtype).to(t.device)  # cast first: float64 may not exist on t.device
+    return out.reshape(t.shape[0], *([1] * (ndim - 1)))  # (B, 1, ..., 1)
+
+
+def check_timesteps(t: Tensor, num_train_timesteps: int, batch_size: int | None = None) -> None:
+    """Raise ``ValueError`` unless t is an integer (B,) tensor with values in [0, T-1]."""
+    if not isinstance(t, Tensor):
+        raise ValueError(f"t must be a torch.Tensor of shape (B,), got {type(t).__name__}")
+    if t.dtype.is_floating_point or t.dtype.is_complex or t.dtype == torch.bool:
+        raise ValueError(f"t must be an integer tensor (torch.int64), got dtype {t.dtype}")
+    if t.ndim != 1:
+        raise ValueError(f"t must have shape (B,), got {tuple(t.shape)}")
+    if batch_size is not None and t.shape[0] != batch_size:
+        raise ValueError(f"t must have shape ({batch_size},) to match the batch, got {tuple(t.shape)}")
+    if t.numel() > 0:
+        lo, hi = int(t.min()), int(t.max())
+        if lo < 0 or hi > num_train_timesteps - 1:
+            bad = lo if lo < 0 else hi
+            raise ValueError(f"t must be in [0, {num_train_timesteps - 1}], got {bad}")
+
+
+def as_timestep(t: int | Tensor, num_train_timesteps: int, name: str = "t") -> int:
+    """Validate a single timestep (a python int or a one-element integer tensor) and return it.
+
+    Raises:
+        ValueError: naming ``name`` if it is not an integer in [0, T-1].
+    """
+    if isinstance(t, bool) or (isinstance(t, Tensor) and t.dtype == torch.bool):
+        raise ValueError(f"{name} must be an integer timestep, got {t!r}")
+    try:
+        t = operator.index(t)  # accepts int, numpy integers, one-element integer tensors
+    except TypeError:
+        raise ValueError(f"{name} must be an integer timestep, got {t!r}") from None
+    if not 0 <= t <= num_train_timesteps - 1:
+        raise ValueError(f"{name} must be in [0, {num_train_timesteps - 1}], got {t}")
+    return t
+
+
+def _check_same_shape(name_a: str, a: Tensor, name_b: str, b: Tensor) -> None:
+    if a.shape != b.shape:
+        raise ValueError(
+            f"{name_b} must have the same shape as {name_a} {tuple(a.shape)}, got {tuple(b.shape)}"
+        )
+
+
+def gaussian_noise(
+    shape: tuple[int, ...],
+    generator: torch.Generator | None = None,
+    device: torch.device | str | None = None,
+    dtype: torch.dtype = torch.float32,
+) -> Tensor:
+    """Standard normal noise, reproducible with ``generator``.
+
+    Drawn on the generator's device and then moved to ``device`` (so a CPU generator gives the
+    same numbers whatever the accelerator), exactly as diffusers' ``randn_tensor`` does.
+    """
+    device = torch.device(device) if device is not None else torch.device("cpu")
+    draw_device = generator.device if generator is not None else device
+    return torch.randn(shape, generator=generator, device=draw_device, dtype=dtype).to(device)
+
+
+def q_sample(x0: Tensor, t: Tensor, noise: Tensor, schedule: NoiseSchedule) -> Tensor:
+    """Sample x_t ~ q(x_t | x0) in closed form (Ho et al. 2020, Eq. 4).
+
+    Args:
+        x0: clean data, (B, ...) e.g. (B, C, H, W), any float dtype.
+        t: integer timesteps, (B,), each in [0, schedule.num_train_timesteps - 1].
+        noise: standard normal, same shape as x0.
+        schedule: the noise schedule.
+    Returns:
+        x_t = sqrt(ᾱ_t) x0 + sqrt(1 - ᾱ_t) noise, same shape and dtype as x0.
+    Raises:
+        ValueError: if t is not an integer (B,) tensor in range, or shapes disagree.
+    """
+    check_timesteps(t, schedule.num_train_timesteps, x0.shape[0])
+    _check_same_shape("x0", x0, "noise", noise)
+    sqrt_ac = extract(schedule.sqrt_alphas_cumprod, t, x0.ndim, x0.dtype)  # (B, 1, 1, 1)
+    sqrt_one_minus_ac = extract(schedule.sqrt_one_minus_alphas_cumprod, t, x0.ndim, x0.dtype)
+    return sqrt_ac * x0 + sqrt_one_minus_ac * noise.to(x0.dtype)
+
+
+def predict_x0_from_eps(x_t: Tensor, t: Tensor, eps: Tensor, schedule: NoiseSchedule) -> Tensor:
+    """x0 = (x_t - sqrt(1 - ᾱ_t) eps) / sqrt(ᾱ_t)  (Ho et al. 2020, Eq. 15).
+
+    Written as sqrt(1/ᾱ_t) x_t - sqrt(1/ᾱ_t - 1) eps, with both coefficients from float64.
+    Undefined where ᾱ_t = 0 (the last step of a zero-terminal-SNR schedule): use v there.
+    Shapes: x_t, eps (B, ...); t (B,). Returns x_t's shape and dtype.
+    """
+    check_timesteps(t, schedule.num_train_timesteps, x_t.shape[0])
+    _check_same_shape("x_t", x_t, "eps", eps)
+    c1 = extract(schedule.sqrt_recip_alphas_cumprod, t, x_t.ndim, x_t.dtype)
+    c2 = extract(schedule.sqrt_recipm1_alphas_cumprod, t, x_t.ndim, x_t.dtype)
+    return c1 * x_t - c2 * eps
+
+
+def predict_eps_from_x0(x_t: Tensor, t: Tensor, x0: Tensor, schedule: NoiseSchedule) -> Tensor:
+    """eps = (x_t - sqrt(ᾱ_t) x0) / sqrt(1 - ᾱ_t)  (Eq. 4 solved for eps).
+
+    Finite for every t, including ᾱ_t = 0 (there eps = x_t).
+    Shapes: x_t, x0 (B, ...); t (B,). Returns x_t's shape and dtype.
+    """
+    check_timesteps(t, schedule.num_train_timesteps, x_t.shape[0])
+    _check_same_shape("x_t", x_t, "x0", x0)
+    sqrt_ac = extract(schedule.sqrt_alphas_cumprod, t, x_t.ndim, x_t.dtype)
+    sqrt_one_minus_ac = extract(schedule.sqrt_one_minus_alphas_cumprod, t, x_t.ndim, x_t.dtype)
+    return (x_t - sqrt_ac * x0) / sqrt_one_minus_ac
+
+
+def get_v(x0: Tensor, eps: Tensor, t: Tensor, schedule: NoiseSchedule) -> Tensor:
+    """Velocity target v = sqrt(ᾱ_t) eps - sqrt(1 - ᾱ_t) x0 (Salimans & Ho 2022, Sec. 4).
+
+    Shapes: x0, eps (B, ...); t (B,). Returns x0's shape and dtype.
+    """
+    check_timesteps(t, schedule.num_train_timesteps, x0.shape[0])
+    _check_same_shape("x0", x0, "eps", eps)
+    sqrt_ac = extract(schedule.sqrt_alphas_cumprod, t, x0.ndim, x0.dtype)
+    sqrt_one_minus_ac = extract(schedule.sqrt_one_minus_alphas_cumprod, t, x0.ndim, x0.dtype)
+    return sqrt_ac * eps - sqrt_one_minus_ac * x0
+
+
+def predict_x0_from_v(x_t: Tensor, t: Tensor, v: Tensor, schedule: NoiseSchedule) -> Tensor:
+    """x0 = sqrt(ᾱ_t) x_t - sqrt(1 - ᾱ_t) v (Salimans & Ho 2022, Appendix D).
+
+    Shapes: x_t, v (B, ...); t (B,). Returns x_t's shape and dtype.
+    """
+    check_timesteps(t, schedule.num_train_timesteps, x_t.shape[0])
+    _check_same_shape("x_t", x_t, "v", v)
+    sqrt_ac = extract(schedule.sqrt_alphas_cumprod, t, x_t.ndim, x_t.dtype)
+    sqrt_one_minus_ac = extract(schedule.sqrt_one_minus_alphas_cumprod, t, x_t.ndim, x_t.dtype)
+    return sqrt_ac * x_t - sqrt_one_minus_ac * v
+
+
+def predict_eps_from_v(x_t: Tensor, t: Tensor, v: Tensor, schedule: NoiseSchedule) -> Tensor:
+    """eps = sqrt(ᾱ_t) v + sqrt(1 - ᾱ_t) x_t (Salimans & Ho 2022, Appendix D).
+
+    Shapes: x_t, v (B, ...); t (B,). Returns x_t's shape and dtype.
+    """
+    check_timesteps(t, schedule.num_train_timesteps, x_t.shape[0])
+    _check_same_shape("x_t", x_t, "v", v)
+    sqrt_ac = extract(schedule.sqrt_alphas_cumprod, t, x_t.ndim, x_t.dtype)
+    sqrt_one_minus_ac = extract(schedule.sqrt_one_minus_alphas_cumprod, t, x_t.ndim, x_t.dtype)
+    return sqrt_ac * v + sqrt_one_minus_ac * x_t
+
+
+def predict_x0_and_eps(
+    model_output: Tensor,
+    x_t: Tensor,
+    t: Tensor,
+    schedule: NoiseSchedule,
+    prediction_type: str = "epsilon",
+) -> tuple[Tensor, Tensor]:
+    """Turn a network output into both x0 and eps, whatever the network predicts.
+
+    Args:
+        model_output: (B, ...) the network's prediction of eps ("epsilon"), of x0
+            ("sample") or of v ("v_prediction"); the names are diffusers'.
+        x_t: (B, ...) the noisy input at timesteps t.
+        t: (B,) integer timesteps.
+        schedule: the noise schedule.
+        prediction_type: "epsilon", "sample" or "v_prediction".
+    Returns:
+        (x0, eps), both of x_t's shape and dtype.
+    Raises:
+        ValueError: on an unknown prediction_type, bad t, or mismatched shapes.
+    """
+    if prediction_type == "epsilon":
+        eps = model_output
+        x0 = predict_x0_from_eps(x_t, t, eps, schedule)
+    elif prediction_type == "sample":
+        x0 = model_output
+        eps = predict_eps_from_x0(x_t, t, x0, schedule)
+    elif prediction_type == "v_prediction":
+        x0 = predict_x0_from_v(x_t, t, model_output, schedule)
+        eps = predict_eps_from_v(x_t, t, model_output, schedule)
+    else:
+        raise ValueError(f"prediction_type must be one of {PREDICTION_TYPES}, got {prediction_type!r}")
+    return x0.to(x_t.dtype), eps.to(x_t.dtype)
+
+
+def q_posterior_mean_variance(
+    x0: Tensor, x_t: Tensor, t: Tensor, schedule: NoiseSchedule
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Mean and variance of the forward-process posterior q(x_{t-1} | x_t, x0) (Ho et al. Eq. 6-7).
+
+    μ̃_t = β_t sqrt(ᾱ_{t-1}) / (1 - ᾱ_t) · x0 + sqrt(α_t) (1 - ᾱ_{t-1}) / (1 - ᾱ_t) · x_t
+    β̃_t = (1 - ᾱ_{t-1}) / (1 - ᾱ_t) · β_t
+
+    Args:
+        x0: (B, ...) clean (or predicted clean) data.
+        x_t: (B, ...) noisy data at timesteps t.
+        t: (B,) integer timesteps in [0, T-1].
+        schedule: the noise schedule.
+    Returns:
+        mean (B, ...), variance (B, 1, ..., 1), log_variance (B, 1, ..., 1), all in x_t's dtype.
+        At t = 0 the variance is 0 and log_variance is clipped to log β̃_1 (Ho et al.'s code).
+    Raises:
+        ValueError: if t is out of range or shapes disagree.
+    """
+    check_timesteps(t, schedule.num_train_timesteps, x_t.shape[0])
+    _check_same_shape("x_t", x_t, "x0", x0)
+    coef1 = extract(schedule.posterior_mean_coef1, t, x_t.ndim, x_t.dtype)
+    coef2 = extract(schedule.posterior_mean_coef2, t, x_t.ndim, x_t.dtype)
+    mean = coef1 * x0 + coef2 * x_t
+    variance = extract(schedule.posterior_variance, t, x_t.ndim, x_t.dtype)
+    log_variance = extract(schedule.posterior_log_variance_clipped, t, x_t.ndim, x_t.dtype)
+    return mean, variance, log_variance

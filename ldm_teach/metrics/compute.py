@@ -1,0 +1,97 @@
+"""What a diffusion training step costs: FLOPs, wall time and activation memory.
+
+Section 10.1.1 of the chapter argues that diffusion in pixel space is expensive because
+every UNet layer runs at full resolution and self-attention grows as N^2 in the number of
+pixels N = H W. These helpers measure that instead of asserting it:
+
+- :func:`count_flops` counts floating-point operations with PyTorch's own
+  ``torch.utils.flop_counter.FlopCounterMode`` (one multiply-add = 2 FLOPs);
+- :func:`time_training_step` times forward + backward + optimizer step;
+- :func:`attention_matrix_bytes` and :func:`chapter_memory_estimate_gb` give the
+  closed-form memory figures the chapter's estimate is built from.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+
+import torch
+from torch import Tensor, nn
+from torch.utils.flop_counter import FlopCounterMode
+
+
+def count_flops(fn: Callable[[], Tensor], backward: bool = True) -> int:
+    """FLOPs of ``fn()`` (and of its backward pass if ``backward``), as counted by
+    ``torch.utils.flop_counter.FlopCounterMode`` (matmuls and convolutions; 2 per MAC).
+
+    Args:
+        fn: a zero-argument callable returning a tensor (a loss, or any output; for the
+            backward pass its sum is differentiated).
+        backward: include the backward pass.
+    Returns:
+        The total FLOP count, an int.
+    """
+    with FlopCounterMode(display=False) as counter:
+        out = fn()
+        if backward:
+            out.float().sum().backward()
+    return int(counter.get_total_flops())
+
+
+def time_training_step(
+    model: nn.Module, make_loss: Callable[[nn.Module], Tensor], repeats: int = 3, warmup: int = 1
+) -> float:
+    """Median wall time in seconds of one training step (forward, backward, SGD step).
+
+    Args:
+        model: the network; its parameters get a plain SGD step (lr 0, so weights stay
+            unchanged and the measurement has no side effect).
+        make_loss: ``make_loss(model) -> scalar``.
+        repeats: timed repetitions (the median is returned), >= 1.
+        warmup: untimed repetitions first (allocator and kernel warm-up).
+    Raises:
+        ValueError: if ``repeats`` < 1 or ``warmup`` < 0.
+    """
+    if repeats < 1 or warmup < 0:
+        raise ValueError(f"repeats must be >= 1 and warmup >= 0, got {repeats}, {warmup}")
+    opt = torch.optim.SGD(model.parameters(), lr=0.0)
+    times = []
+    for i in range(warmup + repeats):
+        t0 = time.perf_counter()
+        loss = make_loss(model)
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        if i >= warmup:
+            times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def attention_matrix_bytes(height: int, width: int, batch_size: int = 1, heads: int = 1,
+                           bytes_per_element: int = 4) -> int:
+    """Bytes of one self-attention weight matrix over an H x W grid: B * h * (H W)^2 * bytes."""
+    n = height * width
+    return batch_size * heads * n * n * bytes_per_element
+
+
+def chapter_memory_estimate_gb(height: int, width: int, channels: int = 3, batch_size: int = 1,
+                               max_channels: int = 2048, attention_downsample: int = 8) -> dict:
+    """The chapter's back-of-the-envelope memory estimate (10.1.1), term by term, in GiB.
+
+    Three float32 tensors: the input (B C H W), one feature map of ``max_channels`` at
+    1/``attention_downsample`` resolution, and one attention matrix over that grid.
+    Returns a dict with ``input_gb``, ``features_gb``, ``attention_gb`` and ``total_gb``.
+    """
+    gib = 1024 ** 3
+    h, w = height // attention_downsample, width // attention_downsample
+    inp = batch_size * channels * height * width * 4
+    feat = batch_size * max_channels * h * w * 4
+    attn = attention_matrix_bytes(h, w, batch_size)
+    return {
+        "input_gb": inp / gib,
+        "features_gb": feat / gib,
+        "attention_gb": attn / gib,
+        "total_gb": (inp + feat + attn) / gib,
+    }

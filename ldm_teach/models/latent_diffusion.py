@@ -1,0 +1,223 @@
+"""Latent Diffusion Model: a frozen autoencoder (stage 1) tied to a denoising UNet
+(stage 2) (Rombach et al. 2022, arXiv:2112.10752, Sec. 3.2, Eq. 2):
+
+    z0 = scale_factor * E(x)                          encode (posterior mode), rescaled
+    z_t = sqrt(abar_t) z0 + sqrt(1 - abar_t) eps       forward process (Ho et al. 2020, Eq. 4)
+    L_LDM = E_{z0, y, eps, t} || eps - eps_theta(z_t, t, y) ||^2        (Eq. 2, with labels y)
+    x = D(z0 / scale_factor)                           decode a sample
+
+``scale_factor`` = 1 / std of the training latents (Sec. 4.3.2 and Appendix G: "rescale the
+latent to unit standard deviation"), computed once from data and stored with the model so
+that training and sampling can never disagree about it.
+
+Classifier-free guidance (Ho & Salimans 2022, arXiv:2207.12598, Eq. 6): labels are dropped
+to the null label with probability ``cond_drop_prob`` during training; sampling combines
+eps_u + w (eps_c - eps_u) with w = ``guidance_scale``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ldm_teach.autoencoders import AutoencoderKL
+from ldm_teach.diffusion import (
+    NoiseSchedule,
+    ScheduleConfig,
+    classifier_free_guidance,
+    ddim_sample,
+    ddpm_sample,
+    q_sample,
+)
+from ldm_teach.models.unet import UNet
+
+
+@torch.no_grad()
+def compute_scale_factor(autoencoder: AutoencoderKL, images: Iterable[Tensor] | Tensor) -> float:
+    """1 / std of the posterior-mode latents of ``images`` (LDM Appendix G).
+
+    Args:
+        autoencoder: a trained autoencoder.
+        images: (N, C, H, W) in [-1, 1], or an iterable of such batches.
+    Returns:
+        A positive float.
+    Raises:
+        ValueError: if no images are given or the latents have zero spread.
+    """
+    batches = [images] if isinstance(images, Tensor) else list(images)
+    if not batches or sum(b.shape[0] for b in batches) == 0:
+        raise ValueError("images must contain at least one image")
+    autoencoder.eval()
+    z = torch.cat([autoencoder.encode(b).mode() for b in batches])
+    std = float(z.float().std())
+    if not std > 0:
+        raise ValueError(f"latents have std {std}; cannot compute a scale factor")
+    return 1.0 / std
+
+
+class LatentDiffusion(nn.Module):
+    """Autoencoder + UNet + noise schedule, with training loss and samplers.
+
+    Args:
+        autoencoder: stage 1; frozen here (``requires_grad=False``, eval mode).
+        unet: stage 2 noise predictor; ``unet.config.in_channels`` must equal the latent
+            channels.
+        schedule_config: the noise schedule (see :class:`ldm_teach.diffusion.ScheduleConfig`).
+        scale_factor: multiplies latents before diffusion; a positive float.
+        cond_drop_prob: probability of replacing a label by the null label in training
+            (classifier-free guidance), in [0, 1).
+    Raises:
+        ValueError: on channel mismatch, non-positive scale_factor or a bad cond_drop_prob.
+    """
+
+    def __init__(
+        self,
+        autoencoder: AutoencoderKL,
+        unet: UNet,
+        schedule_config: ScheduleConfig,
+        scale_factor: float,
+        cond_drop_prob: float = 0.1,
+    ) -> None:
+        super().__init__()
+        if unet.config.in_channels != autoencoder.config.latent_channels:
+            raise ValueError(
+                f"unet.config.in_channels ({unet.config.in_channels}) must equal the "
+                f"autoencoder's latent_channels ({autoencoder.config.latent_channels})"
+            )
+        if not scale_factor > 0:
+            raise ValueError(f"scale_factor must be positive, got {scale_factor}")
+        if not 0.0 <= cond_drop_prob < 1.0:
+            raise ValueError(f"cond_drop_prob must be in [0, 1), got {cond_drop_prob}")
+        self.autoencoder = autoencoder.eval().requires_grad_(False)
+        self.unet = unet
+        self.schedule = NoiseSchedule(schedule_config)
+        self.cond_drop_prob = cond_drop_prob
+        # Stored with the weights (a buffer is saved in the state dict).
+        self.register_buffer("scale_factor", torch.tensor(float(scale_factor)))
+
+    def train(self, mode: bool = True) -> LatentDiffusion:
+        super().train(mode)
+        self.autoencoder.eval()  # stage 1 stays frozen, also in train mode
+        return self
+
+    @property
+    def num_classes(self) -> int | None:
+        return self.unet.config.num_classes
+
+    @torch.no_grad()
+    def encode(self, x: Tensor) -> Tensor:
+        """Images (B, C, H, W) in [-1, 1] -> scaled latents z0 = scale_factor * mu(x)."""
+        return self.autoencoder.encode(x).mode() * self.scale_factor
+
+    @torch.no_grad()
+    def decode(self, z: Tensor) -> Tensor:
+        """Scaled latents -> images in [-1, 1] (clamped): D(z / scale_factor)."""
+        return self.autoencoder.decode(z / self.scale_factor).clamp(-1.0, 1.0)
+
+    def loss(
+        self, z0: Tensor, y: Tensor | None = None, generator: torch.Generator | None = None
+    ) -> Tensor:
+        """The LDM objective (Eq. 2) on already-encoded, scaled latents.
+
+        Args:
+            z0: scaled latents (B, c, h, w).
+            y: labels (B,) in [0, num_classes - 1], or None for an unconditional model.
+            generator: draws t, eps and the label dropout, for reproducible training.
+        Returns:
+            scalar mean squared error between eps and eps_theta.
+        """
+        B = z0.shape[0]
+        dev = z0.device
+        t = torch.randint(0, self.schedule.num_train_timesteps, (B,), generator=generator).to(dev)
+        eps = torch.randn(z0.shape, generator=generator, dtype=z0.dtype).to(dev)
+        z_t = q_sample(z0, t, eps, self.schedule)
+        if y is not None and self.num_classes is not None and self.cond_drop_prob > 0:
+            drop = torch.rand(B, generator=generator).to(dev) < self.cond_drop_prob
+            y = torch.where(drop, torch.full_like(y, self.num_classes), y)
+        return F.mse_loss(self.unet(z_t, t, y), eps)
+
+    def eps_fn(self, y: Tensor | None = None, guidance_scale: float = 1.0):
+        """The model_fn (z_t, t) -> eps_hat that the samplers call, with guidance folded in.
+
+        ``guidance_scale`` = 1 gives the plain conditional prediction; > 1 extrapolates away
+        from the unconditional one (Ho & Salimans 2022, Eq. 6); 0 is unconditional.
+        """
+        if y is None or self.num_classes is None:
+            if y is not None:
+                raise ValueError("labels y were given but the UNet is unconditional")
+            return lambda z_t, t: self.unet(z_t, t, None)
+        null = torch.full_like(y, self.num_classes)
+        if guidance_scale == 1.0:
+            return lambda z_t, t: self.unet(z_t, t, y)
+
+        def guided(z_t: Tensor, t: Tensor) -> Tensor:
+            eps = self.unet(torch.cat([z_t, z_t]), torch.cat([t, t]), torch.cat([null, y]))
+            eps_uncond, eps_cond = eps.chunk(2)
+            return classifier_free_guidance(eps_uncond, eps_cond, guidance_scale)
+
+        return guided
+
+    def latent_shape(self, image_size: int) -> tuple[int, int, int]:
+        f = self.autoencoder.downsample_factor
+        if image_size % f:
+            raise ValueError(f"image_size must be divisible by f={f}, got {image_size}")
+        c = self.autoencoder.config.latent_channels
+        return (c, image_size // f, image_size // f)
+
+    @torch.no_grad()
+    def sample(
+        self,
+        num_samples: int,
+        image_size: int,
+        y: Tensor | None = None,
+        *,
+        guidance_scale: float = 1.0,
+        sampler: str = "ddim",
+        num_inference_steps: int = 50,
+        eta: float = 0.0,
+        generator: torch.Generator | None = None,
+        progress: bool = True,
+    ) -> Tensor:
+        """Generate images: sample latents with DDIM or DDPM, then decode.
+
+        Args:
+            num_samples: B, a positive int.
+            image_size: H = W of the output images, divisible by f.
+            y: labels (B,) or None.
+            guidance_scale: classifier-free guidance weight w (>= 0).
+            sampler: ``"ddim"`` (``num_inference_steps`` steps, ``eta``) or ``"ddpm"``
+                (all training steps).
+            generator: a CPU ``torch.Generator`` for reproducible samples.
+        Returns:
+            images (B, C_img, H, W) in [-1, 1], float32.
+        Raises:
+            ValueError: on a bad sampler name, label shape or guidance scale.
+        """
+        if num_samples < 1:
+            raise ValueError(f"num_samples must be >= 1, got {num_samples}")
+        if guidance_scale < 0:
+            raise ValueError(f"guidance_scale must be >= 0, got {guidance_scale}")
+        if y is not None and y.shape != (num_samples,):
+            raise ValueError(f"y must have shape ({num_samples},), got {tuple(y.shape)}")
+        device = self.scale_factor.device
+        if y is not None:
+            y = y.to(device)
+        shape = (num_samples, *self.latent_shape(image_size))
+        x_T = torch.randn(shape, generator=generator).to(device)
+        model_fn = self.eps_fn(y, guidance_scale)
+        self.unet.eval()
+        if sampler == "ddim":
+            z0 = ddim_sample(
+                model_fn, shape, self.schedule, num_inference_steps=num_inference_steps,
+                eta=eta, generator=generator, x_T=x_T, progress=progress,
+            )
+        elif sampler == "ddpm":
+            z0 = ddpm_sample(
+                model_fn, shape, self.schedule, generator=generator, x_T=x_T, progress=progress
+            )
+        else:
+            raise ValueError(f"sampler must be 'ddim' or 'ddpm', got {sampler!r}")
+        return self.decode(z0)

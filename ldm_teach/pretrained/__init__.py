@@ -1,0 +1,25 @@
+"""Small checkpoints shipped with the package (fp16 safetensors + JSON card each)."""
+
+from ldm_teach.pretrained.registry import (
+    REGISTRY,
+    WEIGHTS_DIR,
+    ChecksumError,
+    available,
+    load_autoencoder,
+    load_card,
+    load_latent_diffusion,
+    load_state_dict,
+    save_pretrained,
+)
+
+__all__ = [
+    "REGISTRY",
+    "WEIGHTS_DIR",
+    "ChecksumError",
+    "available",
+    "load_autoencoder",
+    "load_card",
+    "load_latent_diffusion",
+    "load_state_dict",
+    "save_pretrained",
+]

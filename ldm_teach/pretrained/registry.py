@@ -1,0 +1,173 @@
+"""Registry of the small checkpoints shipped inside the package.
+
+Each entry is two files in ``ldm_teach/pretrained/weights/``:
+
+- ``NAME.safetensors``: the weights in float16 (halves the size; the course loads them
+  back to float32), and
+- ``NAME.json``: a card with the model kind and config, the data it was trained on, the
+  steps, wall time and exact ``ldm-teach train ...`` command that produced it, the
+  metrics measured on held-out data, and the SHA-256 of the weights file, verified on
+  every load so a corrupted or swapped file is never used silently.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ldm_teach.autoencoders import AutoencoderKL, AutoencoderKLConfig
+from ldm_teach.training.checkpoint import (
+    atomic_write_bytes,
+    load_tensors,
+    save_tensors_atomic,
+    sha256_file,
+)
+
+WEIGHTS_DIR = Path(__file__).parent / "weights"
+
+#: name -> one-line description of the checkpoints the course ships.
+REGISTRY: dict[str, str] = {
+    "digits-kl-f4": "KL autoencoder, 1x32x32 digits -> 4x8x8 latents (f=4)",
+    "photos-kl-f4": "KL autoencoder, 3x32x32 photo patches -> 4x8x8 latents (f=4)",
+    "digits-ldm": "class-conditional latent diffusion UNet on digits-kl-f4 latents",
+}
+
+
+class ChecksumError(RuntimeError):
+    """The weights file does not match the SHA-256 recorded in its card."""
+
+
+def card_path(name: str, weights_dir: str | os.PathLike | None = None) -> Path:
+    return Path(weights_dir or WEIGHTS_DIR) / f"{name}.json"
+
+
+def weights_path(name: str, weights_dir: str | os.PathLike | None = None) -> Path:
+    return Path(weights_dir or WEIGHTS_DIR) / f"{name}.safetensors"
+
+
+def available(weights_dir: str | os.PathLike | None = None) -> list[str]:
+    """Names whose weights and card are both present in ``weights_dir``."""
+    folder = Path(weights_dir or WEIGHTS_DIR)
+    return sorted(
+        p.stem for p in folder.glob("*.json") if (folder / f"{p.stem}.safetensors").is_file()
+    )
+
+
+def load_card(name: str, weights_dir: str | os.PathLike | None = None) -> dict[str, Any]:
+    """Read a checkpoint's JSON card.
+
+    Raises:
+        FileNotFoundError: naming the missing file and the command that produces it.
+    """
+    path = card_path(name, weights_dir)
+    if not path.is_file():
+        known = ", ".join(sorted(REGISTRY)) or "none"
+        raise FileNotFoundError(
+            f"no pretrained checkpoint {name!r} at {path} (known names: {known}); "
+            f"produce it with `ldm-teach train {name}`"
+        )
+    return json.loads(path.read_text())
+
+
+def save_pretrained(
+    model: nn.Module,
+    name: str,
+    card: dict[str, Any],
+    weights_dir: str | os.PathLike | None = None,
+    *,
+    overwrite: bool = False,
+) -> Path:
+    """Write ``model``'s weights in float16 and its card, atomically.
+
+    Args:
+        model: the module to save (its ``state_dict``).
+        name: the checkpoint's name (file stem).
+        card: JSON-able fields to record (kind, config, data, steps, command, metrics...);
+            ``sha256``, ``dtype`` and ``name`` are filled in here.
+        weights_dir: target folder (default: the package's weights folder).
+        overwrite: replace an existing checkpoint of the same name.
+    Returns:
+        The path of the weights file.
+    Raises:
+        FileExistsError: if the checkpoint exists and ``overwrite`` is False.
+    """
+    wpath, cpath = weights_path(name, weights_dir), card_path(name, weights_dir)
+    if not overwrite and (wpath.exists() or cpath.exists()):
+        raise FileExistsError(
+            f"{wpath} already exists; pass overwrite=True (CLI: --overwrite) to replace it"
+        )
+    tensors = {
+        k: (v.half() if v.is_floating_point() else v) for k, v in model.state_dict().items()
+    }
+    save_tensors_atomic(tensors, wpath, {"name": name})
+    full = dict(card)
+    full.update({"name": name, "dtype": "float16", "sha256": sha256_file(wpath)})
+    atomic_write_bytes(cpath, (json.dumps(full, indent=2, sort_keys=True) + "\n").encode())
+    return wpath
+
+
+def load_state_dict(
+    name: str, weights_dir: str | os.PathLike | None = None, verify: bool = True
+) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Load a checkpoint's tensors (as float32) and card, verifying the SHA-256.
+
+    Raises:
+        FileNotFoundError: if the card or the weights are missing.
+        ChecksumError: if the weights' SHA-256 differs from the card's.
+    """
+    card = load_card(name, weights_dir)
+    wpath = weights_path(name, weights_dir)
+    if not wpath.is_file():
+        raise FileNotFoundError(f"card {name!r} found but weights file {wpath} is missing")
+    if verify:
+        digest = sha256_file(wpath)
+        if digest != card["sha256"]:
+            raise ChecksumError(
+                f"{wpath} has SHA-256 {digest}, but its card records {card['sha256']}; "
+                f"the file is corrupted or was replaced"
+            )
+    tensors, _ = load_tensors(wpath)
+    tensors = {k: (v.float() if v.is_floating_point() else v) for k, v in tensors.items()}
+    return tensors, card
+
+
+def load_autoencoder(
+    name: str = "digits-kl-f4", weights_dir: str | os.PathLike | None = None,
+    device: str | torch.device = "cpu",
+) -> AutoencoderKL:
+    """A shipped KL autoencoder, in eval mode, float32, on ``device``."""
+    tensors, card = load_state_dict(name, weights_dir)
+    if card.get("kind") != "autoencoder_kl":
+        raise ValueError(f"{name!r} is a {card.get('kind')!r}, not an autoencoder_kl")
+    model = AutoencoderKL(AutoencoderKLConfig.from_dict(card["config"]))
+    model.load_state_dict(tensors)
+    return model.eval().to(device)
+
+
+def load_latent_diffusion(
+    name: str = "digits-ldm", weights_dir: str | os.PathLike | None = None,
+    device: str | torch.device = "cpu",
+):
+    """A shipped LatentDiffusion model (its autoencoder loaded by the name on its card)."""
+    from ldm_teach.diffusion import ScheduleConfig
+    from ldm_teach.models import LatentDiffusion, UNet, UNetConfig
+
+    tensors, card = load_state_dict(name, weights_dir)
+    if card.get("kind") != "latent_diffusion":
+        raise ValueError(f"{name!r} is a {card.get('kind')!r}, not a latent_diffusion")
+    autoencoder = load_autoencoder(card["autoencoder"], weights_dir)
+    unet = UNet(UNetConfig.from_dict(card["config"]["unet"]))
+    unet.load_state_dict(tensors)
+    ldm = LatentDiffusion(
+        autoencoder,
+        unet,
+        ScheduleConfig(**card["config"]["schedule"]),
+        scale_factor=card["config"]["scale_factor"],
+        cond_drop_prob=card["config"].get("cond_drop_prob", 0.0),
+    )
+    return ldm.eval().to(device)

@@ -1,0 +1,218 @@
+"""One plain training loop for both stages: the autoencoder and the diffusion UNet.
+
+What it does, step by step (each a standard trick the chapter's 10.3.4 discusses):
+
+1. draw a batch with a generator seeded by (seed, step), so a resumed run sees exactly
+   the batches an uninterrupted run would have seen;
+2. compute the loss, optionally under bf16 autocast (CPU and CUDA);
+3. accumulate gradients over ``grad_accum`` micro-batches (loss divided by grad_accum);
+4. clip the gradient norm, take an AdamW step (Loshchilov & Hutter 2019,
+   arXiv:1711.05101) with a linear learning-rate warm-up;
+5. update an exponential moving average of the weights with
+   ``torch.optim.swa_utils.AveragedModel`` (EMA: Polyak averaging, as in Ho et al. 2020);
+6. every ``checkpoint_every`` steps, write model, EMA, optimizer and step to
+   ``checkpoint_dir/checkpoint.safetensors`` atomically; ``resume=True`` continues from it.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from tqdm.auto import tqdm
+
+from ldm_teach.training.checkpoint import (
+    load_tensors,
+    optimizer_from_tensors,
+    optimizer_to_tensors,
+    save_tensors_atomic,
+)
+
+CHECKPOINT_NAME = "checkpoint.safetensors"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Hyper-parameters of :func:`train`; validated at construction."""
+
+    steps: int  # optimizer steps in total
+    batch_size: int = 64  # examples per micro-batch
+    lr: float = 2e-4  # peak learning rate of AdamW
+    weight_decay: float = 0.0  # AdamW weight decay
+    warmup_steps: int = 100  # linear warm-up from 0 to lr over this many steps
+    grad_accum: int = 1  # micro-batches per optimizer step
+    grad_clip: float | None = 1.0  # max global gradient norm, or None
+    ema_decay: float | None = 0.999  # EMA decay per step, or None for no EMA
+    bf16_autocast: bool = False  # run the forward pass under torch.autocast(bfloat16)
+    checkpoint_every: int = 0  # steps between checkpoints (0: only at the end)
+    seed: int = 0  # seeds batches and the loss's randomness
+
+    def __post_init__(self) -> None:
+        for name in ("steps", "batch_size", "grad_accum"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if not self.lr > 0:
+            raise ValueError(f"lr must be positive, got {self.lr}")
+        if self.warmup_steps < 0 or self.checkpoint_every < 0 or self.seed < 0:
+            raise ValueError("warmup_steps, checkpoint_every and seed must be >= 0")
+        if self.ema_decay is not None and not 0.0 < self.ema_decay < 1.0:
+            raise ValueError(f"ema_decay must be in (0, 1) or None, got {self.ema_decay}")
+        if self.grad_clip is not None and not self.grad_clip > 0:
+            raise ValueError(f"grad_clip must be positive or None, got {self.grad_clip}")
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` returns."""
+
+    model: nn.Module  # trained weights (last step)
+    ema_model: nn.Module | None  # the EMA copy (``.module`` of an AveragedModel), or None
+    losses: list[float] = field(default_factory=list)  # loss per optimizer step
+    step: int = 0  # steps completed, counting resumed ones
+    wall_time_s: float = 0.0  # seconds spent in this call
+
+
+def _lr_at(step: int, cfg: TrainConfig) -> float:
+    if cfg.warmup_steps == 0:
+        return cfg.lr
+    return cfg.lr * min(1.0, (step + 1) / cfg.warmup_steps)
+
+
+def train(
+    model: nn.Module,
+    loss_fn: Callable[[nn.Module, tuple[Tensor, ...], torch.Generator], Tensor],
+    data: tuple[Tensor, ...],
+    config: TrainConfig,
+    *,
+    checkpoint_dir: str | Path | None = None,
+    resume: bool = False,
+    progress: bool = True,
+    extra_metadata: dict | None = None,
+) -> TrainResult:
+    """Train ``model`` on in-memory ``data`` with AdamW, warm-up, clipping and EMA.
+
+    Args:
+        model: the module to train; its trainable parameters are optimised.
+        loss_fn: ``loss_fn(model, batch, generator) -> scalar``; ``batch`` is a tuple of
+            tensors (one row each from ``data``), ``generator`` seeds the loss's randomness.
+        data: a tuple of tensors with equal first dimension N (e.g. ``(latents, labels)``),
+            on the device training runs on.
+        config: a :class:`TrainConfig`.
+        checkpoint_dir: folder for ``checkpoint.safetensors``, or None for no checkpoints.
+        resume: continue from the checkpoint in ``checkpoint_dir`` if there is one.
+        progress: show a tqdm progress bar.
+        extra_metadata: JSON-able dict stored in the checkpoint (e.g. model configs).
+    Returns:
+        A :class:`TrainResult`.
+    Raises:
+        ValueError: if ``data`` is empty or its tensors disagree in length.
+        FileExistsError: if ``checkpoint_dir`` already holds a checkpoint and ``resume``
+            is False (nothing a user saved is overwritten silently).
+    """
+    if not data or any(d.shape[0] != data[0].shape[0] for d in data) or data[0].shape[0] == 0:
+        raise ValueError("data must be a non-empty tuple of tensors with equal, non-zero length")
+    n = data[0].shape[0]
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+    ema = (
+        AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(config.ema_decay))
+        if config.ema_decay is not None
+        else None
+    )
+    start, losses = 0, []
+
+    ckpt_path = Path(checkpoint_dir) / CHECKPOINT_NAME if checkpoint_dir is not None else None
+    if ckpt_path is not None and ckpt_path.exists():
+        if not resume:
+            raise FileExistsError(
+                f"{ckpt_path} exists; pass resume=True to continue it or choose another "
+                f"checkpoint_dir"
+            )
+        tensors, meta = load_tensors(ckpt_path, device=data[0].device)
+        model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+        if ema is not None:
+            ema.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("ema.")})
+        optimizer_from_tensors(optimizer, tensors, meta["optimizer"])
+        start, losses = int(meta["step"]), list(meta["losses"])
+        if start > config.steps:
+            raise ValueError(f"checkpoint is at step {start}, beyond config.steps={config.steps}")
+
+    def save(step: int) -> None:
+        if ckpt_path is None:
+            return
+        opt_tensors, opt_meta = optimizer_to_tensors(optimizer)
+        tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
+        if ema is not None:
+            tensors.update({f"ema.{k}": v for k, v in ema.state_dict().items()})
+        tensors.update(opt_tensors)
+        meta = {
+            "step": step,
+            "losses": losses,
+            "train_config": asdict(config),
+            "optimizer": opt_meta,
+            "extra": extra_metadata or {},
+        }
+        save_tensors_atomic(tensors, ckpt_path, meta)
+
+    device_type = data[0].device.type
+    t_start = time.perf_counter()
+    model.train()
+    bar = tqdm(range(start, config.steps), initial=start, total=config.steps,
+               disable=not progress, desc="train")
+    for step in bar:
+        # 1. the batch and the loss's randomness depend only on (seed, step)
+        gen = torch.Generator().manual_seed(config.seed * 1_000_003 + step)
+        for group in optimizer.param_groups:
+            group["lr"] = _lr_at(step, config)
+        total = 0.0
+        for _ in range(config.grad_accum):
+            idx = torch.randint(0, n, (config.batch_size,), generator=gen).to(data[0].device)
+            batch = tuple(d[idx] for d in data)
+            # 2. forward, optionally in bf16
+            with torch.autocast(device_type, dtype=torch.bfloat16, enabled=config.bf16_autocast):
+                loss = loss_fn(model, batch, gen)
+            # 3. accumulate
+            (loss.float() / config.grad_accum).backward()
+            total += float(loss.detach()) / config.grad_accum
+        # 4. clip and step
+        if config.grad_clip is not None:
+            torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        # 5. EMA
+        if ema is not None:
+            ema.update_parameters(model)
+        losses.append(total)
+        if progress and (step % 10 == 0 or step == config.steps - 1):
+            bar.set_postfix(loss=f"{total:.4f}")
+        # 6. checkpoint
+        if config.checkpoint_every and (step + 1) % config.checkpoint_every == 0:
+            save(step + 1)
+    bar.close()
+    save(config.steps)
+    model.eval()
+    return TrainResult(
+        model=model,
+        ema_model=ema.module if ema is not None else None,
+        losses=losses,
+        step=config.steps,
+        wall_time_s=time.perf_counter() - t_start,
+    )
+
+
+def losses_summary(losses: list[float], window: int = 50) -> str:
+    """A one-line JSON summary of a loss curve: first/last window means."""
+    if not losses:
+        return json.dumps({"steps": 0})
+    w = max(1, min(window, len(losses)))
+    return json.dumps({
+        "steps": len(losses),
+        "first": round(sum(losses[:w]) / w, 5),
+        "last": round(sum(losses[-w:]) / w, 5),
+    })

@@ -1,0 +1,138 @@
+"""The forward process and eps/x0/v conversions (ldm_teach.diffusion.forward)."""
+
+import pytest
+import torch
+
+from ldm_teach.diffusion.forward import (
+    extract,
+    get_v,
+    predict_eps_from_v,
+    predict_eps_from_x0,
+    predict_x0_and_eps,
+    predict_x0_from_eps,
+    predict_x0_from_v,
+    q_posterior_mean_variance,
+    q_sample,
+)
+from ldm_teach.diffusion.schedules import NoiseSchedule, ScheduleConfig
+
+
+@pytest.fixture(scope="module")
+def schedule() -> NoiseSchedule:
+    return NoiseSchedule(ScheduleConfig())
+
+
+def _batch(seed: int = 0, B: int = 6, dtype=torch.float64):
+    g = torch.Generator().manual_seed(seed)
+    x0 = torch.randn(B, 2, 3, 3, generator=g, dtype=dtype)
+    eps = torch.randn(B, 2, 3, 3, generator=g, dtype=dtype)
+    t = torch.tensor([0, 1, 250, 500, 998, 999][:B])
+    return x0, eps, t
+
+
+def test_extract_shape_dtype_and_values(schedule):
+    t = torch.tensor([0, 10, 999])
+    out = extract(schedule.alphas_cumprod, t, 4, torch.float32)
+    assert out.shape == (3, 1, 1, 1) and out.dtype == torch.float32
+    torch.testing.assert_close(out.flatten(), schedule.alphas_cumprod[t].float())
+    assert extract(schedule.betas, t, 2).shape == (3, 1)
+    assert extract(schedule.betas, t, 2).dtype == torch.float64
+
+
+def test_q_sample_moments(schedule):
+    # x_t | x0 ~ N(sqrt(ᾱ_t) x0, (1 - ᾱ_t) I)  (Ho et al. Eq. 4)
+    N, t_val = 200_000, 300
+    x0 = torch.tensor([-1.0, 0.5]).repeat(N // 2).reshape(N, 1, 1, 1)  # (N, 1, 1, 1)
+    noise = torch.randn(x0.shape, generator=torch.Generator().manual_seed(0))
+    x_t = q_sample(x0, torch.full((N,), t_val), noise, schedule)
+    ac = schedule.alphas_cumprod[t_val].item()
+    for value in (-1.0, 0.5):
+        sel = x_t[x0 == value]
+        tol = 5 * (1 - ac) ** 0.5 / sel.numel() ** 0.5  # 5 standard errors
+        assert sel.mean().item() == pytest.approx(ac**0.5 * value, abs=tol)
+        assert sel.var().item() == pytest.approx(1 - ac, rel=0.02)
+
+
+def test_q_sample_formula_per_sample_t_and_dtype(schedule):
+    x0, eps, t = _batch()
+    x_t = q_sample(x0, t, eps, schedule)
+    ac = schedule.alphas_cumprod[t].reshape(-1, 1, 1, 1)
+    torch.testing.assert_close(x_t, ac.sqrt() * x0 + (1 - ac).sqrt() * eps)
+    for dtype in (torch.float32, torch.bfloat16):
+        assert q_sample(x0.to(dtype), t, eps.to(dtype), schedule).dtype == dtype
+    # at t = 0 almost all signal, at T-1 almost all noise
+    assert (x_t[0] - x0[0]).abs().max() < 0.05
+    assert (x_t[-1] - eps[-1]).abs().max() < 0.05
+
+
+@pytest.mark.parametrize("bad_t, match", [(1000, r"t must be in \[0, 999\], got 1000"), (-1, "got -1")])
+def test_q_sample_rejects_out_of_range_t(schedule, bad_t, match):
+    x0 = torch.zeros(2, 1, 2, 2)
+    with pytest.raises(ValueError, match=match):
+        q_sample(x0, torch.tensor([0, bad_t]), torch.zeros_like(x0), schedule)
+
+
+def test_q_sample_rejects_bad_shapes_and_dtypes(schedule):
+    x0 = torch.zeros(2, 1, 2, 2)
+    with pytest.raises(ValueError, match="t must have shape"):
+        q_sample(x0, torch.tensor([0, 1, 2]), torch.zeros_like(x0), schedule)
+    with pytest.raises(ValueError, match="t must have shape"):
+        q_sample(x0, torch.tensor([[0, 1]]), torch.zeros_like(x0), schedule)
+    with pytest.raises(ValueError, match="t must be an integer tensor"):
+        q_sample(x0, torch.tensor([0.0, 1.0]), torch.zeros_like(x0), schedule)
+    with pytest.raises(ValueError, match="noise must have the same shape"):
+        q_sample(x0, torch.tensor([0, 1]), torch.zeros(2, 1, 2, 3), schedule)
+
+
+def test_conversions_are_exact_inverses(schedule):
+    x0, eps, t = _batch()
+    x_t = q_sample(x0, t, eps, schedule)
+    v = get_v(x0, eps, t, schedule)
+    torch.testing.assert_close(predict_x0_from_eps(x_t, t, eps, schedule), x0, rtol=0, atol=1e-10)
+    torch.testing.assert_close(predict_eps_from_x0(x_t, t, x0, schedule), eps, rtol=0, atol=1e-10)
+    torch.testing.assert_close(predict_x0_from_v(x_t, t, v, schedule), x0, rtol=0, atol=1e-12)
+    torch.testing.assert_close(predict_eps_from_v(x_t, t, v, schedule), eps, rtol=0, atol=1e-12)
+    for kind, out in (("epsilon", eps), ("sample", x0), ("v_prediction", v)):
+        got_x0, got_eps = predict_x0_and_eps(out, x_t, t, schedule, kind)
+        torch.testing.assert_close(got_x0, x0, rtol=0, atol=1e-10)
+        torch.testing.assert_close(got_eps, eps, rtol=0, atol=1e-10)
+
+
+def test_v_is_a_rotation_of_x0_and_eps(schedule):
+    # with φ_t = atan(sqrt(1-ᾱ)/sqrt(ᾱ)): x_t = cos φ x0 + sin φ eps, v = cos φ eps - sin φ x0,
+    # so |x_t|² + |v|² = |x0|² + |eps|²  (Salimans & Ho 2022, Sec. 4)
+    x0, eps, t = _batch(1)
+    x_t, v = q_sample(x0, t, eps, schedule), get_v(x0, eps, t, schedule)
+    lhs = (x_t**2 + v**2).sum(dim=(1, 2, 3))
+    torch.testing.assert_close(lhs, (x0**2 + eps**2).sum(dim=(1, 2, 3)))
+
+
+def test_predict_eps_from_x0_is_finite_at_zero_terminal_snr():
+    s = NoiseSchedule(ScheduleConfig(num_train_timesteps=10, rescale_betas_zero_snr=True))
+    x_t, x0 = torch.randn(1, 1, 2, 2, dtype=torch.float64), torch.randn(1, 1, 2, 2, dtype=torch.float64)
+    torch.testing.assert_close(predict_eps_from_x0(x_t, torch.tensor([9]), x0, s), x_t)  # ᾱ = 0
+
+
+def test_predict_x0_and_eps_rejects_unknown_type(schedule):
+    x = torch.zeros(1, 1, 2, 2)
+    with pytest.raises(ValueError, match="prediction_type must be one of"):
+        predict_x0_and_eps(x, x, torch.tensor([3]), schedule, "v")
+
+
+def test_q_posterior_matches_gaussian_conditioning(schedule):
+    # Independent derivation: x_{t-1} = sqrt(ᾱ_{t-1}) x0 + sqrt(1-ᾱ_{t-1}) e1,
+    # x_t = sqrt(α_t) x_{t-1} + sqrt(β_t) e2. Condition the Gaussian (x_{t-1}, x_t) on x_t:
+    # mean = sqrt(ᾱ_{t-1}) x0 + c/(1-ᾱ_t) (x_t - sqrt(ᾱ_t) x0), var = (1-ᾱ_{t-1}) - c²/(1-ᾱ_t),
+    # with c = Cov(x_{t-1}, x_t) = sqrt(α_t) (1-ᾱ_{t-1}).
+    x0, x_t, t = _batch(2)
+    mean, var, log_var = q_posterior_mean_variance(x0, x_t, t, schedule)
+    ac = schedule.alphas_cumprod[t].reshape(-1, 1, 1, 1)
+    ac_prev = schedule.alphas_cumprod_prev[t].reshape(-1, 1, 1, 1)
+    alpha = schedule.alphas[t].reshape(-1, 1, 1, 1)
+    c = alpha.sqrt() * (1 - ac_prev)
+    torch.testing.assert_close(mean, ac_prev.sqrt() * x0 + c / (1 - ac) * (x_t - ac.sqrt() * x0))
+    torch.testing.assert_close(var, (1 - ac_prev) - c**2 / (1 - ac), rtol=1e-9, atol=1e-15)
+    assert var.shape == log_var.shape == (6, 1, 1, 1)
+    torch.testing.assert_close(mean[0], x0[0])  # t = 0: the posterior is a point mass at x0
+    assert var[0].item() == 0.0
+    torch.testing.assert_close(log_var[1:], var[1:].log())

@@ -1,0 +1,38 @@
+"""Classifier-free guidance formula (ldm_teach.diffusion.guidance)."""
+
+import pytest
+import torch
+
+from ldm_teach.diffusion.guidance import classifier_free_guidance
+
+
+@pytest.fixture()
+def eps_pair():
+    g = torch.Generator().manual_seed(0)
+    return torch.randn(2, 4, 3, 3, generator=g), torch.randn(2, 4, 3, 3, generator=g)
+
+
+def test_scale_one_is_the_conditional_prediction(eps_pair):
+    eps_u, eps_c = eps_pair
+    torch.testing.assert_close(classifier_free_guidance(eps_u, eps_c, 1.0), eps_c)
+
+
+def test_scale_zero_is_the_unconditional_prediction(eps_pair):
+    eps_u, eps_c = eps_pair
+    torch.testing.assert_close(classifier_free_guidance(eps_u, eps_c, 0.0), eps_u)
+
+
+def test_formula_and_sign(eps_pair):
+    eps_u, eps_c = eps_pair
+    w = 7.5
+    out = classifier_free_guidance(eps_u, eps_c, w)
+    torch.testing.assert_close(out, eps_u + w * (eps_c - eps_u))
+    # Ho & Salimans write (1 + w') eps_c - w' eps_u; w' = w - 1 is the same formula
+    torch.testing.assert_close(out, (1 + (w - 1)) * eps_c - (w - 1) * eps_u)
+    # w > 1 moves past eps_c, away from eps_u, along the same direction
+    torch.testing.assert_close(out - eps_c, (w - 1) * (eps_c - eps_u))
+
+
+def test_rejects_mismatched_shapes():
+    with pytest.raises(ValueError, match="eps_cond must have eps_uncond's shape"):
+        classifier_free_guidance(torch.zeros(1, 4, 3, 3), torch.zeros(2, 4, 3, 3), 2.0)

@@ -1,0 +1,45 @@
+"""Tests for ldm_teach.metrics.classifier: the course's independent digits judge."""
+
+import pytest
+import torch
+
+from ldm_teach.data.digits import DigitsDataset
+from ldm_teach.metrics.classifier import DigitsClassifier
+
+
+@pytest.fixture(scope="module")
+def classifier():
+    return DigitsClassifier.fit_default()
+
+
+def test_fit_default_is_cached(classifier):
+    assert DigitsClassifier.fit_default() is classifier
+
+
+def test_accuracy_on_real_test_digits(classifier):
+    assert classifier.test_accuracy() >= 0.97
+    assert classifier.test_accuracy() == pytest.approx(356 / 360)  # pinned: 4 errors
+
+
+def test_accuracy_on_upsampled_test_digits(classifier):
+    ds = DigitsDataset(split="test", size=32)
+    assert classifier.accuracy(ds.images, ds.labels) >= 0.95
+
+
+def test_predict_and_predict_proba_agree(classifier):
+    ds = DigitsDataset(split="test", size=16)
+    images = ds.images[:50]
+    proba = classifier.predict_proba(images)
+    predicted = classifier.predict(images)
+    assert proba.shape == (50, 10) and proba.dtype == torch.float32
+    assert torch.allclose(proba.sum(1), torch.ones(50), atol=1e-5)
+    assert predicted.shape == (50,) and predicted.dtype == torch.int64
+    assert torch.equal(proba.argmax(1), predicted)
+
+
+def test_accuracy_validates_labels(classifier):
+    images = DigitsDataset(split="test", size=8).images[:4]
+    with pytest.raises(ValueError, match="labels"):
+        classifier.accuracy(images, torch.zeros(3, dtype=torch.int64))
+    with pytest.raises(ValueError, match="images"):
+        classifier.predict(torch.zeros(4, 3, 8, 8))
