@@ -2,6 +2,7 @@
 
     ldm-teach train NAME [--steps N] [--out-dir DIR] [--overwrite]   reproduce a shipped checkpoint
     ldm-teach demo [--out PATH] [--num-samples N] [--guidance-scale W] [--steps S]
+    ldm-teach run-notebooks NOTEBOOK...                               execute in place (outputs kept)
     ldm-teach info                                                   list shipped checkpoints
 """
 
@@ -95,6 +96,25 @@ def _cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_run_notebooks(args: argparse.Namespace) -> int:
+    import nbformat
+    from nbclient import NotebookClient
+
+    for name in args.notebooks:
+        path = Path(name)
+        if not path.is_file() or path.suffix != ".ipynb":
+            print(f"ldm-teach run-notebooks: {path} is not a notebook file", file=sys.stderr)
+            return 2
+        nb = nbformat.read(path, as_version=4)
+        t0 = time.perf_counter()
+        client = NotebookClient(nb, timeout=args.cell_timeout, kernel_name="python3",
+                                resources={"metadata": {"path": str(path.parent)}})
+        client.execute()
+        nbformat.write(nb, path)  # nbformat writes the whole file; the source cells are kept
+        print(f"{path}: executed in {time.perf_counter() - t0:.1f} s")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ldm-teach", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -118,6 +138,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(func=_cmd_demo)
+
+    p = sub.add_parser("run-notebooks", help="execute notebooks in place, storing outputs")
+    p.add_argument("notebooks", nargs="+", help="paths of .ipynb files")
+    p.add_argument("--cell-timeout", type=int, default=600, help="seconds per cell")
+    p.set_defaults(func=_cmd_run_notebooks)
 
     p = sub.add_parser("info", help="list the shipped checkpoints")
     p.set_defaults(func=_cmd_info)

@@ -1,10 +1,10 @@
 """Diffusion: noise schedules, the forward process, DDPM and DDIM samplers, guidance.
 
-    schedules.py  β schedules, ᾱ, SNR, posterior coefficients (Ho et al. 2020)
-    forward.py    q_sample (Eq. 4), eps/x0/v conversions, q(x_{t-1} | x_t, x0) (Eq. 6-7)
-    ddpm.py       ancestral sampler (Ho et al. 2020, Algorithm 2)
-    ddim.py       DDIM sampler (Song et al. 2020, Eq. 12, 16)
-    guidance.py   classifier-free guidance (Ho & Salimans 2022)
+schedules.py  β schedules, ᾱ, SNR, posterior coefficients (Ho et al. 2020)
+forward.py    q_sample (Eq. 4), eps/x0/v conversions, q(x_{t-1} | x_t, x0) (Eq. 6-7)
+ddpm.py       ancestral sampler (Ho et al. 2020, Algorithm 2)
+ddim.py       DDIM sampler (Song et al. 2020, Eq. 12, 16)
+guidance.py   classifier-free guidance (Ho & Salimans 2022)
 """
 
 from ldm_teach.diffusion.ddim import ddim_sample, ddim_step, ddim_timesteps

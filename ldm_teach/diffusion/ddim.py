@@ -2,11 +2,11 @@
 
 A DDIM step jumps from timestep t to any earlier timestep t_prev of a short schedule:
 
-    x̂0      = (x_t - sqrt(1 - ᾱ_t) ε̂) / sqrt(ᾱ_t)                        "predicted x0", Eq. 12
-    σ_t     = η · sqrt((1 - ᾱ_prev) / (1 - ᾱ_t)) · sqrt(1 - ᾱ_t / ᾱ_prev)   Eq. 16
-    x_prev  = sqrt(ᾱ_prev) x̂0                                              Eq. 12
-              + sqrt(1 - ᾱ_prev - σ_t²) ε̂                                   "direction pointing to x_t"
-              + σ_t z,  z ~ N(0, I)                                         "random noise"
+    x̂0     = (x_t - sqrt(1 - ᾱ_t) ε̂) / sqrt(ᾱ_t)                          predicted x0, Eq. 12
+    σ_t    = η · sqrt((1 - ᾱ_prev) / (1 - ᾱ_t)) · sqrt(1 - ᾱ_t / ᾱ_prev)  Eq. 16
+    x_prev = sqrt(ᾱ_prev) x̂0                                              Eq. 12: predicted x0,
+             + sqrt(1 - ᾱ_prev - σ_t²) ε̂                                  direction pointing to x_t,
+             + σ_t z,  z ~ N(0, I)                                        random noise
 
 η = 0 gives the deterministic DDIM sampler; η = 1 with consecutive timesteps gives DDPM.
 Variable names: ``alphas_cumprod`` -> ᾱ, ``alpha_prev`` -> ᾱ_{t_prev}, ``sigma`` -> σ_t,
@@ -25,7 +25,12 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from ldm_teach.diffusion.ddpm import ModelFn, check_clip_sample, initial_noise
-from ldm_teach.diffusion.forward import as_timestep, gaussian_noise, predict_x0_and_eps
+from ldm_teach.diffusion.forward import (
+    as_timestep,
+    check_same_shape,
+    gaussian_noise,
+    predict_x0_and_eps,
+)
 from ldm_teach.diffusion.schedules import NoiseSchedule
 
 SPACINGS = ("leading", "trailing", "linspace")
@@ -74,9 +79,10 @@ def ddim_timesteps(
             )
     elif spacing == "trailing":
         step_ratio = T / n
-        # diffusers writes np.arange(T, 0, -T/n), which can return n+1 floats for some n;
-        # indexing by k returns exactly n
-        timesteps = np.round(T - np.arange(n) * step_ratio).astype(np.int64) - 1
+        # The same float arange as diffusers (its rounding of exact halves such as 937.5
+        # depends on arange's arithmetic), cut to n entries: for some n (61 of T=1000) the
+        # float arange returns one more value, ≈ 0, which would become timestep -1.
+        timesteps = np.round(np.arange(T, 0, -step_ratio)[:n]).astype(np.int64) - 1
     else:  # "linspace"
         timesteps = np.linspace(0, T - 1, n).round()[::-1].astype(np.int64)
     return torch.from_numpy(timesteps.copy())
@@ -126,14 +132,13 @@ def ddim_step(
     if t_prev >= 0:
         t_prev = as_timestep(t_prev, T, name="t_prev")
         if t_prev >= t:
-            raise ValueError(f"t_prev must be < t={t} (or negative for the final step), got {t_prev}")
+            raise ValueError(
+                f"t_prev must be < t={t} (or negative for the final step), got {t_prev}"
+            )
     if not 0.0 <= eta <= 1.0:
         raise ValueError(f"eta must be in [0, 1], got {eta}")
     check_clip_sample(clip_sample)
-    if model_output.shape != x_t.shape:
-        raise ValueError(
-            f"model_output must have x_t's shape {tuple(x_t.shape)}, got {tuple(model_output.shape)}"
-        )
+    check_same_shape("x_t", x_t, "model_output", model_output)
     if final_alpha_cumprod is not None and not 0.0 < float(final_alpha_cumprod) <= 1.0:
         raise ValueError(f"final_alpha_cumprod must be in (0, 1], got {final_alpha_cumprod}")
 
@@ -164,11 +169,8 @@ def ddim_step(
             variance_noise = gaussian_noise(
                 tuple(x_t.shape), generator, device=x_t.device, dtype=model_output.dtype
             )
-        elif variance_noise.shape != x_t.shape:
-            raise ValueError(
-                f"variance_noise must have x_t's shape {tuple(x_t.shape)}, "
-                f"got {tuple(variance_noise.shape)}"
-            )
+        else:
+            check_same_shape("x_t", x_t, "variance_noise", variance_noise)
         x_prev = x_prev + sigma * variance_noise.to(device=x_t.device, dtype=x_t.dtype)
     return x_prev, pred_x0
 

@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 
 from ldm_teach.diffusion.forward import (
     as_timestep,
+    check_same_shape,
     gaussian_noise,
     predict_x0_and_eps,
     q_posterior_mean_variance,
@@ -70,10 +71,7 @@ def ddpm_step(
     T = schedule.num_train_timesteps
     t = as_timestep(t, T)
     check_clip_sample(clip_sample)
-    if model_output.shape != x_t.shape:
-        raise ValueError(
-            f"model_output must have x_t's shape {tuple(x_t.shape)}, got {tuple(model_output.shape)}"
-        )
+    check_same_shape("x_t", x_t, "model_output", model_output)
     t_batch = torch.full((x_t.shape[0],), t, dtype=torch.long, device=x_t.device)  # (B,)
 
     # 1. predicted x0, Eq. 15
@@ -91,11 +89,8 @@ def ddpm_step(
         variance_noise = gaussian_noise(
             tuple(x_t.shape), generator, device=x_t.device, dtype=model_output.dtype
         )
-    elif variance_noise.shape != x_t.shape:
-        raise ValueError(
-            f"variance_noise must have x_t's shape {tuple(x_t.shape)}, "
-            f"got {tuple(variance_noise.shape)}"
-        )
+    else:
+        check_same_shape("x_t", x_t, "variance_noise", variance_noise)
     return mean + std * variance_noise.to(device=x_t.device, dtype=x_t.dtype)
 
 
@@ -152,10 +147,18 @@ def ddpm_sample(
     """
     x = initial_noise(shape, x_T, generator, device)
     B = x.shape[0]
-    for t in tqdm(range(schedule.num_train_timesteps - 1, -1, -1), disable=not progress, desc="DDPM"):
+    for t in tqdm(
+        range(schedule.num_train_timesteps - 1, -1, -1), disable=not progress, desc="DDPM"
+    ):
         t_batch = torch.full((B,), t, dtype=torch.long, device=x.device)  # (B,)
         model_output = model_fn(x, t_batch)
         x = ddpm_step(
-            model_output, t, x, schedule, prediction_type, generator=generator, clip_sample=clip_sample
+            model_output,
+            t,
+            x,
+            schedule,
+            prediction_type,
+            generator=generator,
+            clip_sample=clip_sample,
         )
     return x

@@ -1,14 +1,14 @@
 """The forward (noising) process and the conversions between x0, eps and v.
 
 Ho et al. 2020 (arXiv:2006.11239):
-    q(x_t | x0)         = N(sqrt(ᾱ_t) x0, (1 - ᾱ_t) I)                         Eq. 4
-    x_t                 = sqrt(ᾱ_t) x0 + sqrt(1 - ᾱ_t) eps,  eps ~ N(0, I)      (reparametrised Eq. 4)
-    x0                  = (x_t - sqrt(1 - ᾱ_t) eps) / sqrt(ᾱ_t)                 Eq. 15
-    q(x_{t-1} | x_t, x0) = N(μ̃_t(x_t, x0), β̃_t I)                              Eq. 6-7
+    q(x_t | x0)          = N(sqrt(ᾱ_t) x0, (1 - ᾱ_t) I)                      Eq. 4
+    x_t                  = sqrt(ᾱ_t) x0 + sqrt(1 - ᾱ_t) eps,  eps ~ N(0, I)  Eq. 4
+    x0                   = (x_t - sqrt(1 - ᾱ_t) eps) / sqrt(ᾱ_t)             Eq. 15
+    q(x_{t-1} | x_t, x0) = N(μ̃_t(x_t, x0), β̃_t I)                            Eq. 6-7
 Salimans & Ho 2022 (arXiv:2202.00512, Sec. 4 and Appendix D):
-    v                   = sqrt(ᾱ_t) eps - sqrt(1 - ᾱ_t) x0
-    x0                  = sqrt(ᾱ_t) x_t - sqrt(1 - ᾱ_t) v
-    eps                 = sqrt(ᾱ_t) v + sqrt(1 - ᾱ_t) x_t
+    v                    = sqrt(ᾱ_t) eps - sqrt(1 - ᾱ_t) x0
+    x0                   = sqrt(ᾱ_t) x_t - sqrt(1 - ᾱ_t) v
+    eps                  = sqrt(ᾱ_t) v + sqrt(1 - ᾱ_t) x_t
 
 Variable names: ``alphas_cumprod`` -> ᾱ, ``x0`` -> x_0, ``x_t`` -> x_t, ``eps`` -> ε, ``v`` -> v.
 The coefficients are computed in float64 in the schedule and cast to the data's dtype by
@@ -39,7 +39,8 @@ def extract(a: Tensor, t: Tensor, ndim: int, dtype: torch.dtype | None = None) -
         (B, 1, ..., 1) with ``ndim`` dimensions, on t's device, in ``dtype``.
     """
     out = a[t.to(a.device)]  # (B,), gathered where the schedule lives
-    out = out.to(dtype=dtype or a.dtype).to(t.device)  # cast first: float64 may not exist on t.device
+    # cast before moving: float64 does not exist on every device (e.g. mps)
+    out = out.to(dtype=dtype or a.dtype).to(t.device)
     return out.reshape(t.shape[0], *([1] * (ndim - 1)))  # (B, 1, ..., 1)
 
 
@@ -52,7 +53,9 @@ def check_timesteps(t: Tensor, num_train_timesteps: int, batch_size: int | None 
     if t.ndim != 1:
         raise ValueError(f"t must have shape (B,), got {tuple(t.shape)}")
     if batch_size is not None and t.shape[0] != batch_size:
-        raise ValueError(f"t must have shape ({batch_size},) to match the batch, got {tuple(t.shape)}")
+        raise ValueError(
+            f"t must have shape ({batch_size},) to match the batch, got {tuple(t.shape)}"
+        )
     if t.numel() > 0:
         lo, hi = int(t.min()), int(t.max())
         if lo < 0 or hi > num_train_timesteps - 1:
@@ -77,7 +80,8 @@ def as_timestep(t: int | Tensor, num_train_timesteps: int, name: str = "t") -> i
     return t
 
 
-def _check_same_shape(name_a: str, a: Tensor, name_b: str, b: Tensor) -> None:
+def check_same_shape(name_a: str, a: Tensor, name_b: str, b: Tensor) -> None:
+    """Raise ``ValueError`` naming ``name_b`` unless b has a's shape."""
     if a.shape != b.shape:
         raise ValueError(
             f"{name_b} must have the same shape as {name_a} {tuple(a.shape)}, got {tuple(b.shape)}"
@@ -114,7 +118,7 @@ def q_sample(x0: Tensor, t: Tensor, noise: Tensor, schedule: NoiseSchedule) -> T
         ValueError: if t is not an integer (B,) tensor in range, or shapes disagree.
     """
     check_timesteps(t, schedule.num_train_timesteps, x0.shape[0])
-    _check_same_shape("x0", x0, "noise", noise)
+    check_same_shape("x0", x0, "noise", noise)
     sqrt_ac = extract(schedule.sqrt_alphas_cumprod, t, x0.ndim, x0.dtype)  # (B, 1, 1, 1)
     sqrt_one_minus_ac = extract(schedule.sqrt_one_minus_alphas_cumprod, t, x0.ndim, x0.dtype)
     return sqrt_ac * x0 + sqrt_one_minus_ac * noise.to(x0.dtype)
@@ -128,7 +132,7 @@ def predict_x0_from_eps(x_t: Tensor, t: Tensor, eps: Tensor, schedule: NoiseSche
     Shapes: x_t, eps (B, ...); t (B,). Returns x_t's shape and dtype.
     """
     check_timesteps(t, schedule.num_train_timesteps, x_t.shape[0])
-    _check_same_shape("x_t", x_t, "eps", eps)
+    check_same_shape("x_t", x_t, "eps", eps)
     c1 = extract(schedule.sqrt_recip_alphas_cumprod, t, x_t.ndim, x_t.dtype)
     c2 = extract(schedule.sqrt_recipm1_alphas_cumprod, t, x_t.ndim, x_t.dtype)
     return c1 * x_t - c2 * eps
@@ -141,7 +145,7 @@ def predict_eps_from_x0(x_t: Tensor, t: Tensor, x0: Tensor, schedule: NoiseSched
     Shapes: x_t, x0 (B, ...); t (B,). Returns x_t's shape and dtype.
     """
     check_timesteps(t, schedule.num_train_timesteps, x_t.shape[0])
-    _check_same_shape("x_t", x_t, "x0", x0)
+    check_same_shape("x_t", x_t, "x0", x0)
     sqrt_ac = extract(schedule.sqrt_alphas_cumprod, t, x_t.ndim, x_t.dtype)
     sqrt_one_minus_ac = extract(schedule.sqrt_one_minus_alphas_cumprod, t, x_t.ndim, x_t.dtype)
     return (x_t - sqrt_ac * x0) / sqrt_one_minus_ac
@@ -153,7 +157,7 @@ def get_v(x0: Tensor, eps: Tensor, t: Tensor, schedule: NoiseSchedule) -> Tensor
     Shapes: x0, eps (B, ...); t (B,). Returns x0's shape and dtype.
     """
     check_timesteps(t, schedule.num_train_timesteps, x0.shape[0])
-    _check_same_shape("x0", x0, "eps", eps)
+    check_same_shape("x0", x0, "eps", eps)
     sqrt_ac = extract(schedule.sqrt_alphas_cumprod, t, x0.ndim, x0.dtype)
     sqrt_one_minus_ac = extract(schedule.sqrt_one_minus_alphas_cumprod, t, x0.ndim, x0.dtype)
     return sqrt_ac * eps - sqrt_one_minus_ac * x0
@@ -165,7 +169,7 @@ def predict_x0_from_v(x_t: Tensor, t: Tensor, v: Tensor, schedule: NoiseSchedule
     Shapes: x_t, v (B, ...); t (B,). Returns x_t's shape and dtype.
     """
     check_timesteps(t, schedule.num_train_timesteps, x_t.shape[0])
-    _check_same_shape("x_t", x_t, "v", v)
+    check_same_shape("x_t", x_t, "v", v)
     sqrt_ac = extract(schedule.sqrt_alphas_cumprod, t, x_t.ndim, x_t.dtype)
     sqrt_one_minus_ac = extract(schedule.sqrt_one_minus_alphas_cumprod, t, x_t.ndim, x_t.dtype)
     return sqrt_ac * x_t - sqrt_one_minus_ac * v
@@ -177,7 +181,7 @@ def predict_eps_from_v(x_t: Tensor, t: Tensor, v: Tensor, schedule: NoiseSchedul
     Shapes: x_t, v (B, ...); t (B,). Returns x_t's shape and dtype.
     """
     check_timesteps(t, schedule.num_train_timesteps, x_t.shape[0])
-    _check_same_shape("x_t", x_t, "v", v)
+    check_same_shape("x_t", x_t, "v", v)
     sqrt_ac = extract(schedule.sqrt_alphas_cumprod, t, x_t.ndim, x_t.dtype)
     sqrt_one_minus_ac = extract(schedule.sqrt_one_minus_alphas_cumprod, t, x_t.ndim, x_t.dtype)
     return sqrt_ac * v + sqrt_one_minus_ac * x_t
@@ -214,7 +218,9 @@ def predict_x0_and_eps(
         x0 = predict_x0_from_v(x_t, t, model_output, schedule)
         eps = predict_eps_from_v(x_t, t, model_output, schedule)
     else:
-        raise ValueError(f"prediction_type must be one of {PREDICTION_TYPES}, got {prediction_type!r}")
+        raise ValueError(
+            f"prediction_type must be one of {PREDICTION_TYPES}, got {prediction_type!r}"
+        )
     return x0.to(x_t.dtype), eps.to(x_t.dtype)
 
 
@@ -238,7 +244,7 @@ def q_posterior_mean_variance(
         ValueError: if t is out of range or shapes disagree.
     """
     check_timesteps(t, schedule.num_train_timesteps, x_t.shape[0])
-    _check_same_shape("x_t", x_t, "x0", x0)
+    check_same_shape("x_t", x_t, "x0", x0)
     coef1 = extract(schedule.posterior_mean_coef1, t, x_t.ndim, x_t.dtype)
     coef2 = extract(schedule.posterior_mean_coef2, t, x_t.ndim, x_t.dtype)
     mean = coef1 * x0 + coef2 * x_t

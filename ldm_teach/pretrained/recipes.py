@@ -70,12 +70,12 @@ AE_RECIPES: dict[str, AutoencoderRecipe] = {
 LDM_RECIPES: dict[str, LDMRecipe] = {
     "digits-ldm": LDMRecipe(
         autoencoder="digits-kl-f4",
-        unet=dict(in_channels=4, out_channels=4, base_channels=64, channel_mult=(1, 2),
+        unet=dict(in_channels=4, out_channels=4, base_channels=48, channel_mult=(1, 2),
                   num_res_blocks=2, attention_levels=(1,), num_heads=4, num_classes=10,
-                  norm_groups=32),
+                  norm_groups=16),
         schedule=dict(num_train_timesteps=1000, beta_schedule="scaled_linear",
                       beta_start=0.00085, beta_end=0.012),
-        train=TrainConfig(steps=4000, batch_size=64, lr=5e-4, warmup_steps=200,
+        train=TrainConfig(steps=3000, batch_size=64, lr=5e-4, warmup_steps=200,
                           ema_decay=0.999, seed=0),
     ),
 }

@@ -76,5 +76,8 @@ def show_images(
 
 
 def image_grid_tensor(images: Tensor, nrow: int = 10) -> Tensor:
-    """The grid as a float tensor in [0, 1], (3, H_grid, W_grid)."""
-    return torch.from_numpy(to_uint8_grid(images, nrow)).float() / 255.0
+    """The grid as a float tensor in [0, 1], (3, H_grid, W_grid) (grey images repeated)."""
+    arr = to_uint8_grid(images, nrow)  # (Hg, Wg) or (Hg, Wg, 3)
+    if arr.ndim == 2:
+        arr = np.repeat(arr[..., None], 3, axis=-1)  # (Hg, Wg, 3)
+    return torch.from_numpy(arr).permute(2, 0, 1).float() / 255.0  # (3, Hg, Wg)

@@ -127,15 +127,21 @@ def test_step_eta0_does_not_touch_the_generator(schedule):
         ({"eta": -0.1}, r"eta must be in \[0, 1\]"),
         ({"eta": 1.5}, r"eta must be in \[0, 1\]"),
         ({"prediction_type": "v"}, "prediction_type must be one of"),
-        ({"model_output": torch.zeros(1, 1, 3, 3)}, "model_output must have x_t's shape"),
+        ({"model_output": torch.zeros(1, 1, 3, 3)}, "model_output must have the same shape as x_t"),
         ({"final_alpha_cumprod": 0.0}, "final_alpha_cumprod"),
-        ({"eta": 0.5, "variance_noise": torch.zeros(3)}, "variance_noise must have x_t's shape"),
+        (
+            {"eta": 0.5, "variance_noise": torch.zeros(3)},
+            "variance_noise must have the same shape as x_t",
+        ),
     ],
 )
 def test_step_rejects_bad_input(schedule, kwargs, match):
     args = {
-        "model_output": torch.zeros(SHAPE), "t": 50, "t_prev": 40,
-        "x_t": torch.zeros(SHAPE), "schedule": schedule,
+        "model_output": torch.zeros(SHAPE),
+        "t": 50,
+        "t_prev": 40,
+        "x_t": torch.zeros(SHAPE),
+        "schedule": schedule,
     }
     args.update(kwargs)
     with pytest.raises(ValueError, match=match):
@@ -151,13 +157,35 @@ def test_sample_eta0_is_deterministic(schedule):
     def model_fn(x_t, t):
         return 0.3 * x_t + 0.001 * t.reshape(-1, 1, 1, 1)
 
-    a = ddim_sample(model_fn, SHAPE, schedule, num_inference_steps=10, x_T=x_T,
-                    generator=torch.Generator().manual_seed(1), progress=False)
-    b = ddim_sample(model_fn, SHAPE, schedule, num_inference_steps=10, x_T=x_T,
-                    generator=torch.Generator().manual_seed(2), progress=False)
+    a = ddim_sample(
+        model_fn,
+        SHAPE,
+        schedule,
+        num_inference_steps=10,
+        x_T=x_T,
+        generator=torch.Generator().manual_seed(1),
+        progress=False,
+    )
+    b = ddim_sample(
+        model_fn,
+        SHAPE,
+        schedule,
+        num_inference_steps=10,
+        x_T=x_T,
+        generator=torch.Generator().manual_seed(2),
+        progress=False,
+    )
     torch.testing.assert_close(a, b, rtol=0, atol=0)
-    c = ddim_sample(model_fn, SHAPE, schedule, num_inference_steps=10, eta=1.0, x_T=x_T,
-                    generator=torch.Generator().manual_seed(2), progress=False)
+    c = ddim_sample(
+        model_fn,
+        SHAPE,
+        schedule,
+        num_inference_steps=10,
+        eta=1.0,
+        x_T=x_T,
+        generator=torch.Generator().manual_seed(2),
+        progress=False,
+    )
     assert not torch.allclose(a, c)
 
 
@@ -168,9 +196,16 @@ def test_sample_with_oracle_recovers_x0(schedule, spacing, prediction_type, eta)
     x0 = torch.linspace(-1, 1, 9, dtype=torch.float64).reshape(1, 1, 3, 3)
     x_T = torch.randn(SHAPE, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
     out = ddim_sample(
-        _oracle(x0, schedule, prediction_type), SHAPE, schedule, num_inference_steps=7,
-        eta=eta, spacing=spacing, prediction_type=prediction_type, x_T=x_T,
-        generator=torch.Generator().manual_seed(4), progress=False,
+        _oracle(x0, schedule, prediction_type),
+        SHAPE,
+        schedule,
+        num_inference_steps=7,
+        eta=eta,
+        spacing=spacing,
+        prediction_type=prediction_type,
+        x_T=x_T,
+        generator=torch.Generator().manual_seed(4),
+        progress=False,
     )
     torch.testing.assert_close(out, x0.expand(SHAPE), rtol=0, atol=1e-9)
 
@@ -185,13 +220,22 @@ def test_sample_gaussian_toy_matches_closed_form(schedule):
         return (1 - a).sqrt() * x_t / (a * s_data**2 + 1 - a)
 
     x_T = torch.randn(SHAPE, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
-    out = ddim_sample(model_fn, SHAPE, schedule, num_inference_steps=8, spacing="trailing",
-                      x_T=x_T, progress=False)
+    out = ddim_sample(
+        model_fn,
+        SHAPE,
+        schedule,
+        num_inference_steps=8,
+        spacing="trailing",
+        x_T=x_T,
+        progress=False,
+    )
     ts = ddim_timesteps(8, 100, "trailing").tolist()
     factor = 1.0
-    for t, t_prev in zip(ts, ts[1:] + [-1]):
+    for t, t_prev in zip(ts, ts[1:] + [-1], strict=True):
         a, a_p = ac[t].item(), (ac[t_prev].item() if t_prev >= 0 else 1.0)
-        factor *= (math.sqrt(a_p * a) * s_data**2 + math.sqrt((1 - a_p) * (1 - a))) / (a * s_data**2 + 1 - a)
+        factor *= (math.sqrt(a_p * a) * s_data**2 + math.sqrt((1 - a_p) * (1 - a))) / (
+            a * s_data**2 + 1 - a
+        )
     torch.testing.assert_close(out, factor * x_T)
 
 
@@ -203,17 +247,34 @@ def test_sample_eta1_all_steps_equals_ddpm():
     def model_fn(x_t, t):
         return torch.tanh(x_t) * (t.reshape(-1, 1, 1, 1) + 1) / 20
 
-    ddim_out = ddim_sample(model_fn, SHAPE, sched, num_inference_steps=20, eta=1.0, x_T=x_T,
-                           generator=torch.Generator().manual_seed(1), progress=False)
-    ddpm_out = ddpm_sample(model_fn, SHAPE, sched, x_T=x_T,
-                           generator=torch.Generator().manual_seed(1), progress=False)
+    ddim_out = ddim_sample(
+        model_fn,
+        SHAPE,
+        sched,
+        num_inference_steps=20,
+        eta=1.0,
+        x_T=x_T,
+        generator=torch.Generator().manual_seed(1),
+        progress=False,
+    )
+    ddpm_out = ddpm_sample(
+        model_fn, SHAPE, sched, x_T=x_T, generator=torch.Generator().manual_seed(1), progress=False
+    )
     torch.testing.assert_close(ddim_out, ddpm_out, rtol=0, atol=1e-10)
 
 
 def test_sample_trajectory(schedule):
     x_T = torch.randn(SHAPE, generator=torch.Generator().manual_seed(0))
-    out, traj = ddim_sample(lambda x, t: 0.5 * x, SHAPE, schedule, num_inference_steps=5,
-                            spacing="linspace", x_T=x_T, return_trajectory=True, progress=False)
+    out, traj = ddim_sample(
+        lambda x, t: 0.5 * x,
+        SHAPE,
+        schedule,
+        num_inference_steps=5,
+        spacing="linspace",
+        x_T=x_T,
+        return_trajectory=True,
+        progress=False,
+    )
     assert [step["t"] for step in traj] == ddim_timesteps(5, 100, "linspace").tolist()
     assert set(traj[0]) == {"t", "x_t", "pred_x0"}
     torch.testing.assert_close(traj[0]["x_t"], x_T, rtol=0, atol=0)
@@ -229,8 +290,9 @@ def test_sample_visits_the_timesteps_and_keeps_dtype(schedule):
         return torch.zeros_like(x_t)
 
     x_T = torch.randn(SHAPE, dtype=torch.float64)
-    out = ddim_sample(model_fn, SHAPE, schedule, num_inference_steps=4, steps_offset=1,
-                      x_T=x_T, progress=False)
+    out = ddim_sample(
+        model_fn, SHAPE, schedule, num_inference_steps=4, steps_offset=1, x_T=x_T, progress=False
+    )
     assert seen == [[t, t] for t in (76, 51, 26, 1)]
     assert out.dtype == torch.float64
 
@@ -240,3 +302,26 @@ def test_sample_rejects_bad_arguments(schedule):
         ddim_sample(lambda x, t: x, SHAPE, schedule, num_inference_steps=101, progress=False)
     with pytest.raises(ValueError, match="x_T must have shape"):
         ddim_sample(lambda x, t: x, SHAPE, schedule, x_T=torch.zeros(3), progress=False)
+
+
+def test_zero_terminal_snr_with_v_prediction_and_trailing_spacing():
+    # Lin et al. 2023: with ᾱ_{T-1} = 0 sampling must start at T-1 ("trailing") and the network
+    # must predict v (eps cannot give x0 where ᾱ = 0). The oracle then still recovers x0.
+    sched = NoiseSchedule(ScheduleConfig(num_train_timesteps=100, rescale_betas_zero_snr=True))
+    assert sched.alphas_cumprod[-1].item() == 0.0
+    x0 = torch.linspace(-1, 1, 9, dtype=torch.float64).reshape(1, 1, 3, 3)
+    x_T = torch.randn(SHAPE, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    out, traj = ddim_sample(
+        _oracle(x0, sched, "v_prediction"),
+        SHAPE,
+        sched,
+        num_inference_steps=5,
+        spacing="trailing",
+        prediction_type="v_prediction",
+        x_T=x_T,
+        return_trajectory=True,
+        progress=False,
+    )
+    assert traj[0]["t"] == 99
+    torch.testing.assert_close(traj[0]["pred_x0"], x0.expand(SHAPE))  # x̂0 exact even at SNR 0
+    torch.testing.assert_close(out, x0.expand(SHAPE), rtol=0, atol=1e-9)

@@ -2,6 +2,7 @@
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -52,7 +53,9 @@ def test_step_at_t0_returns_predicted_x0_without_noise(schedule):
     x0_hat = predict_x0_from_eps(x_t, torch.zeros(2, dtype=torch.long), eps, schedule)
     g = torch.Generator().manual_seed(0)
     torch.testing.assert_close(ddpm_step(eps, 0, x_t, schedule, generator=g), x0_hat)
-    assert g.initial_seed() == 0 and torch.equal(g.get_state(), torch.Generator().manual_seed(0).get_state())
+    assert g.initial_seed() == 0 and torch.equal(
+        g.get_state(), torch.Generator().manual_seed(0).get_state()
+    )
 
 
 def test_step_clip_sample_clamps_x0(schedule):
@@ -60,6 +63,13 @@ def test_step_clip_sample_clamps_x0(schedule):
     x0 = torch.full(SHAPE, 5.0, dtype=torch.float64)
     out = ddpm_step(x0, 0, x_t, schedule, prediction_type="sample", clip_sample=1.0)
     torch.testing.assert_close(out, torch.ones(SHAPE, dtype=torch.float64))
+
+
+def test_step_accepts_integer_like_timesteps(schedule):
+    x_t, eps, z = torch.randn(SHAPE), torch.randn(SHAPE), torch.randn(SHAPE)
+    ref = ddpm_step(eps, 5, x_t, schedule, variance_noise=z)
+    for t in (np.int64(5), torch.tensor(5), torch.tensor([5])):
+        torch.testing.assert_close(ddpm_step(eps, t, x_t, schedule, variance_noise=z), ref)
 
 
 def test_step_keeps_dtype(schedule):
@@ -74,12 +84,20 @@ def test_step_keeps_dtype(schedule):
         ({"t": 2.0}, "t must be an integer"),
         ({"prediction_type": "eps"}, "prediction_type must be one of"),
         ({"clip_sample": -1.0}, "clip_sample must be None or a positive float"),
-        ({"model_output": torch.zeros(2, 1, 3, 4)}, "model_output must have x_t's shape"),
-        ({"variance_noise": torch.zeros(1, 1, 3, 3)}, "variance_noise must have x_t's shape"),
+        ({"model_output": torch.zeros(2, 1, 3, 4)}, "model_output must have the same shape as x_t"),
+        (
+            {"variance_noise": torch.zeros(1, 1, 3, 3)},
+            "variance_noise must have the same shape as x_t",
+        ),
     ],
 )
 def test_step_rejects_bad_input(schedule, kwargs, match):
-    args = {"model_output": torch.zeros(SHAPE), "t": 5, "x_t": torch.zeros(SHAPE), "schedule": schedule}
+    args = {
+        "model_output": torch.zeros(SHAPE),
+        "t": 5,
+        "x_t": torch.zeros(SHAPE),
+        "schedule": schedule,
+    }
     args.update(kwargs)
     with pytest.raises(ValueError, match=match):
         ddpm_step(**args)
@@ -93,7 +111,9 @@ def test_sample_visits_every_timestep_in_descending_order(schedule):
         seen.append(int(t[0]))
         return torch.zeros_like(x_t)
 
-    out = ddpm_sample(model_fn, SHAPE, schedule, generator=torch.Generator().manual_seed(0), progress=False)
+    out = ddpm_sample(
+        model_fn, SHAPE, schedule, generator=torch.Generator().manual_seed(0), progress=False
+    )
     assert seen == list(range(49, -1, -1))
     assert out.shape == SHAPE and out.dtype == torch.float32
 
@@ -116,8 +136,12 @@ def test_sample_with_oracle_model_recovers_x0(schedule, prediction_type):
     x0 = torch.linspace(-1, 1, 9, dtype=torch.float64).reshape(1, 1, 3, 3)
     x_T = torch.randn(SHAPE, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
     out = ddpm_sample(
-        _oracle(x0, schedule, prediction_type), SHAPE, schedule,
-        prediction_type=prediction_type, x_T=x_T, generator=torch.Generator().manual_seed(2),
+        _oracle(x0, schedule, prediction_type),
+        SHAPE,
+        schedule,
+        prediction_type=prediction_type,
+        x_T=x_T,
+        generator=torch.Generator().manual_seed(2),
         progress=False,
     )
     assert out.dtype == torch.float64
@@ -143,7 +167,10 @@ def test_sample_gaussian_data_variance_follows_the_linear_recursion():
     var = 1.0
     for t in range(99, -1, -1):
         m2 = ac[t] * s_data**2 + 1 - ac[t]
-        a_t = sched.posterior_mean_coef1[t] * ac[t].sqrt() * s_data**2 / m2 + sched.posterior_mean_coef2[t]
+        a_t = (
+            sched.posterior_mean_coef1[t] * ac[t].sqrt() * s_data**2 / m2
+            + sched.posterior_mean_coef2[t]
+        )
         var = a_t.item() ** 2 * var + sched.posterior_variance[t].item()
     assert out.mean().item() == pytest.approx(0.0, abs=5 * math.sqrt(var / N))
     assert out.var().item() == pytest.approx(var, rel=0.05)  # 5 % ≈ 5 standard errors

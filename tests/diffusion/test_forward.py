@@ -65,7 +65,9 @@ def test_q_sample_formula_per_sample_t_and_dtype(schedule):
     assert (x_t[-1] - eps[-1]).abs().max() < 0.05
 
 
-@pytest.mark.parametrize("bad_t, match", [(1000, r"t must be in \[0, 999\], got 1000"), (-1, "got -1")])
+@pytest.mark.parametrize(
+    "bad_t, match", [(1000, r"t must be in \[0, 999\], got 1000"), (-1, "got -1")]
+)
 def test_q_sample_rejects_out_of_range_t(schedule, bad_t, match):
     x0 = torch.zeros(2, 1, 2, 2)
     with pytest.raises(ValueError, match=match):
@@ -109,7 +111,10 @@ def test_v_is_a_rotation_of_x0_and_eps(schedule):
 
 def test_predict_eps_from_x0_is_finite_at_zero_terminal_snr():
     s = NoiseSchedule(ScheduleConfig(num_train_timesteps=10, rescale_betas_zero_snr=True))
-    x_t, x0 = torch.randn(1, 1, 2, 2, dtype=torch.float64), torch.randn(1, 1, 2, 2, dtype=torch.float64)
+    x_t, x0 = (
+        torch.randn(1, 1, 2, 2, dtype=torch.float64),
+        torch.randn(1, 1, 2, 2, dtype=torch.float64),
+    )
     torch.testing.assert_close(predict_eps_from_x0(x_t, torch.tensor([9]), x0, s), x_t)  # ᾱ = 0
 
 

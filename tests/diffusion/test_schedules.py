@@ -28,8 +28,14 @@ def _config(name: str, **kw) -> ScheduleConfig:
 def test_alphas_cumprod_strictly_decreasing_in_unit_interval(name, T):
     s = NoiseSchedule(_config(name, num_train_timesteps=T))
     for attr in (
-        "betas", "alphas", "alphas_cumprod", "alphas_cumprod_prev", "posterior_variance",
-        "posterior_log_variance_clipped", "posterior_mean_coef1", "posterior_mean_coef2",
+        "betas",
+        "alphas",
+        "alphas_cumprod",
+        "alphas_cumprod_prev",
+        "posterior_variance",
+        "posterior_log_variance_clipped",
+        "posterior_mean_coef1",
+        "posterior_mean_coef2",
     ):
         value = getattr(s, attr)
         assert value.dtype == torch.float64, attr
@@ -49,7 +55,9 @@ def test_linear_endpoints_and_constant_step():
     s = NoiseSchedule(ScheduleConfig())
     assert s.betas[0].item() == pytest.approx(1e-4, abs=1e-15)
     assert s.betas[-1].item() == pytest.approx(0.02, abs=1e-15)
-    torch.testing.assert_close(s.betas.diff(), torch.full((999,), (0.02 - 1e-4) / 999, dtype=torch.float64))
+    torch.testing.assert_close(
+        s.betas.diff(), torch.full((999,), (0.02 - 1e-4) / 999, dtype=torch.float64)
+    )
     # Ho et al. 2020: ᾱ_{T-1} ≈ 4.04e-5 for this schedule
     assert s.alphas_cumprod[-1].item() == pytest.approx(4.0358e-5, rel=1e-3)
 
@@ -79,7 +87,9 @@ def test_cosine_matches_nichol_dhariwal_alpha_bar():
 
 def test_sigmoid_is_symmetric_about_its_middle():
     s = NoiseSchedule(_config("sigmoid", num_train_timesteps=100))
-    torch.testing.assert_close(s.betas + s.betas.flip(0), torch.full((100,), 1e-4 + 0.02, dtype=torch.float64))
+    torch.testing.assert_close(
+        s.betas + s.betas.flip(0), torch.full((100,), 1e-4 + 0.02, dtype=torch.float64)
+    )
 
 
 @pytest.mark.parametrize("name", BETA_SCHEDULES)
@@ -117,13 +127,19 @@ def test_posterior_coefficients_are_consistent():
     s = NoiseSchedule(ScheduleConfig(num_train_timesteps=200))
     ac, ac_prev = s.alphas_cumprod, s.alphas_cumprod_prev
     # E[x_{t-1} | x0] = sqrt(ᾱ_{t-1}) x0 = coef1 x0 + coef2 E[x_t | x0]
-    torch.testing.assert_close(s.posterior_mean_coef1 + s.posterior_mean_coef2 * ac.sqrt(), ac_prev.sqrt())
+    torch.testing.assert_close(
+        s.posterior_mean_coef1 + s.posterior_mean_coef2 * ac.sqrt(), ac_prev.sqrt()
+    )
     # Var[x_{t-1} | x0] = 1 - ᾱ_{t-1} = coef2² (1 - ᾱ_t) + β̃_t  (law of total variance)
-    torch.testing.assert_close(s.posterior_mean_coef2**2 * (1 - ac) + s.posterior_variance, 1 - ac_prev)
+    torch.testing.assert_close(
+        s.posterior_mean_coef2**2 * (1 - ac) + s.posterior_variance, 1 - ac_prev
+    )
     assert s.posterior_variance[0] == 0.0
     assert (s.posterior_variance <= s.betas).all()
     assert s.posterior_log_variance_clipped[0] == torch.log(s.posterior_variance[1])
-    torch.testing.assert_close(s.posterior_log_variance_clipped[1:], torch.log(s.posterior_variance[1:]))
+    torch.testing.assert_close(
+        s.posterior_log_variance_clipped[1:], torch.log(s.posterior_variance[1:])
+    )
     assert s.posterior_mean_coef1[0].item() == pytest.approx(1.0)  # at t=0 the mean is x0
     assert s.posterior_mean_coef2[0].item() == 0.0
 

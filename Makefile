@@ -1,0 +1,65 @@
+# ldm-teach: one command to open the course, one to test it.
+#   make lab    create .venv, install, open JupyterLab on the course home notebook
+#   make test   create .venv, install, run the whole test suite (unit tests + notebooks)
+#   make demo   sample digits from the shipped models, write a PNG, print the accuracy
+#   make notebooks   re-execute every notebook in place (outputs are committed)
+#   make weights     retrain every shipped checkpoint from scratch (replaces them)
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# PyTorch first, so pip resolves the rest against it. Override for another build, e.g.
+#   make lab TORCH_SPEC="torch torchvision --index-url https://download.pytorch.org/whl/cpu"
+TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
+NOTEBOOKS := notebooks/00_course_home.ipynb notebooks/10_1_pixel_to_latent.ipynb
+TMP_HOME := $(CURDIR)/.tmp-home
+# Keep Jupyter, IPython and matplotlib state out of the user's home during tests.
+TEST_ENV := IPYTHONDIR=$(TMP_HOME)/ipython MPLCONFIGDIR=$(TMP_HOME)/mpl \
+	JUPYTER_CONFIG_DIR=$(TMP_HOME)/jupyter JUPYTER_DATA_DIR=$(TMP_HOME)/jupyter-data \
+	JUPYTER_RUNTIME_DIR=$(TMP_HOME)/jupyter-runtime MPLBACKEND=Agg PYTHONHASHSEED=0
+
+.PHONY: install lab test unit-test notebook-test demo notebooks weights clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install $(TORCH_SPEC)
+	$(BIN)/python -m pip install -e ".[dev]"
+	touch $@
+
+install: $(VENV)/.installed
+
+lab: install
+	$(BIN)/jupyter lab notebooks/00_course_home.ipynb
+
+test: install
+	mkdir -p $(TMP_HOME)
+	$(TEST_ENV) $(BIN)/python -m pytest tests $(NOTEBOOKS) \
+		--nbval-lax --nbval-current-env --nbval-cell-timeout=300 \
+		--nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider
+
+unit-test: install
+	$(TEST_ENV) $(BIN)/python -m pytest tests -p no:cacheprovider
+
+notebook-test: install
+	mkdir -p $(TMP_HOME)
+	$(TEST_ENV) $(BIN)/python -m pytest $(NOTEBOOKS) --nbval-lax --nbval-current-env \
+		--nbval-cell-timeout=300 --nbval-sanitize-with tests/nbval_sanitize.cfg \
+		-p no:cacheprovider
+
+demo: install
+	$(BIN)/ldm-teach demo --out outputs/demo_digits.png --overwrite
+
+notebooks: install
+	mkdir -p $(TMP_HOME)
+	$(TEST_ENV) $(BIN)/ldm-teach run-notebooks $(NOTEBOOKS)
+
+weights: install
+	$(BIN)/ldm-teach train digits-kl-f4 --overwrite
+	$(BIN)/ldm-teach train photos-kl-f4 --overwrite
+	$(BIN)/ldm-teach train digits-ldm --overwrite
+
+clean:
+	rm -rf $(TMP_HOME) .pytest_cache outputs

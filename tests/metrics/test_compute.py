@@ -1,0 +1,87 @@
+"""FLOPs, step time and memory estimates (ldm_teach.metrics.compute)."""
+
+import pytest
+import torch
+from torch import nn
+
+from ldm_teach.metrics.compute import (
+    attention_matrix_bytes,
+    chapter_memory_estimate_gb,
+    count_flops,
+    time_training_step,
+)
+
+
+@pytest.mark.parametrize("n,a,b", [(1, 3, 5), (7, 16, 4), (32, 64, 10)])
+def test_linear_forward_flops_are_2nab(n, a, b):
+    layer = nn.Linear(a, b)
+    x = torch.randn(n, a)
+    assert count_flops(lambda: layer(x), backward=False) == 2 * n * a * b
+
+
+def test_linear_backward_adds_weight_and_input_gradients():
+    n, a, b = 8, 6, 5
+    layer = nn.Linear(a, b)
+    x = torch.randn(n, a)
+    # backward: dW = dy^T x (2nab); dx = dy W (another 2nab) only if x needs a gradient
+    assert count_flops(lambda: layer(x)) == 4 * n * a * b
+    x.requires_grad_(True)
+    assert count_flops(lambda: layer(x)) == 6 * n * a * b
+
+
+def test_conv_forward_flops():
+    B, Cin, Cout, H, W, k = 2, 3, 4, 6, 5, 3
+    conv = nn.Conv2d(Cin, Cout, k, padding=1)
+    x = torch.randn(B, Cin, H, W)
+    assert count_flops(lambda: conv(x), backward=False) == 2 * B * Cout * H * W * Cin * k * k
+
+
+def test_attention_matrix_bytes_closed_form():
+    assert attention_matrix_bytes(4, 8) == (32 * 32) * 4
+    assert attention_matrix_bytes(4, 8, batch_size=2, heads=3, bytes_per_element=2) == (
+        2 * 3 * 32 * 32 * 2)
+
+
+def test_chapter_memory_estimate_1024():
+    est = chapter_memory_estimate_gb(1024, 1024)
+    gib = 2**30
+    inp = 3 * 1024 * 1024 * 4  # input image, float32
+    feat = 2048 * 128 * 128 * 4  # 2048 channels at 1024 / 8 = 128
+    attn = (128 * 128) ** 2 * 4  # one attention matrix over the 128 x 128 grid
+    assert est["input_gb"] == inp / gib == 0.01171875
+    assert est["features_gb"] == feat / gib == 0.125
+    assert est["attention_gb"] == attn / gib == 1.0
+    assert est["total_gb"] == pytest.approx((inp + feat + attn) / gib, rel=1e-12)
+    assert est["total_gb"] == pytest.approx(1.13671875, rel=1e-12)
+
+
+def test_chapter_memory_estimate_scales_with_batch():
+    one = chapter_memory_estimate_gb(256, 256)
+    four = chapter_memory_estimate_gb(256, 256, batch_size=4)
+    assert four["total_gb"] == pytest.approx(4 * one["total_gb"])
+
+
+def test_time_training_step_positive_and_weights_unchanged():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 1))
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    x = torch.randn(16, 4)
+    calls = []
+
+    def make_loss(m):
+        calls.append(1)
+        return m(x).pow(2).mean()
+
+    seconds = time_training_step(model, make_loss, repeats=2, warmup=1)
+    assert isinstance(seconds, float) and seconds > 0
+    assert len(calls) == 3
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, before[k])
+    assert all(p.grad is None for p in model.parameters())
+
+
+@pytest.mark.parametrize("repeats,warmup", [(0, 1), (1, -1)])
+def test_time_training_step_bad_arguments(repeats, warmup):
+    model = nn.Linear(2, 1)
+    with pytest.raises(ValueError, match="repeats"):
+        time_training_step(model, lambda m: m(torch.ones(1, 2)).sum(), repeats, warmup)

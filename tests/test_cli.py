@@ -1,0 +1,75 @@
+"""The ldm-teach command: train (tiny), demo, info, and their errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ldm_teach.cli import main
+from ldm_teach.pretrained import available, load_autoencoder
+
+SHIPPED = set(available())
+needs_shipped = pytest.mark.skipif(
+    not {"digits-kl-f4", "digits-ldm"} <= SHIPPED, reason="shipped weights not present"
+)
+
+
+def test_train_writes_weights_and_a_card_with_the_command(tmp_path, capsys):
+    assert main(["train", "digits-kl-f4", "--steps", "2", "--out-dir", str(tmp_path),
+                 "--no-progress"]) == 0
+    card = json.loads((tmp_path / "digits-kl-f4.json").read_text())
+    assert card["steps"] == 2
+    assert card["kind"] == "autoencoder_kl"
+    assert "train digits-kl-f4" in card["command"]
+    assert len(card["sha256"]) == 64
+    assert {"psnr_db", "ssim"} <= set(card["metrics_test"])
+    model = load_autoencoder("digits-kl-f4", weights_dir=tmp_path)
+    assert model.config.in_channels == 1
+    assert "test PSNR" in capsys.readouterr().out
+
+
+def test_train_refuses_to_overwrite_without_flag(tmp_path):
+    (tmp_path / "digits-kl-f4.json").write_text("{}")
+    with pytest.raises(FileExistsError, match="--overwrite"):
+        main(["train", "digits-kl-f4", "--steps", "1", "--out-dir", str(tmp_path),
+              "--no-progress"])
+    assert (tmp_path / "digits-kl-f4.json").read_text() == "{}"
+
+
+def test_train_unknown_name_fails_clearly(capsys):
+    assert main(["train", "imagenet-vae"]) == 2
+    assert "unknown name 'imagenet-vae'" in capsys.readouterr().err
+
+
+def test_demo_rejects_bad_num_samples(tmp_path, capsys):
+    assert main(["demo", "--num-samples", "15", "--out", str(tmp_path / "x.png")]) == 2
+    assert "multiple of 10" in capsys.readouterr().err
+
+
+def test_demo_does_not_overwrite_existing_output(tmp_path, capsys):
+    out = tmp_path / "grid.png"
+    out.write_bytes(b"keep me")
+    assert main(["demo", "--out", str(out)]) == 2
+    assert out.read_bytes() == b"keep me"
+    assert "--overwrite" in capsys.readouterr().err
+
+
+@needs_shipped
+def test_demo_writes_a_png_and_prints_the_accuracy(tmp_path, capsys):
+    from PIL import Image
+
+    out = tmp_path / "grid.png"
+    assert main(["demo", "--out", str(out), "--num-samples", "20", "--steps", "10",
+                 "--no-progress"]) == 0
+    with Image.open(out) as img:
+        assert img.width > 0 and img.height > 0
+    text = capsys.readouterr().out
+    assert "independent classifier accuracy" in text
+
+
+def test_info_lists_every_registered_checkpoint(capsys):
+    assert main(["info"]) == 0
+    text = capsys.readouterr().out
+    for name in ("digits-kl-f4", "photos-kl-f4", "digits-ldm"):
+        assert name in text

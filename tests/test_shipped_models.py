@@ -1,0 +1,53 @@
+"""The checkpoints shipped in the package: present, verified, and as good as their cards say."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from ldm_teach.data import DigitsDataset, photo_patches
+from ldm_teach.metrics import DigitsClassifier, psnr
+from ldm_teach.pretrained import (
+    REGISTRY,
+    WEIGHTS_DIR,
+    available,
+    load_autoencoder,
+    load_card,
+    load_latent_diffusion,
+)
+
+
+def test_every_registered_checkpoint_is_shipped_small_and_fp16():
+    assert set(REGISTRY) <= set(available())
+    total = 0
+    for name in REGISTRY:
+        card = load_card(name)
+        size = (WEIGHTS_DIR / f"{name}.safetensors").stat().st_size
+        total += size
+        assert card["dtype"] == "float16"
+        assert card["command"].startswith("ldm-teach train " + name)
+        assert card["wall_time_s"] > 0
+    assert total < 20e6, f"shipped weights total {total / 1e6:.1f} MB"
+
+
+@pytest.mark.parametrize("name, data", [("digits-kl-f4", "digits"), ("photos-kl-f4", "photos")])
+def test_autoencoder_test_psnr_matches_its_card(name, data):
+    ae = load_autoencoder(name)
+    x = DigitsDataset("test").images if data == "digits" else photo_patches("test")
+    with torch.no_grad():
+        measured = psnr(ae.reconstruct(x), x).mean().item()
+    # the card was measured in float32 before the fp16 cast: allow a small difference
+    assert measured == pytest.approx(load_card(name)["metrics_test"]["psnr_db"], abs=0.3)
+
+
+def test_ldm_samples_are_recognised_by_the_independent_classifier():
+    ldm = load_latent_diffusion("digits-ldm")
+    metrics = load_card("digits-ldm")["metrics"]
+    y = torch.arange(10).repeat_interleave(10)
+    samples = ldm.sample(100, 32, y, guidance_scale=metrics["guidance_scale"],
+                         num_inference_steps=metrics["num_inference_steps"],
+                         generator=torch.Generator().manual_seed(metrics["seed"]),
+                         progress=False)
+    acc = DigitsClassifier.fit_default().accuracy(samples, y)
+    assert acc >= 0.9
+    assert acc == pytest.approx(metrics["classifier_accuracy"], abs=0.03)

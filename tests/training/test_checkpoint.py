@@ -1,0 +1,121 @@
+"""Atomic safetensors checkpoints (ldm_teach.training.checkpoint)."""
+
+import hashlib
+import os
+
+import pytest
+import torch
+from torch import nn
+
+from ldm_teach.training import checkpoint as ckpt
+from ldm_teach.training.checkpoint import (
+    atomic_write_bytes,
+    load_tensors,
+    optimizer_from_tensors,
+    optimizer_to_tensors,
+    save_tensors_atomic,
+    sha256_file,
+)
+
+
+def test_atomic_write_bytes_writes_and_leaves_no_temp_files(tmp_path):
+    target = tmp_path / "sub" / "card.json"  # parent created on demand
+    atomic_write_bytes(target, b"first")
+    atomic_write_bytes(target, b"second")
+    assert target.read_bytes() == b"second"
+    assert os.listdir(target.parent) == ["card.json"]
+
+
+def test_atomic_write_failure_keeps_old_file_and_cleans_up(tmp_path, monkeypatch):
+    target = tmp_path / "card.json"
+    target.write_bytes(b"old")
+
+    def boom(src, dst):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(ckpt.os, "replace", boom)
+    with pytest.raises(OSError, match="disk full"):
+        atomic_write_bytes(target, b"new")
+    with pytest.raises(OSError, match="disk full"):
+        save_tensors_atomic({"a": torch.zeros(2)}, target)
+    assert target.read_bytes() == b"old"
+    assert os.listdir(tmp_path) == ["card.json"]
+
+
+def test_save_and_load_tensors_round_trip(tmp_path):
+    path = tmp_path / "ck" / "checkpoint.safetensors"
+    tensors = {
+        "w": torch.randn(3, 4),
+        "wt": torch.randn(4, 3).t(),  # non-contiguous
+        "idx": torch.arange(5),
+        "h": torch.randn(2, dtype=torch.float16),
+    }
+    meta = {"step": 5, "losses": [0.5, 0.25], "nested": {"a": [1, 2]}}
+    save_tensors_atomic(tensors, path, meta)
+    loaded, loaded_meta = load_tensors(path)
+    assert loaded_meta == meta
+    assert loaded.keys() == tensors.keys()
+    for k, v in tensors.items():
+        assert loaded[k].dtype == v.dtype and torch.equal(loaded[k], v)
+    assert os.listdir(path.parent) == ["checkpoint.safetensors"]
+
+
+def test_save_without_metadata_loads_empty_dict(tmp_path):
+    save_tensors_atomic({"a": torch.ones(1)}, tmp_path / "x.safetensors")
+    assert load_tensors(tmp_path / "x.safetensors")[1] == {}
+
+
+def test_load_missing_raises(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+        load_tensors(tmp_path / "nope.safetensors")
+
+
+def test_sha256_file_matches_hashlib(tmp_path):
+    data = os.urandom(2_500_000)  # more than one 1 MiB chunk
+    path = tmp_path / "blob.bin"
+    path.write_bytes(data)
+    assert sha256_file(path) == hashlib.sha256(data).hexdigest()
+    empty = tmp_path / "empty"
+    empty.write_bytes(b"")
+    assert sha256_file(empty) == hashlib.sha256(b"").hexdigest()
+
+
+def _model_and_adamw(seed=0):
+    torch.manual_seed(seed)
+    model = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2))
+    return model, torch.optim.AdamW(model.parameters(), lr=1e-2, betas=(0.8, 0.95),
+                                    weight_decay=0.1)
+
+
+def _step(model, opt, seed):
+    x = torch.randn(5, 3, generator=torch.Generator().manual_seed(seed))
+    opt.zero_grad()
+    model(x).pow(2).mean().backward()
+    opt.step()
+
+
+def test_adamw_state_round_trip_through_a_checkpoint_file(tmp_path):
+    model, opt = _model_and_adamw()
+    for s in range(3):
+        _step(model, opt, s)
+    tensors, meta = optimizer_to_tensors(opt)
+    assert all(k.startswith("optim.") for k in tensors)
+    save_tensors_atomic(tensors, tmp_path / "opt.safetensors", {"optimizer": meta})
+    loaded, loaded_meta = load_tensors(tmp_path / "opt.safetensors")
+
+    model2, opt2 = _model_and_adamw(seed=1)
+    model2.load_state_dict(model.state_dict())
+    optimizer_from_tensors(opt2, loaded, loaded_meta["optimizer"])
+
+    sd, sd2 = opt.state_dict(), opt2.state_dict()
+    assert sd2["param_groups"][0]["betas"] == pytest.approx(sd["param_groups"][0]["betas"])
+    assert sd2["param_groups"][0]["weight_decay"] == sd["param_groups"][0]["weight_decay"]
+    assert sd.keys() == sd2.keys() and sd["state"].keys() == sd2["state"].keys()
+    for idx, state in sd["state"].items():
+        for key, value in state.items():
+            assert torch.equal(torch.as_tensor(sd2["state"][idx][key]), torch.as_tensor(value))
+    # continuing both gives identical weights
+    _step(model, opt, 10)
+    _step(model2, opt2, 10)
+    for a, b in zip(model.parameters(), model2.parameters()):
+        assert torch.equal(a, b)

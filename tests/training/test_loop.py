@@ -1,0 +1,279 @@
+"""The training loop (ldm_teach.training.loop)."""
+
+import json
+import math
+
+import pytest
+import torch
+from torch import nn
+from torch.optim.optimizer import (
+    register_optimizer_step_post_hook,
+    register_optimizer_step_pre_hook,
+)
+
+from ldm_teach.training.checkpoint import load_tensors
+from ldm_teach.training.loop import CHECKPOINT_NAME, TrainConfig, losses_summary, train
+
+
+def _regression_data(n=64, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, 3, generator=g)
+    y = x @ torch.tensor([[1.5], [-2.0], [0.5]]) + 0.3  # (n, 1)
+    return x, y
+
+
+def _mse(model, batch, gen):
+    x, y = batch
+    return (model(x) - y).pow(2).mean()
+
+
+def _noisy_mse(model, batch, gen):
+    """Uses the generator, so exact resume must restore the loss's randomness too."""
+    x, y = batch
+    x = x + 0.1 * torch.randn(x.shape, generator=gen)
+    return (model(x) - y).pow(2).mean()
+
+
+def _mlp(seed=0):
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Linear(3, 8), nn.Tanh(), nn.Linear(8, 1))
+
+
+class _Hooks:
+    """Record, around every optimizer step, the grads / lr before and params after."""
+
+    def __init__(self):
+        self.grads, self.lrs, self.params = [], [], []
+
+    def __enter__(self):
+        def pre(opt, args, kwargs):
+            self.lrs.append(opt.param_groups[0]["lr"])
+            self.grads.append([p.grad.detach().clone() for g in opt.param_groups
+                               for p in g["params"]])
+
+        def post(opt, args, kwargs):
+            self.params.append([p.detach().clone() for g in opt.param_groups
+                                for p in g["params"]])
+
+        self._handles = [register_optimizer_step_pre_hook(pre),
+                         register_optimizer_step_post_hook(post)]
+        return self
+
+    def __exit__(self, *exc):
+        for h in self._handles:
+            h.remove()
+
+
+# ---- learning ---------------------------------------------------------------------------
+
+
+def test_loss_decreases_on_tiny_regression():
+    torch.manual_seed(0)
+    model = nn.Linear(3, 1)
+    cfg = TrainConfig(steps=150, batch_size=16, lr=5e-2, warmup_steps=5, ema_decay=None)
+    result = train(model, _mse, _regression_data(), cfg, progress=False)
+    assert len(result.losses) == 150 and result.step == 150
+    assert all(math.isfinite(v) for v in result.losses)
+    assert sum(result.losses[-10:]) / 10 < 0.01 * sum(result.losses[:10]) / 10
+    assert result.model is model and not model.training  # returned in eval mode
+    assert result.ema_model is None
+
+
+def test_reported_loss_is_mean_of_micro_batch_losses():
+    seen = []
+
+    def loss_fn(model, batch, gen):
+        loss = _mse(model, batch, gen)
+        seen.append(loss.item())
+        return loss
+
+    cfg = TrainConfig(steps=4, batch_size=8, grad_accum=3, warmup_steps=0, ema_decay=None)
+    result = train(_mlp(), loss_fn, _regression_data(), cfg, progress=False)
+    assert len(seen) == 12
+    for s in range(4):
+        assert result.losses[s] == pytest.approx(sum(seen[3 * s:3 * s + 3]) / 3, rel=1e-6)
+
+
+def test_grad_accum_gives_the_mean_gradient_of_its_micro_batches():
+    batches = []
+
+    def loss_fn(model, batch, gen):
+        batches.append(batch)
+        return _mse(model, batch, gen)
+
+    model = _mlp()
+    ref = _mlp()  # same initial weights
+    cfg = TrainConfig(steps=1, batch_size=8, grad_accum=2, grad_clip=None, ema_decay=None)
+    with _Hooks() as hooks:
+        train(model, loss_fn, _regression_data(), cfg, progress=False)
+    assert len(batches) == 2 and len(hooks.grads) == 1
+    # the gradient of the mean loss over both micro-batches, by hand
+    loss = sum(_mse(ref, b, None) for b in batches) / 2
+    loss.backward()
+    for got, p in zip(hooks.grads[0], ref.parameters()):
+        assert torch.allclose(got, p.grad, atol=1e-6)
+
+
+def test_gradient_is_clipped_to_grad_clip():
+    cfg = TrainConfig(steps=3, batch_size=8, grad_clip=1e-3, warmup_steps=0, ema_decay=None)
+    with _Hooks() as hooks:
+        train(_mlp(), _mse, _regression_data(), cfg, progress=False)
+    for grads in hooks.grads:
+        norm = torch.sqrt(sum(g.pow(2).sum() for g in grads))
+        assert norm.item() == pytest.approx(1e-3, rel=1e-4)
+
+
+def test_linear_warmup_of_the_learning_rate():
+    cfg = TrainConfig(steps=6, batch_size=4, lr=1e-2, warmup_steps=4, ema_decay=None)
+    with _Hooks() as hooks:
+        train(_mlp(), _mse, _regression_data(), cfg, progress=False)
+    assert hooks.lrs == pytest.approx([2.5e-3, 5e-3, 7.5e-3, 1e-2, 1e-2, 1e-2])
+
+
+def test_bf16_autocast_runs_with_finite_losses():
+    cfg = TrainConfig(steps=3, batch_size=8, bf16_autocast=True, ema_decay=0.9)
+    result = train(_mlp(), _mse, _regression_data(), cfg, progress=False)
+    assert all(math.isfinite(v) for v in result.losses)
+    assert all(p.dtype == torch.float32 for p in result.model.parameters())
+
+
+# ---- EMA --------------------------------------------------------------------------------
+
+
+class _Scalar(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.p = nn.Parameter(torch.tensor(0.0))
+
+
+def test_ema_matches_manual_ema_on_one_parameter():
+    decay = 0.8
+
+    def loss_fn(model, batch, gen):
+        return (model.p - batch[0].mean()).pow(2)
+
+    model = _Scalar()
+    cfg = TrainConfig(steps=8, batch_size=2, lr=0.1, warmup_steps=0, grad_clip=None,
+                      ema_decay=decay)
+    with _Hooks() as hooks:
+        result = train(model, loss_fn, (torch.full((4,), 3.0),), cfg, progress=False)
+    values = [ps[0].item() for ps in hooks.params]  # p after each optimizer step
+    # AveragedModel semantics: the first update copies, then ema = d * ema + (1 - d) * p
+    ema = values[0]
+    for v in values[1:]:
+        ema = decay * ema + (1 - decay) * v
+    assert result.ema_model.p.item() == pytest.approx(ema, rel=1e-6)
+    assert result.model.p.item() == pytest.approx(values[-1], rel=1e-7)
+    assert result.ema_model.p.item() != pytest.approx(result.model.p.item(), rel=1e-3)
+    assert result.ema_model is not result.model
+
+
+# ---- checkpoints and resume -------------------------------------------------------------
+
+
+def _resume_cfg(steps):
+    return TrainConfig(steps=steps, batch_size=8, lr=1e-2, warmup_steps=3, grad_accum=2,
+                       ema_decay=0.9, checkpoint_every=5, seed=3)
+
+
+def test_resumed_run_equals_uninterrupted_run(tmp_path):
+    data = _regression_data()
+    full = train(_mlp(0), _noisy_mse, data, _resume_cfg(20), checkpoint_dir=tmp_path / "full",
+                 progress=False)
+
+    first = train(_mlp(0), _noisy_mse, data, _resume_cfg(10), checkpoint_dir=tmp_path / "run",
+                  progress=False)
+    assert first.losses == full.losses[:10]
+    # a different initialisation proves the weights come from the checkpoint
+    resumed = train(_mlp(99), _noisy_mse, data, _resume_cfg(20), checkpoint_dir=tmp_path / "run",
+                    resume=True, progress=False)
+
+    assert resumed.step == 20
+    assert resumed.losses == full.losses
+    for a, b in zip(resumed.model.state_dict().values(), full.model.state_dict().values()):
+        assert torch.equal(a, b)
+    for a, b in zip(resumed.ema_model.state_dict().values(),
+                    full.ema_model.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+def test_checkpoint_contents(tmp_path):
+    cfg = TrainConfig(steps=7, batch_size=4, checkpoint_every=5, ema_decay=0.9)
+    result = train(_mlp(), _mse, _regression_data(), cfg, checkpoint_dir=tmp_path,
+                   progress=False, extra_metadata={"unet": {"base_channels": 16}})
+    assert sorted(p.name for p in tmp_path.iterdir()) == [CHECKPOINT_NAME]  # no temp files
+    tensors, meta = load_tensors(tmp_path / CHECKPOINT_NAME)
+    assert meta["step"] == 7
+    assert meta["losses"] == pytest.approx(result.losses)
+    assert meta["extra"] == {"unet": {"base_channels": 16}}
+    assert meta["train_config"]["steps"] == 7
+    for k, v in result.model.state_dict().items():
+        assert torch.equal(tensors[f"model.{k}"], v)
+    assert any(k.startswith("ema.") for k in tensors)
+    assert any(k.startswith("optim.") for k in tensors)
+    json.dumps(meta)  # metadata is plain JSON
+
+
+def test_existing_checkpoint_without_resume_raises(tmp_path):
+    cfg = TrainConfig(steps=2, batch_size=4, ema_decay=None)
+    train(_mlp(), _mse, _regression_data(), cfg, checkpoint_dir=tmp_path, progress=False)
+    before = (tmp_path / CHECKPOINT_NAME).read_bytes()
+    with pytest.raises(FileExistsError, match="resume=True"):
+        train(_mlp(), _mse, _regression_data(), cfg, checkpoint_dir=tmp_path, progress=False)
+    assert (tmp_path / CHECKPOINT_NAME).read_bytes() == before
+
+
+def test_resume_without_checkpoint_starts_fresh(tmp_path):
+    cfg = TrainConfig(steps=3, batch_size=4, ema_decay=None)
+    a = train(_mlp(), _mse, _regression_data(), cfg, checkpoint_dir=tmp_path, resume=True,
+              progress=False)
+    b = train(_mlp(), _mse, _regression_data(), cfg, progress=False)
+    assert a.losses == b.losses and len(a.losses) == 3
+
+
+def test_resume_from_checkpoint_beyond_steps_raises(tmp_path):
+    train(_mlp(), _mse, _regression_data(), TrainConfig(steps=4, batch_size=4, ema_decay=None),
+          checkpoint_dir=tmp_path, progress=False)
+    with pytest.raises(ValueError, match="beyond config.steps"):
+        train(_mlp(), _mse, _regression_data(), TrainConfig(steps=2, batch_size=4, ema_decay=None),
+              checkpoint_dir=tmp_path, resume=True, progress=False)
+
+
+# ---- validation -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kw,match", [
+    (dict(steps=0), "steps"),
+    (dict(batch_size=0), "batch_size"),
+    (dict(grad_accum=0), "grad_accum"),
+    (dict(lr=0.0), "lr"),
+    (dict(lr=-1e-3), "lr"),
+    (dict(warmup_steps=-1), "warmup_steps"),
+    (dict(checkpoint_every=-1), "checkpoint_every"),
+    (dict(seed=-1), "seed"),
+    (dict(ema_decay=1.0), "ema_decay"),
+    (dict(ema_decay=0.0), "ema_decay"),
+    (dict(grad_clip=0.0), "grad_clip"),
+])
+def test_train_config_validation(kw, match):
+    base = dict(steps=10)
+    base.update(kw)
+    with pytest.raises(ValueError, match=match):
+        TrainConfig(**base)
+
+
+@pytest.mark.parametrize("data", [
+    (),
+    (torch.zeros(4, 3), torch.zeros(5, 1)),
+    (torch.zeros(0, 3),),
+])
+def test_bad_data_raises(data):
+    with pytest.raises(ValueError, match="data"):
+        train(_mlp(), _mse, data, TrainConfig(steps=1), progress=False)
+
+
+def test_losses_summary():
+    assert json.loads(losses_summary([])) == {"steps": 0}
+    s = json.loads(losses_summary([4.0, 3.0, 2.0, 1.0], window=2))
+    assert s == {"steps": 4, "first": 3.5, "last": 1.5}
+    assert json.loads(losses_summary([2.0], window=50)) == {"steps": 1, "first": 2.0, "last": 2.0}

@@ -1,0 +1,166 @@
+"""Image grids and 2-D latent maps (ldm_teach.viz)."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from ldm_teach.viz import (  # noqa: E402
+    embed_2d,
+    image_grid_tensor,
+    plot_embedding,
+    save_image_grid,
+    show_images,
+    to_uint8_grid,
+)
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    plt.close("all")
+
+
+def _images(B=5, C=1, H=4, W=6, seed=0):
+    return torch.rand(B, C, H, W, generator=torch.Generator().manual_seed(seed)) * 2 - 1
+
+
+# ---- grids ------------------------------------------------------------------------------
+
+
+def test_grid_shape_and_tile_placement():
+    B, H, W, pad, nrow = 5, 4, 6, 2, 2
+    x = _images(B, 1, H, W)
+    grid = to_uint8_grid(x, nrow=nrow, padding=pad)
+    # ceil(5 / 2) = 3 rows of 2 tiles, each tile (H + pad) x (W + pad), plus one outer pad
+    assert grid.shape == (3 * (H + pad) + pad, 2 * (W + pad) + pad)
+    assert grid.dtype == np.uint8
+    expected = ((x + 1) / 2 * 255).round().to(torch.uint8).numpy()
+    for k in range(B):
+        r, c = divmod(k, nrow)
+        y0, x0 = r * (H + pad) + pad, c * (W + pad) + pad
+        tile = grid[y0:y0 + H, x0:x0 + W]
+        assert np.abs(tile.astype(int) - expected[k, 0].astype(int)).max() <= 1
+    assert (grid[:pad] == 255).all()  # white padding
+    last = grid[2 * (H + pad) + pad:, 1 * (W + pad) + pad:]  # the empty sixth tile
+    assert (last == 255).all()
+
+
+def test_grid_value_mapping_and_clamping():
+    x = torch.tensor([-5.0, -1.0, 0.0, 1.0, 5.0]).view(1, 1, 1, 5)
+    grid = to_uint8_grid(x)  # a single image is returned without padding
+    assert grid.tolist() == [[0, 0, 128, 255, 255]]
+
+
+def test_rgb_grid_keeps_colour():
+    x = -torch.ones(2, 3, 4, 4)
+    x[:, 0] = 1.0  # pure red
+    grid = to_uint8_grid(x, nrow=2, padding=0)
+    assert grid.shape == (4, 8, 3)
+    assert (grid[..., 0] == 255).all() and (grid[..., 1:] == 0).all()
+
+
+@pytest.mark.parametrize("shape", [(2, 2, 4, 4), (2, 4, 4), (2, 4, 4, 4)])
+def test_grid_rejects_bad_shapes(shape):
+    with pytest.raises(ValueError, match="images must have shape"):
+        to_uint8_grid(torch.zeros(shape))
+
+
+def test_grid_rejects_bad_nrow():
+    with pytest.raises(ValueError, match="nrow"):
+        to_uint8_grid(torch.zeros(2, 1, 4, 4), nrow=0)
+
+
+def test_image_grid_tensor_is_chw_in_unit_range():
+    for C in (1, 3):
+        x = _images(4, C)
+        t = image_grid_tensor(x, nrow=2)
+        arr = to_uint8_grid(x, nrow=2)
+        assert t.shape == (3, arr.shape[0], arr.shape[1])
+        assert t.dtype == torch.float32 and 0.0 <= t.min() and t.max() <= 1.0
+        ref = arr if C == 3 else np.repeat(arr[..., None], 3, axis=-1)
+        assert torch.equal(t, torch.from_numpy(ref).permute(2, 0, 1).float() / 255)
+
+
+def test_save_image_grid_writes_upscaled_png(tmp_path):
+    x = _images(3, 1)
+    path = save_image_grid(x, tmp_path / "figs" / "grid.png", nrow=3, upscale=3)
+    assert path == tmp_path / "figs" / "grid.png"
+    with Image.open(path) as img:
+        assert img.format == "PNG"
+        got = np.asarray(img)
+    arr = to_uint8_grid(x, nrow=3)
+    assert np.array_equal(got, arr.repeat(3, axis=0).repeat(3, axis=1))
+
+
+def test_save_image_grid_bad_upscale(tmp_path):
+    with pytest.raises(ValueError, match="upscale"):
+        save_image_grid(_images(), tmp_path / "g.png", upscale=0)
+
+
+def test_show_images_draws_the_grid():
+    x = _images(4, 1)
+    ax = show_images(x, nrow=2, title="digits")
+    assert ax.get_title() == "digits"
+    assert np.array_equal(np.asarray(ax.images[0].get_array()), to_uint8_grid(x, nrow=2))
+    _, own = plt.subplots()
+    assert show_images(_images(2, 3), ax=own) is own
+
+
+# ---- 2-D embeddings ---------------------------------------------------------------------
+
+
+def _clusters(n_per=10, dim=8, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    centres = 10 * torch.eye(3, dim)
+    x = torch.cat([c + 0.5 * torch.randn(n_per, dim, generator=g) for c in centres])
+    return x.view(3 * n_per, 2, 2, 2), torch.arange(3).repeat_interleave(n_per)
+
+
+def _nn_label_accuracy(xy, labels):
+    d = ((xy[:, None] - xy[None]) ** 2).sum(-1)
+    np.fill_diagonal(d, np.inf)
+    return float((labels[d.argmin(1)] == labels).mean())
+
+
+def test_tsne_embeds_and_keeps_clusters():
+    latents, labels = _clusters()
+    xy = embed_2d(latents, "tsne", seed=0)
+    assert xy.shape == (30, 2) and xy.dtype == np.float32
+    assert _nn_label_accuracy(xy, labels.numpy()) == 1.0
+    assert np.array_equal(xy, embed_2d(latents.numpy(), "tsne", seed=0))  # seeded, numpy ok
+
+
+@pytest.mark.slow
+def test_umap_embeds_and_keeps_clusters():
+    pytest.importorskip("umap")
+    latents, labels = _clusters()
+    xy = embed_2d(latents, "umap", seed=0)
+    assert xy.shape == (30, 2) and xy.dtype == np.float32
+    assert _nn_label_accuracy(xy, labels.numpy()) == 1.0
+
+
+def test_embed_2d_errors():
+    latents, _ = _clusters()
+    with pytest.raises(ValueError, match="method"):
+        embed_2d(latents, "pca")
+    with pytest.raises(ValueError, match="at least 5"):
+        embed_2d(latents[:4], "tsne")
+    with pytest.raises(ValueError, match="latents must have shape"):
+        embed_2d(torch.zeros(10), "tsne")
+
+
+def test_plot_embedding_scatter():
+    xy = np.random.default_rng(0).normal(size=(12, 2)).astype(np.float32)
+    labels = torch.arange(12) % 10
+    ax = plot_embedding(xy, labels, title="latents")
+    assert ax.get_title() == "latents"
+    offsets = ax.collections[0].get_offsets()
+    assert np.allclose(np.asarray(offsets), xy)
+    assert np.array_equal(np.asarray(ax.collections[0].get_array()), labels.numpy())
+    assert len(ax.figure.axes) == 2  # the plot and its colour bar
