@@ -1,9 +1,9 @@
 """The ``ldm-teach`` command.
 
-    ldm-teach train NAME [--steps N] [--out-dir DIR] [--overwrite]   reproduce a shipped checkpoint
-    ldm-teach demo [--out PATH] [--num-samples N] [--guidance-scale W] [--steps S]
-    ldm-teach run-notebooks NOTEBOOK...                               execute in place (outputs kept)
-    ldm-teach info                                                   list shipped checkpoints
+ldm-teach train NAME [--steps N] [--out-dir DIR] [--overwrite]   reproduce a shipped checkpoint
+ldm-teach demo [--out PATH] [--num-samples N] [--guidance-scale W] [--steps S]
+ldm-teach run-notebooks NOTEBOOK...                               execute in place (outputs kept)
+ldm-teach info                                                   list shipped checkpoints
 """
 
 from __future__ import annotations
@@ -24,19 +24,26 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     out_dir = Path(args.out_dir) if args.out_dir else None
     if args.name in AE_RECIPES:
-        card = train_autoencoder_recipe(args.name, out_dir, args.steps, args.overwrite,
-                                        progress=not args.no_progress)
-        print(f"{args.name}: test PSNR {card['metrics_test']['psnr_db']:.2f} dB, "
-              f"SSIM {card['metrics_test']['ssim']:.4f}, wall time {card['wall_time_s']:.0f} s")
+        card = train_autoencoder_recipe(
+            args.name, out_dir, args.steps, args.overwrite, progress=not args.no_progress
+        )
+        print(
+            f"{args.name}: test PSNR {card['metrics_test']['psnr_db']:.2f} dB, "
+            f"SSIM {card['metrics_test']['ssim']:.4f}, wall time {card['wall_time_s']:.0f} s"
+        )
     elif args.name in LDM_RECIPES:
-        card = train_ldm_recipe(args.name, out_dir, args.steps, args.overwrite,
-                                progress=not args.no_progress)
-        print(f"{args.name}: classifier accuracy {card['metrics']['classifier_accuracy']:.1%} "
-              f"on 100 samples, wall time {card['wall_time_s']:.0f} s")
+        card = train_ldm_recipe(
+            args.name, out_dir, args.steps, args.overwrite, progress=not args.no_progress
+        )
+        print(
+            f"{args.name}: classifier accuracy {card['metrics']['classifier_accuracy']:.1%} "
+            f"on 100 samples, wall time {card['wall_time_s']:.0f} s"
+        )
     else:
         known = ", ".join(sorted([*AE_RECIPES, *LDM_RECIPES]))
-        print(f"ldm-teach train: unknown name {args.name!r}; choose one of: {known}",
-              file=sys.stderr)
+        print(
+            f"ldm-teach train: unknown name {args.name!r}; choose one of: {known}", file=sys.stderr
+        )
         return 2
     return 0
 
@@ -50,13 +57,18 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from ldm_teach.viz import save_image_grid
 
     if args.num_samples < 10 or args.num_samples % 10:
-        print("ldm-teach demo: --num-samples must be a positive multiple of 10 "
-              f"(one row per digit), got {args.num_samples}", file=sys.stderr)
+        print(
+            "ldm-teach demo: --num-samples must be a positive multiple of 10 "
+            f"(one row per digit), got {args.num_samples}",
+            file=sys.stderr,
+        )
         return 2
     out = Path(args.out)
     if out.exists() and not args.overwrite:
-        print(f"ldm-teach demo: {out} exists; pass --overwrite or choose another --out",
-              file=sys.stderr)
+        print(
+            f"ldm-teach demo: {out} exists; pass --overwrite or choose another --out",
+            file=sys.stderr,
+        )
         return 2
     t0 = time.perf_counter()
     torch.set_grad_enabled(False)
@@ -65,8 +77,13 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     y = torch.arange(10).repeat_interleave(per_class)
     gen = torch.Generator().manual_seed(args.seed)
     samples = ldm.sample(
-        args.num_samples, 32, y, guidance_scale=args.guidance_scale,
-        num_inference_steps=args.steps, generator=gen, progress=not args.no_progress,
+        args.num_samples,
+        32,
+        y,
+        guidance_scale=args.guidance_scale,
+        num_inference_steps=args.steps,
+        generator=gen,
+        progress=not args.no_progress,
     ).cpu()
     classifier = DigitsClassifier.fit_default()
     pred = classifier.predict(samples)
@@ -76,8 +93,10 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     per_digit = [(pred[y == d] == d).float().mean().item() for d in range(10)]
     print(f"wrote {out} ({args.num_samples} samples, rows = digits 0-9)")
     print("per-digit accuracy: " + " ".join(f"{d}:{a:.0%}" for d, a in enumerate(per_digit)))
-    print(f"independent classifier accuracy: {acc:.1%} ({int((pred == y).sum())}/{len(y)}), "
-          f"guidance_scale={args.guidance_scale}, DDIM steps={args.steps}, seed={args.seed}")
+    print(
+        f"independent classifier accuracy: {acc:.1%} ({int((pred == y).sum())}/{len(y)}), "
+        f"guidance_scale={args.guidance_scale}, DDIM steps={args.steps}, seed={args.seed}"
+    )
     print(f"time: {time.perf_counter() - t0:.1f} s")
     return 0
 
@@ -107,8 +126,12 @@ def _cmd_run_notebooks(args: argparse.Namespace) -> int:
             return 2
         nb = nbformat.read(path, as_version=4)
         t0 = time.perf_counter()
-        client = NotebookClient(nb, timeout=args.cell_timeout, kernel_name="python3",
-                                resources={"metadata": {"path": str(path.parent)}})
+        client = NotebookClient(
+            nb,
+            timeout=args.cell_timeout,
+            kernel_name="python3",
+            resources={"metadata": {"path": str(path.parent)}},
+        )
         client.execute()
         nbformat.write(nb, path)  # nbformat writes the whole file; the source cells are kept
         print(f"{path}: executed in {time.perf_counter() - t0:.1f} s")
@@ -122,9 +145,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train a shipped checkpoint from scratch (recipe by name)")
     p.add_argument("name", help="digits-kl-f4, photos-kl-f4 or digits-ldm")
     p.add_argument("--steps", type=int, default=None, help="override the recipe's steps")
-    p.add_argument("--out-dir", default=None,
-                   help="folder for NAME.safetensors and NAME.json (default: the package's "
-                        "weights folder)")
+    p.add_argument(
+        "--out-dir",
+        default=None,
+        help="folder for NAME.safetensors and NAME.json (default: the package's weights folder)",
+    )
     p.add_argument("--overwrite", action="store_true", help="replace an existing checkpoint")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(func=_cmd_train)

@@ -16,8 +16,10 @@ needs_shipped = pytest.mark.skipif(
 
 
 def test_train_writes_weights_and_a_card_with_the_command(tmp_path, capsys):
-    assert main(["train", "digits-kl-f4", "--steps", "2", "--out-dir", str(tmp_path),
-                 "--no-progress"]) == 0
+    assert (
+        main(["train", "digits-kl-f4", "--steps", "2", "--out-dir", str(tmp_path), "--no-progress"])
+        == 0
+    )
     card = json.loads((tmp_path / "digits-kl-f4.json").read_text())
     assert card["steps"] == 2
     assert card["kind"] == "autoencoder_kl"
@@ -32,8 +34,7 @@ def test_train_writes_weights_and_a_card_with_the_command(tmp_path, capsys):
 def test_train_refuses_to_overwrite_without_flag(tmp_path):
     (tmp_path / "digits-kl-f4.json").write_text("{}")
     with pytest.raises(FileExistsError, match="--overwrite"):
-        main(["train", "digits-kl-f4", "--steps", "1", "--out-dir", str(tmp_path),
-              "--no-progress"])
+        main(["train", "digits-kl-f4", "--steps", "1", "--out-dir", str(tmp_path), "--no-progress"])
     assert (tmp_path / "digits-kl-f4.json").read_text() == "{}"
 
 
@@ -60,8 +61,10 @@ def test_demo_writes_a_png_and_prints_the_accuracy(tmp_path, capsys):
     from PIL import Image
 
     out = tmp_path / "grid.png"
-    assert main(["demo", "--out", str(out), "--num-samples", "20", "--steps", "10",
-                 "--no-progress"]) == 0
+    assert (
+        main(["demo", "--out", str(out), "--num-samples", "20", "--steps", "10", "--no-progress"])
+        == 0
+    )
     with Image.open(out) as img:
         assert img.width > 0 and img.height > 0
     text = capsys.readouterr().out

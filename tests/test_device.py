@@ -52,8 +52,12 @@ def test_unknown_device_raises(no_accelerators, monkeypatch):
 def test_seed_everything_makes_runs_repeat():
     def draw():
         gen = seed_everything(123)
-        return (random.random(), float(np.random.rand()), torch.rand(3),
-                torch.rand(3, generator=gen))
+        return (
+            random.random(),
+            float(np.random.rand()),
+            torch.rand(3),
+            torch.rand(3, generator=gen),
+        )
 
     a, b = draw(), draw()
     assert a[0] == b[0] and a[1] == b[1]

@@ -53,7 +53,9 @@ def test_every_pyproject_dependency_is_in_environment_yml_with_the_same_bound():
     for name, bound in _pyproject().items():
         conda_name = CONDA_NAMES.get(name, name)
         assert conda_name in env, f"{name} (conda: {conda_name}) missing from environment.yml"
-        assert env[conda_name] == bound, f"{name}: pyproject {bound!r} vs environment.yml {env[conda_name]!r}"
+        assert env[conda_name] == bound, (
+            f"{name}: pyproject {bound!r} vs environment.yml {env[conda_name]!r}"
+        )
 
 
 def test_environment_yml_has_nothing_pyproject_lacks():
@@ -64,6 +66,15 @@ def test_environment_yml_has_nothing_pyproject_lacks():
 
 def test_declared_course_stack_is_present():
     deps = _pyproject()
-    for name in ("torch", "torchvision", "jupyterlab", "ipywidgets", "matplotlib",
-                 "scikit-learn", "umap-learn", "lpips", "nbval"):
+    for name in (
+        "torch",
+        "torchvision",
+        "jupyterlab",
+        "ipywidgets",
+        "matplotlib",
+        "scikit-learn",
+        "umap-learn",
+        "lpips",
+        "nbval",
+    ):
         assert name in deps, name

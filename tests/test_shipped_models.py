@@ -44,10 +44,15 @@ def test_ldm_samples_are_recognised_by_the_independent_classifier():
     ldm = load_latent_diffusion("digits-ldm")
     metrics = load_card("digits-ldm")["metrics"]
     y = torch.arange(10).repeat_interleave(10)
-    samples = ldm.sample(100, 32, y, guidance_scale=metrics["guidance_scale"],
-                         num_inference_steps=metrics["num_inference_steps"],
-                         generator=torch.Generator().manual_seed(metrics["seed"]),
-                         progress=False)
+    samples = ldm.sample(
+        100,
+        32,
+        y,
+        guidance_scale=metrics["guidance_scale"],
+        num_inference_steps=metrics["num_inference_steps"],
+        generator=torch.Generator().manual_seed(metrics["seed"]),
+        progress=False,
+    )
     acc = DigitsClassifier.fit_default().accuracy(samples, y)
     assert acc >= 0.9
     assert acc == pytest.approx(metrics["classifier_accuracy"], abs=0.03)

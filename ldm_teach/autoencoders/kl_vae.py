@@ -51,7 +51,9 @@ class AutoencoderKLConfig:
         if self.latent_channels <= 0:
             raise ValueError(f"latent_channels must be positive, got {self.latent_channels}")
         if not self.channel_mult or any(m <= 0 for m in self.channel_mult):
-            raise ValueError(f"channel_mult must be non-empty positive ints, got {self.channel_mult}")
+            raise ValueError(
+                f"channel_mult must be non-empty positive ints, got {self.channel_mult}"
+            )
         if self.num_res_blocks < 1:
             raise ValueError(f"num_res_blocks must be >= 1, got {self.num_res_blocks}")
         if not 0.0 <= self.dropout < 1.0:
@@ -96,7 +98,9 @@ class Encoder(nn.Module):
                 ch = width
             stage = nn.Module()
             stage.blocks = blocks
-            stage.downsample = Downsample(ch) if level < len(widths) - 1 else nn.Identity()
+            stage.downsample = (
+                Downsample(ch, pad_right_bottom=True) if level < len(widths) - 1 else nn.Identity()
+            )
             self.down.append(stage)
         self.mid_block1 = ResnetBlock(ch, ch, dropout=cfg.dropout, norm_groups=g)
         self.mid_attn = SelfAttention2d(ch, 1, g) if cfg.mid_attention else nn.Identity()
@@ -220,7 +224,10 @@ class AutoencoderKL(nn.Module):
 
 
 def autoencoder_kl_loss(
-    model: AutoencoderKL, x: Tensor, kl_weight: float = 1e-6, generator: torch.Generator | None = None
+    model: AutoencoderKL,
+    x: Tensor,
+    kl_weight: float = 1e-6,
+    generator: torch.Generator | None = None,
 ) -> tuple[Tensor, dict[str, float]]:
     """L1 reconstruction + ``kl_weight`` * KL, the KL summed over latent elements and
     averaged over the batch (Rombach et al. 2022, Sec. 3.1 and Appendix G).

@@ -69,22 +69,29 @@ def time_training_step(
     return statistics.median(times)
 
 
-def attention_matrix_bytes(height: int, width: int, batch_size: int = 1, heads: int = 1,
-                           bytes_per_element: int = 4) -> int:
+def attention_matrix_bytes(
+    height: int, width: int, batch_size: int = 1, heads: int = 1, bytes_per_element: int = 4
+) -> int:
     """Bytes of one self-attention weight matrix over an H x W grid: B * h * (H W)^2 * bytes."""
     n = height * width
     return batch_size * heads * n * n * bytes_per_element
 
 
-def chapter_memory_estimate_gb(height: int, width: int, channels: int = 3, batch_size: int = 1,
-                               max_channels: int = 2048, attention_downsample: int = 8) -> dict:
+def chapter_memory_estimate_gb(
+    height: int,
+    width: int,
+    channels: int = 3,
+    batch_size: int = 1,
+    max_channels: int = 2048,
+    attention_downsample: int = 8,
+) -> dict:
     """The chapter's back-of-the-envelope memory estimate (10.1.1), term by term, in GiB.
 
     Three float32 tensors: the input (B C H W), one feature map of ``max_channels`` at
     1/``attention_downsample`` resolution, and one attention matrix over that grid.
     Returns a dict with ``input_gb``, ``features_gb``, ``attention_gb`` and ``total_gb``.
     """
-    gib = 1024 ** 3
+    gib = 1024**3
     h, w = height // attention_downsample, width // attention_downsample
     inp = batch_size * channels * height * width * 4
     feat = batch_size * max_channels * h * w * 4

@@ -211,8 +211,14 @@ class LatentDiffusion(nn.Module):
         self.unet.eval()
         if sampler == "ddim":
             z0 = ddim_sample(
-                model_fn, shape, self.schedule, num_inference_steps=num_inference_steps,
-                eta=eta, generator=generator, x_T=x_T, progress=progress,
+                model_fn,
+                shape,
+                self.schedule,
+                num_inference_steps=num_inference_steps,
+                eta=eta,
+                generator=generator,
+                x_T=x_T,
+                progress=progress,
             )
         elif sampler == "ddpm":
             z0 = ddpm_sample(

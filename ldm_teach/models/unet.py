@@ -49,7 +49,9 @@ class UNetConfig:
                 f"{self.in_channels} and {self.out_channels}"
             )
         if not self.channel_mult or any(m <= 0 for m in self.channel_mult):
-            raise ValueError(f"channel_mult must be non-empty positive ints, got {self.channel_mult}")
+            raise ValueError(
+                f"channel_mult must be non-empty positive ints, got {self.channel_mult}"
+            )
         if self.num_res_blocks < 1:
             raise ValueError(f"num_res_blocks must be >= 1, got {self.num_res_blocks}")
         bad = [lvl for lvl in self.attention_levels if not 0 <= lvl < len(self.channel_mult)]
@@ -168,7 +170,9 @@ class UNet(nn.Module):
     def forward(self, x: Tensor, t: Tensor, y: Tensor | None = None) -> Tensor:
         cfg = self.config
         if x.ndim != 4 or x.shape[1] != cfg.in_channels:
-            raise ValueError(f"x must have shape (B, {cfg.in_channels}, H, W), got {tuple(x.shape)}")
+            raise ValueError(
+                f"x must have shape (B, {cfg.in_channels}, H, W), got {tuple(x.shape)}"
+            )
         if x.shape[2] % self.size_divisor or x.shape[3] % self.size_divisor:
             raise ValueError(
                 f"x's height and width must be divisible by {self.size_divisor}, "
@@ -196,16 +200,18 @@ class UNet(nn.Module):
 
         h = self.conv_in(x)
         skips = [h]
-        for blocks, attns, down in zip(self.down_blocks, self.down_attns, self.downsamplers):
-            for block, attn in zip(blocks, attns):
+        for blocks, attns, down in zip(
+            self.down_blocks, self.down_attns, self.downsamplers, strict=True
+        ):
+            for block, attn in zip(blocks, attns, strict=True):
                 h = attn(block(h, emb))
                 skips.append(h)
             if not isinstance(down, nn.Identity):
                 h = down(h)
                 skips.append(h)
         h = self.mid_block2(self.mid_attn(self.mid_block1(h, emb)), emb)
-        for blocks, attns, up in zip(self.up_blocks, self.up_attns, self.upsamplers):
-            for block, attn in zip(blocks, attns):
+        for blocks, attns, up in zip(self.up_blocks, self.up_attns, self.upsamplers, strict=True):
+            for block, attn in zip(blocks, attns, strict=True):
                 h = attn(block(torch.cat([h, skips.pop()], dim=1), emb))  # (B, C + C_skip, H, W)
             h = up(h)
         return self.conv_out(F.silu(self.norm_out(h)))

@@ -51,9 +51,7 @@ class SelfAttention2d(nn.Module):
     def __init__(self, channels: int, num_heads: int = 1, norm_groups: int = 32) -> None:
         super().__init__()
         if num_heads <= 0 or channels % num_heads != 0:
-            raise ValueError(
-                f"channels ({channels}) must be divisible by num_heads ({num_heads})"
-            )
+            raise ValueError(f"channels ({channels}) must be divisible by num_heads ({num_heads})")
         self.num_heads = num_heads
         self.group_norm = group_norm(channels, norm_groups)
         self.to_q = nn.Linear(channels, channels)

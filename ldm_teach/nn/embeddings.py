@@ -35,7 +35,9 @@ def timestep_embedding(t: Tensor, dim: int, max_period: float = 10000.0) -> Tens
     if dim <= 0 or dim % 2 != 0:
         raise ValueError(f"dim must be a positive even integer, got {dim}")
     half = dim // 2
-    exponent = -math.log(max_period) * torch.arange(half, dtype=torch.float32, device=t.device) / half
+    exponent = (
+        -math.log(max_period) * torch.arange(half, dtype=torch.float32, device=t.device) / half
+    )
     freqs = torch.exp(exponent)  # (k,)
     args = t.float()[:, None] * freqs[None, :]  # (B, k)
     return torch.cat([torch.cos(args), torch.sin(args)], dim=-1)  # (B, 2k)

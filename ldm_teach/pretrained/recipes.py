@@ -50,40 +50,68 @@ AE_RECIPES: dict[str, AutoencoderRecipe] = {
     "digits-kl-f4": AutoencoderRecipe(
         data="digits",
         config=AutoencoderKLConfig(
-            in_channels=1, base_channels=32, channel_mult=(1, 2, 2), num_res_blocks=1,
-            latent_channels=4, norm_groups=16, mid_attention=True,
+            in_channels=1,
+            base_channels=32,
+            channel_mult=(1, 2, 2),
+            num_res_blocks=1,
+            latent_channels=4,
+            norm_groups=16,
+            mid_attention=True,
         ),
-        train=TrainConfig(steps=2000, batch_size=32, lr=1e-3, warmup_steps=100,
-                          ema_decay=None, seed=0),
+        train=TrainConfig(
+            steps=2000, batch_size=32, lr=1e-3, warmup_steps=100, ema_decay=None, seed=0
+        ),
     ),
     "photos-kl-f4": AutoencoderRecipe(
         data="photos",
         config=AutoencoderKLConfig(
-            in_channels=3, base_channels=32, channel_mult=(1, 2, 2), num_res_blocks=1,
-            latent_channels=4, norm_groups=16, mid_attention=True,
+            in_channels=3,
+            base_channels=32,
+            channel_mult=(1, 2, 2),
+            num_res_blocks=1,
+            latent_channels=4,
+            norm_groups=16,
+            mid_attention=True,
         ),
-        train=TrainConfig(steps=2000, batch_size=32, lr=1e-3, warmup_steps=100,
-                          ema_decay=None, seed=0),
+        train=TrainConfig(
+            steps=2000, batch_size=32, lr=1e-3, warmup_steps=100, ema_decay=None, seed=0
+        ),
     ),
 }
 
 LDM_RECIPES: dict[str, LDMRecipe] = {
     "digits-ldm": LDMRecipe(
         autoencoder="digits-kl-f4",
-        unet=dict(in_channels=4, out_channels=4, base_channels=48, channel_mult=(1, 2),
-                  num_res_blocks=2, attention_levels=(1,), num_heads=4, num_classes=10,
-                  norm_groups=16),
-        schedule=dict(num_train_timesteps=1000, beta_schedule="scaled_linear",
-                      beta_start=0.00085, beta_end=0.012),
-        train=TrainConfig(steps=3000, batch_size=64, lr=5e-4, warmup_steps=200,
-                          ema_decay=0.999, seed=0),
+        unet=dict(
+            in_channels=4,
+            out_channels=4,
+            base_channels=48,
+            channel_mult=(1, 2),
+            num_res_blocks=2,
+            attention_levels=(1,),
+            num_heads=4,
+            num_classes=10,
+            norm_groups=16,
+        ),
+        schedule=dict(
+            num_train_timesteps=1000,
+            beta_schedule="scaled_linear",
+            beta_start=0.00085,
+            beta_end=0.012,
+        ),
+        train=TrainConfig(
+            steps=3000, batch_size=64, lr=5e-4, warmup_steps=200, ema_decay=0.999, seed=0
+        ),
     ),
 }
 
 
 def _command() -> str:
-    return "ldm-teach " + shlex.join(sys.argv[1:]) if sys.argv and sys.argv[0].endswith(
-        "ldm-teach") else "ldm-teach " + shlex.join(sys.argv[1:])
+    return (
+        "ldm-teach " + shlex.join(sys.argv[1:])
+        if sys.argv and sys.argv[0].endswith("ldm-teach")
+        else "ldm-teach " + shlex.join(sys.argv[1:])
+    )
 
 
 def _images(data: str, split: str, size: int) -> torch.Tensor:
@@ -95,7 +123,9 @@ def _images(data: str, split: str, size: int) -> torch.Tensor:
         from ldm_teach.data import photo_patches
 
         # overlapping patches (stride size/2) give the small photo set 4x more examples
-        return photo_patches(split=split, patch_size=size, stride=size // 2 if split == "train" else size)
+        return photo_patches(
+            split=split, patch_size=size, stride=size // 2 if split == "train" else size
+        )
     raise ValueError(f"data must be 'digits' or 'photos', got {data!r}")
 
 
@@ -123,7 +153,10 @@ def evaluate_autoencoder(model: AutoencoderKL, images: torch.Tensor, batch: int 
 
 
 def train_autoencoder_recipe(
-    name: str, out_dir: Path | None = None, steps: int | None = None, overwrite: bool = False,
+    name: str,
+    out_dir: Path | None = None,
+    steps: int | None = None,
+    overwrite: bool = False,
     progress: bool = True,
 ) -> dict:
     """Run the autoencoder recipe ``name``; returns the card written."""
@@ -148,8 +181,12 @@ def train_autoencoder_recipe(
         "kind": "autoencoder_kl",
         "description": f"KL autoencoder trained on {recipe.data} (train split), f=4",
         "config": recipe.config.to_dict(),
-        "data": {"dataset": recipe.data, "split": "train", "num_images": len(images),
-                 "image_size": recipe.image_size},
+        "data": {
+            "dataset": recipe.data,
+            "split": "train",
+            "num_images": len(images),
+            "image_size": recipe.image_size,
+        },
         "train_config": asdict(cfg),
         "kl_weight": recipe.kl_weight,
         "steps": cfg.steps,
@@ -164,7 +201,10 @@ def train_autoencoder_recipe(
 
 
 def train_ldm_recipe(
-    name: str, out_dir: Path | None = None, steps: int | None = None, overwrite: bool = False,
+    name: str,
+    out_dir: Path | None = None,
+    steps: int | None = None,
+    overwrite: bool = False,
     progress: bool = True,
 ) -> dict:
     """Run the latent-diffusion recipe ``name`` (its autoencoder must exist in ``out_dir``)."""
@@ -183,8 +223,13 @@ def train_ldm_recipe(
     labels = train_set.labels.to(device)
     scale_factor = compute_scale_factor(autoencoder, images)
     unet_cfg = UNetConfig(**recipe.unet)
-    ldm = LatentDiffusion(autoencoder, UNet(unet_cfg), ScheduleConfig(**recipe.schedule),
-                          scale_factor, recipe.cond_drop_prob).to(device)
+    ldm = LatentDiffusion(
+        autoencoder,
+        UNet(unet_cfg),
+        ScheduleConfig(**recipe.schedule),
+        scale_factor,
+        recipe.cond_drop_prob,
+    ).to(device)
     z0 = ldm.encode(images)  # encode once: the autoencoder is frozen
 
     def loss_fn(unet, batch, gen):
@@ -201,25 +246,42 @@ def train_ldm_recipe(
     # measure: conditional accuracy of the independent classifier on 100 samples
     gen = torch.Generator().manual_seed(1234)
     y = torch.arange(10).repeat_interleave(10)
-    samples = ldm.sample(100, 32, y, guidance_scale=recipe.eval_guidance_scale,
-                         num_inference_steps=recipe.eval_steps, generator=gen, progress=False)
+    samples = ldm.sample(
+        100,
+        32,
+        y,
+        guidance_scale=recipe.eval_guidance_scale,
+        num_inference_steps=recipe.eval_steps,
+        generator=gen,
+        progress=False,
+    )
     acc = DigitsClassifier.fit_default().accuracy(samples, y)
     card = {
         "kind": "latent_diffusion",
         "description": "class-conditional LDM on digits (10 classes), classifier-free guidance",
         "autoencoder": recipe.autoencoder,
-        "config": {"unet": unet_cfg.to_dict(), "schedule": dict(recipe.schedule),
-                   "scale_factor": scale_factor, "cond_drop_prob": recipe.cond_drop_prob,
-                   "prediction_type": "epsilon", "image_size": 32},
+        "config": {
+            "unet": unet_cfg.to_dict(),
+            "schedule": dict(recipe.schedule),
+            "scale_factor": scale_factor,
+            "cond_drop_prob": recipe.cond_drop_prob,
+            "prediction_type": "epsilon",
+            "image_size": 32,
+        },
         "data": {"dataset": "digits", "split": "train", "num_images": len(images)},
         "train_config": asdict(cfg),
         "steps": cfg.steps,
         "final_loss": round(sum(result.losses[-50:]) / len(result.losses[-50:]), 5),
         "wall_time_s": round(wall, 1),
         "command": _command(),
-        "metrics": {"classifier_accuracy": round(acc, 4), "num_samples": 100,
-                    "guidance_scale": recipe.eval_guidance_scale, "sampler": "ddim",
-                    "num_inference_steps": recipe.eval_steps, "seed": 1234},
+        "metrics": {
+            "classifier_accuracy": round(acc, 4),
+            "num_samples": 100,
+            "guidance_scale": recipe.eval_guidance_scale,
+            "sampler": "ddim",
+            "num_inference_steps": recipe.eval_steps,
+            "seed": 1234,
+        },
         "torch_version": torch.__version__,
     }
     save_pretrained(ldm.unet, name, card, out_dir or WEIGHTS_DIR, overwrite=overwrite)

@@ -101,9 +101,7 @@ def save_pretrained(
         raise FileExistsError(
             f"{wpath} already exists; pass overwrite=True (CLI: --overwrite) to replace it"
         )
-    tensors = {
-        k: (v.half() if v.is_floating_point() else v) for k, v in model.state_dict().items()
-    }
+    tensors = {k: (v.half() if v.is_floating_point() else v) for k, v in model.state_dict().items()}
     save_tensors_atomic(tensors, wpath, {"name": name})
     full = dict(card)
     full.update({"name": name, "dtype": "float16", "sha256": sha256_file(wpath)})
@@ -137,7 +135,8 @@ def load_state_dict(
 
 
 def load_autoencoder(
-    name: str = "digits-kl-f4", weights_dir: str | os.PathLike | None = None,
+    name: str = "digits-kl-f4",
+    weights_dir: str | os.PathLike | None = None,
     device: str | torch.device = "cpu",
 ) -> AutoencoderKL:
     """A shipped KL autoencoder, in eval mode, float32, on ``device``."""
@@ -150,7 +149,8 @@ def load_autoencoder(
 
 
 def load_latent_diffusion(
-    name: str = "digits-ldm", weights_dir: str | os.PathLike | None = None,
+    name: str = "digits-ldm",
+    weights_dir: str | os.PathLike | None = None,
     device: str | torch.device = "cpu",
 ):
     """A shipped LatentDiffusion model (its autoencoder loaded by the name on its card)."""

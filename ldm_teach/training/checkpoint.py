@@ -65,7 +65,9 @@ def save_tensors_atomic(
         raise
 
 
-def load_tensors(path: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[dict[str, Tensor], dict]:
+def load_tensors(
+    path: str | os.PathLike, device: str | torch.device = "cpu"
+) -> tuple[dict[str, Tensor], dict]:
     """Load (tensors, metadata dict) written by :func:`save_tensors_atomic`.
 
     Raises:

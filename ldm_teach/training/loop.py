@@ -163,8 +163,13 @@ def train(
     device_type = data[0].device.type
     t_start = time.perf_counter()
     model.train()
-    bar = tqdm(range(start, config.steps), initial=start, total=config.steps,
-               disable=not progress, desc="train")
+    bar = tqdm(
+        range(start, config.steps),
+        initial=start,
+        total=config.steps,
+        disable=not progress,
+        desc="train",
+    )
     for step in bar:
         # 1. the batch and the loss's randomness depend only on (seed, step)
         gen = torch.Generator().manual_seed(config.seed * 1_000_003 + step)
@@ -211,8 +216,10 @@ def losses_summary(losses: list[float], window: int = 50) -> str:
     if not losses:
         return json.dumps({"steps": 0})
     w = max(1, min(window, len(losses)))
-    return json.dumps({
-        "steps": len(losses),
-        "first": round(sum(losses[:w]) / w, 5),
-        "last": round(sum(losses[-w:]) / w, 5),
-    })
+    return json.dumps(
+        {
+            "steps": len(losses),
+            "first": round(sum(losses[:w]) / w, 5),
+            "last": round(sum(losses[-w:]) / w, 5),
+        }
+    )

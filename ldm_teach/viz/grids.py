@@ -32,7 +32,7 @@ def to_uint8_grid(images: Tensor, nrow: int = 10, padding: int = 2) -> np.ndarra
         raise ValueError(f"images must have shape (B, 1 or 3, H, W), got {tuple(images.shape)}")
     if nrow < 1:
         raise ValueError(f"nrow must be >= 1, got {nrow}")
-    x = ((images.detach().float().cpu().clamp(-1, 1) + 1) / 2)  # [0, 1]
+    x = (images.detach().float().cpu().clamp(-1, 1) + 1) / 2  # [0, 1]
     grid = make_grid(x, nrow=nrow, padding=padding, pad_value=1.0)  # (3, Hg, Wg)
     arr = (grid.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)  # (Hg, Wg, 3)
     return arr[..., 0] if images.shape[1] == 1 else arr
@@ -58,7 +58,10 @@ def save_image_grid(
 
 
 def show_images(
-    images: Tensor, nrow: int = 10, title: str | None = None, ax: plt.Axes | None = None,
+    images: Tensor,
+    nrow: int = 10,
+    title: str | None = None,
+    ax: plt.Axes | None = None,
     scale: float = 0.5,
 ) -> plt.Axes:
     """Draw a grid of images ([-1, 1]) on a matplotlib axis (a new figure if ``ax`` is None)."""
@@ -67,8 +70,9 @@ def show_images(
         ncol = min(nrow, images.shape[0])
         nrows = int(np.ceil(images.shape[0] / nrow))
         _, ax = plt.subplots(figsize=(max(2.0, scale * ncol), max(1.0, scale * nrows) + 0.3))
-    ax.imshow(arr, cmap="gray" if arr.ndim == 2 else None, vmin=0, vmax=255,
-              interpolation="nearest")
+    ax.imshow(
+        arr, cmap="gray" if arr.ndim == 2 else None, vmin=0, vmax=255, interpolation="nearest"
+    )
     ax.set_axis_off()
     if title:
         ax.set_title(title, fontsize=9)

@@ -31,13 +31,19 @@ def embed_2d(
         from sklearn.manifold import TSNE
 
         perplexity = min(perplexity, (x.shape[0] - 1) / 3)
-        return TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed,
-                    max_iter=750).fit_transform(x).astype(np.float32)
+        return (
+            TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed, max_iter=750)
+            .fit_transform(x)
+            .astype(np.float32)
+        )
     if method == "umap":
         import umap
 
-        return umap.UMAP(n_components=2, random_state=seed, n_jobs=1).fit_transform(x).astype(
-            np.float32)
+        return (
+            umap.UMAP(n_components=2, random_state=seed, n_jobs=1)
+            .fit_transform(x)
+            .astype(np.float32)
+        )
     raise ValueError(f"method must be 'tsne' or 'umap', got {method!r}")
 
 
@@ -48,8 +54,7 @@ def plot_embedding(
     labels = labels.cpu().numpy() if isinstance(labels, Tensor) else np.asarray(labels)
     if ax is None:
         _, ax = plt.subplots(figsize=(4.2, 3.6))
-    sc = ax.scatter(xy[:, 0], xy[:, 1], c=labels, cmap="tab10", s=6, alpha=0.8,
-                    vmin=-0.5, vmax=9.5)
+    sc = ax.scatter(xy[:, 0], xy[:, 1], c=labels, cmap="tab10", s=6, alpha=0.8, vmin=-0.5, vmax=9.5)
     ax.set_xticks([])
     ax.set_yticks([])
     ax.set_title(title, fontsize=9)

@@ -12,16 +12,31 @@ from ldm_teach.models import LatentDiffusion, UNet, UNetConfig, compute_scale_fa
 
 def tiny_ae(latent_channels: int = 4) -> AutoencoderKL:
     torch.manual_seed(0)
-    cfg = AutoencoderKLConfig(in_channels=1, base_channels=16, channel_mult=(1, 2),
-                              latent_channels=latent_channels, norm_groups=8)
+    cfg = AutoencoderKLConfig(
+        in_channels=1,
+        base_channels=16,
+        channel_mult=(1, 2),
+        latent_channels=latent_channels,
+        norm_groups=8,
+    )
     return AutoencoderKL(cfg)
 
 
 def tiny_unet(num_classes: int | None = 3, in_channels: int = 4) -> UNet:
     torch.manual_seed(1)
-    unet = UNet(UNetConfig(in_channels=in_channels, out_channels=in_channels, base_channels=16,
-                           channel_mult=(1, 2), num_res_blocks=1, attention_levels=(1,),
-                           num_heads=2, num_classes=num_classes, norm_groups=8))
+    unet = UNet(
+        UNetConfig(
+            in_channels=in_channels,
+            out_channels=in_channels,
+            base_channels=16,
+            channel_mult=(1, 2),
+            num_res_blocks=1,
+            attention_levels=(1,),
+            num_heads=2,
+            num_classes=num_classes,
+            norm_groups=8,
+        )
+    )
     # the output layer starts at zero; perturb it so predictions depend on the inputs
     with torch.no_grad():
         unet.conv_out.weight.normal_(0, 0.1)
@@ -29,8 +44,13 @@ def tiny_unet(num_classes: int | None = 3, in_channels: int = 4) -> UNet:
 
 
 def tiny_ldm(num_classes: int | None = 3) -> LatentDiffusion:
-    return LatentDiffusion(tiny_ae(), tiny_unet(num_classes), ScheduleConfig(num_train_timesteps=50),
-                           scale_factor=0.5, cond_drop_prob=0.2)
+    return LatentDiffusion(
+        tiny_ae(),
+        tiny_unet(num_classes),
+        ScheduleConfig(num_train_timesteps=50),
+        scale_factor=0.5,
+        cond_drop_prob=0.2,
+    )
 
 
 def test_compute_scale_factor_is_one_over_latent_std():
@@ -91,15 +111,30 @@ def test_guidance_scale_one_is_the_conditional_prediction_and_formula_holds():
 def test_sample_shape_range_and_determinism():
     ldm = tiny_ldm()
     y = torch.tensor([0, 1])
-    a = ldm.sample(2, 8, y, guidance_scale=2.0, num_inference_steps=4,
-                   generator=torch.Generator().manual_seed(0), progress=False)
-    b = ldm.sample(2, 8, y, guidance_scale=2.0, num_inference_steps=4,
-                   generator=torch.Generator().manual_seed(0), progress=False)
+    a = ldm.sample(
+        2,
+        8,
+        y,
+        guidance_scale=2.0,
+        num_inference_steps=4,
+        generator=torch.Generator().manual_seed(0),
+        progress=False,
+    )
+    b = ldm.sample(
+        2,
+        8,
+        y,
+        guidance_scale=2.0,
+        num_inference_steps=4,
+        generator=torch.Generator().manual_seed(0),
+        progress=False,
+    )
     assert a.shape == (2, 1, 8, 8)
     assert a.min() >= -1 and a.max() <= 1
     assert torch.equal(a, b)
-    c = ldm.sample(2, 8, y, sampler="ddpm", generator=torch.Generator().manual_seed(0),
-                   progress=False)
+    c = ldm.sample(
+        2, 8, y, sampler="ddpm", generator=torch.Generator().manual_seed(0), progress=False
+    )
     assert c.shape == (2, 1, 8, 8)
 
 

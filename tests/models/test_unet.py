@@ -11,8 +11,16 @@ from ldm_teach.nn import SelfAttention2d
 
 
 def _cfg(**kw) -> UNetConfig:
-    base = dict(in_channels=2, out_channels=2, base_channels=16, channel_mult=(1, 2),
-                num_res_blocks=1, attention_levels=(1,), num_heads=2, norm_groups=8)
+    base = dict(
+        in_channels=2,
+        out_channels=2,
+        base_channels=16,
+        channel_mult=(1, 2),
+        num_res_blocks=1,
+        attention_levels=(1,),
+        num_heads=2,
+        norm_groups=8,
+    )
     base.update(kw)
     return UNetConfig(**base)
 
@@ -39,12 +47,15 @@ def _x(B=2, C=2, H=8, W=8, seed=1):
 # ---- shapes and initialisation -----------------------------------------------------------
 
 
-@pytest.mark.parametrize("kw", [
-    dict(),
-    dict(channel_mult=(1,), attention_levels=()),
-    dict(channel_mult=(1, 2, 2), num_res_blocks=2, attention_levels=(0, 2)),
-    dict(num_classes=3),
-])
+@pytest.mark.parametrize(
+    "kw",
+    [
+        dict(),
+        dict(channel_mult=(1,), attention_levels=()),
+        dict(channel_mult=(1, 2, 2), num_res_blocks=2, attention_levels=(0, 2)),
+        dict(num_classes=3),
+    ],
+)
 def test_output_shape_equals_input_shape(kw):
     model = _unet(perturb=True, **kw)
     x = _x(H=8, W=16)
@@ -69,7 +80,8 @@ def test_attention_placed_on_requested_levels():
     def n_attn(model):
         return sum(isinstance(m, SelfAttention2d) for m in model.modules())
 
-    # mid block always has one; each attention level adds num_res_blocks (down) + num_res_blocks+1 (up)
+    # the mid block always has one; each attention level adds num_res_blocks (down)
+    # and num_res_blocks + 1 (up)
     assert n_attn(_unet(attention_levels=())) == 1
     assert n_attn(_unet(attention_levels=(1,))) == 1 + 1 + 2
     assert n_attn(_unet(attention_levels=(0, 1), num_res_blocks=2)) == 1 + 2 * (2 + 3)
@@ -168,18 +180,21 @@ def test_width_not_divisible_by_norm_groups_raises_at_construction():
         UNetConfig(base_channels=24, norm_groups=32)
 
 
-@pytest.mark.parametrize("kw,match", [
-    (dict(in_channels=0), "in_channels"),
-    (dict(out_channels=0), "out_channels"),
-    (dict(channel_mult=()), "channel_mult"),
-    (dict(channel_mult=(1, -2)), "channel_mult"),
-    (dict(num_res_blocks=0), "num_res_blocks"),
-    (dict(attention_levels=(2,)), "attention_levels"),
-    (dict(attention_levels=(-1,)), "attention_levels"),
-    (dict(num_classes=0), "num_classes"),
-    (dict(base_channels=15, norm_groups=5, num_heads=1), "even"),
-    (dict(num_heads=3, norm_groups=8), "num_heads"),
-])
+@pytest.mark.parametrize(
+    "kw,match",
+    [
+        (dict(in_channels=0), "in_channels"),
+        (dict(out_channels=0), "out_channels"),
+        (dict(channel_mult=()), "channel_mult"),
+        (dict(channel_mult=(1, -2)), "channel_mult"),
+        (dict(num_res_blocks=0), "num_res_blocks"),
+        (dict(attention_levels=(2,)), "attention_levels"),
+        (dict(attention_levels=(-1,)), "attention_levels"),
+        (dict(num_classes=0), "num_classes"),
+        (dict(base_channels=15, norm_groups=5, num_heads=1), "even"),
+        (dict(num_heads=3, norm_groups=8), "num_heads"),
+    ],
+)
 def test_bad_config_fields_raise(kw, match):
     with pytest.raises(ValueError, match=match):
         _cfg(**kw)

@@ -70,7 +70,8 @@ def test_non_float_tensors_are_kept(tmp_path):
     module.register_buffer("counts", torch.arange(4))
     save_pretrained(module, "ints", {"kind": "other"}, tmp_path)
     tensors, _ = load_state_dict("ints", tmp_path)
-    assert tensors["counts"].dtype == torch.int64 and torch.equal(tensors["counts"], torch.arange(4))
+    assert tensors["counts"].dtype == torch.int64
+    assert torch.equal(tensors["counts"], torch.arange(4))
 
 
 def test_corrupted_weights_raise_checksum_error(tmp_path, autoencoder):

@@ -117,5 +117,5 @@ def test_adamw_state_round_trip_through_a_checkpoint_file(tmp_path):
     # continuing both gives identical weights
     _step(model, opt, 10)
     _step(model2, opt2, 10)
-    for a, b in zip(model.parameters(), model2.parameters()):
+    for a, b in zip(model.parameters(), model2.parameters(), strict=True):
         assert torch.equal(a, b)

@@ -110,7 +110,7 @@ def test_grad_accum_gives_the_mean_gradient_of_its_micro_batches():
     # the gradient of the mean loss over both micro-batches, by hand
     loss = sum(_mse(ref, b, None) for b in batches) / 2
     loss.backward()
-    for got, p in zip(hooks.grads[0], ref.parameters()):
+    for got, p in zip(hooks.grads[0], ref.parameters(), strict=True):
         assert torch.allclose(got, p.grad, atol=1e-6)
 
 
@@ -190,11 +190,10 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path):
 
     assert resumed.step == 20
     assert resumed.losses == full.losses
-    for a, b in zip(resumed.model.state_dict().values(), full.model.state_dict().values()):
-        assert torch.equal(a, b)
-    for a, b in zip(resumed.ema_model.state_dict().values(),
-                    full.ema_model.state_dict().values()):
-        assert torch.equal(a, b)
+    for ours, ref in ((resumed.model, full.model), (resumed.ema_model, full.ema_model)):
+        ref_sd = ref.state_dict()
+        for k, v in ours.state_dict().items():
+            assert torch.equal(v, ref_sd[k]), k
 
 
 def test_checkpoint_contents(tmp_path):

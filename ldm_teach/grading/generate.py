@@ -1,0 +1,240 @@
+"""Generate student exercise notebooks from solution notebooks.
+
+The solution notebook (``solutions/NAME.ipynb``) is the single source; the exercise
+(``exercises/NAME.ipynb``) is a generated artefact, rewritten by ``ldm-teach
+build-exercises`` and never edited by hand. Cells carry grading metadata (nbformat v4):
+
+- answer cells: ``{"grade": {"id": "10.1.a", "role": "answer"}}``. The solution sits
+  between the lines ``# BEGIN SOLUTION`` and ``# END SOLUTION``; the exercise replaces each
+  such span by ``# YOUR CODE HERE`` and ``raise NotImplementedError("10.1.a: ...")`` at the
+  indentation of the ``BEGIN`` line, so signatures and docstrings outside the markers stay.
+  Their outputs are cleared.
+- check cells: ``{"grade": {"id": "10.1.a", "role": "check", "points": 2}}`` and the tag
+  ``nbval-check-output``; their stored outputs (with an execution count) are the expected
+  outputs, kept unchanged. ``"hidden": true`` keeps a check out of the student's copy; the
+  grader still runs it (``build_exercise(..., keep_hidden=True)``).
+- prompt cells: ``{"grade": {"id": ..., "role": "prompt"}}``, ungraded, kept as they are,
+  like every cell without grade metadata.
+
+Cell ids and all other outputs are kept, so a student's answer can be matched to the
+instructor's copy by grade id and by cell id (see ``merge.py``).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+from nbformat import NotebookNode
+
+BEGIN_MARKER = "# BEGIN SOLUTION"
+END_MARKER = "# END SOLUTION"
+CHECK_TAG = "nbval-check-output"
+ROLES = ("answer", "check", "prompt")
+GENERATED_KEY = "ldm_teach"  # notebook-level metadata key written into every exercise
+
+
+@dataclass(frozen=True)
+class GradeMeta:
+    """The ``grade`` metadata of one cell, validated."""
+
+    id: str  # part id, e.g. "10.1.a"
+    role: str  # "answer", "check" or "prompt"
+    points: float = 0  # points of a check cell; 0 for other roles
+    hidden: bool = False  # check cells only: left out of the student's copy
+
+
+def cell_source(cell: NotebookNode) -> str:
+    """The source of a cell as one string (nbformat allows a list of lines)."""
+    src = cell.get("source", "")
+    return "".join(src) if isinstance(src, list) else str(src)
+
+
+def grade_meta(cell: NotebookNode, where: str = "cell") -> GradeMeta | None:
+    """Read and validate a cell's ``grade`` metadata.
+
+    Args:
+        cell: a notebook cell.
+        where: how to name the cell in errors, e.g. ``"solutions/x.ipynb cell 4"``.
+    Returns:
+        The metadata, or None for a cell without ``grade`` metadata.
+    Raises:
+        ValueError: for a malformed entry (no id, unknown role, check without points or
+            without the ``nbval-check-output`` tag, answer or check that is not code).
+    """
+    meta = cell.get("metadata", {}).get("grade")
+    if meta is None:
+        return None
+    if not isinstance(meta, dict):
+        raise ValueError(f"{where}: metadata 'grade' must be a dict, got {meta!r}")
+    gid, role = meta.get("id"), meta.get("role")
+    if not isinstance(gid, str) or not gid:
+        raise ValueError(f"{where}: grade 'id' must be a non-empty string, got {gid!r}")
+    if role not in ROLES:
+        raise ValueError(f"{where}: grade 'role' must be one of {ROLES}, got {role!r}")
+    if role in ("answer", "check") and cell.get("cell_type") != "code":
+        raise ValueError(f"{where}: a {role} cell must be a code cell (grade id {gid})")
+    points, hidden = 0, False
+    if role == "check":
+        points = meta.get("points")
+        if type(points) not in (int, float) or points < 0:
+            raise ValueError(f"{where}: check cell {gid} needs 'points' >= 0, got {points!r}")
+        hidden = meta.get("hidden", False)
+        if type(hidden) is not bool:
+            raise ValueError(f"{where}: check cell {gid}: 'hidden' must be true or false")
+        if CHECK_TAG not in cell.get("metadata", {}).get("tags", []):
+            raise ValueError(f"{where}: check cell {gid} lacks the tag {CHECK_TAG!r}; "
+                             "without it nbval would not compare its output")
+    return GradeMeta(gid, role, points, hidden)
+
+
+def stub_source(source: str, grade_id: str, where: str = "cell") -> str:
+    """Replace every ``# BEGIN SOLUTION`` ... ``# END SOLUTION`` span by a stub.
+
+    Args:
+        source: the answer cell's source.
+        grade_id: the part id, quoted in the stub's ``NotImplementedError``.
+        where: how to name the cell in errors.
+    Returns:
+        The source with each span replaced by ``# YOUR CODE HERE`` and
+        ``raise NotImplementedError("<grade_id>: write your answer here")``, indented like
+        the ``BEGIN`` line.
+    Raises:
+        ValueError: if there is no span, or markers are nested or unbalanced.
+    """
+    out: list[str] = []
+    inside = False
+    spans = 0
+    for line in source.split("\n"):
+        marker = line.strip()
+        if marker == BEGIN_MARKER:
+            if inside:
+                raise ValueError(f"{where}: nested {BEGIN_MARKER!r} (grade id {grade_id})")
+            inside = True
+            indent = line[: len(line) - len(line.lstrip())]
+            out.append(f"{indent}# YOUR CODE HERE")
+            out.append(f'{indent}raise NotImplementedError("{grade_id}: write your answer here")')
+        elif marker == END_MARKER:
+            if not inside:
+                raise ValueError(f"{where}: {END_MARKER!r} without {BEGIN_MARKER!r} "
+                                 f"(grade id {grade_id})")
+            inside = False
+            spans += 1
+        elif not inside:
+            out.append(line)
+    if inside:
+        raise ValueError(f"{where}: {BEGIN_MARKER!r} without {END_MARKER!r} (grade id {grade_id})")
+    if spans == 0:
+        raise ValueError(f"{where}: answer cell {grade_id} has no {BEGIN_MARKER!r} ... "
+                         f"{END_MARKER!r} span")
+    return "\n".join(out)
+
+
+def build_exercise(solution_nb: NotebookNode, source_name: str | None = None,
+                   keep_hidden: bool = False) -> NotebookNode:
+    """Turn a solution notebook into the student's exercise notebook.
+
+    Args:
+        solution_nb: the executed solution (nbformat v4); it is not modified.
+        source_name: the solution's file name, recorded in the exercise's metadata
+            (``metadata.ldm_teach``) so that the grader can find the solution again.
+        keep_hidden: keep check cells marked ``"hidden": true`` (the grader's copy);
+            False drops them (the student's copy).
+    Returns:
+        A new notebook: answer spans stubbed and answer outputs cleared; check cells with
+        their stored outputs; every other cell unchanged; cell ids unchanged.
+    Raises:
+        ValueError: for malformed grade metadata, an answer without solution markers,
+            solution markers outside answer cells, or a check cell saved unexecuted (its
+            expected output would never be compared).
+    """
+    nb = copy.deepcopy(solution_nb)
+    name = source_name or "solution notebook"
+    cells = []
+    for index, cell in enumerate(nb.cells):
+        where = f"{name} cell {index}"
+        meta = grade_meta(cell, where)
+        role = meta.role if meta else None
+        if role != "answer" and BEGIN_MARKER in cell_source(cell):
+            raise ValueError(f"{where}: {BEGIN_MARKER!r} outside an answer cell would leak "
+                             "the solution into the exercise")
+        if role == "answer":
+            cell.source = stub_source(cell_source(cell), meta.id, where)
+            cell.outputs = []
+            cell.execution_count = None
+        elif role == "check":
+            if cell.get("execution_count") is None:
+                raise ValueError(f"{where}: check cell {meta.id} has no stored output "
+                                 "(execution_count is null); execute the solution notebook first")
+            if meta.hidden and not keep_hidden:
+                continue
+        cells.append(cell)
+    nb.cells = cells
+    nb.metadata[GENERATED_KEY] = {
+        "exercise": Path(source_name).stem if source_name else None,
+        "generated_from": source_name,
+        "note": "generated by `ldm-teach build-exercises`; edit the solution, not this file",
+    }
+    return nb
+
+
+def notebook_text(nb: NotebookNode) -> str:
+    """The exact text ``build_all`` writes for a notebook (stable, newline-terminated)."""
+    return nbformat.writes(nb) + "\n"
+
+
+def _is_generated(path: Path) -> bool:
+    try:
+        nb = nbformat.read(path, as_version=4)
+    except Exception:  # unreadable files are not ours to judge
+        return False
+    return GENERATED_KEY in nb.metadata
+
+
+def build_all(solutions_dir: str | Path, exercises_dir: str | Path,
+              check: bool = False) -> list[Path]:
+    """Generate ``exercises_dir/NAME.ipynb`` from every ``solutions_dir/NAME.ipynb``.
+
+    Exercises are generated artefacts: existing files are overwritten without asking.
+    An exercise whose solution is gone is stale: it is deleted (check mode: reported) only
+    if it carries the generator's metadata; other files are left alone.
+
+    Args:
+        solutions_dir: folder of solution notebooks (not searched recursively).
+        exercises_dir: folder of exercise notebooks; created if missing (write mode).
+        check: compare instead of writing.
+    Returns:
+        Write mode: the exercise files written or deleted (those that changed).
+        Check mode: the exercise files that are missing, differ from what would be
+        generated, or are stale; an empty list means everything is up to date.
+    Raises:
+        FileNotFoundError: if ``solutions_dir`` is not a folder.
+        ValueError: for a malformed solution notebook (see ``build_exercise``).
+    """
+    solutions_dir, exercises_dir = Path(solutions_dir), Path(exercises_dir)
+    if not solutions_dir.is_dir():
+        raise FileNotFoundError(f"solutions_dir {solutions_dir} is not a folder")
+    changed: list[Path] = []
+    expected_names = set()
+    for solution in sorted(solutions_dir.glob("*.ipynb")):
+        expected_names.add(solution.name)
+        target = exercises_dir / solution.name
+        solution_nb = nbformat.read(solution, as_version=4)
+        text = notebook_text(build_exercise(solution_nb, source_name=solution.name))
+        current = target.read_text(encoding="utf-8") if target.is_file() else None
+        if current == text:
+            continue
+        changed.append(target)
+        if not check:
+            exercises_dir.mkdir(parents=True, exist_ok=True)
+            target.write_text(text, encoding="utf-8")
+    if exercises_dir.is_dir():
+        for orphan in sorted(exercises_dir.glob("*.ipynb")):
+            if orphan.name not in expected_names and _is_generated(orphan):
+                changed.append(orphan)
+                if not check:
+                    orphan.unlink()
+    return changed
+
