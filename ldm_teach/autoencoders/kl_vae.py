@@ -26,6 +26,7 @@ from torch import Tensor, nn
 
 from ldm_teach.autoencoders.distributions import DiagonalGaussian
 from ldm_teach.nn import Downsample, ResnetBlock, SelfAttention2d, Upsample, group_norm
+from ldm_teach.nn.norm import check_widths
 
 
 @dataclass(frozen=True)
@@ -58,13 +59,7 @@ class AutoencoderKLConfig:
             raise ValueError(f"num_res_blocks must be >= 1, got {self.num_res_blocks}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
-        for m in self.channel_mult:
-            width = self.base_channels * m
-            if self.norm_groups <= 0 or width % self.norm_groups != 0:
-                raise ValueError(
-                    f"width base_channels*mult = {self.base_channels}*{m} = {width} is not "
-                    f"divisible by norm_groups={self.norm_groups}"
-                )
+        check_widths(self.base_channels, self.channel_mult, self.norm_groups)
 
     @property
     def downsample_factor(self) -> int:

@@ -104,6 +104,20 @@ def gaussian_noise(
     return torch.randn(shape, generator=generator, device=draw_device, dtype=dtype).to(device)
 
 
+def _signal_noise_coefficients(
+    t: Tensor, schedule: NoiseSchedule, name_a: str, a: Tensor, name_b: str, b: Tensor
+) -> tuple[Tensor, Tensor]:
+    """Check t and shapes, then return (sqrt(ᾱ_t), sqrt(1 - ᾱ_t)) broadcast to a's shape.
+
+    Every closed-form relation between x0, x_t, eps and v below is a linear combination with
+    these two coefficients."""
+    check_timesteps(t, schedule.num_train_timesteps, a.shape[0])
+    check_same_shape(name_a, a, name_b, b)
+    sqrt_ac = extract(schedule.sqrt_alphas_cumprod, t, a.ndim, a.dtype)  # (B, 1, 1, 1)
+    sqrt_one_minus_ac = extract(schedule.sqrt_one_minus_alphas_cumprod, t, a.ndim, a.dtype)
+    return sqrt_ac, sqrt_one_minus_ac
+
+
 def q_sample(x0: Tensor, t: Tensor, noise: Tensor, schedule: NoiseSchedule) -> Tensor:
     """Sample x_t ~ q(x_t | x0) in closed form (Ho et al. 2020, Eq. 4).
 
@@ -117,10 +131,9 @@ def q_sample(x0: Tensor, t: Tensor, noise: Tensor, schedule: NoiseSchedule) -> T
     Raises:
         ValueError: if t is not an integer (B,) tensor in range, or shapes disagree.
     """
-    check_timesteps(t, schedule.num_train_timesteps, x0.shape[0])
-    check_same_shape("x0", x0, "noise", noise)
-    sqrt_ac = extract(schedule.sqrt_alphas_cumprod, t, x0.ndim, x0.dtype)  # (B, 1, 1, 1)
-    sqrt_one_minus_ac = extract(schedule.sqrt_one_minus_alphas_cumprod, t, x0.ndim, x0.dtype)
+    sqrt_ac, sqrt_one_minus_ac = _signal_noise_coefficients(
+        t, schedule, "x0", x0, "noise", noise
+    )
     return sqrt_ac * x0 + sqrt_one_minus_ac * noise.to(x0.dtype)
 
 
@@ -144,10 +157,9 @@ def predict_eps_from_x0(x_t: Tensor, t: Tensor, x0: Tensor, schedule: NoiseSched
     Finite for every t, including ᾱ_t = 0 (there eps = x_t).
     Shapes: x_t, x0 (B, ...); t (B,). Returns x_t's shape and dtype.
     """
-    check_timesteps(t, schedule.num_train_timesteps, x_t.shape[0])
-    check_same_shape("x_t", x_t, "x0", x0)
-    sqrt_ac = extract(schedule.sqrt_alphas_cumprod, t, x_t.ndim, x_t.dtype)
-    sqrt_one_minus_ac = extract(schedule.sqrt_one_minus_alphas_cumprod, t, x_t.ndim, x_t.dtype)
+    sqrt_ac, sqrt_one_minus_ac = _signal_noise_coefficients(
+        t, schedule, "x_t", x_t, "x0", x0
+    )
     return (x_t - sqrt_ac * x0) / sqrt_one_minus_ac
 
 
@@ -156,10 +168,9 @@ def get_v(x0: Tensor, eps: Tensor, t: Tensor, schedule: NoiseSchedule) -> Tensor
 
     Shapes: x0, eps (B, ...); t (B,). Returns x0's shape and dtype.
     """
-    check_timesteps(t, schedule.num_train_timesteps, x0.shape[0])
-    check_same_shape("x0", x0, "eps", eps)
-    sqrt_ac = extract(schedule.sqrt_alphas_cumprod, t, x0.ndim, x0.dtype)
-    sqrt_one_minus_ac = extract(schedule.sqrt_one_minus_alphas_cumprod, t, x0.ndim, x0.dtype)
+    sqrt_ac, sqrt_one_minus_ac = _signal_noise_coefficients(
+        t, schedule, "x0", x0, "eps", eps
+    )
     return sqrt_ac * eps - sqrt_one_minus_ac * x0
 
 
@@ -168,10 +179,9 @@ def predict_x0_from_v(x_t: Tensor, t: Tensor, v: Tensor, schedule: NoiseSchedule
 
     Shapes: x_t, v (B, ...); t (B,). Returns x_t's shape and dtype.
     """
-    check_timesteps(t, schedule.num_train_timesteps, x_t.shape[0])
-    check_same_shape("x_t", x_t, "v", v)
-    sqrt_ac = extract(schedule.sqrt_alphas_cumprod, t, x_t.ndim, x_t.dtype)
-    sqrt_one_minus_ac = extract(schedule.sqrt_one_minus_alphas_cumprod, t, x_t.ndim, x_t.dtype)
+    sqrt_ac, sqrt_one_minus_ac = _signal_noise_coefficients(
+        t, schedule, "x_t", x_t, "v", v
+    )
     return sqrt_ac * x_t - sqrt_one_minus_ac * v
 
 
@@ -180,10 +190,9 @@ def predict_eps_from_v(x_t: Tensor, t: Tensor, v: Tensor, schedule: NoiseSchedul
 
     Shapes: x_t, v (B, ...); t (B,). Returns x_t's shape and dtype.
     """
-    check_timesteps(t, schedule.num_train_timesteps, x_t.shape[0])
-    check_same_shape("x_t", x_t, "v", v)
-    sqrt_ac = extract(schedule.sqrt_alphas_cumprod, t, x_t.ndim, x_t.dtype)
-    sqrt_one_minus_ac = extract(schedule.sqrt_one_minus_alphas_cumprod, t, x_t.ndim, x_t.dtype)
+    sqrt_ac, sqrt_one_minus_ac = _signal_noise_coefficients(
+        t, schedule, "x_t", x_t, "v", v
+    )
     return sqrt_ac * v + sqrt_one_minus_ac * x_t
 
 

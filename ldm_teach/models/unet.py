@@ -25,6 +25,7 @@ from torch import Tensor, nn
 
 from ldm_teach.nn import Downsample, ResnetBlock, SelfAttention2d, Upsample, group_norm
 from ldm_teach.nn.embeddings import timestep_embedding
+from ldm_teach.nn.norm import check_widths
 
 
 @dataclass(frozen=True)
@@ -63,13 +64,9 @@ class UNetConfig:
             raise ValueError(f"num_classes must be None or >= 1, got {self.num_classes}")
         if self.base_channels % 2:
             raise ValueError(f"base_channels must be even, got {self.base_channels}")
+        check_widths(self.base_channels, self.channel_mult, self.norm_groups)
         for m in self.channel_mult:
             width = self.base_channels * m
-            if self.norm_groups <= 0 or width % self.norm_groups != 0:
-                raise ValueError(
-                    f"width base_channels*mult = {self.base_channels}*{m} = {width} is not "
-                    f"divisible by norm_groups={self.norm_groups}"
-                )
             if width % self.num_heads:
                 raise ValueError(f"width {width} is not divisible by num_heads={self.num_heads}")
 

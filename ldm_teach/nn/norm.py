@@ -23,3 +23,19 @@ def group_norm(channels: int, groups: int = 32, eps: float = 1e-6) -> nn.GroupNo
             f"multiple of norm_groups"
         )
     return nn.GroupNorm(groups, channels, eps=eps, affine=True)
+
+
+def check_widths(base_channels: int, channel_mult: tuple[int, ...], norm_groups: int) -> None:
+    """Check at construction that every level width base_channels * mult can be
+    group-normalised, so a bad config fails with a clear message instead of deep in a layer.
+
+    Raises:
+        ValueError: naming the first width not divisible by ``norm_groups``.
+    """
+    for m in channel_mult:
+        width = base_channels * m
+        if norm_groups <= 0 or width % norm_groups != 0:
+            raise ValueError(
+                f"width base_channels*mult = {base_channels}*{m} = {width} is not "
+                f"divisible by norm_groups={norm_groups}"
+            )

@@ -46,37 +46,28 @@ class LDMRecipe:
     eval_steps: int = 50  # DDIM steps used for the card's measurements
 
 
+def _small_kl_f4(data: str, in_channels: int) -> AutoencoderRecipe:
+    """The course's small f = 4 KL autoencoder (32x32 -> 4x8x8), ~1M parameters."""
+    return AutoencoderRecipe(
+        data=data,
+        config=AutoencoderKLConfig(
+            in_channels=in_channels,
+            base_channels=32,
+            channel_mult=(1, 2, 2),
+            num_res_blocks=1,
+            latent_channels=4,
+            norm_groups=16,
+            mid_attention=True,
+        ),
+        train=TrainConfig(
+            steps=2000, batch_size=32, lr=1e-3, warmup_steps=100, ema_decay=None, seed=0
+        ),
+    )
+
+
 AE_RECIPES: dict[str, AutoencoderRecipe] = {
-    "digits-kl-f4": AutoencoderRecipe(
-        data="digits",
-        config=AutoencoderKLConfig(
-            in_channels=1,
-            base_channels=32,
-            channel_mult=(1, 2, 2),
-            num_res_blocks=1,
-            latent_channels=4,
-            norm_groups=16,
-            mid_attention=True,
-        ),
-        train=TrainConfig(
-            steps=2000, batch_size=32, lr=1e-3, warmup_steps=100, ema_decay=None, seed=0
-        ),
-    ),
-    "photos-kl-f4": AutoencoderRecipe(
-        data="photos",
-        config=AutoencoderKLConfig(
-            in_channels=3,
-            base_channels=32,
-            channel_mult=(1, 2, 2),
-            num_res_blocks=1,
-            latent_channels=4,
-            norm_groups=16,
-            mid_attention=True,
-        ),
-        train=TrainConfig(
-            steps=2000, batch_size=32, lr=1e-3, warmup_steps=100, ema_decay=None, seed=0
-        ),
-    ),
+    "digits-kl-f4": _small_kl_f4("digits", in_channels=1),
+    "photos-kl-f4": _small_kl_f4("photos", in_channels=3),
 }
 
 LDM_RECIPES: dict[str, LDMRecipe] = {

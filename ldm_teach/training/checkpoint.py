@@ -9,10 +9,12 @@ atomic on POSIX and Windows: a crash mid-write leaves the previous checkpoint in
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,21 +23,29 @@ from safetensors.torch import load_file, safe_open, save_file
 from torch import Tensor
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (temporary file + fsync + os.replace)."""
+@contextlib.contextmanager
+def _atomic_target(path: str | os.PathLike) -> Iterator[str]:
+    """Yield a temporary file name beside ``path``; on success, flush it to disk and rename
+    it over ``path`` (``os.replace`` is atomic); on failure, remove it and leave ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
+        yield tmp
+        with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (temporary file + fsync + os.replace)."""
+    with _atomic_target(path) as tmp, open(tmp, "wb") as fh:
+        fh.write(data)
 
 
 def save_tensors_atomic(
@@ -48,21 +58,10 @@ def save_tensors_atomic(
         path: target file; its folder is created if needed.
         metadata: JSON-serialisable dict stored under the metadata key ``"json"``.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     flat = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
     meta = {"json": json.dumps(metadata or {}, sort_keys=True)}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with _atomic_target(path) as tmp:
         save_file(flat, tmp, metadata=meta)
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def load_tensors(
