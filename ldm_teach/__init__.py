@@ -10,8 +10,16 @@ Subpackages are imported explicitly (``from ldm_teach.diffusion import q_sample`
 top level only offers the version and the device choice shared by every notebook.
 """
 
-from ldm_teach.device import default_device, seed_everything
-
 __version__ = "0.1.0"
 
 __all__ = ["__version__", "default_device", "seed_everything"]
+
+
+def __getattr__(name: str):
+    # Imported on first use, so that tools which never touch torch (the grader's pytest
+    # plugin, ``ldm-teach --help``) do not pay for importing it.
+    if name in ("default_device", "seed_everything"):
+        from ldm_teach import device
+
+        return getattr(device, name)
+    raise AttributeError(f"module 'ldm_teach' has no attribute {name!r}")

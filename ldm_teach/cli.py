@@ -139,7 +139,11 @@ def _cmd_run_notebooks(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ldm-teach", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="ldm-teach",
+        description="The ldm-teach course tools: reproduce the shipped models, run the demo, "
+        "execute notebooks, build and grade exercises.",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("train", help="train a shipped checkpoint from scratch (recipe by name)")
@@ -168,6 +172,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("notebooks", nargs="+", help="paths of .ipynb files")
     p.add_argument("--cell-timeout", type=int, default=600, help="seconds per cell")
     p.set_defaults(func=_cmd_run_notebooks)
+
+    from ldm_teach.grading import add_grading_parsers
+
+    add_grading_parsers(sub)
 
     p = sub.add_parser("info", help="list the shipped checkpoints")
     p.set_defaults(func=_cmd_info)

@@ -5,6 +5,7 @@ forward.py    q_sample (Eq. 4), eps/x0/v conversions, q(x_{t-1} | x_t, x0) (Eq. 
 ddpm.py       ancestral sampler (Ho et al. 2020, Algorithm 2)
 ddim.py       DDIM sampler (Song et al. 2020, Eq. 12, 16)
 guidance.py   classifier-free guidance (Ho & Salimans 2022)
+weighting.py  min-SNR-γ loss weights (Hang et al. 2023)
 """
 
 from ldm_teach.diffusion.ddim import ddim_sample, ddim_step, ddim_timesteps
@@ -32,6 +33,7 @@ from ldm_teach.diffusion.schedules import (
     scaled_linear_betas,
     sigmoid_betas,
 )
+from ldm_teach.diffusion.weighting import min_snr_weight
 
 __all__ = [
     "PREDICTION_TYPES",
@@ -48,6 +50,7 @@ __all__ = [
     "gaussian_noise",
     "get_v",
     "linear_betas",
+    "min_snr_weight",
     "predict_eps_from_v",
     "predict_eps_from_x0",
     "predict_x0_and_eps",

@@ -30,21 +30,24 @@ Modules: ``checks`` (helpers for check cells), ``generate`` (exercises from solu
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from pathlib import Path
 
+# Check cells import ``ldm_teach.grading.checks`` in every kernel, so this package imports
+# nothing heavy up front: nbformat alone takes about 2 s to import. The grading API below
+# is loaded on first use (PEP 562 module __getattr__); each name lives in the module shown.
 from ldm_teach.grading.checks import fmt, hint, require_type, run_quietly
-from ldm_teach.grading.generate import build_all, build_exercise
-from ldm_teach.grading.merge import MergeReport, merge_submission
-from ldm_teach.grading.runner import (
-    GradeReport,
-    GradingError,
-    collect_submissions,
-    find_solution,
-    format_table,
-    grade_notebook,
-    write_class_summary,
-)
+
+_LAZY = {
+    "build_all": "generate",
+    "build_exercise": "generate",
+    "MergeReport": "merge",
+    "merge_submission": "merge",
+    "GradeReport": "runner",
+    "GradingError": "runner",
+    "grade_notebook": "runner",
+}
 
 __all__ = [
     "GradeReport",
@@ -62,6 +65,13 @@ __all__ = [
     "require_type",
     "run_quietly",
 ]
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        module = importlib.import_module(f"ldm_teach.grading.{_LAZY[name]}")
+        return getattr(module, name)
+    raise AttributeError(f"module 'ldm_teach.grading' has no attribute {name!r}")
 
 
 def _add_grade_arguments(p: argparse.ArgumentParser) -> None:
@@ -85,6 +95,15 @@ def _add_build_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _cmd_grade(args: argparse.Namespace) -> int:
+    from ldm_teach.grading.runner import (
+        GradingError,
+        collect_submissions,
+        find_solution,
+        format_table,
+        grade_notebook,
+        write_class_summary,
+    )
+
     if not args.timeout > 0:
         print(f"ldm-teach grade: --timeout must be > 0, got {args.timeout}", file=sys.stderr)
         return 2
@@ -113,6 +132,8 @@ def _cmd_grade(args: argparse.Namespace) -> int:
 
 
 def _cmd_build_exercises(args: argparse.Namespace) -> int:
+    from ldm_teach.grading.generate import build_all
+
     try:
         changed = build_all(args.solutions, args.exercises, check=args.check)
     except (FileNotFoundError, ValueError) as err:

@@ -53,8 +53,8 @@ class MergeReport:
     """What the merge took from the submission."""
 
     found: list[str] = field(default_factory=list)  # grade ids whose answers were taken
-    missing: list[str] = field(default_factory=list)  # grade ids absent from the submission
-    unchanged: list[str] = field(default_factory=list)  # present, but still the stub
+    missing: list[str] = field(default_factory=list)  # no answer: absent, or still the stub
+    unchanged: list[str] = field(default_factory=list)  # the part of `missing` left as stub
     matched_by_cell_id: list[str] = field(default_factory=list)  # found via cell id only
     flags: dict[str, list[str]] = field(default_factory=dict)  # grade id -> flag names
 
@@ -138,6 +138,7 @@ def merge_submission(instructor_nb: NotebookNode,
         source = cell_source(chosen)
         if source == cell_source(cell):
             _add(report.unchanged, gid)
+            _add(report.missing, gid)
             continue
         cell.source = source
         _add(report.found, gid)

@@ -29,6 +29,9 @@ total, flags, missing answers, durations), ``NAME.junit.xml`` (nbval's, from the
 run), ``NAME.classroom.json`` (GitHub Classroom's reporter format) and its base64 in
 ``NAME.classroom.b64``. Reports are never overwritten silently: if ``NAME.json`` exists,
 the files are written as ``NAME.1.json``, ``NAME.2.json``, ... unless ``overwrite=True``.
+The JSON and Classroom reports say only "failed" for a hidden check; the junit XML is
+nbval's full account (sources and expected outputs of hidden checks included), meant for
+the instructor.
 """
 
 from __future__ import annotations
@@ -52,7 +55,6 @@ from nbformat import NotebookNode
 
 from ldm_teach.grading.generate import GENERATED_KEY, build_exercise
 from ldm_teach.grading.merge import MergeReport, merge_submission, stub_answers
-from ldm_teach.grading.pytest_plugin import HIDE_ENV, RESULTS_ENV, TOKEN_ENV
 
 NOTEBOOK_NAME = "merged.ipynb"
 
@@ -188,6 +190,10 @@ def find_solution(submission_path: str | Path, solutions: str | Path) -> Path:
 # -- one nbval run -------------------------------------------------------------------------
 
 def _pytest_env(work: Path, results: Path, token: str) -> dict[str, str]:
+    # imported here: the plugin imports pytest, which check cells importing
+    # ldm_teach.grading.checks need not pay for
+    from ldm_teach.grading.pytest_plugin import HIDE_ENV, RESULTS_ENV, TOKEN_ENV
+
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("PYTEST_", "JUPYTER_", "IPYTHON", "LDM_TEACH_GRADE_"))}
     package_root = str(Path(__file__).resolve().parents[2])
@@ -209,13 +215,22 @@ def _pytest_env(work: Path, results: Path, token: str) -> dict[str, str]:
     return env
 
 
-def _run_pass(nb: NotebookNode, timeout: float) -> tuple[dict, str | None, str]:
-    """Run one merged notebook under nbval; return (plugin results, junit text, log tail)."""
+def _run_pass(nb: NotebookNode, timeout: float,
+              limit_s: float | None = None) -> tuple[dict, str | None, str]:
+    """Run one merged notebook under nbval; return (plugin results, junit text, log tail).
+
+    ``limit_s`` overrides the overall limit, (code cells + 2) x (timeout + 10) s.
+    """
     work = Path(tempfile.mkdtemp(prefix="ldm-teach-grade-"))
     private = Path(tempfile.mkdtemp(prefix="ldm-teach-results-"))
     try:
         nbformat.write(nb, work / NOTEBOOK_NAME)
         (work / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
+        profile = work / ".ipython" / "profile_default"
+        profile.mkdir(parents=True)
+        # plain-text tracebacks in the junit XML and the reports
+        (profile / "ipython_kernel_config.py").write_text(
+            'c.InteractiveShell.colors = "nocolor"\n', encoding="utf-8")
         results, junit = private / "results.json", private / "junit.xml"
         token = secrets.token_hex(16)
         cmd = [sys.executable, "-m", "pytest", NOTEBOOK_NAME, "-c", "pytest.ini",
@@ -224,20 +239,20 @@ def _run_pass(nb: NotebookNode, timeout: float) -> tuple[dict, str | None, str]:
                "-p", "no:cacheprovider", "-p", "ldm_teach.grading.pytest_plugin",
                f"--junitxml={junit}", "--color=no", "-q"]
         n_code = sum(cell.cell_type == "code" for cell in nb.cells)
-        limit = (n_code + 2) * (timeout + 10)
-        proc = subprocess.Popen(cmd, cwd=work, env=_pytest_env(work, results, token),
-                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, start_new_session=True)
-        killed = False
-        try:
-            log, _ = proc.communicate(timeout=limit)
-        except subprocess.TimeoutExpired:
-            killed = True
-            _kill_run(proc.pid, work)
-            log, _ = proc.communicate()
-        finally:
-            _kill_run(proc.pid, work)  # the kernel, and anything a student's code started
-        log_text = log.decode("utf-8", "replace")[-4000:]
+        limit = limit_s if limit_s is not None else (n_code + 2) * (timeout + 10)
+        log_path = private / "pytest.log"  # a file, not a pipe: a process the student's
+        with open(log_path, "wb") as log:  # code leaves behind cannot hold it open
+            proc = subprocess.Popen(cmd, cwd=work, env=_pytest_env(work, results, token),
+                                    stdin=subprocess.DEVNULL, stdout=log,
+                                    stderr=subprocess.STDOUT, start_new_session=True)
+            killed = False
+            try:
+                proc.wait(timeout=limit)
+            except subprocess.TimeoutExpired:
+                killed = True
+            finally:
+                _kill_run(proc, work)  # the kernel, and anything the student started
+        log_text = log_path.read_text(encoding="utf-8", errors="replace")[-4000:]
         if not results.is_file():
             raise GradingError(f"pytest wrote no results (exit {proc.returncode}):\n{log_text}")
         data = json.loads(results.read_text(encoding="utf-8"))
@@ -263,33 +278,41 @@ def _run_pass(nb: NotebookNode, timeout: float) -> tuple[dict, str | None, str]:
         shutil.rmtree(private, ignore_errors=True)
 
 
-def _kill_run(pid: int, work: Path) -> None:
-    """Kill the pytest process group, its kernel and every process working in ``work``.
+def _kill_run(proc: subprocess.Popen, work: Path) -> None:
+    """Kill the pytest run, its kernel and anything the student's code started.
 
-    jupyter_client starts the kernel in a session of its own, so killing pytest's process
-    group alone would leave a hung kernel running; the kernel's working directory is
-    ``work`` (a folder this run created), which identifies it and its children.
+    jupyter_client starts the kernel in a session of its own, so pytest's process group
+    does not cover it; the kernel's working directory is ``work`` (a folder this run
+    created), which identifies it and its children. Only processes of this run are
+    touched: pytest's children while it lives, members of its process group (a group id
+    is not reused while a member lives), and processes working inside ``work``.
     """
     try:
         import psutil  # a dependency of ipykernel
     except ImportError:  # pragma: no cover - ipykernel always brings it
         psutil = None
     victims = []
-    if psutil is not None:
+    if proc.poll() is None:  # pytest still runs: take its children, then its group
+        if psutil is not None:
+            try:
+                victims = psutil.Process(proc.pid).children(recursive=True)
+            except psutil.Error:
+                victims = []
         try:
-            victims = psutil.Process(pid).children(recursive=True)
-        except psutil.Error:
-            victims = []
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        proc.wait()
     if psutil is None:
         return
     root = str(work.resolve())
     for p in psutil.process_iter(["cwd"]):
         cwd = p.info.get("cwd") or ""
-        if cwd == root or cwd.startswith(root + os.sep):
+        try:
+            in_group = os.getpgid(p.pid) == proc.pid
+        except OSError:
+            in_group = False
+        if in_group or cwd == root or cwd.startswith(root + os.sep):
             victims.append(p)
     for p in victims:
         try:
@@ -359,7 +382,8 @@ def grade_notebook(submission_path: str | Path, solution_path: str | Path,
         culprit = _culprit(nb, brk)
         if culprit is None or culprit in stubbed:
             break  # nothing left to stub: the remaining parts stay "not run"
-        stubbed[culprit] = f"{brk['kind']} in cell {brk['cell_num']}"
+        where = f"{brk['role']} cell" if brk.get("role") else f"code cell {brk['cell_num']}"
+        stubbed[culprit] = f"{brk['kind']} in {where}"
 
     parts = _score_parts(data, stubbed)
     report = GradeReport(name=name or submission_path.stem, submission=str(submission_path),
@@ -370,20 +394,36 @@ def grade_notebook(submission_path: str | Path, solution_path: str | Path,
     return report
 
 
+def _why(cell: dict) -> str:
+    """One line on why a cell failed; hidden checks say no more than their outcome."""
+    if cell["outcome"] != "failed" or cell["hidden"]:
+        return cell["outcome"]
+    if cell["message"].startswith("Cell outputs differ"):
+        return "output differs from the expected output"
+    lines = [ln.strip() for ln in cell["detail"].splitlines() if ln.strip()]
+    return lines[-1][:200] if lines else (cell["message"].splitlines() or ["failed"])[0]
+
+
 def _score_parts(data: dict, stubbed: dict[str, str]) -> dict[str, PartResult]:
     parts: dict[str, PartResult] = {}
     durations: dict[str, float] = {}
     first_failure: dict[str, str] = {}
+    checks_seen: dict[str, int] = {}
     for cell in data["cells"]:
         gid = cell["grade_id"]
         if gid is None:
             continue
         durations[gid] = durations.get(gid, 0.0) + cell["duration_s"]
+        if cell["role"] == "check":
+            checks_seen[gid] = checks_seen.get(gid, 0) + 1
         if cell["outcome"] != "passed" and gid not in first_failure and (
                 cell["role"] == "check" or cell["outcome"] in ("failed", "error")):
-            what = "hidden check" if cell["hidden"] else f"{cell['role']} cell {cell['cell_num']}"
-            msg = "" if cell["hidden"] else cell["message"].splitlines()[0:1]
-            first_failure[gid] = f"{what}: {cell['outcome']}" + (f" ({msg[0]})" if msg else "")
+            if cell["role"] == "check":
+                total = data["parts"].get(gid, {}).get("checks", 1)
+                what = f"check {checks_seen[gid]}/{total}" + (" (hidden)" if cell["hidden"] else "")
+            else:
+                what = cell["role"] or "cell"
+            first_failure[gid] = f"{what}: {_why(cell)}"
     for gid, p in data["parts"].items():
         if gid in stubbed:
             status, score = "timeout", 0
@@ -505,15 +545,15 @@ def format_table(report: GradeReport) -> str:
     rows = [("part", "points", "status", "flags")]
     for gid, part in report.parts.items():
         flags = ", ".join(report.merge.flags.get(gid, []))
-        status = part.status + (" (no answer)" if gid in report.merge.missing
-                                or gid in report.merge.unchanged else "")
+        status = part.status + (" (no answer)" if gid in report.merge.missing else "")
         rows.append((gid, f"{part.score:g}/{part.max_score:g}", status, flags))
     rows.append(("total", f"{report.total:g}/{report.max_total:g}", "", ""))
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     lines = [f"{report.submission}  (solution: {Path(report.solution).name}, "
              f"{report.duration_s:.1f} s)"]
     for i, row in enumerate(rows):
-        lines.append("  " + "  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
+        cells = (c.ljust(w) for c, w in zip(row, widths, strict=True))
+        lines.append(("  " + "  ".join(cells)).rstrip())
         if i == 0 or i == len(rows) - 2:
             lines.append("  " + "  ".join("-" * w for w in widths))
     return "\n".join(lines)

@@ -1,0 +1,142 @@
+"""Exercise generation: stubs, kept ids and outputs, hidden checks, build_all --check."""
+
+from __future__ import annotations
+
+import copy
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
+
+from ldm_teach.grading import build_all, build_exercise, build_exercises_main
+from ldm_teach.grading.generate import stub_source
+
+ANSWER = ('def add(a, b):\n    """Return a + b."""\n    # BEGIN SOLUTION\n    total = a + b\n'
+          '    return total\n    # END SOLUTION\n\nprint("defined")')
+STUBBED = ('def add(a, b):\n    """Return a + b."""\n    # YOUR CODE HERE\n'
+           '    raise NotImplementedError("1.a: write your answer here")\n\nprint("defined")')
+
+
+def _check(gid: str, points: float, text: str, hidden: bool = False):
+    grade = {"id": gid, "role": "check", "points": points}
+    if hidden:
+        grade["hidden"] = True
+    cell = new_code_cell(f"print({text!r})", metadata={"grade": grade,
+                                                      "tags": ["nbval-check-output"]})
+    cell.execution_count = 3
+    cell.outputs = [new_output("stream", name="stdout", text=text + "\n")]
+    return cell
+
+
+def solution_nb():
+    answer = new_code_cell(ANSWER, metadata={"grade": {"id": "1.a", "role": "answer"}})
+    answer.execution_count = 2
+    answer.outputs = [new_output("stream", name="stdout", text="defined\n")]
+    setup = new_code_cell("import math")
+    setup.execution_count = 1
+    setup.outputs = [new_output("execute_result", data={"text/plain": "42"}, execution_count=1)]
+    return new_notebook(cells=[
+        new_markdown_cell("# Exercise 1", metadata={"grade": {"id": "1.a", "role": "prompt"}}),
+        setup, answer, _check("1.a", 2, "5"), _check("1.a", 1, "7", hidden=True),
+    ])
+
+
+def test_exercise_stubs_answers_and_keeps_ids_and_check_outputs():
+    sol = solution_nb()
+    before = copy.deepcopy(sol)
+    ex = build_exercise(sol, source_name="ex1.ipynb")
+    assert sol == before  # the solution is not modified
+    assert [c.id for c in ex.cells] == [c.id for c in sol.cells[:4]]  # hidden check dropped
+    answer = ex.cells[2]
+    assert answer.source == STUBBED
+    assert answer.outputs == [] and answer.execution_count is None
+    assert ex.cells[3].outputs == sol.cells[3].outputs
+    assert ex.cells[3].execution_count == 3 and ex.cells[3].source == sol.cells[3].source
+    assert ex.cells[1].outputs == sol.cells[1].outputs  # other cells keep their outputs
+    assert ex.cells[0] == sol.cells[0]
+    assert ex.metadata["ldm_teach"]["exercise"] == "ex1"
+    nbformat.validate(ex)
+
+
+def test_grader_copy_keeps_hidden_checks():
+    sol = solution_nb()
+    full = build_exercise(sol, keep_hidden=True)
+    assert [c.id for c in full.cells] == [c.id for c in sol.cells]
+    assert full.cells[4].metadata["grade"]["hidden"] is True
+    assert full.cells[4].outputs[0]["text"] == "7\n"
+
+
+def test_stub_keeps_indentation_of_each_span():
+    src = "x = 1\n# BEGIN SOLUTION\ny = 2\n# END SOLUTION\nclass A:\n    def f(self):\n" \
+          "        # BEGIN SOLUTION\n        return 3\n        # END SOLUTION"
+    assert stub_source(src, "2.b") == (
+        'x = 1\n# YOUR CODE HERE\nraise NotImplementedError("2.b: write your answer here")\n'
+        "class A:\n    def f(self):\n        # YOUR CODE HERE\n"
+        '        raise NotImplementedError("2.b: write your answer here")')
+
+
+@pytest.mark.parametrize("source, match", [
+    ("return 1", "no '# BEGIN SOLUTION'"),
+    ("# BEGIN SOLUTION\nx = 1", "without '# END SOLUTION'"),
+    ("x = 1\n# END SOLUTION", "without '# BEGIN SOLUTION'"),
+    ("# BEGIN SOLUTION\n# BEGIN SOLUTION\n# END SOLUTION", "nested"),
+])
+def test_malformed_answer_markers_are_refused(source, match):
+    with pytest.raises(ValueError, match=match):
+        stub_source(source, "1.a")
+
+
+def test_malformed_solutions_are_refused():
+    leaking = solution_nb()
+    leaking.cells.append(new_code_cell("# BEGIN SOLUTION\nsecret = 1\n# END SOLUTION"))
+    with pytest.raises(ValueError, match="outside an answer cell"):
+        build_exercise(leaking)
+    unrun = solution_nb()
+    unrun.cells[3].execution_count = None
+    with pytest.raises(ValueError, match="no stored output"):
+        build_exercise(unrun)
+    untagged = solution_nb()
+    untagged.cells[3].metadata["tags"] = []
+    with pytest.raises(ValueError, match="nbval-check-output"):
+        build_exercise(untagged)
+    no_points = solution_nb()
+    del no_points.cells[3].metadata["grade"]["points"]
+    with pytest.raises(ValueError, match="points"):
+        build_exercise(no_points)
+    bad_role = solution_nb()
+    bad_role.cells[2].metadata["grade"]["role"] = "solution"
+    with pytest.raises(ValueError, match="role"):
+        build_exercise(bad_role)
+
+
+def test_build_all_writes_then_check_detects_stale_exercises(tmp_path, capsys):
+    sols, exs = tmp_path / "solutions", tmp_path / "exercises"
+    sols.mkdir()
+    nbformat.write(solution_nb(), sols / "ex1.ipynb")
+    assert build_all(sols, exs) == [exs / "ex1.ipynb"]
+    assert build_all(sols, exs, check=True) == []
+    assert build_all(sols, exs) == []  # nothing changed, nothing written
+    assert build_exercises_main(["--solutions", str(sols), "--exercises", str(exs),
+                                 "--check"]) == 0
+
+    changed = solution_nb()  # the instructor fixes an expected output ...
+    changed.cells[3].outputs[0]["text"] = "6\n"
+    nbformat.write(changed, sols / "ex1.ipynb")
+    assert build_all(sols, exs, check=True) == [exs / "ex1.ipynb"]  # ... the exercise is stale
+    assert build_exercises_main(["--solutions", str(sols), "--exercises", str(exs),
+                                 "--check"]) == 1
+    assert "out of date" in capsys.readouterr().out
+    assert nbformat.read(exs / "ex1.ipynb", 4).cells[3].outputs[0]["text"] == "5\n"
+
+    nbformat.write(build_exercise(solution_nb(), source_name="gone.ipynb"), exs / "gone.ipynb")
+    nbformat.write(new_notebook(), exs / "handmade.ipynb")  # not generated: left alone
+    assert build_all(sols, exs, check=True) == [exs / "ex1.ipynb", exs / "gone.ipynb"]
+    assert build_exercises_main(["--solutions", str(sols), "--exercises", str(exs)]) == 0
+    assert build_all(sols, exs, check=True) == []
+    assert not (exs / "gone.ipynb").exists() and (exs / "handmade.ipynb").exists()
+    assert nbformat.read(exs / "ex1.ipynb", 4).cells[3].outputs[0]["text"] == "6\n"
+
+
+def test_build_all_needs_a_solutions_folder(tmp_path):
+    with pytest.raises(FileNotFoundError, match="solutions_dir"):
+        build_all(tmp_path / "nope", tmp_path / "exercises")
