@@ -35,6 +35,11 @@ def _atomic_target(path: str | os.PathLike) -> Iterator[str]:
         yield tmp
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
+        # mkstemp creates the file readable by its owner only; give it the usual
+        # permissions of a new file (0666 minus the umask), as open() would have.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

@@ -119,3 +119,18 @@ def test_adamw_state_round_trip_through_a_checkpoint_file(tmp_path):
     _step(model2, opt2, 10)
     for a, b in zip(model.parameters(), model2.parameters(), strict=True):
         assert torch.equal(a, b)
+
+
+def test_atomic_writes_get_ordinary_file_permissions(tmp_path):
+    import os
+    import stat
+
+    from ldm_teach.training.checkpoint import atomic_write_bytes
+
+    umask = os.umask(0o022)
+    try:
+        target = tmp_path / "card.json"
+        atomic_write_bytes(target, b"{}")
+        assert stat.S_IMODE(target.stat().st_mode) == 0o644
+    finally:
+        os.umask(umask)
