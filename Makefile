@@ -16,7 +16,7 @@ TMP_HOME := $(CURDIR)/.tmp-home
 # Keep Jupyter, IPython and matplotlib state out of the user's home during tests.
 TEST_ENV := IPYTHONDIR=$(TMP_HOME)/ipython MPLCONFIGDIR=$(TMP_HOME)/mpl \
 	JUPYTER_CONFIG_DIR=$(TMP_HOME)/jupyter JUPYTER_DATA_DIR=$(TMP_HOME)/jupyter-data \
-	JUPYTER_RUNTIME_DIR=$(TMP_HOME)/jupyter-runtime MPLBACKEND=Agg PYTHONHASHSEED=0
+	JUPYTER_RUNTIME_DIR=$(TMP_HOME)/jupyter-runtime PYTHONHASHSEED=0
 
 .PHONY: install lab test unit-test notebook-test demo notebooks weights clean
 

@@ -4,9 +4,11 @@ Notebooks run under nbval: their stderr (warnings, progress bars) is not compare
 stdout and rich outputs of cells marked ``# NBVAL_CHECK_OUTPUT``.
 """
 
-import os
+import matplotlib
 
-os.environ.setdefault("MPLBACKEND", "Agg")
+# Unit tests draw off-screen. This selects the backend of the pytest process only: it does
+# not set MPLBACKEND, so notebook kernels keep Jupyter's inline backend and their figures.
+matplotlib.use("Agg")
 
 
 def pytest_collectstart(collector):
