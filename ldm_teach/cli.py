@@ -9,6 +9,7 @@ ldm-teach info                                                   list shipped ch
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -25,7 +26,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
     out_dir = Path(args.out_dir) if args.out_dir else None
     if args.name in AE_RECIPES:
         card = train_autoencoder_recipe(
-            args.name, out_dir, args.steps, args.overwrite, progress=not args.no_progress
+            args.name,
+            out_dir,
+            args.steps,
+            args.overwrite,
+            progress=not args.no_progress,
+            command=args.command_line,
         )
         print(
             f"{args.name}: test PSNR {card['metrics_test']['psnr_db']:.2f} dB, "
@@ -33,7 +39,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
         )
     elif args.name in LDM_RECIPES:
         card = train_ldm_recipe(
-            args.name, out_dir, args.steps, args.overwrite, progress=not args.no_progress
+            args.name,
+            out_dir,
+            args.steps,
+            args.overwrite,
+            progress=not args.no_progress,
+            command=args.command_line,
         )
         print(
             f"{args.name}: classifier accuracy {card['metrics']['classifier_accuracy']:.1%} "
@@ -71,7 +82,6 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         )
         return 2
     t0 = time.perf_counter()
-    torch.set_grad_enabled(False)
     ldm = load_latent_diffusion("digits-ldm", device=default_device())
     per_class = args.num_samples // 10
     y = torch.arange(10).repeat_interleave(per_class)
@@ -183,7 +193,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    # recorded on the cards of trained checkpoints, so anyone can rerun exactly this
+    args.command_line = "ldm-teach " + shlex.join(argv)
     return int(args.func(args) or 0)
 
 

@@ -23,7 +23,9 @@ def test_train_writes_weights_and_a_card_with_the_command(tmp_path, capsys):
     card = json.loads((tmp_path / "digits-kl-f4.json").read_text())
     assert card["steps"] == 2
     assert card["kind"] == "autoencoder_kl"
-    assert "train digits-kl-f4" in card["command"]
+    assert card["command"] == (
+        f"ldm-teach train digits-kl-f4 --steps 2 --out-dir {tmp_path} --no-progress"
+    )
     assert len(card["sha256"]) == 64
     assert {"psnr_db", "ssim"} <= set(card["metrics_test"])
     model = load_autoencoder("digits-kl-f4", weights_dir=tmp_path)
@@ -69,6 +71,10 @@ def test_demo_writes_a_png_and_prints_the_accuracy(tmp_path, capsys):
         assert img.width > 0 and img.height > 0
     text = capsys.readouterr().out
     assert "independent classifier accuracy" in text
+    # the demo must not switch off autograd for the rest of the process
+    import torch
+
+    assert torch.is_grad_enabled()
 
 
 def test_info_lists_every_registered_checkpoint(capsys):

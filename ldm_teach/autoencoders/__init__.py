@@ -1,5 +1,6 @@
 """Stage 1 of a Latent Diffusion Model: autoencoders between pixels and latents."""
 
+from ldm_teach.autoencoders.discriminator import PatchDiscriminator
 from ldm_teach.autoencoders.distributions import DiagonalGaussian
 from ldm_teach.autoencoders.kl_vae import (
     AutoencoderKL,
@@ -8,6 +9,20 @@ from ldm_teach.autoencoders.kl_vae import (
     Encoder,
     autoencoder_kl_loss,
 )
+from ldm_teach.autoencoders.losses import (
+    AutoencoderLoss,
+    AutoencoderLossConfig,
+    adaptive_weight,
+    discriminator_factor,
+    hinge_d_loss,
+    hinge_g_loss,
+    non_saturating_d_loss,
+    non_saturating_g_loss,
+    r1_gradient_penalty,
+    reconstruction_loss,
+)
+from ldm_teach.autoencoders.quantizer import QuantizerOutput, VectorQuantizer
+from ldm_teach.autoencoders.vq_vae import VQVAE, VQVAEConfig, vq_vae_loss
 
 __all__ = [
     "AutoencoderKL",
@@ -15,5 +30,21 @@ __all__ = [
     "Decoder",
     "DiagonalGaussian",
     "Encoder",
+    "QuantizerOutput",
+    "VQVAE",
+    "VQVAEConfig",
+    "VectorQuantizer",
     "autoencoder_kl_loss",
+    "vq_vae_loss",
+    "AutoencoderLoss",
+    "AutoencoderLossConfig",
+    "PatchDiscriminator",
+    "adaptive_weight",
+    "discriminator_factor",
+    "hinge_d_loss",
+    "hinge_g_loss",
+    "non_saturating_d_loss",
+    "non_saturating_g_loss",
+    "r1_gradient_penalty",
+    "reconstruction_loss",
 ]

@@ -77,9 +77,13 @@ class AutoencoderKLConfig:
 
 
 class Encoder(nn.Module):
-    """x (B, C_img, H, W) -> moments (B, 2c, H/f, W/f): mean and logvar stacked."""
+    """x (B, C_img, H, W) -> moments (B, 2c, H/f, W/f): mean and logvar stacked.
 
-    def __init__(self, cfg: AutoencoderKLConfig) -> None:
+    ``out_channels`` overrides the output width 2c; the VQ-VAE passes its code_dim D, since
+    it needs one point z_e per position rather than a mean and a log-variance.
+    """
+
+    def __init__(self, cfg: AutoencoderKLConfig, out_channels: int | None = None) -> None:
         super().__init__()
         widths = [cfg.base_channels * m for m in cfg.channel_mult]
         g = cfg.norm_groups
@@ -101,7 +105,9 @@ class Encoder(nn.Module):
         self.mid_attn = SelfAttention2d(ch, 1, g) if cfg.mid_attention else nn.Identity()
         self.mid_block2 = ResnetBlock(ch, ch, dropout=cfg.dropout, norm_groups=g)
         self.norm_out = group_norm(ch, g)
-        self.conv_out = nn.Conv2d(ch, 2 * cfg.latent_channels, 3, padding=1)
+        if out_channels is None:
+            out_channels = 2 * cfg.latent_channels
+        self.conv_out = nn.Conv2d(ch, out_channels, 3, padding=1)
 
     def forward(self, x: Tensor) -> Tensor:
         h = self.conv_in(x)

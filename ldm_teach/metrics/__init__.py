@@ -10,6 +10,12 @@ from ldm_teach.metrics.compute import (
 )
 from ldm_teach.metrics.image import psnr, ssim
 from ldm_teach.metrics.latents import latent_stats
+from ldm_teach.metrics.perceptual import (
+    LPIPSMetric,
+    lpips_available,
+    lpips_distance,
+    lpips_weights_path,
+)
 
 __all__ = [
     "DigitsClassifier",
@@ -20,4 +26,8 @@ __all__ = [
     "psnr",
     "ssim",
     "time_training_step",
+    "LPIPSMetric",
+    "lpips_available",
+    "lpips_distance",
+    "lpips_weights_path",
 ]

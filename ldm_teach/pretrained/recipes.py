@@ -8,8 +8,6 @@ Anyone can rerun a recipe and compare their card with the shipped one.
 
 from __future__ import annotations
 
-import shlex
-import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -97,12 +95,8 @@ LDM_RECIPES: dict[str, LDMRecipe] = {
 }
 
 
-def _command() -> str:
-    return (
-        "ldm-teach " + shlex.join(sys.argv[1:])
-        if sys.argv and sys.argv[0].endswith("ldm-teach")
-        else "ldm-teach " + shlex.join(sys.argv[1:])
-    )
+def _default_command(name: str, steps: int | None) -> str:
+    return f"ldm-teach train {name}" + (f" --steps {steps}" if steps is not None else "")
 
 
 def _images(data: str, split: str, size: int) -> torch.Tensor:
@@ -149,8 +143,14 @@ def train_autoencoder_recipe(
     steps: int | None = None,
     overwrite: bool = False,
     progress: bool = True,
+    command: str | None = None,
 ) -> dict:
-    """Run the autoencoder recipe ``name``; returns the card written."""
+    """Run the autoencoder recipe ``name``; returns the card written.
+
+    ``command`` is the command line recorded on the card (default: the equivalent
+    ``ldm-teach train NAME [--steps N]``). Raises FileExistsError if the checkpoint exists
+    in ``out_dir`` and ``overwrite`` is False.
+    """
     recipe = AE_RECIPES[name]
     cfg = recipe.train if steps is None else TrainConfig(**{**asdict(recipe.train), "steps": steps})
     seed_everything(cfg.seed)
@@ -183,7 +183,7 @@ def train_autoencoder_recipe(
         "steps": cfg.steps,
         "final_loss": round(sum(result.losses[-50:]) / len(result.losses[-50:]), 5),
         "wall_time_s": round(wall, 1),
-        "command": _command(),
+        "command": command or _default_command(name, steps),
         "metrics_test": evaluate_autoencoder(model, test.cpu()),
         "torch_version": torch.__version__,
     }
@@ -197,8 +197,12 @@ def train_ldm_recipe(
     steps: int | None = None,
     overwrite: bool = False,
     progress: bool = True,
+    command: str | None = None,
 ) -> dict:
-    """Run the latent-diffusion recipe ``name`` (its autoencoder must exist in ``out_dir``)."""
+    """Run the latent-diffusion recipe ``name`` (its autoencoder must exist in ``out_dir``);
+    returns the card written. ``command`` and ``overwrite`` as for
+    :func:`train_autoencoder_recipe`.
+    """
     from ldm_teach.data import DigitsDataset
     from ldm_teach.diffusion import ScheduleConfig
     from ldm_teach.metrics import DigitsClassifier
@@ -264,7 +268,7 @@ def train_ldm_recipe(
         "steps": cfg.steps,
         "final_loss": round(sum(result.losses[-50:]) / len(result.losses[-50:]), 5),
         "wall_time_s": round(wall, 1),
-        "command": _command(),
+        "command": command or _default_command(name, steps),
         "metrics": {
             "classifier_accuracy": round(acc, 4),
             "num_samples": 100,
