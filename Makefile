@@ -32,7 +32,7 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 install: $(VENV)/.installed
 
 lab: install
-	$(BIN)/jupyter lab notebooks/00_course_home.ipynb
+	$(BIN)/jupyter lab --ServerApp.root_dir=$(CURDIR) notebooks/00_course_home.ipynb
 
 test: install
 	mkdir -p $(TMP_HOME)

@@ -59,6 +59,20 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def _guidance(text: str) -> float:
+    value = float(text)
+    if not (value >= 0 and value != float("inf")):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
+    return value
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     import torch
 
@@ -151,14 +165,21 @@ def _cmd_run_notebooks(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ldm-teach",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
         description="The ldm-teach course tools: reproduce the shipped models, run the demo, "
         "execute notebooks, build and grade exercises.",
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("train", help="train a shipped checkpoint from scratch (recipe by name)")
+    p = sub.add_parser(
+        "train",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        help="train a shipped checkpoint from scratch (recipe by name)",
+    )
     p.add_argument("name", help="digits-kl-f4, photos-kl-f4 or digits-ldm")
-    p.add_argument("--steps", type=int, default=None, help="override the recipe's steps")
+    p.add_argument(
+        "--steps", type=_positive_int, default=None, help="override the recipe's number of steps"
+    )
     p.add_argument(
         "--out-dir",
         default=None,
@@ -168,19 +189,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(func=_cmd_train)
 
-    p = sub.add_parser("demo", help="sample digits from the shipped LDM and score them")
-    p.add_argument("--out", default="ldm_teach_demo.png", help="PNG grid to write")
-    p.add_argument("--num-samples", type=int, default=100, help="multiple of 10")
-    p.add_argument("--guidance-scale", type=float, default=2.0, help="classifier-free guidance w")
-    p.add_argument("--steps", type=int, default=50, help="DDIM steps")
-    p.add_argument("--seed", type=int, default=0)
+    p = sub.add_parser(
+        "demo",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        help="sample digits from the shipped LDM and score them",
+    )
+    p.add_argument("--out", default="outputs/demo_digits.png", help="PNG grid to write")
+    p.add_argument("--num-samples", type=int, default=100, help="a multiple of 10")
+    p.add_argument(
+        "--guidance-scale",
+        type=_guidance,
+        default=2.0,
+        help="classifier-free guidance w: 0 = unconditional, 1 = plain "
+        "conditional, > 1 = pushed further towards the label",
+    )
+    p.add_argument(
+        "--steps", type=_positive_int, default=50, help="DDIM steps, 1 to 1000 (the training steps)"
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of the initial noise")
     p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(func=_cmd_demo)
 
     p = sub.add_parser("run-notebooks", help="execute notebooks in place, storing outputs")
     p.add_argument("notebooks", nargs="+", help="paths of .ipynb files")
-    p.add_argument("--cell-timeout", type=int, default=600, help="seconds per cell")
+    p.add_argument("--cell-timeout", type=_positive_int, default=600, help="seconds per cell")
     p.set_defaults(func=_cmd_run_notebooks)
 
     from ldm_teach.grading import add_grading_parsers
@@ -197,7 +230,12 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # recorded on the cards of trained checkpoints, so anyone can rerun exactly this
     args.command_line = "ldm-teach " + shlex.join(argv)
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except (FileExistsError, FileNotFoundError, ValueError) as err:
+        # a mistake in what was asked for: one line, no traceback
+        print(f"ldm-teach {args.command}: {err}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

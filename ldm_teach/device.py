@@ -25,6 +25,7 @@ def default_device(prefer: str | None = None) -> torch.device:
     Raises:
         ValueError: if ``prefer`` names an unknown device or one that is not available.
     """
+    source = "prefer" if prefer else "LDM_TEACH_DEVICE"
     choice = prefer or os.environ.get("LDM_TEACH_DEVICE") or None
     if choice is None:
         if torch.cuda.is_available():
@@ -33,13 +34,13 @@ def default_device(prefer: str | None = None) -> torch.device:
             return torch.device("mps")
         return torch.device("cpu")
     if choice not in ("cuda", "mps", "cpu"):
-        raise ValueError(f"prefer must be one of 'cuda', 'mps', 'cpu' or None, got {choice!r}")
+        raise ValueError(f"{source} must be one of 'cuda', 'mps', 'cpu', got {choice!r}")
     if choice == "cuda" and not torch.cuda.is_available():
-        raise ValueError("prefer='cuda' but torch.cuda.is_available() is False")
+        raise ValueError(f"{source}='cuda' but torch.cuda.is_available() is False")
     if choice == "mps" and not (
         getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
     ):
-        raise ValueError("prefer='mps' but torch.backends.mps.is_available() is False")
+        raise ValueError(f"{source}='mps' but torch.backends.mps.is_available() is False")
     return torch.device(choice)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -33,11 +34,16 @@ def test_train_writes_weights_and_a_card_with_the_command(tmp_path, capsys):
     assert "test PSNR" in capsys.readouterr().out
 
 
-def test_train_refuses_to_overwrite_without_flag(tmp_path):
+def test_train_refuses_to_overwrite_without_flag(tmp_path, capsys):
     (tmp_path / "digits-kl-f4.json").write_text("{}")
-    with pytest.raises(FileExistsError, match="--overwrite"):
-        main(["train", "digits-kl-f4", "--steps", "1", "--out-dir", str(tmp_path), "--no-progress"])
+    t0 = time.perf_counter()
+    argv = ["train", "digits-kl-f4", "--steps", "500", "--out-dir", str(tmp_path), "--no-progress"]
+    assert main(argv) == 2
+    assert "--overwrite" in capsys.readouterr().err
+    # refused before training: 500 steps would take minutes
+    assert time.perf_counter() - t0 < 30
     assert (tmp_path / "digits-kl-f4.json").read_text() == "{}"
+    assert not (tmp_path / "digits-kl-f4.safetensors").exists()
 
 
 def test_train_unknown_name_fails_clearly(capsys):
@@ -82,3 +88,26 @@ def test_info_lists_every_registered_checkpoint(capsys):
     text = capsys.readouterr().out
     for name in ("digits-kl-f4", "photos-kl-f4", "digits-ldm"):
         assert name in text
+
+
+@pytest.mark.parametrize(
+    "argv, fragment",
+    [
+        (["demo", "--steps", "0"], "--steps"),
+        (["demo", "--guidance-scale", "-1"], "--guidance-scale"),
+        (["demo", "--guidance-scale", "nan"], "--guidance-scale"),
+        (["train", "digits-kl-f4", "--steps", "-3"], "--steps"),
+    ],
+)
+def test_bad_command_line_values_name_the_option(argv, fragment, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    assert fragment in capsys.readouterr().err
+
+
+@needs_shipped
+def test_demo_steps_beyond_training_steps_is_a_one_line_error(tmp_path, capsys):
+    assert main(["demo", "--steps", "2000", "--out", str(tmp_path / "g.png"), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "num_inference_steps" in err and "Traceback" not in err

@@ -17,6 +17,7 @@ eps_u + w (eps_c - eps_u) with w = ``guidance_scale``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 
 import torch
@@ -196,12 +197,30 @@ class LatentDiffusion(nn.Module):
         Raises:
             ValueError: on a bad sampler name, label shape or guidance scale.
         """
-        if num_samples < 1:
-            raise ValueError(f"num_samples must be >= 1, got {num_samples}")
-        if guidance_scale < 0:
-            raise ValueError(f"guidance_scale must be >= 0, got {guidance_scale}")
-        if y is not None and y.shape != (num_samples,):
-            raise ValueError(f"y must have shape ({num_samples},), got {tuple(y.shape)}")
+        if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:
+            raise ValueError(f"num_samples must be an int >= 1, got {num_samples!r}")
+        if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 1:
+            raise ValueError(f"image_size must be a positive int, got {image_size!r}")
+        if not math.isfinite(guidance_scale) or guidance_scale < 0:
+            raise ValueError(f"guidance_scale must be a finite number >= 0, got {guidance_scale}")
+        if y is None and guidance_scale != 1.0:
+            raise ValueError(
+                "guidance_scale only applies to class-conditional sampling: pass labels y, "
+                "or leave guidance_scale at 1.0 for unconditional samples"
+            )
+        if y is not None:
+            if not isinstance(y, Tensor) or y.dtype not in (torch.int64, torch.int32):
+                got = f"a tensor of {y.dtype}" if isinstance(y, Tensor) else type(y).__name__
+                raise ValueError(f"y must be an integer tensor of labels (torch.long), got {got}")
+            if y.shape != (num_samples,):
+                raise ValueError(f"y must have shape ({num_samples},), got {tuple(y.shape)}")
+            if self.num_classes is not None and (
+                int(y.min()) < 0 or int(y.max()) >= self.num_classes
+            ):
+                raise ValueError(
+                    f"labels y must be in [0, {self.num_classes - 1}], got range "
+                    f"[{int(y.min())}, {int(y.max())}] (for unconditional samples pass y=None)"
+                )
         device = self.scale_factor.device
         if y is not None:
             y = y.to(device)

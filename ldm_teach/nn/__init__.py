@@ -1,15 +1,23 @@
 """Building blocks shared by the autoencoders and the UNet."""
 
 from ldm_teach.nn.attention import SelfAttention2d, attention
+from ldm_teach.nn.cross_attention import CrossAttention
 from ldm_teach.nn.embeddings import timestep_embedding
+from ldm_teach.nn.film import FiLM
 from ldm_teach.nn.norm import group_norm
 from ldm_teach.nn.resnet import ResnetBlock
 from ldm_teach.nn.sampling import Downsample, Upsample
+from ldm_teach.nn.transformer import BasicTransformerBlock, FeedForward, SpatialTransformer
 
 __all__ = [
+    "BasicTransformerBlock",
+    "CrossAttention",
     "Downsample",
+    "FeedForward",
+    "FiLM",
     "ResnetBlock",
     "SelfAttention2d",
+    "SpatialTransformer",
     "Upsample",
     "attention",
     "group_norm",

@@ -18,8 +18,10 @@ from ldm_teach.autoencoders import AutoencoderKL, AutoencoderKLConfig, autoencod
 from ldm_teach.device import default_device, seed_everything
 from ldm_teach.pretrained.registry import (
     WEIGHTS_DIR,
+    card_path,
     load_autoencoder,
     save_pretrained,
+    weights_path,
 )
 from ldm_teach.training import TrainConfig, train
 
@@ -95,6 +97,21 @@ LDM_RECIPES: dict[str, LDMRecipe] = {
 }
 
 
+def _refuse_to_overwrite(name: str, out_dir: Path | None, overwrite: bool) -> None:
+    """Fail before training, not after, when the target checkpoint already exists."""
+    if overwrite:
+        return
+    for path in (
+        weights_path(name, out_dir or WEIGHTS_DIR),
+        card_path(name, out_dir or WEIGHTS_DIR),
+    ):
+        if path.exists():
+            raise FileExistsError(
+                f"{path} already exists; pass --overwrite to replace it or --out-dir to "
+                f"train a copy elsewhere"
+            )
+
+
 def _default_command(name: str, steps: int | None) -> str:
     return f"ldm-teach train {name}" + (f" --steps {steps}" if steps is not None else "")
 
@@ -152,6 +169,7 @@ def train_autoencoder_recipe(
     in ``out_dir`` and ``overwrite`` is False.
     """
     recipe = AE_RECIPES[name]
+    _refuse_to_overwrite(name, out_dir, overwrite)
     cfg = recipe.train if steps is None else TrainConfig(**{**asdict(recipe.train), "steps": steps})
     seed_everything(cfg.seed)
     device = default_device()
@@ -209,6 +227,7 @@ def train_ldm_recipe(
     from ldm_teach.models import LatentDiffusion, UNet, UNetConfig, compute_scale_factor
 
     recipe = LDM_RECIPES[name]
+    _refuse_to_overwrite(name, out_dir, overwrite)
     cfg = recipe.train if steps is None else TrainConfig(**{**asdict(recipe.train), "steps": steps})
     seed_everything(cfg.seed)
     device = default_device()

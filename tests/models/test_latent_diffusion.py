@@ -144,6 +144,11 @@ def test_sample_shape_range_and_determinism():
         (dict(sampler="euler"), "sampler"),
         (dict(guidance_scale=-1.0), "guidance_scale"),
         (dict(y=torch.tensor([0, 1, 2])), "y must have shape"),
+        (dict(y=[0, 1]), "integer tensor"),
+        (dict(y=torch.tensor([0.0, 1.0])), "integer tensor"),
+        (dict(y=torch.tensor([0, 3])), r"labels y must be in \[0, 2\]"),
+        (dict(guidance_scale=float("nan")), "finite"),
+        (dict(y=None, guidance_scale=3.0), "only applies"),
     ],
 )
 def test_sample_rejects_bad_arguments(kwargs, match):
@@ -172,3 +177,17 @@ def test_labels_for_an_unconditional_model_are_rejected():
     ldm = tiny_ldm(num_classes=None)
     with pytest.raises(ValueError, match="unconditional"):
         ldm.eps_fn(torch.tensor([0]))
+
+
+@pytest.mark.parametrize(
+    "num_samples, image_size, match",
+    [
+        (0, 8, "num_samples"),
+        (2.5, 8, "num_samples"),
+        (2, 0, "image_size"),
+        (2, 8.0, "image_size"),
+    ],
+)
+def test_sample_rejects_bad_sizes(num_samples, image_size, match):
+    with pytest.raises(ValueError, match=match):
+        tiny_ldm().sample(num_samples, image_size, None, progress=False)
