@@ -76,6 +76,18 @@ class AutoencoderKLConfig:
         return cls(**d)
 
 
+def check_image(x: Tensor, in_channels: int, downsample_factor: int) -> None:
+    """Raise a ValueError unless x is (B, in_channels, H, W) with H, W divisible by f."""
+    f = downsample_factor
+    if x.ndim != 4 or x.shape[1] != in_channels:
+        raise ValueError(f"x must have shape (B, {in_channels}, H, W), got {tuple(x.shape)}")
+    if x.shape[2] % f or x.shape[3] % f:
+        raise ValueError(
+            f"x's height and width must be divisible by the downsampling factor f={f}, "
+            f"got {tuple(x.shape[2:])}"
+        )
+
+
 class Encoder(nn.Module):
     """x (B, C_img, H, W) -> moments (B, 2c, H/f, W/f): mean and logvar stacked.
 
@@ -178,16 +190,7 @@ class AutoencoderKL(nn.Module):
         return self.config.downsample_factor
 
     def _check_image(self, x: Tensor) -> None:
-        f = self.downsample_factor
-        if x.ndim != 4 or x.shape[1] != self.config.in_channels:
-            raise ValueError(
-                f"x must have shape (B, {self.config.in_channels}, H, W), got {tuple(x.shape)}"
-            )
-        if x.shape[2] % f or x.shape[3] % f:
-            raise ValueError(
-                f"x's height and width must be divisible by the downsampling factor f={f}, "
-                f"got {tuple(x.shape[2:])}"
-            )
+        check_image(x, self.config.in_channels, self.downsample_factor)
 
     def encode(self, x: Tensor) -> DiagonalGaussian:
         """q(z|x) for images x in [-1, 1], (B, C_img, H, W) -> Gaussian over (B, c, H/f, W/f).

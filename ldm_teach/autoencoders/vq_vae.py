@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import Tensor, nn
 
-from ldm_teach.autoencoders.kl_vae import AutoencoderKLConfig, Decoder, Encoder
+from ldm_teach.autoencoders.kl_vae import AutoencoderKLConfig, Decoder, Encoder, check_image
 from ldm_teach.autoencoders.quantizer import (
     QuantizerOutput,
     VectorQuantizer,
@@ -135,16 +135,7 @@ class VQVAE(nn.Module):
         return self.config.downsample_factor
 
     def _check_image(self, x: Tensor) -> None:
-        f = self.downsample_factor
-        if x.ndim != 4 or x.shape[1] != self.config.in_channels:
-            raise ValueError(
-                f"x must have shape (B, {self.config.in_channels}, H, W), got {tuple(x.shape)}"
-            )
-        if x.shape[2] % f or x.shape[3] % f:
-            raise ValueError(
-                f"x's height and width must be divisible by the downsampling factor f={f}, "
-                f"got {tuple(x.shape[2:])}"
-            )
+        check_image(x, self.config.in_channels, self.downsample_factor)
 
     def encode(self, x: Tensor) -> Tensor:
         """z_e = E(x), before quantisation: (B, C_img, H, W) in [-1, 1] -> (B, D, H/f, W/f).

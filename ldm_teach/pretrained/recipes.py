@@ -112,6 +112,13 @@ def _refuse_to_overwrite(name: str, out_dir: Path | None, overwrite: bool) -> No
             )
 
 
+def _prepare(train_config: TrainConfig, steps: int | None) -> tuple[TrainConfig, torch.device]:
+    """The recipe's train config (with ``steps`` overridden), seeded RNGs, and the device."""
+    cfg = train_config if steps is None else TrainConfig(**{**asdict(train_config), "steps": steps})
+    seed_everything(cfg.seed)
+    return cfg, default_device()
+
+
 def _default_command(name: str, steps: int | None) -> str:
     return f"ldm-teach train {name}" + (f" --steps {steps}" if steps is not None else "")
 
@@ -170,9 +177,7 @@ def train_autoencoder_recipe(
     """
     recipe = AE_RECIPES[name]
     _refuse_to_overwrite(name, out_dir, overwrite)
-    cfg = recipe.train if steps is None else TrainConfig(**{**asdict(recipe.train), "steps": steps})
-    seed_everything(cfg.seed)
-    device = default_device()
+    cfg, device = _prepare(recipe.train, steps)
     images = _images(recipe.data, "train", recipe.image_size).to(device)
     model = AutoencoderKL(recipe.config).to(device)
 
@@ -228,9 +233,7 @@ def train_ldm_recipe(
 
     recipe = LDM_RECIPES[name]
     _refuse_to_overwrite(name, out_dir, overwrite)
-    cfg = recipe.train if steps is None else TrainConfig(**{**asdict(recipe.train), "steps": steps})
-    seed_everything(cfg.seed)
-    device = default_device()
+    cfg, device = _prepare(recipe.train, steps)
     autoencoder = load_autoencoder(recipe.autoencoder, out_dir or WEIGHTS_DIR, device=device)
     train_set = DigitsDataset(split="train", size=32)
     images = train_set.images.to(device)
