@@ -6,6 +6,7 @@ ddpm.py       ancestral sampler (Ho et al. 2020, Algorithm 2)
 ddim.py       DDIM sampler (Song et al. 2020, Eq. 12, 16)
 guidance.py   classifier-free guidance (Ho & Salimans 2022)
 weighting.py  min-SNR-γ loss weights (Hang et al. 2023)
+shift.py      log-SNR shift of a schedule for latents / resolution (Hoogeboom et al. 2023)
 """
 
 from ldm_teach.diffusion.ddim import ddim_sample, ddim_step, ddim_timesteps
@@ -32,6 +33,12 @@ from ldm_teach.diffusion.schedules import (
     rescale_zero_terminal_snr,
     scaled_linear_betas,
     sigmoid_betas,
+)
+from ldm_teach.diffusion.shift import (
+    chapter_heuristic_betas,
+    latent_std_snr_scale,
+    resolution_snr_scale,
+    shifted_schedule,
 )
 from ldm_teach.diffusion.weighting import min_snr_weight
 
@@ -61,4 +68,8 @@ __all__ = [
     "rescale_zero_terminal_snr",
     "scaled_linear_betas",
     "sigmoid_betas",
+    "chapter_heuristic_betas",
+    "latent_std_snr_scale",
+    "resolution_snr_scale",
+    "shifted_schedule",
 ]

@@ -151,8 +151,9 @@ def make_betas(config: ScheduleConfig) -> Tensor:
 class NoiseSchedule:
     """All per-timestep coefficients of a discrete diffusion process, as float64 (T,) tensors.
 
-    Built by ``NoiseSchedule(config)``. Index ``t`` runs over 0 .. T-1; ``alphas_cumprod_prev``
-    shifts by one with ᾱ_{-1} = 1. Attribute names follow Ho et al.'s code and diffusers.
+    Built by ``NoiseSchedule(config)`` (or ``NoiseSchedule.from_betas(betas, config)``). Index
+    ``t`` runs over 0 .. T-1; ``alphas_cumprod_prev`` shifts by one with ᾱ_{-1} = 1.
+    Attribute names follow Ho et al.'s code and diffusers.
 
     Attributes:
         config, num_train_timesteps
@@ -164,9 +165,37 @@ class NoiseSchedule:
     """
 
     def __init__(self, config: ScheduleConfig) -> None:
+        self._set_betas(config, make_betas(config))
+
+    @classmethod
+    def from_betas(cls, betas: Tensor, config: ScheduleConfig) -> NoiseSchedule:
+        """A schedule from explicit betas, e.g. a shifted schedule (``diffusion/shift.py``).
+
+        Args:
+            betas: (T,) values in (0, 1], with T = config.num_train_timesteps; cast to float64.
+            config: kept as ``.config`` for reference (T, and the schedule the betas came
+                from); its beta fields need not describe ``betas``.
+        Raises:
+            ValueError: if betas is not a finite (T,) tensor with values in (0, 1].
+        """
+        T = config.num_train_timesteps
+        if not isinstance(betas, Tensor) or betas.shape != (T,):
+            got = tuple(betas.shape) if isinstance(betas, Tensor) else type(betas).__name__
+            raise ValueError(f"betas must be a tensor of shape ({T},), got {got}")
+        betas = betas.detach().to(device="cpu", dtype=torch.float64)
+        if not bool(torch.isfinite(betas).all()) or not bool(((betas > 0) & (betas <= 1)).all()):
+            raise ValueError(
+                f"betas must be finite and in (0, 1], got range "
+                f"[{float(betas.min())}, {float(betas.max())}]"
+            )
+        schedule = cls.__new__(cls)
+        schedule._set_betas(config, betas)
+        return schedule
+
+    def _set_betas(self, config: ScheduleConfig, betas: Tensor) -> None:
+        """Derive every coefficient from the (T,) float64 betas."""
         self.config = config
         self.num_train_timesteps = config.num_train_timesteps
-        betas = make_betas(config)  # (T,) float64
 
         self.betas = betas
         self.alphas = 1.0 - betas  # α_t
