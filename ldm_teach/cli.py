@@ -23,39 +23,32 @@ def _cmd_train(args: argparse.Namespace) -> int:
         train_ldm_recipe,
     )
 
-    out_dir = Path(args.out_dir) if args.out_dir else None
     if args.name in AE_RECIPES:
-        card = train_autoencoder_recipe(
-            args.name,
-            out_dir,
-            args.steps,
-            args.overwrite,
-            progress=not args.no_progress,
-            command=args.command_line,
-        )
-        print(
-            f"{args.name}: test PSNR {card['metrics_test']['psnr_db']:.2f} dB, "
-            f"SSIM {card['metrics_test']['ssim']:.4f}, wall time {card['wall_time_s']:.0f} s"
-        )
+        recipe_fn = train_autoencoder_recipe
     elif args.name in LDM_RECIPES:
-        card = train_ldm_recipe(
-            args.name,
-            out_dir,
-            args.steps,
-            args.overwrite,
-            progress=not args.no_progress,
-            command=args.command_line,
-        )
-        print(
-            f"{args.name}: classifier accuracy {card['metrics']['classifier_accuracy']:.1%} "
-            f"on 100 samples, wall time {card['wall_time_s']:.0f} s"
-        )
+        recipe_fn = train_ldm_recipe
     else:
         known = ", ".join(sorted([*AE_RECIPES, *LDM_RECIPES]))
         print(
             f"ldm-teach train: unknown name {args.name!r}; choose one of: {known}", file=sys.stderr
         )
         return 2
+    card = recipe_fn(
+        args.name,
+        Path(args.out_dir) if args.out_dir else None,
+        args.steps,
+        args.overwrite,
+        progress=not args.no_progress,
+        command=args.command_line,
+    )
+    if card["kind"] == "autoencoder_kl":
+        result = (
+            f"test PSNR {card['metrics_test']['psnr_db']:.2f} dB, "
+            f"SSIM {card['metrics_test']['ssim']:.4f}"
+        )
+    else:
+        result = f"classifier accuracy {card['metrics']['classifier_accuracy']:.1%} on 100 samples"
+    print(f"{args.name}: {result}, wall time {card['wall_time_s']:.0f} s")
     return 0
 
 

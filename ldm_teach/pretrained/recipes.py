@@ -119,6 +119,12 @@ def _prepare(train_config: TrainConfig, steps: int | None) -> tuple[TrainConfig,
     return cfg, default_device()
 
 
+def _final_loss(losses: list[float], window: int = 50) -> float:
+    """Mean training loss over the last ``window`` steps, rounded for the card."""
+    tail = losses[-window:]
+    return round(sum(tail) / len(tail), 5)
+
+
 def _default_command(name: str, steps: int | None) -> str:
     return f"ldm-teach train {name}" + (f" --steps {steps}" if steps is not None else "")
 
@@ -204,7 +210,7 @@ def train_autoencoder_recipe(
         "train_config": asdict(cfg),
         "kl_weight": recipe.kl_weight,
         "steps": cfg.steps,
-        "final_loss": round(sum(result.losses[-50:]) / len(result.losses[-50:]), 5),
+        "final_loss": _final_loss(result.losses),
         "wall_time_s": round(wall, 1),
         "command": command or _default_command(name, steps),
         "metrics_test": evaluate_autoencoder(model, test.cpu()),
@@ -288,7 +294,7 @@ def train_ldm_recipe(
         "data": {"dataset": "digits", "split": "train", "num_images": len(images)},
         "train_config": asdict(cfg),
         "steps": cfg.steps,
-        "final_loss": round(sum(result.losses[-50:]) / len(result.losses[-50:]), 5),
+        "final_loss": _final_loss(result.losses),
         "wall_time_s": round(wall, 1),
         "command": command or _default_command(name, steps),
         "metrics": {

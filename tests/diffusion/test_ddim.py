@@ -7,7 +7,7 @@ import torch
 
 from ldm_teach.diffusion.ddim import SPACINGS, ddim_sample, ddim_step, ddim_timesteps
 from ldm_teach.diffusion.ddpm import ddpm_sample, ddpm_step
-from ldm_teach.diffusion.forward import get_v, predict_eps_from_x0, predict_x0_from_eps
+from ldm_teach.diffusion.forward import predict_x0_from_eps
 from ldm_teach.diffusion.schedules import NoiseSchedule, ScheduleConfig
 
 SHAPE = (2, 1, 3, 3)
@@ -16,20 +16,6 @@ SHAPE = (2, 1, 3, 3)
 @pytest.fixture(scope="module")
 def schedule() -> NoiseSchedule:
     return NoiseSchedule(ScheduleConfig(num_train_timesteps=100, beta_end=0.1))
-
-
-def _oracle(x0, schedule, prediction_type="epsilon"):
-    """A model that knows the data is exactly x0: it returns the true eps / x0 / v for x_t."""
-
-    def model_fn(x_t, t):
-        eps = predict_eps_from_x0(x_t, t, x0.expand_as(x_t), schedule)
-        if prediction_type == "epsilon":
-            return eps
-        if prediction_type == "sample":
-            return x0.expand_as(x_t).clone()
-        return get_v(x0.expand_as(x_t), eps, t, schedule)
-
-    return model_fn
 
 
 # ---- timesteps -------------------------------------------------------------------------
@@ -192,11 +178,11 @@ def test_sample_eta0_is_deterministic(schedule):
 @pytest.mark.parametrize("spacing", SPACINGS)
 @pytest.mark.parametrize("prediction_type", ["epsilon", "sample", "v_prediction"])
 @pytest.mark.parametrize("eta", [0.0, 0.5])
-def test_sample_with_oracle_recovers_x0(schedule, spacing, prediction_type, eta):
+def test_sample_with_oracle_recovers_x0(schedule, spacing, prediction_type, eta, oracle):
     x0 = torch.linspace(-1, 1, 9, dtype=torch.float64).reshape(1, 1, 3, 3)
     x_T = torch.randn(SHAPE, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
     out = ddim_sample(
-        _oracle(x0, schedule, prediction_type),
+        oracle(x0, schedule, prediction_type),
         SHAPE,
         schedule,
         num_inference_steps=7,
@@ -304,7 +290,7 @@ def test_sample_rejects_bad_arguments(schedule):
         ddim_sample(lambda x, t: x, SHAPE, schedule, x_T=torch.zeros(3), progress=False)
 
 
-def test_zero_terminal_snr_with_v_prediction_and_trailing_spacing():
+def test_zero_terminal_snr_with_v_prediction_and_trailing_spacing(oracle):
     # Lin et al. 2023: with ᾱ_{T-1} = 0 sampling must start at T-1 ("trailing") and the network
     # must predict v (eps cannot give x0 where ᾱ = 0). The oracle then still recovers x0.
     sched = NoiseSchedule(ScheduleConfig(num_train_timesteps=100, rescale_betas_zero_snr=True))
@@ -312,7 +298,7 @@ def test_zero_terminal_snr_with_v_prediction_and_trailing_spacing():
     x0 = torch.linspace(-1, 1, 9, dtype=torch.float64).reshape(1, 1, 3, 3)
     x_T = torch.randn(SHAPE, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     out, traj = ddim_sample(
-        _oracle(x0, sched, "v_prediction"),
+        oracle(x0, sched, "v_prediction"),
         SHAPE,
         sched,
         num_inference_steps=5,

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from ldm_teach.diffusion.ddpm import ddpm_sample, ddpm_step
-from ldm_teach.diffusion.forward import get_v, predict_eps_from_x0, predict_x0_from_eps
+from ldm_teach.diffusion.forward import predict_x0_from_eps
 from ldm_teach.diffusion.schedules import NoiseSchedule, ScheduleConfig
 
 SHAPE = (2, 1, 3, 3)
@@ -16,20 +16,6 @@ SHAPE = (2, 1, 3, 3)
 @pytest.fixture(scope="module")
 def schedule() -> NoiseSchedule:
     return NoiseSchedule(ScheduleConfig(num_train_timesteps=50, beta_end=0.2))
-
-
-def _oracle(x0: torch.Tensor, schedule: NoiseSchedule, prediction_type: str):
-    """A model that knows the data is exactly x0: it returns the true eps / x0 / v for x_t."""
-
-    def model_fn(x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        eps = predict_eps_from_x0(x_t, t, x0.expand_as(x_t), schedule)
-        if prediction_type == "epsilon":
-            return eps
-        if prediction_type == "sample":
-            return x0.expand_as(x_t).clone()
-        return get_v(x0.expand_as(x_t), eps, t, schedule)
-
-    return model_fn
 
 
 def test_step_is_posterior_mean_plus_scaled_noise(schedule):
@@ -131,12 +117,12 @@ def test_sample_is_reproducible_with_a_seed(schedule):
 
 
 @pytest.mark.parametrize("prediction_type", ["epsilon", "sample", "v_prediction"])
-def test_sample_with_oracle_model_recovers_x0(schedule, prediction_type):
+def test_sample_with_oracle_model_recovers_x0(schedule, prediction_type, oracle):
     # At t = 0, coef1 = 1 and coef2 = 0, so the last step returns the model's x̂0 = x0 exactly.
     x0 = torch.linspace(-1, 1, 9, dtype=torch.float64).reshape(1, 1, 3, 3)
     x_T = torch.randn(SHAPE, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
     out = ddpm_sample(
-        _oracle(x0, schedule, prediction_type),
+        oracle(x0, schedule, prediction_type),
         SHAPE,
         schedule,
         prediction_type=prediction_type,
