@@ -18,8 +18,10 @@ from pathlib import Path
 def _cmd_train(args: argparse.Namespace) -> int:
     from ldm_teach.pretrained.recipes import (
         AE_RECIPES,
+        FEATURE_RECIPES,
         LDM_RECIPES,
         train_autoencoder_recipe,
+        train_feature_recipe,
         train_ldm_recipe,
     )
 
@@ -27,8 +29,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
         recipe_fn = train_autoencoder_recipe
     elif args.name in LDM_RECIPES:
         recipe_fn = train_ldm_recipe
+    elif args.name in FEATURE_RECIPES:
+        recipe_fn = train_feature_recipe
     else:
-        known = ", ".join(sorted([*AE_RECIPES, *LDM_RECIPES]))
+        known = ", ".join(sorted([*AE_RECIPES, *LDM_RECIPES, *FEATURE_RECIPES]))
         print(
             f"ldm-teach train: unknown name {args.name!r}; choose one of: {known}", file=sys.stderr
         )
@@ -41,7 +45,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
         command=args.command_line,
     )
-    if card["kind"] == "autoencoder_kl":
+    if card["kind"] == "feature_net":
+        result = f"test accuracy {card['metrics_test']['accuracy']:.1%}"
+    elif card["kind"] in ("autoencoder_kl", "autoencoder_vq"):
         result = (
             f"test PSNR {card['metrics_test']['psnr_db']:.2f} dB, "
             f"SSIM {card['metrics_test']['ssim']:.4f}"

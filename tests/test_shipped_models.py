@@ -13,6 +13,7 @@ from ldm_teach.pretrained import (
     available,
     load_autoencoder,
     load_card,
+    load_feature_net,
     load_latent_diffusion,
 )
 
@@ -30,14 +31,28 @@ def test_every_registered_checkpoint_is_shipped_small_and_fp16():
     assert total < 20e6, f"shipped weights total {total / 1e6:.1f} MB"
 
 
-@pytest.mark.parametrize("name, data", [("digits-kl-f4", "digits"), ("photos-kl-f4", "photos")])
-def test_autoencoder_test_psnr_matches_its_card(name, data):
+AUTOENCODERS = [n for n in REGISTRY if load_card(n)["kind"].startswith("autoencoder_")]
+
+
+@pytest.mark.parametrize("name", AUTOENCODERS)
+def test_autoencoder_test_psnr_matches_its_card(name):
+    card = load_card(name)
     ae = load_autoencoder(name)
+    data = card["data"]["dataset"]
     x = DigitsDataset("test").images if data == "digits" else photo_patches("test")
     with torch.no_grad():
         measured = psnr(ae.reconstruct(x), x).mean().item()
     # the card was measured in float32 before the fp16 cast: allow a small difference
-    assert measured == pytest.approx(load_card(name)["metrics_test"]["psnr_db"], abs=0.3)
+    assert measured == pytest.approx(card["metrics_test"]["psnr_db"], abs=0.3)
+
+
+def test_feature_net_accuracy_matches_its_card():
+    net = load_feature_net("digits-features")
+    test = DigitsDataset("test")
+    with torch.no_grad():
+        acc = (net(test.images).argmax(1) == test.labels).float().mean().item()
+    assert acc >= 0.9
+    assert acc == pytest.approx(load_card("digits-features")["metrics_test"]["accuracy"], abs=0.01)
 
 
 def test_ldm_samples_are_recognised_by_the_independent_classifier():

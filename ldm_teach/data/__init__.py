@@ -12,7 +12,14 @@ from ldm_teach.data.digits import (
     digits_to_8x8,
     load_digits_8x8,
 )
-from ldm_teach.data.photos import PHOTO_SPLITS, PhotoPatchDataset, load_photo, photo_patches
+from ldm_teach.data.photos import (
+    PHOTO_SPLITS,
+    PhotoPatchDataset,
+    load_photo,
+    patchify,
+    photo_crops,
+    photo_patches,
+)
 from ldm_teach.data.shapes import (
     COLOURS,
     POSITIONS,
@@ -39,6 +46,8 @@ __all__ = [
     "digits_to_8x8",
     "load_digits_8x8",
     "load_photo",
+    "patchify",
+    "photo_crops",
     "photo_patches",
     "render_shape",
 ]

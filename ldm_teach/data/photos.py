@@ -169,6 +169,49 @@ def photo_patches(
     return images
 
 
+def photo_crops(split: Split = "test", patch_size: int = 32, scale: float = 0.5) -> list[Tensor]:
+    """The photographs of one split, resized by ``scale`` and cropped (top-left) to whole
+    multiples of ``patch_size``: exactly the pixels that ``photo_patches(split, patch_size,
+    scale=scale)`` (non-overlapping) covers. ``patchify(crop, patch_size)`` of each crop, in
+    order, gives those patches back. Used by the JPEG baseline, which must code whole
+    photographs (a JPEG header alone costs ~5 bits per pixel of a 32x32 patch).
+
+    Returns:
+        a list of (3, r*P, c*P) float32 tensors in [-1, 1], one per photograph.
+    Raises:
+        ValueError: as ``photo_patches``.
+    """
+    if split not in PHOTO_SPLITS:
+        raise ValueError(f"split must be one of {sorted(PHOTO_SPLITS)}, got {split!r}")
+    if not isinstance(patch_size, int) or patch_size < 1:
+        raise ValueError(f"patch_size must be a positive int, got {patch_size!r}")
+    if not 0.0 < scale <= 1.0:
+        raise ValueError(f"scale must be in (0, 1], got {scale}")
+    crops = []
+    for name in PHOTO_SPLITS[split]:
+        x = _photo_to_tensor(_load_photo_cached(name), scale)
+        r, c = x.shape[1] // patch_size, x.shape[2] // patch_size
+        if r == 0 or c == 0:
+            raise ValueError(f"patch_size must be at most {min(x.shape[1:])} for photo "
+                             f"{name!r} at scale={scale}, got {patch_size}")
+        crops.append(x[:, : r * patch_size, : c * patch_size].contiguous())
+    return crops
+
+
+def patchify(image: Tensor, patch_size: int) -> Tensor:
+    """Cut a (C, r*P, c*P) image into its (r*c, C, P, P) non-overlapping patches, row-major
+    (the order of ``photo_patches``).
+
+    Raises:
+        ValueError: if the image is not 3-D or its sides are not multiples of patch_size.
+    """
+    if image.ndim != 3 or image.shape[1] % patch_size or image.shape[2] % patch_size:
+        raise ValueError(f"image must be (C, H, W) with H and W multiples of {patch_size}, got "
+                         f"{tuple(image.shape)}")
+    grid = image.unfold(1, patch_size, patch_size).unfold(2, patch_size, patch_size)
+    return grid.permute(1, 2, 0, 3, 4).reshape(-1, image.shape[0], patch_size, patch_size)
+
+
 class PhotoPatchDataset(Dataset):
     """Patches of the bundled photographs, as a torch Dataset.
 

@@ -14,25 +14,36 @@ from pathlib import Path
 
 import torch
 
-from ldm_teach.autoencoders import AutoencoderKL, AutoencoderKLConfig, autoencoder_kl_loss
+from ldm_teach.autoencoders import AutoencoderKL, AutoencoderKLConfig, VQVAE, VQVAEConfig
 from ldm_teach.device import default_device, seed_everything
 from ldm_teach.pretrained.registry import (
     WEIGHTS_DIR,
     card_path,
     load_autoencoder,
+    load_feature_net,
     save_pretrained,
     weights_path,
 )
+from ldm_teach.metrics.features import FeatureDistance
 from ldm_teach.training import TrainConfig, train
 
 
 @dataclass(frozen=True)
 class AutoencoderRecipe:
     data: str  # "digits" or "photos"
-    config: AutoencoderKLConfig
+    config: AutoencoderKLConfig | VQVAEConfig  # KL or VQ autoencoder
     train: TrainConfig
-    kl_weight: float = 1e-6  # weight of the KL term (LDM paper's value)
+    kl_weight: float = 1e-6  # weight of the KL term (LDM paper's value); KL models only
     image_size: int = 32  # H = W of the training images
+    perceptual: str | None = None  # shipped feature net for a perceptual term, or None
+    perceptual_weight: float = 0.0  # weight of that term (FeatureDistance per image)
+    restart_every: int = 0  # VQ only: restart dead codes every this many steps (0: never)
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class FeatureNetRecipe:
+    train: TrainConfig
 
 
 @dataclass(frozen=True)
@@ -62,12 +73,130 @@ def _small_kl_f4(data: str, in_channels: int) -> AutoencoderRecipe:
         train=TrainConfig(
             steps=2000, batch_size=32, lr=1e-3, warmup_steps=100, ema_decay=None, seed=0
         ),
+        description=f"KL autoencoder trained on {data} (train split), f=4",
     )
+
+
+def _f_mult(f: int) -> tuple[int, ...]:
+    """channel_mult giving downsampling factor f (a power of two >= 2): (1, 2, 2, ...)."""
+    levels = f.bit_length() - 1
+    return (1,) + (2,) * levels
+
+
+def _rate_distortion(f: int, c: int) -> AutoencoderRecipe:
+    """One point of the 10.2 rate-distortion sweep: a narrow (base 16) KL autoencoder on
+    photo patches, 1500 steps, identical except for f and the latent channels c."""
+    return AutoencoderRecipe(
+        data="photos",
+        config=AutoencoderKLConfig(
+            in_channels=3,
+            base_channels=16,
+            channel_mult=_f_mult(f),
+            num_res_blocks=1,
+            latent_channels=c,
+            norm_groups=8,
+            mid_attention=True,
+        ),
+        train=TrainConfig(
+            steps=1500, batch_size=32, lr=1e-3, warmup_steps=100, ema_decay=None, seed=0
+        ),
+        description=f"rate-distortion sweep: KL autoencoder on photo patches, f={f}, c={c}",
+    )
+
+
+def _digits_f8(perceptual: bool) -> AutoencoderRecipe:
+    """A tight f = 8 digits autoencoder (32x32 -> 2x4x4, 32 numbers per digit), trained on
+    pixels alone or with the course's feature distance: the semantic-preservation pair."""
+    return AutoencoderRecipe(
+        data="digits",
+        config=AutoencoderKLConfig(
+            in_channels=1,
+            base_channels=16,
+            channel_mult=(1, 2, 2, 2),
+            num_res_blocks=1,
+            latent_channels=2,
+            norm_groups=8,
+            mid_attention=True,
+        ),
+        train=TrainConfig(
+            steps=1500, batch_size=32, lr=1e-3, warmup_steps=100, ema_decay=None, seed=0
+        ),
+        perceptual="digits-features" if perceptual else None,
+        perceptual_weight=1.0 if perceptual else 0.0,
+        description="KL autoencoder on digits, f=8, c=2, "
+        + ("L1 + course feature distance" if perceptual else "L1 pixel loss only"),
+    )
+
+
+def _kl_sweep(kl_weight: float) -> AutoencoderRecipe:
+    """One point of the 10.2 KL-weight sweep: a narrow f = 4 digits autoencoder, 600 steps."""
+    return AutoencoderRecipe(
+        data="digits",
+        config=AutoencoderKLConfig(
+            in_channels=1,
+            base_channels=16,
+            channel_mult=(1, 2, 2),
+            num_res_blocks=1,
+            latent_channels=4,
+            norm_groups=8,
+            mid_attention=True,
+        ),
+        train=TrainConfig(
+            steps=600, batch_size=32, lr=1e-3, warmup_steps=50, ema_decay=None, seed=0
+        ),
+        kl_weight=kl_weight,
+        description=f"KL-weight sweep: digits autoencoder, f=4, kl_weight={kl_weight:g}",
+    )
+
+
+#: f and latent channels of the rate-distortion sweep (10.2.5).
+RD_FACTORS = (2, 4, 8, 16)
+RD_CHANNELS = (4, 8)
+#: kl_weight values of the KL sweep (10.2.3).
+KL_SWEEP = (0.0, 1e-6, 1e-5, 1e-4, 1e-3)
+
+
+def rd_name(f: int, c: int) -> str:
+    return f"photos-rd-f{f}-c{c}"
+
+
+def kl_sweep_name(kl_weight: float) -> str:
+    return f"digits-klw-{kl_weight:g}"
 
 
 AE_RECIPES: dict[str, AutoencoderRecipe] = {
     "digits-kl-f4": _small_kl_f4("digits", in_channels=1),
     "photos-kl-f4": _small_kl_f4("photos", in_channels=3),
+    "digits-vq-f4": AutoencoderRecipe(
+        data="digits",
+        config=VQVAEConfig(
+            in_channels=1,
+            base_channels=32,
+            channel_mult=(1, 2, 2),
+            num_res_blocks=1,
+            norm_groups=16,
+            mid_attention=True,
+            num_codes=256,
+            code_dim=4,
+            commitment_cost=0.25,
+        ),
+        train=TrainConfig(
+            steps=2000, batch_size=32, lr=1e-3, warmup_steps=100, ema_decay=None, seed=0
+        ),
+        restart_every=200,
+        description="VQ autoencoder trained on digits (train split), f=4, K=256 codes of D=4, "
+        "same backbone and budget as digits-kl-f4",
+    ),
+    "digits-kl-f8": _digits_f8(perceptual=False),
+    "digits-kl-f8-perceptual": _digits_f8(perceptual=True),
+    **{rd_name(f, c): _rate_distortion(f, c) for f in RD_FACTORS for c in RD_CHANNELS},
+    **{kl_sweep_name(w): _kl_sweep(w) for w in KL_SWEEP},
+}
+
+FEATURE_RECIPES: dict[str, FeatureNetRecipe] = {
+    "digits-features": FeatureNetRecipe(
+        train=TrainConfig(steps=800, batch_size=64, lr=2e-3, warmup_steps=50, ema_decay=None)
+    ),
 }
 
 LDM_RECIPES: dict[str, LDMRecipe] = {
@@ -144,18 +273,27 @@ def _images(data: str, split: str, size: int) -> torch.Tensor:
     raise ValueError(f"data must be 'digits' or 'photos', got {data!r}")
 
 
+def _reconstruct(model: AutoencoderKL | VQVAE, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(deterministic reconstruction clamped to [-1, 1], latent) for a KL or VQ model."""
+    if isinstance(model, VQVAE):
+        z_q = model.quantize(model.encode(x)).z_q
+        return model.decode(z_q).clamp(-1, 1), z_q
+    z = model.encode(x).mode()
+    return model.decode(z).clamp(-1, 1), z
+
+
 @torch.no_grad()
-def evaluate_autoencoder(model: AutoencoderKL, images: torch.Tensor, batch: int = 256) -> dict:
-    """Mean PSNR (dB) and SSIM of deterministic reconstructions, plus latent statistics."""
+def evaluate_autoencoder(model: AutoencoderKL | VQVAE, images: torch.Tensor, batch: int = 256) -> dict:
+    """Mean PSNR (dB) and SSIM of deterministic reconstructions, plus latent statistics
+    (the posterior mode for KL models, the chosen codes for VQ models)."""
     from ldm_teach.metrics import psnr, ssim
 
     model.eval()
     recs, zs = [], []
     for i in range(0, len(images), batch):
-        x = images[i : i + batch]
-        post = model.encode(x)
-        zs.append(post.mode())
-        recs.append(model.decode(post.mode()).clamp(-1, 1))
+        rec, z = _reconstruct(model, images[i : i + batch])
+        recs.append(rec)
+        zs.append(z)
     rec = torch.cat(recs)
     z = torch.cat(zs)
     return {
@@ -167,6 +305,14 @@ def evaluate_autoencoder(model: AutoencoderKL, images: torch.Tensor, batch: int 
     }
 
 
+def _curve(values: list[float], every: int = 10) -> list[float]:
+    """A training curve for the card: means of consecutive windows of ``every`` steps."""
+    return [
+        round(sum(values[i : i + every]) / len(values[i : i + every]), 5)
+        for i in range(0, len(values), every)
+    ]
+
+
 def train_autoencoder_recipe(
     name: str,
     out_dir: Path | None = None,
@@ -175,31 +321,68 @@ def train_autoencoder_recipe(
     progress: bool = True,
     command: str | None = None,
 ) -> dict:
-    """Run the autoencoder recipe ``name``; returns the card written.
+    """Run the autoencoder recipe ``name`` (KL or VQ); returns the card written.
 
     ``command`` is the command line recorded on the card (default: the equivalent
-    ``ldm-teach train NAME [--steps N]``). Raises FileExistsError if the checkpoint exists
-    in ``out_dir`` and ``overwrite`` is False.
+    ``ldm-teach train NAME [--steps N]``). The card records the loss curve (means over
+    10-step windows) and, for VQ models, the per-batch codebook perplexity curve.
+    Raises FileExistsError if the checkpoint exists in ``out_dir`` and ``overwrite`` is
+    False; FileNotFoundError if the recipe's feature net has not been trained yet.
     """
+    from ldm_teach.autoencoders import vq_vae_loss
+
     recipe = AE_RECIPES[name]
     _refuse_to_overwrite(name, out_dir, overwrite)
     cfg, device = _prepare(recipe.train, steps)
     images = _images(recipe.data, "train", recipe.image_size).to(device)
-    model = AutoencoderKL(recipe.config).to(device)
+    is_vq = isinstance(recipe.config, VQVAEConfig)
+    model = (VQVAE if is_vq else AutoencoderKL)(recipe.config).to(device)
+    perceptual = (
+        FeatureDistance(load_feature_net(recipe.perceptual, out_dir or WEIGHTS_DIR)).to(device)
+        if recipe.perceptual
+        else None
+    )
+    logs: dict[str, list[float]] = {"rec": [], "perplexity": [], "perceptual": []}
+    calls = [0]
 
     def loss_fn(m, batch, gen):
         (x,) = batch
-        loss, _ = autoencoder_kl_loss(m, x, recipe.kl_weight)
+        calls[0] += 1
+        if is_vq:
+            if recipe.restart_every and calls[0] % recipe.restart_every == 0:
+                m.quantizer.restart_dead_codes(m.encode(x).detach(), generator=gen)
+                m.quantizer.reset_usage()
+            loss, parts = vq_vae_loss(m, x)
+            logs["perplexity"].append(parts["perplexity"])
+            x_hat = None
+        else:
+            x_hat, posterior = m(x, sample_posterior=True, generator=gen)
+            rec = (x - x_hat).abs().mean()
+            loss = rec + recipe.kl_weight * posterior.kl().mean()
+            parts = {"rec": float(rec.detach())}
+        logs["rec"].append(parts["rec"])
+        if perceptual is not None:
+            p = perceptual(x, x_hat).mean()
+            logs["perceptual"].append(float(p.detach()))
+            loss = loss + recipe.perceptual_weight * p
         return loss
 
     t0 = time.perf_counter()
     result = train(model, loss_fn, (images,), cfg, progress=progress)
     wall = time.perf_counter() - t0
-    test = _images(recipe.data, "test", recipe.image_size).to(device)
+    test = _images(recipe.data, "test", recipe.image_size)
     model = result.model.cpu()
+    if is_vq:  # measure codebook usage on the whole training set, then clear the counts
+        model.quantizer.reset_usage()
+        with torch.no_grad():
+            for i in range(0, len(images), 256):
+                model.quantizer(model.encode(images[i : i + 256].cpu()))
+        usage = {"usage": round(model.quantizer.usage(), 4),
+                 "perplexity": round(model.quantizer.perplexity(), 2)}
+        model.quantizer.reset_usage()
     card = {
-        "kind": "autoencoder_kl",
-        "description": f"KL autoencoder trained on {recipe.data} (train split), f=4",
+        "kind": "autoencoder_vq" if is_vq else "autoencoder_kl",
+        "description": recipe.description,
         "config": recipe.config.to_dict(),
         "data": {
             "dataset": recipe.data,
@@ -208,15 +391,78 @@ def train_autoencoder_recipe(
             "image_size": recipe.image_size,
         },
         "train_config": asdict(cfg),
-        "kl_weight": recipe.kl_weight,
+        "loss": {
+            "reconstruction": "l1",
+            "kl_weight": None if is_vq else recipe.kl_weight,
+            "perceptual": recipe.perceptual,
+            "perceptual_weight": recipe.perceptual_weight,
+            "commitment_cost": recipe.config.commitment_cost if is_vq else None,
+            "restart_dead_codes_every": recipe.restart_every if is_vq else None,
+        },
+        "kl_weight": None if is_vq else recipe.kl_weight,
         "steps": cfg.steps,
         "final_loss": _final_loss(result.losses),
+        "curves": {
+            "every": 10,
+            "loss": _curve(result.losses),
+            "rec": _curve(logs["rec"]),
+            **({"perplexity": _curve(logs["perplexity"])} if is_vq else {}),
+            **({"perceptual": _curve(logs["perceptual"])} if perceptual is not None else {}),
+        },
         "wall_time_s": round(wall, 1),
         "command": command or _default_command(name, steps),
-        "metrics_test": evaluate_autoencoder(model, test.cpu()),
+        "metrics_test": evaluate_autoencoder(model, test),
+        **({"codebook_train": usage} if is_vq else {}),
         "torch_version": torch.__version__,
     }
     save_pretrained(model, name, card, out_dir or WEIGHTS_DIR, overwrite=overwrite)
+    return card
+
+
+def train_feature_recipe(
+    name: str,
+    out_dir: Path | None = None,
+    steps: int | None = None,
+    overwrite: bool = False,
+    progress: bool = True,
+    command: str | None = None,
+) -> dict:
+    """Train the course's perceptual feature network ``name`` (a digits classifier whose
+    activations define :class:`~ldm_teach.metrics.features.FeatureDistance`); returns the
+    card, which records its accuracy on the held-out digits. Arguments as for
+    :func:`train_autoencoder_recipe`.
+    """
+    from ldm_teach.data import DigitsDataset
+    from ldm_teach.metrics.features import train_digits_feature_net
+
+    recipe = FEATURE_RECIPES[name]
+    _refuse_to_overwrite(name, out_dir, overwrite)
+    cfg, device = _prepare(recipe.train, steps)
+    train_set, test_set = DigitsDataset("train", size=32), DigitsDataset("test", size=32)
+    t0 = time.perf_counter()
+    net, losses = train_digits_feature_net(
+        train_set.images.to(device), train_set.labels.to(device), steps=cfg.steps,
+        batch_size=cfg.batch_size, lr=cfg.lr, seed=cfg.seed, progress=progress,
+    )
+    wall = time.perf_counter() - t0
+    net = net.cpu()
+    with torch.no_grad():
+        acc = float((net(test_set.images).argmax(1) == test_set.labels).float().mean())
+    card = {
+        "kind": "feature_net",
+        "description": "DigitsFeatureNet: a small digits CNN whose activations define the "
+        "course's perceptual FeatureDistance (not LPIPS)",
+        "config": {"widths": list(net.widths), "num_classes": 10},
+        "data": {"dataset": "digits", "split": "train", "num_images": len(train_set)},
+        "train_config": asdict(cfg),
+        "steps": cfg.steps,
+        "final_loss": _final_loss(losses),
+        "wall_time_s": round(wall, 1),
+        "command": command or _default_command(name, steps),
+        "metrics_test": {"accuracy": round(acc, 4), "num_images": len(test_set)},
+        "torch_version": torch.__version__,
+    }
+    save_pretrained(net, name, card, out_dir or WEIGHTS_DIR, overwrite=overwrite)
     return card
 
 

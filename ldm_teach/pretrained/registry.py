@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ldm_teach.autoencoders import AutoencoderKL, AutoencoderKLConfig
+from ldm_teach.autoencoders import VQVAE, AutoencoderKL, AutoencoderKLConfig, VQVAEConfig
 from ldm_teach.training.checkpoint import (
     atomic_write_bytes,
     load_tensors,
@@ -35,6 +35,19 @@ REGISTRY: dict[str, str] = {
     "digits-kl-f4": "KL autoencoder, 1x32x32 digits -> 4x8x8 latents (f=4)",
     "photos-kl-f4": "KL autoencoder, 3x32x32 photo patches -> 4x8x8 latents (f=4)",
     "digits-ldm": "class-conditional latent diffusion UNet on digits-kl-f4 latents",
+    "digits-features": "DigitsFeatureNet, the course's perceptual feature network (not LPIPS)",
+    "digits-vq-f4": "VQ autoencoder, 1x32x32 digits -> 8x8 codes of 256 (f=4)",
+    "digits-kl-f8": "KL autoencoder, 1x32x32 digits -> 2x4x4 latents (f=8), L1 only",
+    "digits-kl-f8-perceptual": "as digits-kl-f8, trained with L1 + FeatureDistance",
+    **{
+        f"photos-rd-f{f}-c{c}": f"rate-distortion sweep, photo patches, f={f}, c={c} (base 16)"
+        for f in (2, 4, 8, 16)
+        for c in (4, 8)
+    },
+    **{
+        f"digits-klw-{w:g}": f"KL-weight sweep, digits, f=4 (base 16), kl_weight={w:g}"
+        for w in (0.0, 1e-6, 1e-5, 1e-4, 1e-3)
+    },
 }
 
 
@@ -138,14 +151,45 @@ def load_autoencoder(
     name: str = "digits-kl-f4",
     weights_dir: str | os.PathLike | None = None,
     device: str | torch.device = "cpu",
-) -> AutoencoderKL:
-    """A shipped KL autoencoder, in eval mode, float32, on ``device``."""
+) -> AutoencoderKL | VQVAE:
+    """A shipped autoencoder (:class:`AutoencoderKL`, or :class:`VQVAE` for a card of kind
+    ``autoencoder_vq``), in eval mode, float32, on ``device``.
+
+    Raises:
+        FileNotFoundError: no such checkpoint (the message names the command to make it).
+        ValueError: the checkpoint is not an autoencoder.
+        ChecksumError: the weights file does not match its card.
+    """
     tensors, card = load_state_dict(name, weights_dir)
-    if card.get("kind") != "autoencoder_kl":
-        raise ValueError(f"{name!r} is a {card.get('kind')!r}, not an autoencoder_kl")
-    model = AutoencoderKL(AutoencoderKLConfig.from_dict(card["config"]))
+    kind = card.get("kind")
+    if kind == "autoencoder_kl":
+        model = AutoencoderKL(AutoencoderKLConfig.from_dict(card["config"]))
+    elif kind == "autoencoder_vq":
+        model = VQVAE(VQVAEConfig.from_dict(card["config"]))
+    else:
+        raise ValueError(f"{name!r} is a {kind!r}, not an autoencoder_kl or autoencoder_vq")
     model.load_state_dict(tensors)
     return model.eval().to(device)
+
+
+def load_feature_net(
+    name: str = "digits-features",
+    weights_dir: str | os.PathLike | None = None,
+    device: str | torch.device = "cpu",
+):
+    """The shipped :class:`~ldm_teach.metrics.features.DigitsFeatureNet` (eval mode, float32);
+    wrap it in :class:`~ldm_teach.metrics.features.FeatureDistance` for a perceptual loss.
+
+    Raises as :func:`load_autoencoder`; ValueError if the checkpoint is not a feature net.
+    """
+    from ldm_teach.metrics.features import DigitsFeatureNet
+
+    tensors, card = load_state_dict(name, weights_dir)
+    if card.get("kind") != "feature_net":
+        raise ValueError(f"{name!r} is a {card.get('kind')!r}, not a feature_net")
+    net = DigitsFeatureNet(tuple(card["config"]["widths"]), card["config"]["num_classes"])
+    net.load_state_dict(tensors)
+    return net.eval().to(device)
 
 
 def load_latent_diffusion(
