@@ -19,6 +19,7 @@ from ldm_teach.autoencoders.losses import (
     non_saturating_d_loss,
     non_saturating_g_loss,
     r1_gradient_penalty,
+    wgan_gradient_penalty,
     reconstruction_loss,
 )
 from ldm_teach.autoencoders.quantizer import QuantizerOutput, VectorQuantizer
@@ -46,5 +47,6 @@ __all__ = [
     "non_saturating_d_loss",
     "non_saturating_g_loss",
     "r1_gradient_penalty",
+    "wgan_gradient_penalty",
     "reconstruction_loss",
 ]

@@ -184,6 +184,38 @@ def r1_gradient_penalty(discriminator: nn.Module, real: Tensor) -> Tensor:
     return grad.pow(2).flatten(1).sum(dim=1).mean()
 
 
+def wgan_gradient_penalty(
+    discriminator: nn.Module,
+    real: Tensor,
+    fake: Tensor,
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    """WGAN-GP penalty E_{x~} (||grad_{x~} D(x~)||_2 - 1)^2 at random interpolates
+    x~ = eps * real + (1 - eps) * fake, eps ~ U[0, 1] per image (Gulrajani et al. 2017,
+    arXiv:1704.00028, Eq. 3 and Algorithm 1; the chapter's 10.2.3 ``gradient_penalty``).
+
+    As for :func:`r1_gradient_penalty`, a PatchGAN's logit map is summed per image before
+    differentiating.
+
+    Args:
+        discriminator: maps (B, C, H, W) to logits (B, ...).
+        real, fake: images of the same shape (B, C, H, W); both detached internally.
+        generator: seeds eps (on real's device).
+    Returns:
+        scalar, mean over the batch; built with ``create_graph=True``.
+    Raises:
+        ValueError: if real and fake differ in shape.
+    """
+    if real.shape != fake.shape:
+        raise ValueError(f"real and fake must have the same shape, got {tuple(real.shape)} "
+                         f"and {tuple(fake.shape)}")
+    eps = torch.rand(real.shape[0], 1, 1, 1, generator=generator, device=real.device,
+                     dtype=real.dtype)
+    mixed = (eps * real.detach() + (1 - eps) * fake.detach()).requires_grad_(True)
+    (grad,) = torch.autograd.grad(discriminator(mixed).sum(), mixed, create_graph=True)
+    return (grad.flatten(1).norm(dim=1) - 1).pow(2).mean()
+
+
 # ---- the composed loss -------------------------------------------------------------------
 
 

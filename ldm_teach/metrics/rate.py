@@ -175,3 +175,43 @@ def jpeg_at_bpp(images: list[Tensor], target_bpp: float) -> dict:
             break
     best["matched"] = lowest <= target_bpp <= bpp
     return best
+
+
+@torch.no_grad()
+def rate_distortion_point(autoencoder, images: Tensor, bits: int = 8, batch: int = 256) -> dict:
+    """One point of a rate-distortion curve for a KL autoencoder on ``images``.
+
+    The latent is the posterior mode, quantised with :func:`quantize_latent` (``bits`` per
+    element, ranges over the whole batch) and decoded; distortion is measured on that
+    decoded image, so the rate and the distortion describe the same stored code.
+
+    Args:
+        autoencoder: an :class:`ldm_teach.autoencoders.AutoencoderKL` (eval mode).
+        images: (N, C, H, W) float in [-1, 1].
+        bits: bits per latent element.
+    Returns:
+        {"f", "channels", "raw_bpp", "entropy_bpp", "psnr_db", "ssim", "psnr_db_float"
+        (without latent quantisation)}, floats except the ints f and channels.
+    """
+    from ldm_teach.metrics.image import psnr, ssim
+
+    autoencoder.eval()
+    z = torch.cat([autoencoder.encode(images[i : i + batch]).mode()
+                   for i in range(0, len(images), batch)])
+    z_hat, _ = quantize_latent(z, bits)
+
+    def decode(latents: Tensor) -> Tensor:
+        return torch.cat([autoencoder.decode(latents[i : i + batch]).clamp(-1, 1)
+                          for i in range(0, len(latents), batch)])
+
+    rec, rec_float = decode(z_hat), decode(z)
+    rate = latent_bits_per_pixel(z, tuple(images.shape[-2:]), bits)
+    return {
+        "f": autoencoder.downsample_factor,
+        "channels": z.shape[1],
+        "raw_bpp": rate["raw_bpp"],
+        "entropy_bpp": rate["entropy_bpp"],
+        "psnr_db": float(psnr(rec, images).mean()),
+        "ssim": float(ssim(rec, images).mean()),
+        "psnr_db_float": float(psnr(rec_float, images).mean()),
+    }

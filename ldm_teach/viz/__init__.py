@@ -1,13 +1,17 @@
-"""Figures for the notebooks: image grids and latent maps."""
+"""Figures for the notebooks: image grids, latent maps, training and rate-distortion curves."""
 
+from ldm_teach.viz.curves import plot_curves, plot_rate_distortion, smooth
 from ldm_teach.viz.grids import image_grid_tensor, save_image_grid, show_images, to_uint8_grid
 from ldm_teach.viz.latents import embed_2d, plot_embedding
 
 __all__ = [
     "embed_2d",
     "image_grid_tensor",
+    "plot_curves",
     "plot_embedding",
+    "plot_rate_distortion",
     "save_image_grid",
     "show_images",
+    "smooth",
     "to_uint8_grid",
 ]

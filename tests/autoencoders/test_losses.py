@@ -265,3 +265,32 @@ def test_config_validation_and_missing_perceptual_fn():
         AutoencoderLoss(AutoencoderLossConfig()).generator_loss(
             x, x_hat, kl, logits_fake, layer.weight, 0
         )
+
+
+def test_wgan_gradient_penalty_on_a_linear_critic():
+    from ldm_teach.autoencoders import wgan_gradient_penalty
+
+    # D(x) = <w, x>: its gradient is w everywhere, so the penalty is (||w|| - 1)^2
+    w = torch.randn(1, 2, 3, 3)
+
+    def critic(x):
+        return (x * w).flatten(1).sum(1)
+
+    real, fake = torch.randn(4, 2, 3, 3), torch.randn(4, 2, 3, 3)
+    pen = wgan_gradient_penalty(critic, real, fake)
+    assert pen.item() == pytest.approx((w.norm().item() - 1) ** 2, rel=1e-5)
+    unit = w / w.norm()
+    assert wgan_gradient_penalty(lambda x: (x * unit).flatten(1).sum(1), real, fake).item() == \
+        pytest.approx(0.0, abs=1e-10)
+    with pytest.raises(ValueError, match="same shape"):
+        wgan_gradient_penalty(critic, real, fake[:2])
+
+
+def test_wgan_gradient_penalty_backpropagates_into_the_discriminator():
+    from ldm_teach.autoencoders import PatchDiscriminator, wgan_gradient_penalty
+
+    disc = PatchDiscriminator(in_channels=1, base_channels=8, num_layers=2, norm="none")
+    pen = wgan_gradient_penalty(disc, torch.randn(2, 1, 32, 32), torch.randn(2, 1, 32, 32),
+                                generator=torch.Generator().manual_seed(0))
+    pen.backward()
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in disc.parameters())

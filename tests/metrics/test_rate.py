@@ -102,3 +102,21 @@ def test_photo_crops_are_exactly_the_test_patches():
     assert torch.equal(patches, photo_patches("test", 32))
     with pytest.raises(ValueError, match="multiples"):
         patchify(torch.zeros(3, 33, 32), 32)
+
+
+def test_rate_distortion_point_on_a_small_autoencoder():
+    from ldm_teach.autoencoders import AutoencoderKL, AutoencoderKLConfig
+    from ldm_teach.metrics.rate import rate_distortion_point
+
+    torch.manual_seed(0)
+    ae = AutoencoderKL(AutoencoderKLConfig(in_channels=3, base_channels=8, channel_mult=(1, 2),
+                                           latent_channels=4, norm_groups=4)).eval()
+    x = torch.rand(6, 3, 16, 16) * 2 - 1
+    p = rate_distortion_point(ae, x, bits=8)
+    assert p["f"] == 2 and p["channels"] == 4
+    assert p["raw_bpp"] == 8 * 4 / 4  # 4 channels on a 2x-downsampled grid: 8 bpp
+    assert p["entropy_bpp"] <= p["raw_bpp"]
+    # 8-bit quantisation of the latent costs little against the float latent
+    assert abs(p["psnr_db"] - p["psnr_db_float"]) < 0.5
+    coarse = rate_distortion_point(ae, x, bits=2)
+    assert coarse["raw_bpp"] == 2.0

@@ -164,3 +164,29 @@ def test_plot_embedding_scatter():
     assert np.allclose(np.asarray(offsets), xy)
     assert np.array_equal(np.asarray(ax.collections[0].get_array()), labels.numpy())
     assert len(ax.figure.axes) == 2  # the plot and its colour bar
+
+
+def test_smooth_and_plot_curves():
+    from ldm_teach.viz import plot_curves, smooth
+
+    assert np.allclose(smooth([1, 2, 3, 4], 2), [1.5, 2.5, 3.5])
+    assert np.allclose(smooth([1, 2], 5), [1, 2])  # shorter than the window: unchanged
+    with pytest.raises(ValueError, match="window"):
+        smooth([1.0], 0)
+    ax = plot_curves({"a": [3, 2, 1], "b": [1, 1, 1]}, every=10, logy=True)
+    lines = ax.get_lines()
+    assert [ln.get_label() for ln in lines] == ["a", "b"]
+    assert list(lines[0].get_xdata()) == [0, 10, 20]
+    plt.close(ax.figure)
+
+
+def test_plot_rate_distortion_groups_by_channels():
+    from ldm_teach.viz import plot_rate_distortion
+
+    pts = [{"f": f, "channels": c, "raw_bpp": 8 * c / f**2, "psnr_db": 20 + 10 / f}
+           for f in (2, 4) for c in (4, 8)]
+    ax = plot_rate_distortion(pts, jpeg=[{"bpp": 0.5, "psnr_db": 25}, {"bpp": 1, "psnr_db": 30}])
+    labels = [ln.get_label() for ln in ax.get_lines()]
+    assert labels == ["KL autoencoder, c=4", "KL autoencoder, c=8", "JPEG (Pillow)"]
+    assert ax.get_xscale() == "log"
+    plt.close(ax.figure)
