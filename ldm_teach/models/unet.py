@@ -9,10 +9,25 @@ arXiv:2006.11239, Appendix B, and Dhariwal & Nichol 2021, arXiv:2105.05233, Sec.
           then Upsample
     out:  GroupNorm, SiLU, conv (zero-initialised, so training starts from eps_hat = 0)
 
-Class conditioning adds a learned embedding of the label to the timestep embedding
-(ADM, Sec. 3). Label ``num_classes`` is the "null" label used for classifier-free
-guidance (Ho & Salimans 2022, arXiv:2207.12598): training drops labels to it with some
-probability, and sampling asks the same network for the unconditional prediction.
+Conditioning (chapter 10.3.3), chosen by ``UNetConfig``:
+
+- ``class_conditioning="embedding"``: a learned embedding of the label is added to the
+  timestep embedding, so every ResNet block sees it (ADM, Sec. 3);
+- ``"film"``: the label embedding scales and shifts the features after each block of the
+  ``condition_levels`` (FiLM, Perez et al. 2018);
+- ``"cross_attention"``: the label becomes a context token that a SpatialTransformer after
+  each block of the ``condition_levels`` attends to (LDM Sec. 3.3, Eq. 3). With
+  ``context_dim`` set, ``forward(..., context=tokens)`` passes any token sequence instead
+  (e.g. an encoded caption);
+- ``concat_channels`` > 0: a spatial condition (a mask and masked latent for inpainting,
+  a low-resolution image for super-resolution) is concatenated to z_t at the input
+  (LDM Sec. 3.3, "concatenation").
+
+``condition_levels`` (None = all) lets an experiment inject the condition only at fine
+(high-resolution) or only at coarse levels; the middle block counts as the last level.
+Label ``num_classes`` is the "null" label used for classifier-free guidance (Ho &
+Salimans 2022, arXiv:2207.12598): training drops labels to it with some probability, and
+sampling asks the same network for the unconditional prediction.
 """
 
 from __future__ import annotations
@@ -24,6 +39,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ldm_teach.nn import Downsample, ResnetBlock, SelfAttention2d, Upsample, group_norm
+from ldm_teach.nn.film import FiLM
+from ldm_teach.nn.transformer import SpatialTransformer
 from ldm_teach.nn.embeddings import timestep_embedding
 from ldm_teach.nn.norm import check_widths
 
@@ -42,6 +59,10 @@ class UNetConfig:
     num_classes: int | None = None  # class-conditional if set; label num_classes means "none"
     dropout: float = 0.0  # dropout in ResNet blocks
     norm_groups: int = 32  # GroupNorm groups; must divide every width
+    class_conditioning: str = "embedding"  # "embedding", "film" or "cross_attention"
+    condition_levels: tuple[int, ...] | None = None  # levels with FiLM / cross-attention
+    context_dim: int | None = None  # width of external context tokens (cross-attention)
+    concat_channels: int = 0  # channels of a spatial condition concatenated to z_t
 
     def __post_init__(self) -> None:
         if self.in_channels <= 0 or self.out_channels <= 0:
@@ -64,6 +85,23 @@ class UNetConfig:
             raise ValueError(f"num_classes must be None or >= 1, got {self.num_classes}")
         if self.base_channels % 2:
             raise ValueError(f"base_channels must be even, got {self.base_channels}")
+        if self.class_conditioning not in CLASS_CONDITIONING:
+            raise ValueError(f"class_conditioning must be one of {CLASS_CONDITIONING}, got "
+                             f"{self.class_conditioning!r}")
+        if self.condition_levels is not None:
+            bad = [lvl for lvl in self.condition_levels
+                   if not 0 <= lvl < len(self.channel_mult)]
+            if bad or not self.condition_levels:
+                raise ValueError(f"condition_levels must be None or non-empty levels in "
+                                 f"[0, {len(self.channel_mult) - 1}], got {self.condition_levels}")
+        if self.context_dim is not None and self.context_dim < 1:
+            raise ValueError(f"context_dim must be None or >= 1, got {self.context_dim}")
+        if self.concat_channels < 0:
+            raise ValueError(f"concat_channels must be >= 0, got {self.concat_channels}")
+        if self.class_conditioning != "embedding" and self.num_classes is None \
+                and self.context_dim is None:
+            raise ValueError(f"class_conditioning={self.class_conditioning!r} needs "
+                             f"num_classes (labels) or context_dim (context tokens)")
         check_widths(self.base_channels, self.channel_mult, self.norm_groups)
         for m in self.channel_mult:
             width = self.base_channels * m
@@ -78,7 +116,16 @@ class UNetConfig:
         d = dict(d)
         d["channel_mult"] = tuple(d["channel_mult"])
         d["attention_levels"] = tuple(d["attention_levels"])
+        if d.get("condition_levels") is not None:
+            d["condition_levels"] = tuple(d["condition_levels"])
         return cls(**d)
+
+    @property
+    def uses_cross_attention(self) -> bool:
+        return self.class_conditioning == "cross_attention" or self.context_dim is not None
+
+
+CLASS_CONDITIONING = ("embedding", "film", "cross_attention")
 
 
 class UNet(nn.Module):
@@ -105,11 +152,16 @@ class UNet(nn.Module):
         self.time_embed = nn.Sequential(
             nn.Linear(cfg.base_channels, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim)
         )
+        # the label's embedding: added to emb, a FiLM vector, or one context token
+        self.context_width = cfg.context_dim or emb_dim
+        label_width = self.context_width if cfg.class_conditioning == "cross_attention" else emb_dim
         self.class_embed = (
-            nn.Embedding(cfg.num_classes + 1, emb_dim) if cfg.num_classes is not None else None
+            nn.Embedding(cfg.num_classes + 1, label_width) if cfg.num_classes is not None else None
         )
         widths = [cfg.base_channels * m for m in cfg.channel_mult]
-        self.conv_in = nn.Conv2d(cfg.in_channels, widths[0], 3, padding=1)
+        self.conv_in = nn.Conv2d(cfg.in_channels + cfg.concat_channels, widths[0], 3, padding=1)
+        self.down_conds = nn.ModuleList()
+        self.up_conds = nn.ModuleList()
 
         # Down path: remember the width of every tensor pushed on the skip stack.
         self.down_blocks = nn.ModuleList()
@@ -118,14 +170,16 @@ class UNet(nn.Module):
         skip_widths = [widths[0]]
         ch = widths[0]
         for level, width in enumerate(widths):
-            blocks, attns = nn.ModuleList(), nn.ModuleList()
+            blocks, attns, conds = nn.ModuleList(), nn.ModuleList(), nn.ModuleList()
             for _ in range(cfg.num_res_blocks):
                 blocks.append(ResnetBlock(ch, width, emb_dim, cfg.dropout, g))
                 attns.append(self._attn(width, level))
+                conds.append(self._conditioner(width, level))
                 ch = width
                 skip_widths.append(ch)
             self.down_blocks.append(blocks)
             self.down_attns.append(attns)
+            self.down_conds.append(conds)
             if level < len(widths) - 1:
                 self.downsamplers.append(Downsample(ch))
                 skip_widths.append(ch)
@@ -134,6 +188,7 @@ class UNet(nn.Module):
 
         self.mid_block1 = ResnetBlock(ch, ch, emb_dim, cfg.dropout, g)
         self.mid_attn = SelfAttention2d(ch, cfg.num_heads, g)
+        self.mid_cond = self._conditioner(ch, len(widths) - 1)
         self.mid_block2 = ResnetBlock(ch, ch, emb_dim, cfg.dropout, g)
 
         # Up path: each block takes the current tensor concatenated with one skip.
@@ -141,13 +196,15 @@ class UNet(nn.Module):
         self.up_attns = nn.ModuleList()
         self.upsamplers = nn.ModuleList()
         for level, width in reversed(list(enumerate(widths))):
-            blocks, attns = nn.ModuleList(), nn.ModuleList()
+            blocks, attns, conds = nn.ModuleList(), nn.ModuleList(), nn.ModuleList()
             for _ in range(cfg.num_res_blocks + 1):
                 blocks.append(ResnetBlock(ch + skip_widths.pop(), width, emb_dim, cfg.dropout, g))
                 attns.append(self._attn(width, level))
+                conds.append(self._conditioner(width, level))
                 ch = width
             self.up_blocks.append(blocks)
             self.up_attns.append(attns)
+            self.up_conds.append(conds)
             self.upsamplers.append(Upsample(ch) if level > 0 else nn.Identity())
 
         self.norm_out = group_norm(ch, g)
@@ -160,11 +217,50 @@ class UNet(nn.Module):
             return SelfAttention2d(width, self.config.num_heads, self.config.norm_groups)
         return nn.Identity()
 
+    def _conditioner(self, width: int, level: int) -> nn.Module:
+        """FiLM or a SpatialTransformer after a block of a conditioned level, else Identity
+        (which has no parameters, so checkpoints of embedding-only UNets are unchanged)."""
+        cfg = self.config
+        if cfg.condition_levels is not None and level not in cfg.condition_levels:
+            return nn.Identity()
+        if cfg.uses_cross_attention:
+            return SpatialTransformer(width, cfg.num_heads, width // cfg.num_heads,
+                                      self.context_width, 1, cfg.norm_groups)
+        if cfg.class_conditioning == "film":
+            return FiLM(width, 4 * cfg.base_channels)
+        return nn.Identity()
+
+    @staticmethod
+    def _apply_cond(cond: nn.Module, h: Tensor, film: Tensor | None, context: Tensor | None,
+                    context_mask: Tensor | None) -> Tensor:
+        if isinstance(cond, FiLM):
+            return cond(h, film)
+        if isinstance(cond, SpatialTransformer):
+            return cond(h, context, context_mask)
+        return h
+
     @property
     def size_divisor(self) -> int:
         return 2 ** (len(self.config.channel_mult) - 1)
 
-    def forward(self, x: Tensor, t: Tensor, y: Tensor | None = None) -> Tensor:
+    def forward(
+        self,
+        x: Tensor,
+        t: Tensor,
+        y: Tensor | None = None,
+        context: Tensor | None = None,
+        context_mask: Tensor | None = None,
+        concat: Tensor | None = None,
+    ) -> Tensor:
+        """eps_theta(x, t, condition); see the class docstring for shapes.
+
+        Args:
+            context: (B, M, context_dim) tokens for cross-attention (UNets with
+                ``context_dim``); with ``class_conditioning="cross_attention"`` and labels,
+                None means "use the label's token".
+            context_mask: (B, M) bool, False for padding tokens.
+            concat: (B, concat_channels, H, W) spatial condition (``concat_channels`` > 0).
+        """
         cfg = self.config
         if x.ndim != 4 or x.shape[1] != cfg.in_channels:
             raise ValueError(
@@ -180,7 +276,24 @@ class UNet(nn.Module):
         if t.shape != (x.shape[0],):
             raise ValueError(f"t must have shape ({x.shape[0]},), got {tuple(t.shape)}")
 
+        if cfg.concat_channels:
+            if concat is None or concat.shape != (x.shape[0], cfg.concat_channels, *x.shape[2:]):
+                got = None if concat is None else tuple(concat.shape)
+                raise ValueError(f"concat must have shape ({x.shape[0]}, {cfg.concat_channels}, "
+                                 f"{x.shape[2]}, {x.shape[3]}), got {got}")
+            x = torch.cat([x, concat.to(x.dtype)], dim=1)
+        elif concat is not None:
+            raise ValueError("concat was given but this UNet has concat_channels=0")
+        if context is not None:
+            if cfg.context_dim is None:
+                raise ValueError("context was given but this UNet has context_dim=None")
+            if context.ndim != 3 or context.shape[0] != x.shape[0] \
+                    or context.shape[2] != cfg.context_dim:
+                raise ValueError(f"context must have shape ({x.shape[0]}, M, {cfg.context_dim}), "
+                                 f"got {tuple(context.shape)}")
+
         emb = self.time_embed(timestep_embedding(t, cfg.base_channels).to(x.dtype))  # (B, E)
+        film = None
         if self.class_embed is not None:
             if y is None:
                 y = torch.full((x.shape[0],), cfg.num_classes, dtype=torch.long, device=x.device)
@@ -191,24 +304,39 @@ class UNet(nn.Module):
                     f"labels y must be in [0, {cfg.num_classes}] ({cfg.num_classes} = "
                     f"unconditional), got range [{int(y.min())}, {int(y.max())}]"
                 )
-            emb = emb + self.class_embed(y)
+            label = self.class_embed(y)  # (B, E) or (B, context width)
+            if cfg.class_conditioning == "embedding":
+                emb = emb + label
+            elif cfg.class_conditioning == "film":
+                film = label
+            elif context is None:  # cross-attention on the label's token
+                context, context_mask = label[:, None, :], None  # (B, 1, width)
         elif y is not None:
             raise ValueError("y was given but this UNet has num_classes=None")
+        if cfg.uses_cross_attention and context is None:
+            raise ValueError("this UNet conditions by cross-attention: pass context tokens "
+                             "(or labels y if it has num_classes)")
+
+        def cond(module: nn.Module, h: Tensor) -> Tensor:
+            return self._apply_cond(module, h, film, context, context_mask)
 
         h = self.conv_in(x)
         skips = [h]
-        for blocks, attns, down in zip(
-            self.down_blocks, self.down_attns, self.downsamplers, strict=True
+        for blocks, attns, conds, down in zip(
+            self.down_blocks, self.down_attns, self.down_conds, self.downsamplers, strict=True
         ):
-            for block, attn in zip(blocks, attns, strict=True):
-                h = attn(block(h, emb))
+            for block, attn, c in zip(blocks, attns, conds, strict=True):
+                h = cond(c, attn(block(h, emb)))
                 skips.append(h)
             if not isinstance(down, nn.Identity):
                 h = down(h)
                 skips.append(h)
-        h = self.mid_block2(self.mid_attn(self.mid_block1(h, emb)), emb)
-        for blocks, attns, up in zip(self.up_blocks, self.up_attns, self.upsamplers, strict=True):
-            for block, attn in zip(blocks, attns, strict=True):
-                h = attn(block(torch.cat([h, skips.pop()], dim=1), emb))  # (B, C + C_skip, H, W)
+        h = self.mid_block2(cond(self.mid_cond, self.mid_attn(self.mid_block1(h, emb))), emb)
+        for blocks, attns, conds, up in zip(
+            self.up_blocks, self.up_attns, self.up_conds, self.upsamplers, strict=True
+        ):
+            for block, attn, c in zip(blocks, attns, conds, strict=True):
+                # (B, C + C_skip, H, W) -> (B, C, H, W)
+                h = cond(c, attn(block(torch.cat([h, skips.pop()], dim=1), emb)))
             h = up(h)
         return self.conv_out(F.silu(self.norm_out(h)))
