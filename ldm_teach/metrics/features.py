@@ -78,9 +78,14 @@ class DigitsFeatureNet(nn.Module):
             feats.append(x)
         return feats
 
+    def embed(self, x: Tensor) -> Tensor:
+        """Global-average-pooled last-level features (B, widths[-1]), the input of the
+        classifier head: the feature space of the course's Frechet distance."""
+        return self.features(x)[-1].mean(dim=(2, 3))
+
     def forward(self, x: Tensor) -> Tensor:
         """Class logits (B, num_classes)."""
-        return self.head(self.features(x)[-1].mean(dim=(2, 3)))
+        return self.head(self.embed(x))
 
 
 def _unit_normalize(f: Tensor, eps: float = 1e-10) -> Tensor:

@@ -55,6 +55,8 @@ class LDMRecipe:
     cond_drop_prob: float = 0.1  # label dropout for classifier-free guidance
     eval_guidance_scale: float = 2.0  # guidance used to measure the card's accuracy
     eval_steps: int = 50  # DDIM steps used for the card's measurements
+    scale_factor: float | None = None  # None: 1/std of the training latents
+    description: str = "class-conditional LDM on digits (10 classes), classifier-free guidance"
 
 
 def _small_kl_f4(data: str, in_channels: int) -> AutoencoderRecipe:
@@ -188,6 +190,23 @@ AE_RECIPES: dict[str, AutoencoderRecipe] = {
         "same backbone and budget as digits-kl-f4",
     ),
     "digits-kl-f8": _digits_f8(perceptual=False),
+    "digits-kl-f16": AutoencoderRecipe(
+        data="digits",
+        config=AutoencoderKLConfig(
+            in_channels=1,
+            base_channels=16,
+            channel_mult=(1, 2, 2, 2, 2),
+            num_res_blocks=1,
+            latent_channels=8,
+            norm_groups=8,
+            mid_attention=True,
+        ),
+        train=TrainConfig(
+            steps=1500, batch_size=32, lr=1e-3, warmup_steps=100, ema_decay=None, seed=0
+        ),
+        description="KL autoencoder on digits, f=16, c=8 (2x2x8 = 32 numbers per digit), "
+        "L1 pixel loss; stage 1 of the f=16 comparison LDM",
+    ),
     "digits-kl-f8-perceptual": _digits_f8(perceptual=True),
     **{rd_name(f, c): _rate_distortion(f, c) for f in RD_FACTORS for c in RD_CHANNELS},
     **{kl_sweep_name(w): _kl_sweep(w) for w in KL_SWEEP},
@@ -466,6 +485,61 @@ def train_feature_recipe(
     return card
 
 
+def _stage_one(name: str, out_dir: Path | None, device) -> torch.nn.Module:
+    """The recipe's frozen stage 1: a shipped autoencoder, or the identity for "pixel"."""
+    if name == "pixel":
+        from ldm_teach.autoencoders.identity import IdentityAutoencoder
+
+        return IdentityAutoencoder(1).to(device)
+    return load_autoencoder(name, out_dir or WEIGHTS_DIR, device=device)
+
+
+def _comparison_ldm(autoencoder: str, in_channels: int, **unet) -> LDMRecipe:
+    """The 10.3.5 quality-vs-efficiency family: one UNet design and one budget (800
+    steps of batch 32) on pixels or on the latents of the f = 4, 8, 16 digit autoencoders."""
+    return LDMRecipe(
+        autoencoder=autoencoder,
+        unet=dict(
+            in_channels=in_channels,
+            out_channels=in_channels,
+            base_channels=32,
+            channel_mult=(1, 2),
+            num_res_blocks=2,
+            attention_levels=(1,),
+            num_heads=4,
+            num_classes=10,
+            norm_groups=16,
+            **unet,
+        ),
+        schedule=dict(
+            num_train_timesteps=1000,
+            beta_schedule="scaled_linear",
+            beta_start=0.00085,
+            beta_end=0.012,
+        ),
+        train=TrainConfig(
+            steps=800, batch_size=32, lr=1e-3, warmup_steps=100, ema_decay=0.995, seed=0
+        ),
+        scale_factor=1.0 if autoencoder == "pixel" else None,
+        description=f"comparison LDM on {autoencoder} "
+        + ("pixels" if autoencoder == "pixel" else "latents")
+        + (f", class by {unet['class_conditioning']} at levels {unet['condition_levels']}"
+           if "class_conditioning" in unet else ""),
+    )
+
+
+LDM_RECIPES.update({
+    "digits-cmp-f4": _comparison_ldm("digits-kl-f4", 4),
+    "digits-cmp-f8": _comparison_ldm("digits-kl-f8", 2),
+    "digits-cmp-f16": _comparison_ldm("digits-kl-f16", 8),
+    "digits-cmp-pixel": _comparison_ldm("pixel", 1),
+    "digits-xattn-fine": _comparison_ldm("digits-kl-f4", 4, class_conditioning="cross_attention",
+                                         condition_levels=(0,)),
+    "digits-xattn-coarse": _comparison_ldm("digits-kl-f4", 4, class_conditioning="cross_attention",
+                                           condition_levels=(1,)),
+})
+
+
 def train_ldm_recipe(
     name: str,
     out_dir: Path | None = None,
@@ -486,11 +560,11 @@ def train_ldm_recipe(
     recipe = LDM_RECIPES[name]
     _refuse_to_overwrite(name, out_dir, overwrite)
     cfg, device = _prepare(recipe.train, steps)
-    autoencoder = load_autoencoder(recipe.autoencoder, out_dir or WEIGHTS_DIR, device=device)
+    autoencoder = _stage_one(recipe.autoencoder, out_dir, device)
     train_set = DigitsDataset(split="train", size=32)
     images = train_set.images.to(device)
     labels = train_set.labels.to(device)
-    scale_factor = compute_scale_factor(autoencoder, images)
+    scale_factor = recipe.scale_factor or compute_scale_factor(autoencoder, images)
     unet_cfg = UNetConfig(**recipe.unet)
     ldm = LatentDiffusion(
         autoencoder,
@@ -512,9 +586,13 @@ def train_ldm_recipe(
         ldm.unet.load_state_dict(result.ema_model.state_dict())
     ldm = ldm.cpu().eval()
 
-    # measure: conditional accuracy of the independent classifier on 100 samples
+    # measure: conditional accuracy of the independent classifier, Frechet distance on the
+    # course feature net against the 360 test digits, within-class diversity, and timings
+    from ldm_teach.metrics.samples import frechet_distance, within_class_diversity
+
     gen = torch.Generator().manual_seed(1234)
     y = torch.arange(10).repeat_interleave(10)
+    t_sample = time.perf_counter()
     samples = ldm.sample(
         100,
         32,
@@ -524,10 +602,14 @@ def train_ldm_recipe(
         generator=gen,
         progress=False,
     )
+    sample_s = time.perf_counter() - t_sample
     acc = DigitsClassifier.fit_default().accuracy(samples, y)
+    test_images = DigitsDataset(split="test", size=32).images
+    fd = frechet_distance(test_images, samples)
+    diversity = within_class_diversity(samples, y)
     card = {
         "kind": "latent_diffusion",
-        "description": "class-conditional LDM on digits (10 classes), classifier-free guidance",
+        "description": recipe.description,
         "autoencoder": recipe.autoencoder,
         "config": {
             "unet": unet_cfg.to_dict(),
@@ -545,6 +627,9 @@ def train_ldm_recipe(
         "command": command or _default_command(name, steps),
         "metrics": {
             "classifier_accuracy": round(acc, 4),
+            "frechet_distance": round(fd, 3),
+            "within_class_diversity": round(diversity, 4),
+            "sampling_wall_s": round(sample_s, 2),
             "num_samples": 100,
             "guidance_scale": recipe.eval_guidance_scale,
             "sampler": "ddim",

@@ -39,6 +39,7 @@ REGISTRY: dict[str, str] = {
     "digits-vq-f4": "VQ autoencoder, 1x32x32 digits -> 8x8 codes of 256 (f=4)",
     "digits-kl-f8": "KL autoencoder, 1x32x32 digits -> 2x4x4 latents (f=8), L1 only",
     "digits-kl-f8-perceptual": "as digits-kl-f8, trained with L1 + FeatureDistance",
+    "digits-kl-f16": "KL autoencoder, 1x32x32 digits -> 8x2x2 latents (f=16)",
     **{
         f"photos-rd-f{f}-c{c}": f"rate-distortion sweep, photo patches, f={f}, c={c} (base 16)"
         for f in (2, 4, 8, 16)
@@ -204,7 +205,12 @@ def load_latent_diffusion(
     tensors, card = load_state_dict(name, weights_dir)
     if card.get("kind") != "latent_diffusion":
         raise ValueError(f"{name!r} is a {card.get('kind')!r}, not a latent_diffusion")
-    autoencoder = load_autoencoder(card["autoencoder"], weights_dir)
+    if card["autoencoder"] == "pixel":  # pixel-space baseline: stage 1 is the identity
+        from ldm_teach.autoencoders.identity import IdentityAutoencoder
+
+        autoencoder = IdentityAutoencoder(card["config"]["unet"]["in_channels"])
+    else:
+        autoencoder = load_autoencoder(card["autoencoder"], weights_dir)
     unet = UNet(UNetConfig.from_dict(card["config"]["unet"]))
     unet.load_state_dict(tensors)
     ldm = LatentDiffusion(

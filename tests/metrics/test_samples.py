@@ -1,0 +1,59 @@
+"""Frechet distance and within-class diversity on the course feature network."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from ldm_teach.data import DigitsDataset
+from ldm_teach.metrics.features import DigitsFeatureNet
+from ldm_teach.metrics.samples import frechet_distance, within_class_diversity
+
+
+@pytest.fixture(scope="module")
+def net():
+    torch.manual_seed(0)
+    return DigitsFeatureNet().eval()
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return DigitsDataset("test")
+
+
+def test_frechet_distance_orders_distortions(net, digits):
+    x = digits.images
+    same = frechet_distance(x[:180], x[180:], net)
+    noisy = frechet_distance(x[:180], (x[180:] + 0.5 * torch.randn_like(x[180:])).clamp(-1, 1), net)
+    blank = frechet_distance(x[:180], torch.full_like(x[180:], -1.0) + 0.01 * torch.rand_like(x[180:]), net)
+    assert 0 <= same < noisy < blank
+
+
+def test_frechet_distance_matches_the_formula(net, digits):
+    import numpy as np
+    from scipy import linalg
+
+    x, y = digits.images[:120], digits.images[120:240].flip(-1)
+    with torch.no_grad():
+        a, b = net.embed(x).double().numpy(), net.embed(y).double().numpy()
+    mu1, mu2 = a.mean(0), b.mean(0)
+    s1, s2 = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    covmean = linalg.sqrtm(s1 @ s2).real
+    expected = float(((mu1 - mu2) ** 2).sum() + np.trace(s1 + s2 - 2 * covmean))
+    assert frechet_distance(x, y, net) == pytest.approx(expected, rel=1e-3)
+
+
+def test_diversity_is_zero_for_copies_and_positive_for_real_digits(net, digits):
+    x, y = digits.images, digits.labels
+    copies = x[y == 3][:1].repeat(6, 1, 1, 1)
+    assert within_class_diversity(copies, torch.full((6,), 3), net) == pytest.approx(0, abs=1e-4)
+    assert within_class_diversity(x, y, net) > 0.1
+
+
+def test_bad_inputs(net):
+    with pytest.raises(ValueError, match="real must be"):
+        frechet_distance(torch.zeros(1, 1, 32, 32), torch.zeros(4, 1, 32, 32), net)
+    with pytest.raises(ValueError, match="labels must have shape"):
+        within_class_diversity(torch.zeros(4, 1, 32, 32), torch.zeros(3), net)
+    with pytest.raises(ValueError, match="no label"):
+        within_class_diversity(torch.zeros(3, 1, 32, 32), torch.arange(3), net)
