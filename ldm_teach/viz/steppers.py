@@ -1,0 +1,316 @@
+"""Interactive steppers for the diffusion notebooks (chapter 10.3.6), with static fallbacks.
+
+- :class:`ForwardStepper`: a slider over t; shows the decoded noisy latent x_t, the latent's
+  histogram against N(0, 1), and SNR(t) (Ho et al. 2020, Eq. 4).
+- :class:`ReverseStepper`: a slider over the steps of a precomputed sampler trajectory
+  (``ddim_sample(..., return_trajectory=True)``); shows x_t and the predicted x0, decoded.
+- :class:`ScheduleExplorer`: a dropdown of named schedules and a slider over t; shows
+  alpha_bar and log SNR with a marker at t.
+
+Each stepper renders one frame to PNG bytes (:meth:`render`, used by the widget and by the
+tests), builds an ipywidgets front end (:meth:`widget`: a slider and an ``Image`` that is
+redrawn when the slider moves), and draws a static matplotlib figure of a few frames
+(:meth:`static`). :func:`show` picks the widget inside a Jupyter kernel with ipywidgets,
+and the static figure elsewhere or when ``LDM_TEACH_STATIC_WIDGETS=1`` (headless runs
+that must print stable output).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Callable, Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from matplotlib.figure import Figure
+from torch import Tensor
+
+from ldm_teach.diffusion.forward import q_sample
+from ldm_teach.diffusion.schedules import NoiseSchedule
+from ldm_teach.viz.grids import to_uint8_grid
+
+STATIC_ENV = "LDM_TEACH_STATIC_WIDGETS"
+
+
+def widgets_available() -> bool:
+    """True inside a Jupyter kernel with ipywidgets importable, unless the environment
+    variable ``LDM_TEACH_STATIC_WIDGETS`` is set to a non-empty value other than "0"."""
+    if os.environ.get(STATIC_ENV, "0") not in ("", "0"):
+        return False
+    try:
+        import ipywidgets  # noqa: F401
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return shell is not None and getattr(shell, "kernel", None) is not None
+
+
+def _png(fig: Figure) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=fig.dpi)
+    plt.close(fig)
+    return buf.getvalue()
+
+
+class _Stepper:
+    """Shared plumbing: ``frames`` values of the slider, ``draw(value, axes)`` per frame."""
+
+    label = "t"
+    panels = 1
+    figsize = (3.2, 3.0)
+
+    def frames(self) -> list[int]:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def draw(self, value: int, axes: Sequence[plt.Axes]) -> None:  # pragma: no cover
+        raise NotImplementedError
+
+    def _check(self, value: int) -> int:
+        frames = self.frames()
+        if value not in frames:
+            raise ValueError(f"{self.label} must be one of the stepper's frames "
+                             f"({frames[0]} .. {frames[-1]}), got {value!r}")
+        return value
+
+    def figure(self, value: int) -> Figure:
+        """A matplotlib figure of one frame (not shown; caller closes it)."""
+        self._check(value)
+        fig = Figure(figsize=(self.figsize[0] * self.panels, self.figsize[1]), dpi=72)
+        axes = [fig.add_subplot(1, self.panels, i + 1) for i in range(self.panels)]
+        self.draw(value, axes)
+        fig.tight_layout()
+        return fig
+
+    def render(self, value: int) -> bytes:
+        """One frame as PNG bytes."""
+        return _png(self.figure(value))
+
+    def widget(self):
+        """An ipywidgets VBox: a slider over the frames and an Image redrawn on change.
+
+        Raises ImportError if ipywidgets is not installed.
+        """
+        import ipywidgets as w
+
+        frames = self.frames()
+        slider = w.SelectionSlider(options=frames, value=frames[0], description=self.label,
+                                   continuous_update=False,
+                                   layout=w.Layout(width="420px"))
+        image = w.Image(value=self.render(frames[0]), format="png")
+
+        def redraw(change):
+            image.value = self.render(change["new"])
+
+        slider.observe(redraw, names="value")
+        box = w.VBox([slider, image])
+        box.add_class("ldm-teach-stepper")
+        return box
+
+    def static(self, values: Sequence[int] | None = None) -> Figure:
+        """A figure with one row per value (default: up to 4 frames spread evenly); a plain
+        ``matplotlib.figure.Figure``, not registered with pyplot."""
+        frames = self.frames()
+        if values is None:
+            idx = np.linspace(0, len(frames) - 1, min(4, len(frames))).round().astype(int)
+            values = [frames[i] for i in dict.fromkeys(idx.tolist())]
+        values = [self._check(v) for v in values]
+        fig = Figure(figsize=(self.figsize[0] * self.panels, self.figsize[1] * len(values)),
+                     dpi=72)
+        axes = fig.subplots(len(values), self.panels, squeeze=False)
+        for row, v in zip(axes, values):
+            self.draw(v, list(row))
+        fig.tight_layout()
+        return fig
+
+
+class ForwardStepper(_Stepper):
+    """The forward process q(z_t | z_0) on one latent, frame by frame.
+
+    Args:
+        z0: one scaled latent (C, h, w) (e.g. ``ldm.encode(x)[0]``).
+        schedule: the noise schedule.
+        decode: maps latents (B, C, h, w) to images (B, C_img, H, W) in [-1, 1]
+            (e.g. ``ldm.decode``).
+        timesteps: slider values, ints in [0, T-1] (default 0, 50, ..., T-1).
+        seed: fixes the noise eps, so moving the slider only changes t.
+    Raises:
+        ValueError: if z0 is not 3-D or a timestep is out of range.
+    """
+
+    label = "t"
+    panels = 2
+    figsize = (3.0, 2.8)
+
+    def __init__(self, z0: Tensor, schedule: NoiseSchedule, decode: Callable[[Tensor], Tensor],
+                 timesteps: Sequence[int] | None = None, seed: int = 0) -> None:
+        if z0.ndim != 3:
+            raise ValueError(f"z0 must be one latent (C, h, w), got {tuple(z0.shape)}")
+        T = schedule.num_train_timesteps
+        self.timesteps = list(timesteps) if timesteps is not None else \
+            sorted({*range(0, T, 50), T - 1})
+        if not self.timesteps or any(not 0 <= t < T for t in self.timesteps):
+            raise ValueError(f"timesteps must be non-empty ints in [0, {T - 1}]")
+        self.z0, self.schedule, self.decode = z0, schedule, decode
+        self.eps = torch.randn(z0.shape, generator=torch.Generator().manual_seed(seed))
+
+    def frames(self) -> list[int]:
+        return self.timesteps
+
+    @torch.no_grad()
+    def z_t(self, t: int) -> Tensor:
+        """The noisy latent at t, (1, C, h, w)."""
+        return q_sample(self.z0[None], torch.tensor([t]), self.eps[None], self.schedule)
+
+    def draw(self, t: int, axes) -> None:
+        z = self.z_t(t)
+        img = to_uint8_grid(self.decode(z).cpu(), nrow=1, padding=0)
+        snr = float(self.schedule.snr(torch.tensor([t]))[0])
+        axes[0].imshow(img, cmap="gray" if img.ndim == 2 else None, vmin=0, vmax=255)
+        axes[0].set_axis_off()
+        axes[0].set_title(f"decoded x_t, t={t}\nSNR={snr:.3g}", fontsize=8)
+        grid = np.linspace(-4, 4, 81)
+        axes[1].hist(z.flatten().cpu().numpy(), bins=30, range=(-4, 4), density=True, alpha=0.7)
+        axes[1].plot(grid, np.exp(-grid**2 / 2) / np.sqrt(2 * np.pi), "k--", lw=1)
+        axes[1].set_title("latent values vs N(0,1)", fontsize=8)
+        axes[1].set_ylim(0, 1.0)
+        axes[1].tick_params(labelsize=7)
+
+
+class ReverseStepper(_Stepper):
+    """A precomputed reverse trajectory, step by step.
+
+    Args:
+        trajectory: the list returned by ``ddim_sample(..., return_trajectory=True)``
+            (dicts with "t", "x_t", "pred_x0" of shape (B, C, h, w)).
+        decode: latents -> images in [-1, 1].
+        index: which sample of the batch to show.
+    Raises:
+        ValueError: for an empty trajectory or an index outside the batch.
+    """
+
+    label = "step"
+    panels = 2
+    figsize = (2.6, 2.8)
+
+    def __init__(self, trajectory: list[dict], decode: Callable[[Tensor], Tensor],
+                 index: int = 0) -> None:
+        if not trajectory:
+            raise ValueError("trajectory is empty")
+        if not 0 <= index < trajectory[0]["x_t"].shape[0]:
+            raise ValueError(f"index must be in [0, {trajectory[0]['x_t'].shape[0] - 1}], "
+                             f"got {index}")
+        with torch.no_grad():
+            self.x_t = [decode(s["x_t"][index: index + 1]).cpu() for s in trajectory]
+            self.x0 = [decode(s["pred_x0"][index: index + 1]).cpu() for s in trajectory]
+        self.t = [int(s["t"]) for s in trajectory]
+
+    def frames(self) -> list[int]:
+        return list(range(len(self.t)))
+
+    def draw(self, step: int, axes) -> None:
+        for ax, img, title in ((axes[0], self.x_t[step], "x_t (decoded)"),
+                               (axes[1], self.x0[step], "predicted x0")):
+            arr = to_uint8_grid(img, nrow=1, padding=0)
+            ax.imshow(arr, cmap="gray" if arr.ndim == 2 else None, vmin=0, vmax=255)
+            ax.set_axis_off()
+            ax.set_title(f"{title}\nstep {step + 1}/{len(self.t)}, t={self.t[step]}", fontsize=8)
+
+
+class ScheduleExplorer:
+    """Named schedules side by side: alpha_bar(t) and log SNR(t) with a marker at t.
+
+    Args:
+        schedules: name -> NoiseSchedule (all with the same number of steps).
+    Raises:
+        ValueError: if empty or the schedules have different lengths.
+    """
+
+    def __init__(self, schedules: Mapping[str, NoiseSchedule]) -> None:
+        if not schedules:
+            raise ValueError("schedules must name at least one NoiseSchedule")
+        lengths = {s.num_train_timesteps for s in schedules.values()}
+        if len(lengths) != 1:
+            raise ValueError(f"all schedules must have the same number of steps, got {lengths}")
+        self.schedules = dict(schedules)
+        self.T = lengths.pop()
+
+    def figure(self, name: str, t: int) -> Figure:
+        if name not in self.schedules:
+            raise ValueError(f"name must be one of {list(self.schedules)}, got {name!r}")
+        if not 0 <= t < self.T:
+            raise ValueError(f"t must be in [0, {self.T - 1}], got {t}")
+        fig = Figure(figsize=(7.0, 2.8), dpi=72)
+        ax1, ax2 = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
+        steps = np.arange(self.T)
+        for key, s in self.schedules.items():
+            lw = 2.0 if key == name else 0.8
+            ac = s.alphas_cumprod.double().numpy()
+            ax1.plot(steps, ac, lw=lw, label=key)
+            ax2.plot(steps, np.log(ac / (1 - ac)), lw=lw, label=key)
+        s = self.schedules[name]
+        ac_t = float(s.alphas_cumprod[t])
+        ax1.plot([t], [ac_t], "ko")
+        ax2.plot([t], [np.log(ac_t / (1 - ac_t))], "ko")
+        ax1.set_title(f"alpha_bar; {name} at t={t}: {ac_t:.3f}", fontsize=8)
+        ax2.set_title("log SNR", fontsize=8)
+        ax1.legend(fontsize=6)
+        for ax in (ax1, ax2):
+            ax.set_xlabel("t", fontsize=8)
+            ax.tick_params(labelsize=7)
+        fig.tight_layout()
+        return fig
+
+    def render(self, name: str, t: int) -> bytes:
+        return _png(self.figure(name, t))
+
+    def widget(self):
+        import ipywidgets as w
+
+        names = list(self.schedules)
+        dropdown = w.Dropdown(options=names, value=names[0], description="schedule")
+        slider = w.IntSlider(value=self.T // 2, min=0, max=self.T - 1, step=10,
+                             description="t", continuous_update=False)
+        image = w.Image(value=self.render(names[0], self.T // 2), format="png")
+
+        def redraw(_):
+            image.value = self.render(dropdown.value, slider.value)
+
+        dropdown.observe(redraw, names="value")
+        slider.observe(redraw, names="value")
+        box = w.VBox([w.HBox([dropdown, slider]), image])
+        box.add_class("ldm-teach-stepper")
+        return box
+
+    def static(self, name: str | None = None, t: int | None = None) -> Figure:
+        name = name or next(iter(self.schedules))
+        t = self.T // 2 if t is None else t
+        return self.figure(name, t)
+
+
+def show(stepper, mode: str = "auto", **static_kwargs):
+    """Display a stepper: the widget in a Jupyter kernel with ipywidgets (``mode="auto"``
+    or ``"widget"``), else (or with ``mode="static"``) its static figure.
+
+    Returns the widget or the figure. Raises ValueError for an unknown mode.
+    """
+    if mode not in ("auto", "widget", "static"):
+        raise ValueError(f"mode must be 'auto', 'widget' or 'static', got {mode!r}")
+    if mode == "widget" or (mode == "auto" and widgets_available()):
+        from IPython.display import display
+
+        box = stepper.widget()
+        display(box)
+        return box
+    fig = stepper.static(**static_kwargs)
+    try:
+        from IPython import get_ipython
+    except ImportError:  # plain Python: the caller saves or shows the figure
+        return fig
+    if get_ipython() is not None:
+        from IPython.display import display
+
+        display(fig)
+    return fig
