@@ -1,7 +1,9 @@
 """Stage 1 of a Latent Diffusion Model: autoencoders between pixels and latents."""
 
+from ldm_teach.autoencoders.diffusers_interop import from_diffusers, load_diffusers_state_dict
 from ldm_teach.autoencoders.discriminator import PatchDiscriminator
 from ldm_teach.autoencoders.distributions import DiagonalGaussian
+from ldm_teach.autoencoders.identity import IdentityAutoencoder
 from ldm_teach.autoencoders.kl_vae import (
     AutoencoderKL,
     AutoencoderKLConfig,
@@ -26,6 +28,9 @@ from ldm_teach.autoencoders.quantizer import QuantizerOutput, VectorQuantizer
 from ldm_teach.autoencoders.vq_vae import VQVAE, VQVAEConfig, vq_vae_loss
 
 __all__ = [
+    "IdentityAutoencoder",
+    "from_diffusers",
+    "load_diffusers_state_dict",
     "AutoencoderKL",
     "AutoencoderKLConfig",
     "Decoder",

@@ -1,0 +1,32 @@
+"""`make weights` retrains every recipe, in an order where each recipe's inputs exist."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from ldm_teach.pretrained.recipes import AE_RECIPES, FEATURE_RECIPES, LDM_RECIPES
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _weights() -> list[str]:
+    text = (ROOT / "Makefile").read_text()
+    block = re.search(r"^WEIGHTS := (.*?)(?<!\\)\n", text, re.S | re.M).group(1)
+    return block.replace("\\\n", " ").split()
+
+
+def test_make_weights_lists_every_recipe_once():
+    names = _weights()
+    assert sorted(names) == sorted([*FEATURE_RECIPES, *AE_RECIPES, *LDM_RECIPES])
+
+
+def test_make_weights_order_respects_dependencies():
+    names = _weights()
+    pos = {n: i for i, n in enumerate(names)}
+    for name, recipe in AE_RECIPES.items():
+        if recipe.perceptual:
+            assert pos[recipe.perceptual] < pos[name], name
+    for name, recipe in LDM_RECIPES.items():
+        if recipe.autoencoder != "pixel":
+            assert pos[recipe.autoencoder] < pos[name], name
