@@ -178,7 +178,9 @@ def jpeg_at_bpp(images: list[Tensor], target_bpp: float) -> dict:
 
 
 @torch.no_grad()
-def rate_distortion_point(autoencoder, images: Tensor, bits: int = 8, batch: int = 256) -> dict:
+def rate_distortion_point(
+    autoencoder, images: Tensor, bits: int = 8, batch: int = 256, perceptual_fn=None
+) -> dict:
     """One point of a rate-distortion curve for a KL autoencoder on ``images``.
 
     The latent is the posterior mode, quantised with :func:`quantize_latent` (``bits`` per
@@ -189,9 +191,12 @@ def rate_distortion_point(autoencoder, images: Tensor, bits: int = 8, batch: int
         autoencoder: an :class:`ldm_teach.autoencoders.AutoencoderKL` (eval mode).
         images: (N, C, H, W) float in [-1, 1].
         bits: bits per latent element.
+        perceptual_fn: optional (x, x_hat) -> per-image distance (e.g. an
+            :class:`ldm_teach.metrics.LPIPSMetric`); its mean is returned as "perceptual".
     Returns:
         {"f", "channels", "raw_bpp", "entropy_bpp", "psnr_db", "ssim", "psnr_db_float"
-        (without latent quantisation)}, floats except the ints f and channels.
+        (without latent quantisation), "perceptual" (None without perceptual_fn)},
+        floats except the ints f and channels.
     """
     from ldm_teach.metrics.image import psnr, ssim
 
@@ -214,4 +219,5 @@ def rate_distortion_point(autoencoder, images: Tensor, bits: int = 8, batch: int
         "psnr_db": float(psnr(rec, images).mean()),
         "ssim": float(ssim(rec, images).mean()),
         "psnr_db_float": float(psnr(rec_float, images).mean()),
+        "perceptual": None if perceptual_fn is None else float(perceptual_fn(images, rec).mean()),
     }
