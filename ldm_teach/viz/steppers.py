@@ -168,7 +168,8 @@ class ForwardStepper(_Stepper):
         z = self.z_t(t)
         img = to_uint8_grid(self.decode(z).cpu(), nrow=1, padding=0)
         snr = float(self.schedule.snr(torch.tensor([t]))[0])
-        axes[0].imshow(img, cmap="gray" if img.ndim == 2 else None, vmin=0, vmax=255)
+        axes[0].imshow(img, cmap="gray" if img.ndim == 2 else None, vmin=0, vmax=255,
+                       interpolation="nearest")
         axes[0].set_axis_off()
         axes[0].set_title(f"decoded x_t, t={t}\nSNR={snr:.3g}", fontsize=8)
         grid = np.linspace(-4, 4, 81)
@@ -214,7 +215,8 @@ class ReverseStepper(_Stepper):
         for ax, img, title in ((axes[0], self.x_t[step], "x_t (decoded)"),
                                (axes[1], self.x0[step], "predicted x0")):
             arr = to_uint8_grid(img, nrow=1, padding=0)
-            ax.imshow(arr, cmap="gray" if arr.ndim == 2 else None, vmin=0, vmax=255)
+            ax.imshow(arr, cmap="gray" if arr.ndim == 2 else None, vmin=0, vmax=255,
+                      interpolation="nearest")
             ax.set_axis_off()
             ax.set_title(f"{title}\nstep {step + 1}/{len(self.t)}, t={self.t[step]}", fontsize=8)
 
