@@ -21,8 +21,8 @@ from ldm_teach.autoencoders.losses import (
     non_saturating_d_loss,
     non_saturating_g_loss,
     r1_gradient_penalty,
-    wgan_gradient_penalty,
     reconstruction_loss,
+    wgan_gradient_penalty,
 )
 from ldm_teach.autoencoders.quantizer import QuantizerOutput, VectorQuantizer
 from ldm_teach.autoencoders.vq_vae import VQVAE, VQVAEConfig, vq_vae_loss

@@ -120,7 +120,7 @@ class FeatureDistance(nn.Module):
             raise ValueError(f"x and y must have the same shape, got {tuple(x.shape)} and "
                              f"{tuple(y.shape)}")
         total = x.new_zeros(x.shape[0])
-        for fx, fy in zip(self.net.features(x), self.net.features(y)):
+        for fx, fy in zip(self.net.features(x), self.net.features(y), strict=False):
             diff = (_unit_normalize(fx) - _unit_normalize(fy)).pow(2).sum(dim=1)  # (B, h, w)
             total = total + diff.mean(dim=(1, 2))
         return total

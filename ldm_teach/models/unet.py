@@ -39,10 +39,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ldm_teach.nn import Downsample, ResnetBlock, SelfAttention2d, Upsample, group_norm
-from ldm_teach.nn.film import FiLM
-from ldm_teach.nn.transformer import SpatialTransformer
 from ldm_teach.nn.embeddings import timestep_embedding
+from ldm_teach.nn.film import FiLM
 from ldm_teach.nn.norm import check_widths
+from ldm_teach.nn.transformer import SpatialTransformer
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,9 @@ from pathlib import Path
 
 import torch
 
-from ldm_teach.autoencoders import AutoencoderKL, AutoencoderKLConfig, VQVAE, VQVAEConfig
+from ldm_teach.autoencoders import VQVAE, AutoencoderKL, AutoencoderKLConfig, VQVAEConfig
 from ldm_teach.device import default_device, seed_everything
+from ldm_teach.metrics.features import FeatureDistance
 from ldm_teach.pretrained.registry import (
     WEIGHTS_DIR,
     card_path,
@@ -24,7 +25,6 @@ from ldm_teach.pretrained.registry import (
     save_pretrained,
     weights_path,
 )
-from ldm_teach.metrics.features import FeatureDistance
 from ldm_teach.training import TrainConfig, train
 
 
@@ -292,7 +292,9 @@ def _images(data: str, split: str, size: int) -> torch.Tensor:
     raise ValueError(f"data must be 'digits' or 'photos', got {data!r}")
 
 
-def _reconstruct(model: AutoencoderKL | VQVAE, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def _reconstruct(
+    model: AutoencoderKL | VQVAE, x: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(deterministic reconstruction clamped to [-1, 1], latent) for a KL or VQ model."""
     if isinstance(model, VQVAE):
         z_q = model.quantize(model.encode(x)).z_q
@@ -302,7 +304,9 @@ def _reconstruct(model: AutoencoderKL | VQVAE, x: torch.Tensor) -> tuple[torch.T
 
 
 @torch.no_grad()
-def evaluate_autoencoder(model: AutoencoderKL | VQVAE, images: torch.Tensor, batch: int = 256) -> dict:
+def evaluate_autoencoder(
+    model: AutoencoderKL | VQVAE, images: torch.Tensor, batch: int = 256
+) -> dict:
     """Mean PSNR (dB) and SSIM of deterministic reconstructions, plus latent statistics
     (the posterior mode for KL models, the chosen codes for VQ models)."""
     from ldm_teach.metrics import psnr, ssim

@@ -120,7 +120,7 @@ class _Stepper:
         fig = Figure(figsize=(self.figsize[0] * self.panels, self.figsize[1] * len(values)),
                      dpi=72)
         axes = fig.subplots(len(values), self.panels, squeeze=False)
-        for row, v in zip(axes, values):
+        for row, v in zip(axes, values, strict=False):
             self.draw(v, list(row))
         fig.tight_layout()
         return fig

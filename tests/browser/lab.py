@@ -56,7 +56,8 @@ def running_lab(root: Path, home: Path):
                 break
             except OSError:
                 if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"jupyter lab did not start; see {home / 'lab.log'}")
+                    raise RuntimeError(
+                        f"jupyter lab did not start; see {home / 'lab.log'}") from None
                 time.sleep(0.5)
         yield base, token
     finally:

@@ -43,7 +43,8 @@ def test_forward_stepper_redraws_in_chromium(tmp_path):
     root = tmp_path / "root"
     root.mkdir()
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in STEPPER_NOTEBOOK])
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
     nbformat.write(nb, root / "stepper.ipynb")
     home = tmp_path / "home"
     home.mkdir()

@@ -37,7 +37,7 @@ def test_distance_matches_the_formula_by_hand(net):
     dist = FeatureDistance(net)
     x, y = torch.rand(2, 1, 1, 32, 32) * 2 - 1
     expected = 0.0
-    for fx, fy in zip(net.features(x), net.features(y)):
+    for fx, fy in zip(net.features(x), net.features(y), strict=False):
         nx = fx / fx.norm(dim=1, keepdim=True)
         ny = fy / fy.norm(dim=1, keepdim=True)
         expected += ((nx - ny) ** 2).sum(1).mean()

@@ -121,5 +121,6 @@ def test_rate_distortion_point_on_a_small_autoencoder():
     coarse = rate_distortion_point(ae, x, bits=2)
     assert coarse["raw_bpp"] == 2.0
     assert p["perceptual"] is None
-    with_l1 = rate_distortion_point(ae, x, perceptual_fn=lambda a, b: (a - b).abs().flatten(1).mean(1))
+    with_l1 = rate_distortion_point(
+        ae, x, perceptual_fn=lambda a, b: (a - b).abs().flatten(1).mean(1))
     assert with_l1["perceptual"] > 0

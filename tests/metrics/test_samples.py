@@ -25,7 +25,8 @@ def test_frechet_distance_orders_distortions(net, digits):
     x = digits.images
     same = frechet_distance(x[:180], x[180:], net)
     noisy = frechet_distance(x[:180], (x[180:] + 0.5 * torch.randn_like(x[180:])).clamp(-1, 1), net)
-    blank = frechet_distance(x[:180], torch.full_like(x[180:], -1.0) + 0.01 * torch.rand_like(x[180:]), net)
+    flat = torch.full_like(x[180:], -1.0) + 0.01 * torch.rand_like(x[180:])
+    blank = frechet_distance(x[:180], flat, net)
     assert 0 <= same < noisy < blank
 
 

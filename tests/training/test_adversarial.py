@@ -27,7 +27,7 @@ def _run(disc_start, steps=4, r1_weight=0.0):
     d0 = [p.detach().clone() for p in disc.parameters()]
     res = train_autoencoder_adversarial(ae, disc, loss, images, steps=steps, batch_size=4,
                                         r1_weight=r1_weight, progress=False)
-    moved = any(not torch.equal(a, b) for a, b in zip(d0, disc.parameters()))
+    moved = any(not torch.equal(a, b) for a, b in zip(d0, disc.parameters(), strict=False))
     return res, moved
 
 

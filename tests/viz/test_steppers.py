@@ -79,14 +79,15 @@ def test_schedule_explorer():
     ex = ScheduleExplorer({"linear": SCHEDULE, "cosine": cos})
     assert ex.render("linear", 10) != ex.render("cosine", 10)
     box = ex.widget()
-    (dropdown, slider), image = box.children[0].children, box.children[1]
+    (dropdown, _slider), image = box.children[0].children, box.children[1]
     before = image.value
     dropdown.value = "cosine"
     assert image.value != before
     with pytest.raises(ValueError, match="name must be one of"):
         ex.render("sigmoid", 0)
     with pytest.raises(ValueError, match="same number of steps"):
-        ScheduleExplorer({"a": SCHEDULE, "b": NoiseSchedule(ScheduleConfig(num_train_timesteps=50))})
+        short = NoiseSchedule(ScheduleConfig(num_train_timesteps=50))
+        ScheduleExplorer({"a": SCHEDULE, "b": short})
 
 
 def test_show_falls_back_to_a_static_figure(monkeypatch):
