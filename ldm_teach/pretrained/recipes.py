@@ -59,30 +59,43 @@ class LDMRecipe:
     description: str = "class-conditional LDM on digits (10 classes), classifier-free guidance"
 
 
-def _small_kl_f4(data: str, in_channels: int) -> AutoencoderRecipe:
-    """The course's small f = 4 KL autoencoder (32x32 -> 4x8x8), ~1M parameters."""
-    return AutoencoderRecipe(
-        data=data,
-        config=AutoencoderKLConfig(
-            in_channels=in_channels,
-            base_channels=32,
-            channel_mult=(1, 2, 2),
-            num_res_blocks=1,
-            latent_channels=4,
-            norm_groups=16,
-            mid_attention=True,
-        ),
-        train=TrainConfig(
-            steps=2000, batch_size=32, lr=1e-3, warmup_steps=100, ema_decay=None, seed=0
-        ),
-        description=f"KL autoencoder trained on {data} (train split), f=4",
-    )
-
-
 def _f_mult(f: int) -> tuple[int, ...]:
     """channel_mult giving downsampling factor f (a power of two >= 2): (1, 2, 2, ...)."""
     levels = f.bit_length() - 1
     return (1,) + (2,) * levels
+
+
+def _kl_config(in_channels: int, base_channels: int, f: int, latent_channels: int,
+               norm_groups: int) -> AutoencoderKLConfig:
+    """The course's KL autoencoders: one ResNet block per level, widths (1, 2, 2, ...) x
+    base, self-attention in the middle; only width, f, c and the groups vary."""
+    return AutoencoderKLConfig(
+        in_channels=in_channels,
+        base_channels=base_channels,
+        channel_mult=_f_mult(f),
+        num_res_blocks=1,
+        latent_channels=latent_channels,
+        norm_groups=norm_groups,
+        mid_attention=True,
+    )
+
+
+def _ae_train(steps: int, warmup_steps: int = 100) -> TrainConfig:
+    """Autoencoder training: AdamW at 1e-3, batch 32, no EMA, seed 0."""
+    return TrainConfig(steps=steps, batch_size=32, lr=1e-3, warmup_steps=warmup_steps,
+                       ema_decay=None, seed=0)
+
+
+def _small_kl_f4(data: str, in_channels: int) -> AutoencoderRecipe:
+    """The course's small f = 4 KL autoencoder (32x32 -> 4x8x8), ~1M parameters."""
+    return AutoencoderRecipe(
+        data=data,
+        config=_kl_config(in_channels, 32, 4, 4, norm_groups=16),
+        train=_ae_train(2000, warmup_steps=100),
+        description=f"KL autoencoder trained on {data} (train split), f=4",
+    )
+
+
 
 
 def _rate_distortion(f: int, c: int) -> AutoencoderRecipe:
@@ -90,18 +103,8 @@ def _rate_distortion(f: int, c: int) -> AutoencoderRecipe:
     photo patches, 1500 steps, identical except for f and the latent channels c."""
     return AutoencoderRecipe(
         data="photos",
-        config=AutoencoderKLConfig(
-            in_channels=3,
-            base_channels=16,
-            channel_mult=_f_mult(f),
-            num_res_blocks=1,
-            latent_channels=c,
-            norm_groups=8,
-            mid_attention=True,
-        ),
-        train=TrainConfig(
-            steps=1500, batch_size=32, lr=1e-3, warmup_steps=100, ema_decay=None, seed=0
-        ),
+        config=_kl_config(3, 16, f, c, norm_groups=8),
+        train=_ae_train(1500, warmup_steps=100),
         description=f"rate-distortion sweep: KL autoencoder on photo patches, f={f}, c={c}",
     )
 
@@ -111,18 +114,8 @@ def _digits_f8(perceptual: bool) -> AutoencoderRecipe:
     pixels alone or with the course's feature distance: the semantic-preservation pair."""
     return AutoencoderRecipe(
         data="digits",
-        config=AutoencoderKLConfig(
-            in_channels=1,
-            base_channels=16,
-            channel_mult=(1, 2, 2, 2),
-            num_res_blocks=1,
-            latent_channels=2,
-            norm_groups=8,
-            mid_attention=True,
-        ),
-        train=TrainConfig(
-            steps=1500, batch_size=32, lr=1e-3, warmup_steps=100, ema_decay=None, seed=0
-        ),
+        config=_kl_config(1, 16, 8, 2, norm_groups=8),
+        train=_ae_train(1500, warmup_steps=100),
         perceptual="digits-features" if perceptual else None,
         perceptual_weight=1.0 if perceptual else 0.0,
         description="KL autoencoder on digits, f=8, c=2, "
@@ -134,18 +127,8 @@ def _kl_sweep(kl_weight: float) -> AutoencoderRecipe:
     """One point of the 10.2 KL-weight sweep: a narrow f = 4 digits autoencoder, 600 steps."""
     return AutoencoderRecipe(
         data="digits",
-        config=AutoencoderKLConfig(
-            in_channels=1,
-            base_channels=16,
-            channel_mult=(1, 2, 2),
-            num_res_blocks=1,
-            latent_channels=4,
-            norm_groups=8,
-            mid_attention=True,
-        ),
-        train=TrainConfig(
-            steps=600, batch_size=32, lr=1e-3, warmup_steps=50, ema_decay=None, seed=0
-        ),
+        config=_kl_config(1, 16, 4, 4, norm_groups=8),
+        train=_ae_train(600, warmup_steps=50),
         kl_weight=kl_weight,
         description=f"KL-weight sweep: digits autoencoder, f=4, kl_weight={kl_weight:g}",
     )
@@ -192,18 +175,8 @@ AE_RECIPES: dict[str, AutoencoderRecipe] = {
     "digits-kl-f8": _digits_f8(perceptual=False),
     "digits-kl-f16": AutoencoderRecipe(
         data="digits",
-        config=AutoencoderKLConfig(
-            in_channels=1,
-            base_channels=16,
-            channel_mult=(1, 2, 2, 2, 2),
-            num_res_blocks=1,
-            latent_channels=8,
-            norm_groups=8,
-            mid_attention=True,
-        ),
-        train=TrainConfig(
-            steps=1500, batch_size=32, lr=1e-3, warmup_steps=100, ema_decay=None, seed=0
-        ),
+        config=_kl_config(1, 16, 16, 8, norm_groups=8),
+        train=_ae_train(1500, warmup_steps=100),
         description="KL autoencoder on digits, f=16, c=8 (2x2x8 = 32 numbers per digit), "
         "L1 pixel loss; stage 1 of the f=16 comparison LDM",
     ),
@@ -218,26 +191,37 @@ FEATURE_RECIPES: dict[str, FeatureNetRecipe] = {
     ),
 }
 
+#: Stable Diffusion's training schedule (scaled-linear betas 0.00085 -> 0.012, T = 1000).
+SD_SCHEDULE = dict(
+    num_train_timesteps=1000,
+    beta_schedule="scaled_linear",
+    beta_start=0.00085,
+    beta_end=0.012,
+)
+
+
+def _digits_unet(in_channels: int, base_channels: int, **extra) -> dict:
+    """UNetConfig fields of the course's class-conditional digits UNets: two levels,
+    attention at the lower one, 10 classes (+ the null label)."""
+    return dict(
+        in_channels=in_channels,
+        out_channels=in_channels,
+        base_channels=base_channels,
+        channel_mult=(1, 2),
+        num_res_blocks=2,
+        attention_levels=(1,),
+        num_heads=4,
+        num_classes=10,
+        norm_groups=16,
+        **extra,
+    )
+
+
 LDM_RECIPES: dict[str, LDMRecipe] = {
     "digits-ldm": LDMRecipe(
         autoencoder="digits-kl-f4",
-        unet=dict(
-            in_channels=4,
-            out_channels=4,
-            base_channels=48,
-            channel_mult=(1, 2),
-            num_res_blocks=2,
-            attention_levels=(1,),
-            num_heads=4,
-            num_classes=10,
-            norm_groups=16,
-        ),
-        schedule=dict(
-            num_train_timesteps=1000,
-            beta_schedule="scaled_linear",
-            beta_start=0.00085,
-            beta_end=0.012,
-        ),
+        unet=_digits_unet(4, 48),
+        schedule=dict(SD_SCHEDULE),
         train=TrainConfig(
             steps=3000, batch_size=64, lr=5e-4, warmup_steps=200, ema_decay=0.999, seed=0
         ),
@@ -503,24 +487,8 @@ def _comparison_ldm(autoencoder: str, in_channels: int, **unet) -> LDMRecipe:
     steps of batch 32) on pixels or on the latents of the f = 4, 8, 16 digit autoencoders."""
     return LDMRecipe(
         autoencoder=autoencoder,
-        unet=dict(
-            in_channels=in_channels,
-            out_channels=in_channels,
-            base_channels=32,
-            channel_mult=(1, 2),
-            num_res_blocks=2,
-            attention_levels=(1,),
-            num_heads=4,
-            num_classes=10,
-            norm_groups=16,
-            **unet,
-        ),
-        schedule=dict(
-            num_train_timesteps=1000,
-            beta_schedule="scaled_linear",
-            beta_start=0.00085,
-            beta_end=0.012,
-        ),
+        unet=_digits_unet(in_channels, 32, **unet),
+        schedule=dict(SD_SCHEDULE),
         train=TrainConfig(
             steps=800, batch_size=32, lr=1e-3, warmup_steps=100, ema_decay=0.995, seed=0
         ),

@@ -19,7 +19,6 @@ timing, worked theory answer), which do not change any score.
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 
 import nbformat
@@ -27,6 +26,7 @@ import pytest
 
 from ldm_teach.grading.generate import build_all
 from ldm_teach.grading.runner import GradeReport, grade_notebook
+from tests.grading.mutation import Mutant, apply_mutants
 
 ROOT = Path(__file__).resolve().parents[2]
 NAME = "ex10_1_compression.ipynb"
@@ -35,8 +35,6 @@ EXERCISE = ROOT / "exercises" / NAME
 POINTS = {"10.1.a": 3, "10.1.b": 3, "10.1.c": 2, "10.1.d": 2}
 UNGRADED_CELLS = {"a-use", "b-ae", "d-time", "e-answer"}  # cell ids dropped in mutant runs
 
-# (name, grade id, exact text in the solution's answer cell, replacement)
-Mutant = tuple[str, str, str, str]
 PSNR_MUTANTS: list[Mutant] = [
     ("psnr: ln instead of log10", "10.1.a", "torch.log10(", "torch.log("),
     ("psnr: data_range not squared", "10.1.a", "data_range**2 / mse", "data_range / mse"),
@@ -90,23 +88,6 @@ A_RUNS = [list(ms) for ms in zip(PSNR_MUTANTS, LATENT_BITS_MUTANTS, BPP_MUTANTS,
                                  ACCURACY_MUTANTS, FLOP_MUTANTS, strict=True)]
 B_RUNS = [[m] for m in RATE_DISTORTION_MUTANTS]
 ALL_MUTANTS = [m for run in A_RUNS + B_RUNS for m in run]
-
-
-def _answer_cell(nb: nbformat.NotebookNode, grade_id: str) -> nbformat.NotebookNode:
-    cells = [c for c in nb.cells
-             if c.get("metadata", {}).get("grade", {}).get("role") == "answer"
-             and c.metadata.grade.get("id") == grade_id]
-    assert len(cells) == 1, f"expected one answer cell for {grade_id}, found {len(cells)}"
-    return cells[0]
-
-
-def _apply(nb: nbformat.NotebookNode, mutants: list[Mutant]) -> nbformat.NotebookNode:
-    nb = copy.deepcopy(nb)
-    for name, grade_id, old, new in mutants:
-        cell = _answer_cell(nb, grade_id)
-        assert cell.source.count(old) == 1, f"mutant {name!r}: {old!r} not found exactly once"
-        cell.source = cell.source.replace(old, new)
-    return nb
 
 
 def _trimmed(keep_parts: set[str]) -> nbformat.NotebookNode:
@@ -167,7 +148,7 @@ def test_exercise_stub_earns_nothing(workdir):
 def test_mutants_lose_their_points(workdir):
     killed: dict[str, bool] = {}
     for k, run in enumerate(A_RUNS):
-        report = _grade(workdir, f"mutants-a{k}", _apply(_trimmed(set(POINTS)), run),
+        report = _grade(workdir, f"mutants-a{k}", apply_mutants(_trimmed(set(POINTS)), run),
                         _trimmed(set(POINTS)))
         a, c, d = (report.parts[g] for g in ("10.1.a", "10.1.c", "10.1.d"))
         # a: one check cell per function, three functions broken -> every check must fail
@@ -178,7 +159,8 @@ def test_mutants_lose_their_points(workdir):
                 killed[name] = {"10.1.c": c, "10.1.d": d}[gid].score == 0
     for k, run in enumerate(B_RUNS):
         parts = {"10.1.a", "10.1.b"}
-        report = _grade(workdir, f"mutants-b{k}", _apply(_trimmed(parts), run), _trimmed(parts))
+        report = _grade(workdir, f"mutants-b{k}", apply_mutants(_trimmed(parts), run),
+                        _trimmed(parts))
         assert report.parts["10.1.a"].score == POINTS["10.1.a"]  # the mutant stays in b
         killed[run[0][0]] = report.parts["10.1.b"].score == 0
     per_function = {}

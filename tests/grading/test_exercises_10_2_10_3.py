@@ -10,7 +10,6 @@ timestep, sign error, sum instead of mean, missing square root, wrong axis, ...)
 
 from __future__ import annotations
 
-import copy
 import itertools
 from pathlib import Path
 
@@ -18,11 +17,10 @@ import nbformat
 import pytest
 
 from ldm_teach.grading.runner import GradeReport, grade_notebook
+from tests.grading.mutation import Mutant, apply_mutants
 
 ROOT = Path(__file__).resolve().parents[2]
 
-# (function, grade id, exact text in the solution's answer cell, replacement)
-Mutant = tuple[str, str, str, str]
 
 EX10_2: dict = {
     "name": "ex10_2_autoencoders.ipynb",
@@ -130,23 +128,6 @@ EX10_3: dict = {
 EXERCISES = {"10.2": EX10_2, "10.3": EX10_3}
 
 
-def _answer_cell(nb: nbformat.NotebookNode, grade_id: str) -> nbformat.NotebookNode:
-    cells = [c for c in nb.cells
-             if c.get("metadata", {}).get("grade", {}).get("role") == "answer"
-             and c.metadata.grade.get("id") == grade_id]
-    assert len(cells) == 1, f"expected one answer cell for {grade_id}, found {len(cells)}"
-    return cells[0]
-
-
-def _apply(nb: nbformat.NotebookNode, mutants: list[Mutant]) -> nbformat.NotebookNode:
-    nb = copy.deepcopy(nb)
-    for function, grade_id, old, new in mutants:
-        cell = _answer_cell(nb, grade_id)
-        assert cell.source.count(old) == 1, f"{function}: {old!r} not found exactly once"
-        cell.source = cell.source.replace(old, new)
-    return nb
-
-
 def _grade(tmp: Path, name: str, submission, solution) -> GradeReport:
     paths = []
     for kind, nb in (("submission", submission), ("solution", solution)):
@@ -168,13 +149,13 @@ def _mutant_runs(spec: dict) -> list[list[Mutant]]:
             for run in itertools.zip_longest(*by_part.values())]
 
 
-def test_every_function_has_three_mutants_that_apply():
+def test_every_function_has_three_mutants_thatapply_mutants():
     for spec in EXERCISES.values():
         solution = nbformat.read(ROOT / "solutions" / spec["name"], as_version=4)
         counts: dict[str, int] = {}
         for m in spec["mutants"]:
             counts[m[0]] = counts.get(m[0], 0) + 1
-            _apply(solution, [m])  # the text to mutate exists exactly once
+            apply_mutants(solution, [m])  # the text to mutate exists exactly once
         assert min(counts.values()) >= 3, counts
         for run in _mutant_runs(spec):
             assert len({m[1] for m in run}) == len(run)  # at most one mutant per part
@@ -221,7 +202,7 @@ def test_mutants_lose_their_points(workdir, key):
     solution.cells = [c for c in solution.cells if c.id not in spec["ungraded"]]
     killed: dict[str, list[bool]] = {}
     for k, run in enumerate(_mutant_runs(spec)):
-        report = _grade(workdir, f"mutants-{key}-{k}", _apply(solution, run), solution)
+        report = _grade(workdir, f"mutants-{key}-{k}", apply_mutants(solution, run), solution)
         for function, gid, _, _ in run:
             killed.setdefault(function, []).append(report.parts[gid].score == 0)
         for gid in set(spec["points"]) - {m[1] for m in run}:  # unmutated parts keep their points
