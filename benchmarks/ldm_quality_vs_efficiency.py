@@ -32,6 +32,27 @@ NAMES = ("digits-cmp-pixel", "digits-cmp-f4", "digits-cmp-f8", "digits-cmp-f16")
 CHAPTER = {"digits-cmp-f4": "10-15x", "digits-cmp-f8": "40-60x", "digits-cmp-f16": "150-200x"}
 
 
+def measure(name: str, args, test, classifier, y) -> dict:
+    """FLOPs, step and sampling time, and sample quality of one comparison LDM."""
+    ldm = load_latent_diffusion(name, args.weights_dir)
+    shape = (32, *ldm.latent_shape(32))
+    z = torch.randn(shape)
+    t = torch.randint(0, 1000, (32,))
+    labels = torch.randint(0, 10, (32,))
+    flops = count_flops(lambda: ldm.unet(z, t, labels), backward=False)
+    step_s = time_training_step(ldm.unet, lambda m: m(z, t, labels).pow(2).mean(), repeats=5)
+    t0 = time.perf_counter()
+    images = ldm.sample(len(y), 32, y, guidance_scale=2.0, num_inference_steps=args.steps,
+                        generator=torch.Generator().manual_seed(0), progress=False)
+    sample_s = time.perf_counter() - t0
+    return {
+        "name": name, "latent": "x".join(map(str, shape[1:])), "gflop": flops / 1e9,
+        "step_ms": 1e3 * step_s, "sample_s": sample_s,
+        "accuracy": classifier.accuracy(images, y), "fd": frechet_distance(test, images),
+        "diversity": within_class_diversity(images, y),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--weights-dir", default=None)
@@ -45,25 +66,7 @@ def main() -> None:
     test = DigitsDataset("test").images
     classifier = DigitsClassifier.fit_default()
     y = torch.arange(10).repeat(args.samples // 10)
-    rows = []
-    for name in names:
-        ldm = load_latent_diffusion(name, args.weights_dir)
-        shape = (32, *ldm.latent_shape(32))
-        z = torch.randn(shape)
-        t = torch.randint(0, 1000, (32,))
-        labels = torch.randint(0, 10, (32,))
-        flops = count_flops(lambda: ldm.unet(z, t, labels), backward=False)
-        step_s = time_training_step(ldm.unet, lambda m: m(z, t, labels).pow(2).mean(), repeats=5)
-        t0 = time.perf_counter()
-        images = ldm.sample(len(y), 32, y, guidance_scale=2.0, num_inference_steps=args.steps,
-                            generator=torch.Generator().manual_seed(0), progress=False)
-        sample_s = time.perf_counter() - t0
-        rows.append({
-            "name": name, "latent": "x".join(map(str, shape[1:])), "gflop": flops / 1e9,
-            "step_ms": 1e3 * step_s, "sample_s": sample_s,
-            "accuracy": classifier.accuracy(images, y), "fd": frechet_distance(test, images),
-            "diversity": within_class_diversity(images, y),
-        })
+    rows = [measure(name, args, test, classifier, y) for name in names]
     base = next((r for r in rows if r["name"] == "digits-cmp-pixel"), None)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; {len(y)} samples, "
           f"{args.steps} DDIM steps, guidance 2")
