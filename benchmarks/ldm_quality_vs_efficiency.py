@@ -59,6 +59,8 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=100)
     parser.add_argument("--steps", type=int, default=50)
     args = parser.parse_args()
+    if args.samples < 20 or args.samples % 10:
+        parser.error("--samples must be a multiple of 10 and at least 20 (two per digit)")
     names = [n for n in NAMES if n in available(args.weights_dir)]
     missing = sorted(set(NAMES) - set(names))
     if missing:
