@@ -541,14 +541,19 @@ def write_class_summary(reports: list[GradeReport], out_dir: str | Path,
 
 
 def format_table(report: GradeReport) -> str:
-    """A terminal table: one row per part (points, status, flags) and the total."""
-    rows = [("part", "points", "status", "flags")]
+    """A terminal table: one row per part (points, checks passed, status, flags), the
+    total, and the first failure of each attempted part that failed."""
+    rows = [("part", "points", "checks", "status", "flags")]
+    notes = []
     for gid, part in report.parts.items():
         flags = ", ".join(report.merge.flags.get(gid, []))
         status = part.status + (" (no answer)" if gid in report.merge.missing else "")
-        rows.append((gid, f"{part.score:g}/{part.max_score:g}", status, flags))
-    rows.append(("total", f"{report.total:g}/{report.max_total:g}", "", ""))
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+        rows.append((gid, f"{part.score:g}/{part.max_score:g}",
+                     f"{part.checks_passed}/{part.checks}", status, flags))
+        if part.status != "pass" and gid not in report.merge.missing and part.message:
+            notes.append(f"  {gid}: {part.message.splitlines()[0][:160]}")
+    rows.append(("total", f"{report.total:g}/{report.max_total:g}", "", "", ""))
+    widths = [max(len(r[i]) for r in rows) for i in range(5)]
     lines = [f"{report.submission}  (solution: {Path(report.solution).name}, "
              f"{report.duration_s:.1f} s)"]
     for i, row in enumerate(rows):
@@ -556,5 +561,8 @@ def format_table(report: GradeReport) -> str:
         lines.append(("  " + "  ".join(cells)).rstrip())
         if i == 0 or i == len(rows) - 2:
             lines.append("  " + "  ".join("-" * w for w in widths))
+    if notes:
+        lines.append("  first failure per part (details in the JSON report):")
+        lines.extend(notes)
     return "\n".join(lines)
 
