@@ -44,9 +44,15 @@ def _default_net(net):
 
 
 def _check_images(name: str, x: Tensor) -> None:
-    if not isinstance(x, Tensor) or x.ndim != 4 or x.shape[1] != 1 or x.shape[0] < 2:
+    if not isinstance(x, Tensor) or x.ndim != 4 or x.shape[1:] != (1, 32, 32) or x.shape[0] < 2:
         got = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
         raise ValueError(f"{name} must be (N >= 2, 1, 32, 32) images in [-1, 1], got {got}")
+    if not bool(torch.isfinite(x).all()):
+        raise ValueError(f"{name} contains NaN or infinite values")
+    lo, hi = float(x.min()), float(x.max())
+    if lo < -1.001 or hi > 1.001:
+        raise ValueError(f"{name} must lie in [-1, 1] (clamp samples first), got range "
+                         f"[{lo:.3g}, {hi:.3g}]")
 
 
 @torch.no_grad()
@@ -85,8 +91,12 @@ def within_class_diversity(images: Tensor, labels: Tensor, net: nn.Module | None
         ValueError: for mismatched shapes or when no label has two images.
     """
     _check_images("images", images)
-    if labels.shape != images.shape[:1]:
-        raise ValueError(f"labels must have shape ({images.shape[0]},), got {tuple(labels.shape)}")
+    if not isinstance(labels, Tensor) or labels.is_floating_point() or \
+            labels.shape != images.shape[:1]:
+        got = f"{labels.dtype} {tuple(labels.shape)}" if isinstance(labels, Tensor) else \
+            type(labels).__name__
+        raise ValueError(f"labels must be an integer tensor of shape ({images.shape[0]},), "
+                         f"got {got}")
     emb = _default_net(net).eval().embed(images.float())  # (N, 64)
     per_class = []
     for c in labels.unique():

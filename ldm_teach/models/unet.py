@@ -85,15 +85,31 @@ class UNetConfig:
             raise ValueError(f"num_classes must be None or >= 1, got {self.num_classes}")
         if self.base_channels % 2:
             raise ValueError(f"base_channels must be even, got {self.base_channels}")
+        if self.condition_levels is not None and not isinstance(self.condition_levels, tuple):
+            if isinstance(self.condition_levels, list):  # accept a list, store a tuple
+                object.__setattr__(self, "condition_levels", tuple(self.condition_levels))
+            else:
+                raise ValueError(f"condition_levels must be None or a tuple of level indices, "
+                                 f"got {self.condition_levels!r}")
+        for name in ("concat_channels", "context_dim"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+                raise ValueError(f"{name} must be an int, got {value!r}")
         if self.class_conditioning not in CLASS_CONDITIONING:
             raise ValueError(f"class_conditioning must be one of {CLASS_CONDITIONING}, got "
                              f"{self.class_conditioning!r}")
         if self.condition_levels is not None:
             bad = [lvl for lvl in self.condition_levels
-                   if not 0 <= lvl < len(self.channel_mult)]
-            if bad or not self.condition_levels:
-                raise ValueError(f"condition_levels must be None or non-empty levels in "
+                   if isinstance(lvl, bool) or not isinstance(lvl, int)
+                   or not 0 <= lvl < len(self.channel_mult)]
+            if bad or not self.condition_levels or \
+                    len(set(self.condition_levels)) != len(self.condition_levels):
+                raise ValueError(f"condition_levels must be None or distinct int levels in "
                                  f"[0, {len(self.channel_mult) - 1}], got {self.condition_levels}")
+            if self.class_conditioning == "embedding" and self.context_dim is None:
+                raise ValueError("condition_levels only applies to class_conditioning='film' or "
+                                 "'cross_attention' (or a context_dim): the 'embedding' label "
+                                 "reaches every block through the time embedding")
         if self.context_dim is not None and self.context_dim < 1:
             raise ValueError(f"context_dim must be None or >= 1, got {self.context_dim}")
         if self.concat_channels < 0:
@@ -271,6 +287,8 @@ class UNet(nn.Module):
                 f"x's height and width must be divisible by {self.size_divisor}, "
                 f"got {tuple(x.shape[2:])}"
             )
+        if not isinstance(t, Tensor):
+            t = torch.as_tensor(t, device=x.device)
         if t.ndim == 0:
             t = t.expand(x.shape[0])
         if t.shape != (x.shape[0],):
@@ -288,17 +306,21 @@ class UNet(nn.Module):
             if cfg.context_dim is None:
                 raise ValueError("context was given but this UNet has context_dim=None")
             if context.ndim != 3 or context.shape[0] != x.shape[0] \
-                    or context.shape[2] != cfg.context_dim:
-                raise ValueError(f"context must have shape ({x.shape[0]}, M, {cfg.context_dim}), "
-                                 f"got {tuple(context.shape)}")
+                    or context.shape[2] != cfg.context_dim or context.shape[1] == 0:
+                raise ValueError(f"context must have shape ({x.shape[0]}, M >= 1, "
+                                 f"{cfg.context_dim}), got {tuple(context.shape)}")
+            context = context.to(x.dtype)
+        elif context_mask is not None:
+            raise ValueError("context_mask was given without context")
 
         emb = self.time_embed(timestep_embedding(t, cfg.base_channels).to(x.dtype))  # (B, E)
         film = None
         if self.class_embed is not None:
             if y is None:
                 y = torch.full((x.shape[0],), cfg.num_classes, dtype=torch.long, device=x.device)
-            if y.shape != (x.shape[0],):
-                raise ValueError(f"y must have shape ({x.shape[0]},), got {tuple(y.shape)}")
+            if y.shape != (x.shape[0],) or y.is_floating_point():
+                raise ValueError(f"y must be an integer tensor of shape ({x.shape[0]},), got "
+                                 f"{y.dtype} {tuple(y.shape)}")
             if int(y.min()) < 0 or int(y.max()) > cfg.num_classes:
                 raise ValueError(
                     f"labels y must be in [0, {cfg.num_classes}] ({cfg.num_classes} = "

@@ -54,7 +54,19 @@ def test_diversity_is_zero_for_copies_and_positive_for_real_digits(net, digits):
 def test_bad_inputs(net):
     with pytest.raises(ValueError, match="real must be"):
         frechet_distance(torch.zeros(1, 1, 32, 32), torch.zeros(4, 1, 32, 32), net)
-    with pytest.raises(ValueError, match="labels must have shape"):
+    with pytest.raises(ValueError, match="labels must be an integer tensor of shape"):
         within_class_diversity(torch.zeros(4, 1, 32, 32), torch.zeros(3), net)
     with pytest.raises(ValueError, match="no label"):
         within_class_diversity(torch.zeros(3, 1, 32, 32), torch.arange(3), net)
+
+
+def test_nan_wrong_size_and_out_of_range_images_are_refused(net, digits):
+    x = digits.images[:8]
+    with pytest.raises(ValueError, match="NaN"):
+        frechet_distance(x * float("nan"), x, net)
+    with pytest.raises(ValueError, match=r"\(N >= 2, 1, 32, 32\)"):
+        frechet_distance(x, torch.rand(4, 1, 16, 16), net)
+    with pytest.raises(ValueError, match=r"\[-1, 1\]"):
+        frechet_distance(x, x * 100, net)
+    with pytest.raises(ValueError, match="integer tensor"):
+        within_class_diversity(x, torch.arange(8).float(), net)

@@ -141,7 +141,7 @@ def test_labels_out_of_range_raise(y):
 
 def test_labels_with_wrong_shape_raise():
     model = _unet(num_classes=3)
-    with pytest.raises(ValueError, match="y must have shape"):
+    with pytest.raises(ValueError, match="y must be an integer tensor of shape"):
         model(_x(), torch.tensor([1, 1]), torch.tensor([0, 1, 2]))
 
 

@@ -93,7 +93,7 @@ def test_context_tokens_drive_cross_attention():
     assert torch.allclose(masked, masked2, atol=1e-6)
     with pytest.raises(ValueError, match="pass context"):
         unet(x, t)
-    with pytest.raises(ValueError, match=r"context must have shape \(2, M, 6\)"):
+    with pytest.raises(ValueError, match=r"context must have shape \(2, M >= 1, 6\)"):
         unet(x, t, context=torch.zeros(2, 3, 5))
     with pytest.raises(ValueError, match="context_dim=None"):
         UNet(UNetConfig(**BASE))(x, t, context=ctx)
@@ -125,3 +125,32 @@ def test_bad_conditioning_configs_fail_at_construction():
         UNetConfig(**BASE, concat_channels=-1)
     with pytest.raises(ValueError, match="context_dim"):
         UNetConfig(**BASE, context_dim=0)
+
+
+def test_conditioning_fields_are_validated():
+    with pytest.raises(ValueError, match="distinct int levels"):
+        UNetConfig(**BASE, num_classes=3, class_conditioning="film", condition_levels=(0.5,))
+    with pytest.raises(ValueError, match="distinct int levels"):
+        UNetConfig(**BASE, num_classes=3, class_conditioning="film", condition_levels=(0, 0))
+    with pytest.raises(ValueError, match="only applies"):
+        UNetConfig(**BASE, num_classes=3, condition_levels=(0,))
+    with pytest.raises(ValueError, match="concat_channels must be an int"):
+        UNetConfig(**BASE, concat_channels=True)
+    with pytest.raises(ValueError, match="context_dim must be an int"):
+        UNetConfig(**BASE, context_dim=8.5)
+    cfg = UNetConfig(**BASE, num_classes=3, class_conditioning="film", condition_levels=[1])
+    assert cfg.condition_levels == (1,)
+
+
+def test_forward_accepts_int_t_and_rejects_float_labels_and_empty_context():
+    unet = UNet(UNetConfig(**BASE, num_classes=3))
+    x, _ = _inputs()
+    assert unet(x, 5, torch.tensor([0, 1])).shape == x.shape
+    with pytest.raises(ValueError, match="integer tensor"):
+        unet(x, 5, torch.tensor([0.0, 1.0]))
+    ctx_unet = UNet(UNetConfig(**BASE, context_dim=6))
+    with pytest.raises(ValueError, match="M >= 1"):
+        ctx_unet(x, 5, context=torch.zeros(2, 0, 6))
+    with pytest.raises(ValueError, match="without context"):
+        UNet(UNetConfig(**BASE))(x, 5, context_mask=torch.ones(2, 1, dtype=torch.bool))
+    assert ctx_unet(x, 5, context=torch.zeros(2, 1, 6, dtype=torch.float64)).dtype == x.dtype
