@@ -175,7 +175,9 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
         help="train a shipped checkpoint from scratch (recipe by name)",
     )
-    p.add_argument("name", help="digits-kl-f4, photos-kl-f4 or digits-ldm")
+    p.add_argument(
+        "name", help="a recipe name, e.g. digits-kl-f4 (an unknown name prints the full list)"
+    )
     p.add_argument(
         "--steps", type=_positive_int, default=None, help="override the recipe's number of steps"
     )

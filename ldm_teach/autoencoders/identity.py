@@ -49,8 +49,8 @@ class IdentityAutoencoder(nn.Module):
 
     def __init__(self, in_channels: int = 1) -> None:
         super().__init__()
-        if in_channels < 1:
-            raise ValueError(f"in_channels must be >= 1, got {in_channels}")
+        if isinstance(in_channels, bool) or not isinstance(in_channels, int) or in_channels < 1:
+            raise ValueError(f"in_channels must be an int >= 1, got {in_channels!r}")
         self.config = IdentityConfig(in_channels)
 
     @property
@@ -64,6 +64,9 @@ class IdentityAutoencoder(nn.Module):
         return PointMass(x)
 
     def decode(self, z: Tensor) -> Tensor:
+        if z.ndim != 4 or z.shape[1] != self.config.in_channels:
+            raise ValueError(f"z must have shape (B, {self.config.in_channels}, H, W), got "
+                             f"{tuple(z.shape)}")
         return z
 
     def reconstruct(self, x: Tensor) -> Tensor:

@@ -209,6 +209,12 @@ def wgan_gradient_penalty(
     if real.shape != fake.shape:
         raise ValueError(f"real and fake must have the same shape, got {tuple(real.shape)} "
                          f"and {tuple(fake.shape)}")
+    if real.ndim != 4 or real.shape[0] == 0:
+        raise ValueError(f"real and fake must be non-empty (B, C, H, W) batches, got "
+                         f"{tuple(real.shape)}")
+    if not torch.is_grad_enabled():
+        raise RuntimeError("wgan_gradient_penalty needs gradients: call it outside "
+                           "torch.no_grad() (it differentiates D with respect to its input)")
     eps = torch.rand(real.shape[0], 1, 1, 1, generator=generator, device=real.device,
                      dtype=real.dtype)
     mixed = (eps * real.detach() + (1 - eps) * fake.detach()).requires_grad_(True)

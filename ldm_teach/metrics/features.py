@@ -105,6 +105,9 @@ class FeatureDistance(nn.Module):
 
     def __init__(self, net: DigitsFeatureNet) -> None:
         super().__init__()
+        if not isinstance(net, DigitsFeatureNet):
+            raise TypeError(f"net must be a DigitsFeatureNet (e.g. load_feature_net()), got "
+                            f"{type(net).__name__}")
         self.net = net.eval()
         for p in self.net.parameters():
             p.requires_grad_(False)

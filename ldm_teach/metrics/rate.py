@@ -45,9 +45,12 @@ def quantize_latent(z: Tensor, bits: int = 8) -> tuple[Tensor, Tensor]:
     Raises:
         ValueError: if z is not 4-D or bits is outside [1, 16].
     """
-    if z.ndim != 4:
-        raise ValueError(f"z must have shape (B, c, h, w), got {tuple(z.shape)}")
-    if not isinstance(bits, int) or not 1 <= bits <= 16:
+    if not isinstance(z, Tensor) or z.ndim != 4 or z.shape[0] == 0:
+        got = tuple(z.shape) if isinstance(z, Tensor) else type(z).__name__
+        raise ValueError(f"z must be a non-empty (B, c, h, w) tensor, got {got}")
+    if not bool(torch.isfinite(z).all()):
+        raise ValueError("z contains NaN or infinite values")
+    if isinstance(bits, bool) or not isinstance(bits, int) or not 1 <= bits <= 16:
         raise ValueError(f"bits must be an int in [1, 16], got {bits!r}")
     levels = 2**bits - 1
     lo = z.amin(dim=(0, 2, 3), keepdim=True)
@@ -91,8 +94,13 @@ def latent_bits_per_pixel(z: Tensor, image_hw: tuple[int, int], bits: int = 8) -
     Raises:
         ValueError: as :func:`quantize_latent`, or if image_hw is not two positive ints.
     """
-    if len(image_hw) != 2 or min(image_hw) < 1:
-        raise ValueError(f"image_hw must be (H, W) with positive sides, got {image_hw!r}")
+    if not isinstance(image_hw, (tuple, list)) or len(image_hw) != 2 or \
+            not all(isinstance(s, int) and s >= 1 for s in image_hw):
+        raise ValueError(f"image_hw must be (H, W) with positive int sides, got {image_hw!r}")
+    if isinstance(z, Tensor) and z.ndim == 4 and (image_hw[0] < z.shape[2] or
+                                                  image_hw[1] < z.shape[3]):
+        raise ValueError(f"image_hw {tuple(image_hw)} is smaller than the latent grid "
+                         f"{tuple(z.shape[2:])}: pass the size of the encoded images")
     _, symbols = quantize_latent(z, bits)
     per_pixel = z[0].numel() / (image_hw[0] * image_hw[1])  # latent elements per pixel
     h = empirical_entropy_bits(symbols)
@@ -137,8 +145,9 @@ def jpeg_roundtrip(image: Tensor, quality: int) -> tuple[Tensor, int]:
 
 def jpeg_bits_per_pixel(images: list[Tensor], quality: int) -> tuple[list[Tensor], float]:
     """JPEG-code every image at one quality; (decoded images, total bits / total pixels)."""
-    if not images:
-        raise ValueError("images must be a non-empty list of (C, H, W) tensors")
+    if not isinstance(images, (list, tuple)) or not images:
+        raise ValueError("images must be a non-empty list of (C, H, W) tensors (e.g. "
+                         "photo_crops('test')), not a batch tensor")
     decoded, bits, pixels = [], 0, 0
     for im in images:
         dec, size = jpeg_roundtrip(im, quality)
@@ -165,6 +174,9 @@ def jpeg_at_bpp(images: list[Tensor], target_bpp: float) -> dict:
     """
     if not target_bpp > 0:
         raise ValueError(f"target_bpp must be positive, got {target_bpp}")
+    if not isinstance(images, (list, tuple)) or not images:
+        raise ValueError("images must be a non-empty list of (C, H, W) tensors (e.g. "
+                         "photo_crops('test')), not a batch tensor")
     best, lowest, bpp = None, None, 0.0
     for q in range(1, 96):
         decoded, bpp = jpeg_bits_per_pixel(images, q)
@@ -198,8 +210,20 @@ def rate_distortion_point(
         (without latent quantisation), "perceptual" (None without perceptual_fn)},
         floats except the ints f and channels.
     """
+    from ldm_teach.autoencoders.kl_vae import AutoencoderKL
     from ldm_teach.metrics.image import psnr, ssim
 
+    if not isinstance(autoencoder, AutoencoderKL):
+        raise TypeError(f"autoencoder must be an AutoencoderKL (a VQ model's rate is its "
+                        f"index bits, not a quantised float latent), got "
+                        f"{type(autoencoder).__name__}")
+    if not isinstance(images, Tensor) or images.ndim != 4 or images.shape[0] == 0:
+        raise ValueError("images must be a non-empty (N, C, H, W) tensor")
+    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+        raise ValueError(f"batch must be a positive int, got {batch!r}")
+    if perceptual_fn is not None and not callable(perceptual_fn):
+        raise TypeError(f"perceptual_fn must be callable (x, x_hat) -> distances, got "
+                        f"{perceptual_fn!r}")
     autoencoder.eval()
     z = torch.cat([autoencoder.encode(images[i : i + batch]).mode()
                    for i in range(0, len(images), batch)])

@@ -56,12 +56,19 @@ class ChecksumError(RuntimeError):
     """The weights file does not match the SHA-256 recorded in its card."""
 
 
+def _check_name(name: str) -> str:
+    if not isinstance(name, str) or not name or "/" in name or "\\" in name or name.startswith("."):
+        raise ValueError(f"name must be a checkpoint name such as 'digits-kl-f4' (no folders; "
+                         f"use weights_dir for another folder), got {name!r}")
+    return name
+
+
 def card_path(name: str, weights_dir: str | os.PathLike | None = None) -> Path:
-    return Path(weights_dir or WEIGHTS_DIR) / f"{name}.json"
+    return Path(weights_dir or WEIGHTS_DIR) / f"{_check_name(name)}.json"
 
 
 def weights_path(name: str, weights_dir: str | os.PathLike | None = None) -> Path:
-    return Path(weights_dir or WEIGHTS_DIR) / f"{name}.safetensors"
+    return Path(weights_dir or WEIGHTS_DIR) / f"{_check_name(name)}.safetensors"
 
 
 def available(weights_dir: str | os.PathLike | None = None) -> list[str]:

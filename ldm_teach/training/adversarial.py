@@ -75,6 +75,11 @@ def train_autoencoder_adversarial(
         ValueError: for steps or batch_size < 1, non-positive learning rates, negative
             r1_weight, or images that are not (N, C, H, W) with N >= 1.
     """
+    if not isinstance(images, Tensor):
+        raise ValueError(f"images must be one (N, C, H, W) tensor, got {type(images).__name__}")
+    if isinstance(steps, bool) or not isinstance(steps, int) or \
+            isinstance(batch_size, bool) or not isinstance(batch_size, int):
+        raise ValueError(f"steps and batch_size must be ints, got {steps!r} and {batch_size!r}")
     if steps < 1 or batch_size < 1:
         raise ValueError(f"steps and batch_size must be >= 1, got {steps} and {batch_size}")
     disc_lr = lr if disc_lr is None else disc_lr
@@ -85,6 +90,11 @@ def train_autoencoder_adversarial(
     if images.ndim != 4 or images.shape[0] == 0:
         raise ValueError(f"images must be a non-empty (N, C, H, W) tensor, got "
                          f"{tuple(images.shape)}")
+    if not bool(torch.isfinite(images).all()) or float(images.abs().max()) > 1.001:
+        raise ValueError("images must be finite and in [-1, 1]")
+    if loss.config.perceptual_weight > 0 and perceptual_fn is None:
+        raise ValueError(f"the loss has perceptual_weight={loss.config.perceptual_weight}: pass "
+                         f"perceptual_fn (e.g. FeatureDistance or LPIPSMetric) or set it to 0")
     opt_g = torch.optim.Adam(autoencoder.parameters(), lr=lr, betas=(0.5, 0.9))
     opt_d = torch.optim.Adam(discriminator.parameters(), lr=disc_lr, betas=(0.5, 0.9))
     w_last = autoencoder.decoder.conv_out.weight

@@ -70,9 +70,10 @@ class _Stepper:
 
     def _check(self, value: int) -> int:
         frames = self.frames()
-        if value not in frames:
-            raise ValueError(f"{self.label} must be one of the stepper's frames "
-                             f"({frames[0]} .. {frames[-1]}), got {value!r}")
+        if isinstance(value, bool) or not isinstance(value, int) or value not in frames:
+            shown = frames if len(frames) <= 12 else frames[:6] + ["..."] + frames[-3:]
+            raise ValueError(f"{self.label} must be one of the stepper's frames {shown}, "
+                             f"got {value!r}")
         return value
 
     def figure(self, value: int) -> Figure:
@@ -117,6 +118,8 @@ class _Stepper:
             idx = np.linspace(0, len(frames) - 1, min(4, len(frames))).round().astype(int)
             values = [frames[i] for i in dict.fromkeys(idx.tolist())]
         values = [self._check(v) for v in values]
+        if not values:
+            raise ValueError("values must name at least one frame")
         fig = Figure(figsize=(self.figsize[0] * self.panels, self.figsize[1] * len(values)),
                      dpi=72)
         axes = fig.subplots(len(values), self.panels, squeeze=False)
@@ -146,13 +149,18 @@ class ForwardStepper(_Stepper):
 
     def __init__(self, z0: Tensor, schedule: NoiseSchedule, decode: Callable[[Tensor], Tensor],
                  timesteps: Sequence[int] | None = None, seed: int = 0) -> None:
-        if z0.ndim != 3:
-            raise ValueError(f"z0 must be one latent (C, h, w), got {tuple(z0.shape)}")
+        if not isinstance(z0, Tensor) or z0.ndim != 3:
+            got = tuple(z0.shape) if isinstance(z0, Tensor) else type(z0).__name__
+            raise ValueError(f"z0 must be one latent (C, h, w), got {got}")
+        if not callable(decode):
+            raise TypeError(f"decode must be callable (latents -> images), got {decode!r}")
         T = schedule.num_train_timesteps
-        self.timesteps = list(timesteps) if timesteps is not None else \
-            sorted({*range(0, T, 50), T - 1})
+        self.timesteps = sorted({int(t) for t in timesteps}) if timesteps is not None and all(
+            isinstance(t, int) and not isinstance(t, bool) for t in timesteps) else (
+            None if timesteps is not None else sorted({*range(0, T, 50), T - 1}))
         if not self.timesteps or any(not 0 <= t < T for t in self.timesteps):
-            raise ValueError(f"timesteps must be non-empty ints in [0, {T - 1}]")
+            raise ValueError(f"timesteps must be a non-empty list of ints in [0, {T - 1}], got "
+                             f"{timesteps!r}")
         self.z0, self.schedule, self.decode = z0, schedule, decode
         self.eps = torch.randn(z0.shape, generator=torch.Generator().manual_seed(seed))
 
@@ -200,6 +208,14 @@ class ReverseStepper(_Stepper):
                  index: int = 0) -> None:
         if not trajectory:
             raise ValueError("trajectory is empty")
+        if not callable(decode):
+            raise TypeError(f"decode must be callable (latents -> images), got {decode!r}")
+        bad = [i for i, s in enumerate(trajectory)
+               if not isinstance(s, dict) or not {"t", "x_t", "pred_x0"} <= set(s)]
+        if bad:
+            raise ValueError(f"trajectory steps must be dicts with 't', 'x_t' and 'pred_x0' (as "
+                             f"from ddim_sample(..., return_trajectory=True)); step {bad[0]} is "
+                             f"not")
         if not 0 <= index < trajectory[0]["x_t"].shape[0]:
             raise ValueError(f"index must be in [0, {trajectory[0]['x_t'].shape[0] - 1}], "
                              f"got {index}")
@@ -231,8 +247,12 @@ class ScheduleExplorer:
     """
 
     def __init__(self, schedules: Mapping[str, NoiseSchedule]) -> None:
-        if not schedules:
-            raise ValueError("schedules must name at least one NoiseSchedule")
+        if not isinstance(schedules, Mapping) or not schedules:
+            raise ValueError("schedules must be a non-empty dict of name -> NoiseSchedule")
+        wrong = [k for k, v in schedules.items() if not isinstance(v, NoiseSchedule)]
+        if wrong:
+            raise ValueError(f"schedules[{wrong[0]!r}] must be a NoiseSchedule, got "
+                             f"{type(schedules[wrong[0]]).__name__}")
         lengths = {s.num_train_timesteps for s in schedules.values()}
         if len(lengths) != 1:
             raise ValueError(f"all schedules must have the same number of steps, got {lengths}")
@@ -242,8 +262,8 @@ class ScheduleExplorer:
     def figure(self, name: str, t: int) -> Figure:
         if name not in self.schedules:
             raise ValueError(f"name must be one of {list(self.schedules)}, got {name!r}")
-        if not 0 <= t < self.T:
-            raise ValueError(f"t must be in [0, {self.T - 1}], got {t}")
+        if isinstance(t, bool) or not isinstance(t, int) or not 0 <= t < self.T:
+            raise ValueError(f"t must be an int in [0, {self.T - 1}], got {t!r}")
         fig = Figure(figsize=(7.0, 2.8), dpi=72)
         ax1, ax2 = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
         steps = np.arange(self.T)
@@ -300,6 +320,9 @@ def show(stepper, mode: str = "auto", **static_kwargs):
     """
     if mode not in ("auto", "widget", "static"):
         raise ValueError(f"mode must be 'auto', 'widget' or 'static', got {mode!r}")
+    if not (hasattr(stepper, "widget") and hasattr(stepper, "static")):
+        raise TypeError(f"stepper must be a ForwardStepper, ReverseStepper or ScheduleExplorer, "
+                        f"got {type(stepper).__name__}")
     if mode == "widget" or (mode == "auto" and widgets_available()):
         from IPython.display import display
 

@@ -37,3 +37,10 @@ def test_pixel_space_diffusion_through_latent_diffusion():
     out = ldm.sample(2, 8, torch.tensor([0, 1]), guidance_scale=2.0, num_inference_steps=2,
                      generator=torch.Generator().manual_seed(0), progress=False)
     assert out.shape == (2, 1, 8, 8) and out.abs().max() <= 1
+
+
+def test_identity_decode_checks_channels():
+    with pytest.raises(ValueError, match=r"\(B, 1, H, W\)"):
+        IdentityAutoencoder(1).decode(torch.zeros(2, 3, 8, 8))
+    with pytest.raises(ValueError, match="int"):
+        IdentityAutoencoder(1.5)

@@ -294,3 +294,13 @@ def test_wgan_gradient_penalty_backpropagates_into_the_discriminator():
                                 generator=torch.Generator().manual_seed(0))
     pen.backward()
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in disc.parameters())
+
+
+def test_wgan_gradient_penalty_needs_gradients():
+    from ldm_teach.autoencoders import wgan_gradient_penalty
+
+    with torch.no_grad(), pytest.raises(RuntimeError, match="needs gradients"):
+        wgan_gradient_penalty(lambda x: x.sum((1, 2, 3)), torch.zeros(2, 1, 4, 4),
+                              torch.zeros(2, 1, 4, 4))
+    with pytest.raises(ValueError, match="non-empty"):
+        wgan_gradient_penalty(lambda x: x, torch.zeros(0, 1, 4, 4), torch.zeros(0, 1, 4, 4))

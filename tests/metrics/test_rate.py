@@ -124,3 +124,20 @@ def test_rate_distortion_point_on_a_small_autoencoder():
     with_l1 = rate_distortion_point(
         ae, x, perceptual_fn=lambda a, b: (a - b).abs().flatten(1).mean(1))
     assert with_l1["perceptual"] > 0
+
+
+def test_rate_functions_refuse_nan_batches_and_vq_models():
+    from ldm_teach.autoencoders import VQVAE, VQVAEConfig
+    from ldm_teach.metrics.rate import rate_distortion_point
+
+    with pytest.raises(ValueError, match="NaN"):
+        quantize_latent(torch.full((1, 1, 2, 2), float("nan")))
+    with pytest.raises(ValueError, match="non-empty"):
+        quantize_latent(torch.zeros(0, 4, 8, 8))
+    with pytest.raises(ValueError, match="smaller than the latent grid"):
+        latent_bits_per_pixel(torch.randn(2, 4, 8, 8), (4, 4))
+    with pytest.raises(ValueError, match="not a batch tensor"):
+        jpeg_at_bpp(torch.zeros(2, 3, 32, 32), 1.0)
+    vq = VQVAE(VQVAEConfig(in_channels=1, base_channels=8, channel_mult=(1, 2), norm_groups=4))
+    with pytest.raises(TypeError, match="AutoencoderKL"):
+        rate_distortion_point(vq, torch.zeros(2, 1, 8, 8))

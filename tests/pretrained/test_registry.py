@@ -176,3 +176,8 @@ def test_load_latent_diffusion_round_trip(tmp_path, autoencoder):
         assert torch.equal(ldm.autoencoder.state_dict()[k], v.half().float())
     with pytest.raises(ValueError, match="not a latent_diffusion"):
         load_latent_diffusion("tiny-ae", tmp_path)
+
+
+def test_names_with_folders_are_refused(tmp_path):
+    with pytest.raises(ValueError, match="no folders"):
+        load_card("../weights/digits-kl-f4")

@@ -64,3 +64,16 @@ def test_bad_arguments():
         train_autoencoder_adversarial(ae, disc, loss, x, steps=1, r1_weight=-1)
     with pytest.raises(ValueError, match="images"):
         train_autoencoder_adversarial(ae, disc, loss, x[0], steps=1)
+
+
+def test_missing_perceptual_fn_and_bad_images_fail_before_training():
+    ae = AutoencoderKL(CFG)
+    disc = PatchDiscriminator(in_channels=1, base_channels=8, num_layers=2, norm="none")
+    with pytest.raises(ValueError, match="perceptual_fn"):
+        train_autoencoder_adversarial(ae, disc, AutoencoderLoss(AutoencoderLossConfig()),
+                                      torch.zeros(4, 1, 16, 16), steps=1)
+    loss = AutoencoderLoss(AutoencoderLossConfig(perceptual_weight=0.0))
+    with pytest.raises(ValueError, match=r"\[-1, 1\]"):
+        train_autoencoder_adversarial(ae, disc, loss, torch.full((4, 1, 16, 16), 255.0), steps=1)
+    with pytest.raises(ValueError, match="one \\(N, C, H, W\\) tensor"):
+        train_autoencoder_adversarial(ae, disc, loss, (torch.zeros(4, 1, 16, 16),), steps=1)

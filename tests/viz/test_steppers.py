@@ -39,7 +39,7 @@ def test_forward_stepper_frames_differ_and_noise_is_fixed():
     assert a[:8] == b"\x89PNG\r\n\x1a\n" and a != b
     assert st.render(50) == st.render(50)  # deterministic
     assert torch.equal(st.z_t(50), st.z_t(50))
-    with pytest.raises(ValueError, match="t must be one of"):
+    with pytest.raises(ValueError, match=r"t must be one of the stepper.s frames \[0, 50, 99\]"):
         st.render(7)
     with pytest.raises(ValueError, match="timesteps"):
         ForwardStepper(torch.zeros(2, 4, 4), SCHEDULE, decode, timesteps=[100])
@@ -98,3 +98,16 @@ def test_show_falls_back_to_a_static_figure(monkeypatch):
     assert widgets_available() is False
     with pytest.raises(ValueError, match="mode"):
         show(_forward(), mode="inline")
+
+
+def test_steppers_refuse_malformed_inputs():
+    with pytest.raises(ValueError, match="'t', 'x_t' and 'pred_x0'"):
+        ReverseStepper([{"t": 1}], decode)
+    with pytest.raises(TypeError, match="decode must be callable"):
+        ForwardStepper(torch.zeros(2, 4, 4), SCHEDULE, None)
+    with pytest.raises(ValueError, match="list of ints"):
+        ForwardStepper(torch.zeros(2, 4, 4), SCHEDULE, decode, timesteps=[1.5])
+    with pytest.raises(ValueError, match="must be a NoiseSchedule"):
+        ScheduleExplorer({"a": "linear"})
+    with pytest.raises(TypeError, match="stepper must be"):
+        show(None)
