@@ -12,7 +12,7 @@ BIN := $(VENV)/bin
 #   make lab TORCH_SPEC="torch torchvision --index-url https://download.pytorch.org/whl/cpu"
 TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
 NOTEBOOKS := notebooks/00_course_home.ipynb notebooks/10_1_pixel_to_latent.ipynb \
-	notebooks/10_2_autoencoders.ipynb
+	notebooks/10_2_autoencoders.ipynb notebooks/10_3_latent_diffusion.ipynb
 # every shipped checkpoint, in dependency order (feature net, autoencoders, then LDMs)
 WEIGHTS := digits-features digits-kl-f4 photos-kl-f4 digits-vq-f4 digits-kl-f8 \
 	digits-kl-f8-perceptual digits-kl-f16 \
@@ -20,7 +20,8 @@ WEIGHTS := digits-features digits-kl-f4 photos-kl-f4 digits-vq-f4 digits-kl-f8 \
 	photos-rd-f8-c4 photos-rd-f8-c8 photos-rd-f16-c4 photos-rd-f16-c8 \
 	digits-klw-0 digits-klw-1e-06 digits-klw-1e-05 digits-klw-0.0001 digits-klw-0.001 \
 	digits-ldm digits-cmp-f4 digits-cmp-f8 digits-cmp-f16 digits-cmp-pixel \
-	digits-xattn-fine digits-xattn-coarse
+	digits-xattn-fine digits-xattn-coarse digits-sched-linear digits-sched-cosine \
+	digits-sched-raw digits-sched-heuristic digits-sched-shift
 TMP_HOME := $(CURDIR)/.tmp-home
 # Keep Jupyter, IPython and matplotlib state out of the user's home during tests.
 TEST_ENV := IPYTHONDIR=$(TMP_HOME)/ipython MPLCONFIGDIR=$(TMP_HOME)/mpl \

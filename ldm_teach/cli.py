@@ -9,6 +9,7 @@ ldm-teach info                                                   list shipped ch
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import sys
 import time
@@ -142,6 +143,10 @@ def _cmd_run_notebooks(args: argparse.Namespace) -> int:
     import nbformat
     from nbclient import NotebookClient
 
+    from ldm_teach.viz.steppers import STATIC_ENV
+
+    if not args.widgets:  # stored notebooks show the steppers' static figures on the web
+        os.environ[STATIC_ENV] = "1"
     for name in args.notebooks:
         path = Path(name)
         if not path.is_file() or path.suffix != ".ipynb":
@@ -215,6 +220,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run-notebooks", help="execute notebooks in place, storing outputs")
     p.add_argument("notebooks", nargs="+", help="paths of .ipynb files")
     p.add_argument("--cell-timeout", type=_positive_int, default=600, help="seconds per cell")
+    p.add_argument(
+        "--widgets",
+        action="store_true",
+        help="store the steppers' live widgets instead of their static figures (without it, "
+        "LDM_TEACH_STATIC_WIDGETS=1 is set so the stored notebook reads well on the web)",
+    )
     p.set_defaults(func=_cmd_run_notebooks)
 
     from ldm_teach.grading import add_grading_parsers

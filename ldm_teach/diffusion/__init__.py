@@ -38,6 +38,7 @@ from ldm_teach.diffusion.shift import (
     chapter_heuristic_betas,
     latent_std_snr_scale,
     resolution_snr_scale,
+    shift_betas,
     shifted_schedule,
 )
 from ldm_teach.diffusion.weighting import min_snr_weight
@@ -71,5 +72,6 @@ __all__ = [
     "chapter_heuristic_betas",
     "latent_std_snr_scale",
     "resolution_snr_scale",
+    "shift_betas",
     "shifted_schedule",
 ]

@@ -23,7 +23,8 @@ config here and the same config there give the same numbers:
   (GeoDiff, Xu et al. 2022, arXiv:2203.02923).
 
 Optionally the betas are rescaled to zero terminal SNR (Lin et al. 2023, arXiv:2305.08891,
-Algorithm 1), so that x_{T-1} is pure noise, as it is at sampling time.
+Algorithm 1), so that x_{T-1} is pure noise, as it is at sampling time, and then shifted in
+log-SNR by ``log(snr_scale)`` (Hoogeboom et al. 2023, arXiv:2301.11093; ``diffusion/shift.py``).
 
 All tensors here are float64 on the CPU: the schedule is small and its values span many
 orders of magnitude (ᾱ_{T-1} ≈ 4e-5 for the linear schedule), so the course keeps full
@@ -52,6 +53,9 @@ class ScheduleConfig:
     beta_start: float = 1e-4  # β_0 (unused by "cosine")
     beta_end: float = 0.02  # β_{T-1} (unused by "cosine")
     rescale_betas_zero_snr: bool = False  # rescale so that ᾱ_{T-1} = 0 (Lin et al. 2023)
+    # multiply SNR(t) by this at every t, i.e. shift log-SNR by log(snr_scale) (Hoogeboom et
+    # al. 2023, Sec. 3.1; see diffusion/shift.py); 1.0 leaves the betas above unchanged
+    snr_scale: float = 1.0
 
     def __post_init__(self) -> None:
         T = self.num_train_timesteps
@@ -76,6 +80,15 @@ class ScheduleConfig:
             )
         if self.rescale_betas_zero_snr and T < 2:
             raise ValueError("rescale_betas_zero_snr needs num_train_timesteps >= 2, got 1")
+        if (
+            isinstance(self.snr_scale, bool)
+            or not isinstance(self.snr_scale, (int, float))
+            or not math.isfinite(self.snr_scale)
+            or self.snr_scale <= 0
+        ):
+            raise ValueError(
+                f"snr_scale must be a positive finite number, got {self.snr_scale!r}"
+            )
 
 
 def linear_betas(num_train_timesteps: int, beta_start: float, beta_end: float) -> Tensor:
@@ -145,6 +158,10 @@ def make_betas(config: ScheduleConfig) -> Tensor:
         betas = sigmoid_betas(T, config.beta_start, config.beta_end)
     if config.rescale_betas_zero_snr:
         betas = rescale_zero_terminal_snr(betas)
+    if config.snr_scale != 1.0:
+        from ldm_teach.diffusion.shift import shift_betas  # shift.py imports this module
+
+        betas = shift_betas(betas, config.snr_scale)
     return betas
 
 

@@ -30,6 +30,7 @@ constant, so it is not the principled shift above (the tests and the notebook sh
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import torch
 import torch.nn.functional as F
@@ -59,11 +60,36 @@ def _check_positive_int(name: str, value: int) -> int:
     return value
 
 
-def shifted_schedule(schedule: NoiseSchedule, snr_scale: float) -> NoiseSchedule:
-    """The schedule whose SNR is ``snr_scale`` times that of ``schedule`` at every t.
+def shift_betas(betas: Tensor, snr_scale: float) -> Tensor:
+    """The betas whose SNR is ``snr_scale`` times that of ``betas`` at every t.
 
     log SNR'(t) = log SNR(t) + log(snr_scale)  (Hoogeboom et al. 2023, arXiv:2301.11093,
     Sec. 3.1); ᾱ'_t = sigmoid(log SNR'(t)); β'_t = 1 - ᾱ'_t / ᾱ'_{t-1}.
+
+    Args:
+        betas: (T,) values in (0, 1]; a last beta of 1 (zero terminal SNR) stays 1.
+        snr_scale: positive finite factor on the SNR; 1 returns the same ᾱ.
+    Returns:
+        float64 (T,) betas in (0, 1].
+    Raises:
+        ValueError: if snr_scale is not a positive finite number.
+    """
+    snr_scale = _check_positive_finite("snr_scale", snr_scale)
+    alphas_cumprod = torch.cumprod(1.0 - betas.to(torch.float64), dim=0)  # ᾱ_t, (T,)
+    log_snr = torch.log(alphas_cumprod) - torch.log1p(-alphas_cumprod)  # λ(t); -inf if ᾱ = 0
+    log_snr_shifted = log_snr + math.log(snr_scale)  # λ'(t)
+    # log ᾱ'_t = log sigmoid(λ'), computed in log space so that tiny β' keep their precision
+    log_alphas_cumprod = F.logsigmoid(log_snr_shifted)  # (T,)
+    zero = torch.zeros(1, dtype=torch.float64)
+    log_alphas_cumprod_prev = torch.cat([zero, log_alphas_cumprod[:-1]])  # log ᾱ'_{t-1}
+    # β'_t = 1 - exp(log ᾱ'_t - log ᾱ'_{t-1})
+    return -torch.expm1(log_alphas_cumprod - log_alphas_cumprod_prev)  # (T,)
+
+
+def shifted_schedule(schedule: NoiseSchedule, snr_scale: float) -> NoiseSchedule:
+    """The schedule whose SNR is ``snr_scale`` times that of ``schedule`` at every t.
+
+    See :func:`shift_betas` for the equations.
 
     Args:
         schedule: the schedule to shift (T steps).
@@ -71,23 +97,17 @@ def shifted_schedule(schedule: NoiseSchedule, snr_scale: float) -> NoiseSchedule
             or ``latent_std_snr_scale(sigma)``. 1 returns the same ᾱ.
     Returns:
         A new float64 ``NoiseSchedule`` built with ``NoiseSchedule.from_betas``; its
-        ``config`` is the original one (it names T and the schedule that was shifted).
-        ᾱ' stays strictly decreasing in (0, 1) when ᾱ is; a zero terminal SNR stays zero.
+        ``config`` is the original one with ``snr_scale`` multiplied by ``snr_scale``, so
+        that ``NoiseSchedule(result.config)`` rebuilds it when ``schedule`` was built from
+        its config (a model can be saved and loaded with a shifted schedule). ᾱ' stays strictly decreasing in (0, 1) when ᾱ is; a zero
+        terminal SNR stays zero.
     Raises:
         ValueError: if snr_scale is not a positive finite number.
     """
     snr_scale = _check_positive_finite("snr_scale", snr_scale)
-    T = schedule.num_train_timesteps
-    t = torch.arange(T)
-    log_snr = schedule.log_snr(t).cpu()  # λ(t), (T,) float64; -inf where ᾱ_t = 0
-    log_snr_shifted = log_snr + math.log(snr_scale)  # λ'(t)
-    # log ᾱ'_t = log sigmoid(λ'), computed in log space so that tiny β' keep their precision
-    log_alphas_cumprod = F.logsigmoid(log_snr_shifted)  # (T,)
-    zero = torch.zeros(1, dtype=torch.float64)
-    log_alphas_cumprod_prev = torch.cat([zero, log_alphas_cumprod[:-1]])  # log ᾱ'_{t-1}
-    # β'_t = 1 - exp(log ᾱ'_t - log ᾱ'_{t-1})
-    betas = -torch.expm1(log_alphas_cumprod - log_alphas_cumprod_prev)  # (T,)
-    return NoiseSchedule.from_betas(betas, schedule.config)
+    betas = shift_betas(schedule.betas, snr_scale)
+    config = replace(schedule.config, snr_scale=schedule.config.snr_scale * snr_scale)
+    return NoiseSchedule.from_betas(betas, config)
 
 
 def resolution_snr_scale(resolution: int, base_resolution: int) -> float:

@@ -56,7 +56,22 @@ class LDMRecipe:
     eval_guidance_scale: float = 2.0  # guidance used to measure the card's accuracy
     eval_steps: int = 50  # DDIM steps used for the card's measurements
     scale_factor: float | None = None  # None: 1/std of the training latents
+    # None: use ``schedule`` as given. "chapter_heuristic": multiply beta_start and beta_end
+    # by the std σ of the unscaled latents (the chapter's rule, Sec. 10.3.2); "std_shift":
+    # shift the log-SNR by log(1/σ²) (diffusion/shift.py). Both are meant for scale_factor=1.
+    schedule_from_latents: str | None = None
+    eval_every: int = 0  # measure samples every this many steps (0: only at the end)
+    convergence_steps: int = 25  # DDIM steps of those intermediate measurements
     description: str = "class-conditional LDM on digits (10 classes), classifier-free guidance"
+
+    def __post_init__(self) -> None:
+        if self.schedule_from_latents not in (None, "chapter_heuristic", "std_shift"):
+            raise ValueError(
+                "schedule_from_latents must be None, 'chapter_heuristic' or 'std_shift', "
+                f"got {self.schedule_from_latents!r}"
+            )
+        if self.eval_every < 0:
+            raise ValueError(f"eval_every must be >= 0, got {self.eval_every}")
 
 
 def _f_mult(f: int) -> tuple[int, ...]:
@@ -200,7 +215,7 @@ SD_SCHEDULE = dict(
 )
 
 
-def _digits_unet(in_channels: int, base_channels: int, **extra) -> dict:
+def _digits_unet(in_channels: int, base_channels: int, norm_groups: int = 16, **extra) -> dict:
     """UNetConfig fields of the course's class-conditional digits UNets: two levels,
     attention at the lower one, 10 classes (+ the null label)."""
     return dict(
@@ -212,7 +227,7 @@ def _digits_unet(in_channels: int, base_channels: int, **extra) -> dict:
         attention_levels=(1,),
         num_heads=4,
         num_classes=10,
-        norm_groups=16,
+        norm_groups=norm_groups,
         **extra,
     )
 
@@ -482,34 +497,119 @@ def _stage_one(name: str, out_dir: Path | None, device) -> torch.nn.Module:
     return load_autoencoder(name, out_dir or WEIGHTS_DIR, device=device)
 
 
-def _comparison_ldm(autoencoder: str, in_channels: int, **unet) -> LDMRecipe:
-    """The 10.3.5 quality-vs-efficiency family: one UNet design and one budget (800
-    steps of batch 32) on pixels or on the latents of the f = 4, 8, 16 digit autoencoders."""
+#: The linear schedule of DDPM (Ho et al. 2020, Sec. 4: beta 1e-4 -> 0.02, T = 1000).
+DDPM_SCHEDULE = dict(
+    num_train_timesteps=1000, beta_schedule="linear", beta_start=1e-4, beta_end=0.02
+)
+#: The cosine schedule (Nichol & Dhariwal 2021, Eq. 17; beta clipped at 0.999).
+COSINE_SCHEDULE = dict(num_train_timesteps=1000, beta_schedule="cosine")
+
+
+def _comparison_ldm(
+    autoencoder: str,
+    in_channels: int,
+    schedule: dict | None = None,
+    scale_factor: float | None = None,
+    schedule_from_latents: str | None = None,
+    what: str = "",
+    **unet,
+) -> LDMRecipe:
+    """The Sec. 10.3 comparison family: one small UNet design (base width 16, 0.25M
+    parameters) and one budget (1200 steps of batch 32, samples measured every 300 steps)
+    on pixels or on the latents of the f = 4, 8, 16 digit autoencoders. Only the stage 1,
+    the schedule, the latent scaling or the conditioning differs between members."""
+    if scale_factor is None and autoencoder == "pixel":
+        scale_factor = 1.0  # pixels in [-1, 1] are not rescaled
     return LDMRecipe(
         autoencoder=autoencoder,
-        unet=_digits_unet(in_channels, 32, **unet),
-        schedule=dict(SD_SCHEDULE),
+        unet=_digits_unet(in_channels, 16, norm_groups=8, **unet),
+        schedule=dict(schedule or SD_SCHEDULE),
         train=TrainConfig(
-            steps=800, batch_size=32, lr=1e-3, warmup_steps=100, ema_decay=0.995, seed=0
+            steps=1200, batch_size=32, lr=1e-3, warmup_steps=100, ema_decay=0.995, seed=0
         ),
-        scale_factor=1.0 if autoencoder == "pixel" else None,
+        scale_factor=scale_factor,
+        schedule_from_latents=schedule_from_latents,
+        eval_every=300,
         description=f"comparison LDM on {autoencoder} "
         + ("pixels" if autoencoder == "pixel" else "latents")
         + (f", class by {unet['class_conditioning']} at levels {unet['condition_levels']}"
-           if "class_conditioning" in unet else ""),
+           if "class_conditioning" in unet else "")
+        + (f", {what}" if what else ""),
     )
 
 
 LDM_RECIPES.update({
+    # 10.3.5: f = 4, 8, 16 and pixels (the Stable Diffusion schedule, scaled latents)
     "digits-cmp-f4": _comparison_ldm("digits-kl-f4", 4),
     "digits-cmp-f8": _comparison_ldm("digits-kl-f8", 2),
     "digits-cmp-f16": _comparison_ldm("digits-kl-f16", 8),
     "digits-cmp-pixel": _comparison_ldm("pixel", 1),
+    # 10.3.3: where the condition enters (cross-attention on the label token)
     "digits-xattn-fine": _comparison_ldm("digits-kl-f4", 4, class_conditioning="cross_attention",
                                          condition_levels=(0,)),
     "digits-xattn-coarse": _comparison_ldm("digits-kl-f4", 4, class_conditioning="cross_attention",
                                            condition_levels=(1,)),
+    # 10.3.2 / 10.3.4: schedules on the f = 4 latents (digits-cmp-f4 is the scaled-linear one)
+    "digits-sched-linear": _comparison_ldm("digits-kl-f4", 4, schedule=DDPM_SCHEDULE,
+                                           what="DDPM linear schedule"),
+    "digits-sched-cosine": _comparison_ldm("digits-kl-f4", 4, schedule=COSINE_SCHEDULE,
+                                           what="cosine schedule"),
+    "digits-sched-raw": _comparison_ldm("digits-kl-f4", 4, scale_factor=1.0,
+                                        what="unscaled latents (no scale_factor)"),
+    "digits-sched-heuristic": _comparison_ldm(
+        "digits-kl-f4", 4, scale_factor=1.0, schedule_from_latents="chapter_heuristic",
+        what="unscaled latents, betas times the latent std (the chapter's heuristic)"),
+    "digits-sched-shift": _comparison_ldm(
+        "digits-kl-f4", 4, scale_factor=1.0, schedule_from_latents="std_shift",
+        what="unscaled latents, log-SNR shifted by log(1/std^2)"),
 })
+
+
+def _latent_schedule(recipe: LDMRecipe, latent_std: float) -> dict:
+    """The ScheduleConfig fields a recipe trains with, given the std σ of its unscaled
+    latents: the recipe's schedule, adapted as ``schedule_from_latents`` says."""
+    schedule = dict(recipe.schedule)
+    if recipe.schedule_from_latents == "chapter_heuristic":
+        schedule["beta_start"] = schedule["beta_start"] * latent_std
+        schedule["beta_end"] = schedule["beta_end"] * latent_std
+    elif recipe.schedule_from_latents == "std_shift":
+        schedule["snr_scale"] = 1.0 / latent_std**2
+    return schedule
+
+
+@torch.no_grad()
+def measure_ldm_samples(ldm, num_inference_steps: int, guidance_scale: float,
+                        seed: int = 1234, per_class: int = 10, sampler: str = "ddim") -> dict:
+    """Sample ``per_class`` digits of each class with DDIM (``num_inference_steps`` steps,
+    guidance ``guidance_scale``, noise seeded by ``seed``; ``sampler="ddpm"`` uses all T
+    ancestral steps instead) and measure them.
+
+    Returns a dict: "classifier_accuracy" (the independent classifier, in [0, 1]),
+    "frechet_distance" (on the course feature net against the 360 test digits; >= 0,
+    lower is better), "within_class_diversity" (mean pairwise feature distance within a
+    class) and "sampling_wall_s" (seconds). Raises ValueError if per_class < 2.
+    """
+    if isinstance(per_class, bool) or not isinstance(per_class, int) or per_class < 2:
+        raise ValueError(f"per_class must be an int >= 2, got {per_class!r}")
+    from ldm_teach.data import DigitsDataset
+    from ldm_teach.metrics import DigitsClassifier
+    from ldm_teach.metrics.samples import frechet_distance, within_class_diversity
+
+    gen = torch.Generator().manual_seed(seed)
+    y = torch.arange(10).repeat_interleave(per_class)
+    t0 = time.perf_counter()
+    samples = ldm.sample(
+        len(y), 32, y, guidance_scale=guidance_scale, num_inference_steps=num_inference_steps,
+        sampler=sampler, generator=gen, progress=False,
+    )
+    sample_s = time.perf_counter() - t0
+    test_images = DigitsDataset(split="test", size=32).images
+    return {
+        "classifier_accuracy": round(DigitsClassifier.fit_default().accuracy(samples, y), 4),
+        "frechet_distance": round(frechet_distance(test_images, samples), 3),
+        "within_class_diversity": round(within_class_diversity(samples, y), 4),
+        "sampling_wall_s": round(sample_s, 2),
+    }
 
 
 def train_ldm_recipe(
@@ -523,10 +623,18 @@ def train_ldm_recipe(
     """Run the latent-diffusion recipe ``name`` (its autoencoder must exist in ``out_dir``);
     returns the card written. ``command`` and ``overwrite`` as for
     :func:`train_autoencoder_recipe`.
+
+    The card records the loss curve (means of 10 steps), and, when the recipe sets
+    ``eval_every``, a convergence curve: the EMA model's samples measured every
+    ``eval_every`` steps (training runs in segments that resume from a checkpoint in a
+    temporary folder, so the result equals one uninterrupted run).
     """
+    import copy
+    import tempfile
+    from dataclasses import replace
+
     from ldm_teach.data import DigitsDataset
     from ldm_teach.diffusion import ScheduleConfig
-    from ldm_teach.metrics import DigitsClassifier
     from ldm_teach.models import LatentDiffusion, UNet, UNetConfig, compute_scale_factor
 
     recipe = LDM_RECIPES[name]
@@ -536,12 +644,14 @@ def train_ldm_recipe(
     train_set = DigitsDataset(split="train", size=32)
     images = train_set.images.to(device)
     labels = train_set.labels.to(device)
-    scale_factor = recipe.scale_factor or compute_scale_factor(autoencoder, images)
+    latent_std = 1.0 / compute_scale_factor(autoencoder, images)  # σ of the unscaled latents
+    scale_factor = recipe.scale_factor or 1.0 / latent_std
+    schedule = _latent_schedule(recipe, latent_std)
     unet_cfg = UNetConfig(**recipe.unet)
     ldm = LatentDiffusion(
         autoencoder,
         UNet(unet_cfg),
-        ScheduleConfig(**recipe.schedule),
+        ScheduleConfig(**schedule),
         scale_factor,
         recipe.cond_drop_prob,
     ).to(device)
@@ -551,63 +661,72 @@ def train_ldm_recipe(
         z, y = batch
         return ldm.loss(z, y, gen)
 
-    t0 = time.perf_counter()
-    result = train(ldm.unet, loss_fn, (z0, labels), cfg, progress=progress)
-    wall = time.perf_counter() - t0
-    if result.ema_model is not None:
-        ldm.unet.load_state_dict(result.ema_model.state_dict())
-    ldm = ldm.cpu().eval()
+    def ema_copy(result) -> LatentDiffusion:
+        model = copy.deepcopy(ldm).cpu().eval()
+        if result.ema_model is not None:
+            model.unet.load_state_dict(result.ema_model.state_dict())
+        return model
 
-    # measure: conditional accuracy of the independent classifier, Frechet distance on the
-    # course feature net against the 360 test digits, within-class diversity, and timings
-    from ldm_teach.metrics.samples import frechet_distance, within_class_diversity
-
-    gen = torch.Generator().manual_seed(1234)
-    y = torch.arange(10).repeat_interleave(10)
-    t_sample = time.perf_counter()
-    samples = ldm.sample(
-        100,
-        32,
-        y,
-        guidance_scale=recipe.eval_guidance_scale,
-        num_inference_steps=recipe.eval_steps,
-        generator=gen,
-        progress=False,
-    )
-    sample_s = time.perf_counter() - t_sample
-    acc = DigitsClassifier.fit_default().accuracy(samples, y)
-    test_images = DigitsDataset(split="test", size=32).images
-    fd = frechet_distance(test_images, samples)
-    diversity = within_class_diversity(samples, y)
+    # train, in segments of eval_every steps when the recipe tracks convergence
+    every = recipe.eval_every if 0 < recipe.eval_every < cfg.steps else cfg.steps
+    ends = list(range(every, cfg.steps, every)) + [cfg.steps]
+    convergence: dict[str, list] = {"step": [], "classifier_accuracy": [],
+                                    "frechet_distance": []}
+    wall = 0.0
+    with tempfile.TemporaryDirectory(prefix=f"{name}-") as ckpt_dir:
+        for end in ends:
+            t0 = time.perf_counter()
+            result = train(ldm.unet, loss_fn, (z0, labels), replace(cfg, steps=end),
+                           checkpoint_dir=ckpt_dir if len(ends) > 1 else None,
+                           resume=True, progress=progress)
+            wall += time.perf_counter() - t0
+            if end < cfg.steps:
+                m = measure_ldm_samples(ema_copy(result), recipe.convergence_steps,
+                                        recipe.eval_guidance_scale)
+                convergence["step"].append(end)
+                convergence["classifier_accuracy"].append(m["classifier_accuracy"])
+                convergence["frechet_distance"].append(m["frechet_distance"])
+    ldm = ema_copy(result)
+    final = measure_ldm_samples(ldm, recipe.eval_steps, recipe.eval_guidance_scale)
+    if len(ends) > 1:
+        tracked = measure_ldm_samples(ldm, recipe.convergence_steps, recipe.eval_guidance_scale)
+        convergence["step"].append(cfg.steps)
+        convergence["classifier_accuracy"].append(tracked["classifier_accuracy"])
+        convergence["frechet_distance"].append(tracked["frechet_distance"])
     card = {
         "kind": "latent_diffusion",
         "description": recipe.description,
         "autoencoder": recipe.autoencoder,
         "config": {
             "unet": unet_cfg.to_dict(),
-            "schedule": dict(recipe.schedule),
+            "schedule": schedule,
             "scale_factor": scale_factor,
             "cond_drop_prob": recipe.cond_drop_prob,
             "prediction_type": "epsilon",
             "image_size": 32,
         },
+        "latent_std": round(latent_std, 5),
+        "schedule_from_latents": recipe.schedule_from_latents,
         "data": {"dataset": "digits", "split": "train", "num_images": len(images)},
         "train_config": asdict(cfg),
         "steps": cfg.steps,
         "final_loss": _final_loss(result.losses),
+        "curves": {"every": 10, "loss": _curve(result.losses)},
         "wall_time_s": round(wall, 1),
         "command": command or _default_command(name, steps),
         "metrics": {
-            "classifier_accuracy": round(acc, 4),
-            "frechet_distance": round(fd, 3),
-            "within_class_diversity": round(diversity, 4),
-            "sampling_wall_s": round(sample_s, 2),
+            **final,
             "num_samples": 100,
             "guidance_scale": recipe.eval_guidance_scale,
             "sampler": "ddim",
             "num_inference_steps": recipe.eval_steps,
             "seed": 1234,
         },
+        **(
+            {"convergence": {**convergence, "num_inference_steps": recipe.convergence_steps,
+                             "num_samples": 100}}
+            if len(ends) > 1 else {}
+        ),
         "torch_version": torch.__version__,
     }
     save_pretrained(ldm.unet, name, card, out_dir or WEIGHTS_DIR, overwrite=overwrite)

@@ -49,6 +49,18 @@ REGISTRY: dict[str, str] = {
         f"digits-klw-{w:g}": f"KL-weight sweep, digits, f=4 (base 16), kl_weight={w:g}"
         for w in (0.0, 1e-6, 1e-5, 1e-4, 1e-3)
     },
+    # Sec. 10.3: one UNet design (base 16) and budget, differing in one thing each
+    "digits-cmp-f4": "comparison LDM on digits-kl-f4 latents (4x8x8)",
+    "digits-cmp-f8": "comparison LDM on digits-kl-f8 latents (2x4x4)",
+    "digits-cmp-f16": "comparison LDM on digits-kl-f16 latents (8x2x2)",
+    "digits-cmp-pixel": "comparison diffusion model on the 1x32x32 pixels",
+    "digits-xattn-fine": "comparison LDM, label by cross-attention at the 8x8 level only",
+    "digits-xattn-coarse": "comparison LDM, label by cross-attention at the 4x4 level + middle",
+    "digits-sched-linear": "comparison LDM on digits-kl-f4 latents, DDPM linear schedule",
+    "digits-sched-cosine": "comparison LDM on digits-kl-f4 latents, cosine schedule",
+    "digits-sched-raw": "comparison LDM on unscaled digits-kl-f4 latents (no scale_factor)",
+    "digits-sched-heuristic": "unscaled latents, betas times the latent std (chapter)",
+    "digits-sched-shift": "unscaled latents, log-SNR shifted by log(1/std^2)",
 }
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -94,6 +94,7 @@ def train(
     resume: bool = False,
     progress: bool = True,
     extra_metadata: dict | None = None,
+    stages: Sequence[tuple[int, tuple[Tensor, ...]]] = (),
 ) -> TrainResult:
     """Train ``model`` on in-memory ``data`` with AdamW, warm-up, clipping and EMA.
 
@@ -108,16 +109,39 @@ def train(
         resume: continue from the checkpoint in ``checkpoint_dir`` if there is one.
         progress: show a tqdm progress bar.
         extra_metadata: JSON-able dict stored in the checkpoint (e.g. model configs).
+        stages: ``(start_step, data)`` pairs with strictly increasing start steps in
+            (0, config.steps): from ``start_step`` on, batches are drawn from that data
+            instead of the previous one. This is progressive training (course Sec. 10.3.4):
+            e.g. latents of 16 x 16 images first, then of 32 x 32 images, for a fully
+            convolutional model. Optimizer, EMA and learning-rate schedule carry over.
     Returns:
         A :class:`TrainResult`.
     Raises:
-        ValueError: if ``data`` is empty or its tensors disagree in length.
+        ValueError: if ``data`` or a stage's data is empty or its tensors disagree in
+            length, or the stages' start steps are not increasing inside (0, steps).
         FileExistsError: if ``checkpoint_dir`` already holds a checkpoint and ``resume``
             is False (nothing a user saved is overwritten silently).
     """
     if not data or any(d.shape[0] != data[0].shape[0] for d in data) or data[0].shape[0] == 0:
         raise ValueError("data must be a non-empty tuple of tensors with equal, non-zero length")
-    n = data[0].shape[0]
+    starts = [start for start, _ in stages]
+    if any(not isinstance(s, int) or isinstance(s, bool) for s in starts) or any(
+        not a < b for a, b in zip([0, *starts], [*starts, config.steps])
+    ):
+        raise ValueError(
+            f"stages' start steps must be ints increasing strictly inside (0, "
+            f"{config.steps}), got {starts}"
+        )
+    for start, stage_data in stages:
+        if (
+            not stage_data
+            or stage_data[0].shape[0] == 0
+            or any(d.shape[0] != stage_data[0].shape[0] for d in stage_data)
+        ):
+            raise ValueError(
+                f"the data of the stage starting at step {start} must be a non-empty tuple "
+                "of tensors with equal, non-zero length"
+            )
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
     ema = (
@@ -171,14 +195,20 @@ def train(
         desc="train",
     )
     for step in bar:
+        # 0. the data of the current stage (progressive training)
+        current = data
+        for start_step, stage_data in stages:
+            if step >= start_step:
+                current = stage_data
+        n = current[0].shape[0]
         # 1. the batch and the loss's randomness depend only on (seed, step)
         gen = torch.Generator().manual_seed(config.seed * 1_000_003 + step)
         for group in optimizer.param_groups:
             group["lr"] = _lr_at(step, config)
         total = 0.0
         for _ in range(config.grad_accum):
-            idx = torch.randint(0, n, (config.batch_size,), generator=gen).to(data[0].device)
-            batch = tuple(d[idx] for d in data)
+            idx = torch.randint(0, n, (config.batch_size,), generator=gen).to(current[0].device)
+            batch = tuple(d[idx] for d in current)
             # 2. forward, optionally in bf16
             with torch.autocast(device_type, dtype=torch.bfloat16, enabled=config.bf16_autocast):
                 loss = loss_fn(model, batch, gen)

@@ -76,6 +76,11 @@ KERNEL_STATUS = ("(() => { const w = window.jupyterapp.shell.currentWidget; "
                  "&& w.sessionContext.session.kernel; return k ? k.status : 'none'; })()")
 
 
+# code cells still queued or running: their prompt reads "[*]:"
+PENDING = ("Array.from(document.querySelectorAll('.jp-InputArea-prompt'))"
+           ".filter(e => e.textContent.includes('*')).length")
+
+
 def _wait(condition, timeout_s: float, what: str, poll_s: float = 0.5) -> None:
     deadline = time.monotonic() + timeout_s
     while not condition():
@@ -102,8 +107,8 @@ def run_all_and_move_slider(base: str, token: str, notebook: str, screenshot: Pa
         page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
         stepper = page.locator(".ldm-teach-stepper").first
         stepper.wait_for(timeout=timeout_s * 1000)
-        _wait(lambda: page.evaluate(KERNEL_STATUS) == "idle", timeout_s,
-              "the kernel to finish every cell")
+        _wait(lambda: page.evaluate(KERNEL_STATUS) == "idle" and page.evaluate(PENDING) == 0,
+              timeout_s, "the kernel to finish every cell")
         stepper.scroll_into_view_if_needed()
         image = stepper.locator("img").first
         readout = stepper.locator(".widget-readout").first

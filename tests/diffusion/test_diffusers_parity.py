@@ -138,13 +138,14 @@ def test_ddim_timesteps_match(spacing):
         assert ddim_timesteps(n, 1000, spacing, steps_offset=offset).tolist() == expected, n
 
 
+@pytest.mark.parametrize("name", ["linear", "scaled_linear", "cosine"])
 @pytest.mark.parametrize("set_alpha_to_one", [True, False])
 @pytest.mark.parametrize("eta", [0.0, 0.5, 1.0])
 @pytest.mark.parametrize("prediction_type", ["epsilon", "v_prediction", "sample"])
-def test_ddim_step_matches(prediction_type, eta, set_alpha_to_one):
+def test_ddim_step_matches(prediction_type, eta, set_alpha_to_one, name):
     n = 10
     ours, cfg = _configs(
-        "scaled_linear",
+        name,
         prediction_type=prediction_type,
         set_alpha_to_one=set_alpha_to_one,
         steps_offset=1,
@@ -185,10 +186,21 @@ def test_ddim_step_with_clipping_matches():
     torch.testing.assert_close(x_prev, expected.prev_sample, rtol=0, atol=ATOL)
 
 
-@pytest.mark.parametrize("spacing", ["leading", "trailing"])
-def test_ddim_sampling_loop_matches(spacing):
+@pytest.mark.parametrize(
+    "spacing, name, rescale, prediction_type",
+    [
+        ("leading", "scaled_linear", False, "epsilon"),
+        ("trailing", "scaled_linear", False, "epsilon"),
+        ("leading", "linear", False, "sample"),
+        ("trailing", "cosine", False, "epsilon"),
+        # zero terminal SNR with v-prediction and trailing spacing (Lin et al. 2023, Sec. 3)
+        ("trailing", "scaled_linear", True, "v_prediction"),
+    ],
+)
+def test_ddim_sampling_loop_matches(spacing, name, rescale, prediction_type):
     # A whole loop, eta = 0.5, each side with its own identically seeded generator.
-    ours, cfg = _configs("scaled_linear", timestep_spacing=spacing, steps_offset=1)
+    ours, cfg = _configs(name, rescale=rescale, timestep_spacing=spacing, steps_offset=1,
+                         prediction_type=prediction_type)
     ref = _use_float64_schedule(diffusers.DDIMScheduler(**cfg), ours)
     ref.set_timesteps(10)
 
@@ -207,6 +219,7 @@ def test_ddim_sampling_loop_matches(spacing):
         eta=0.5,
         spacing=spacing,
         steps_offset=1,
+        prediction_type=prediction_type,
         x_T=x_T,
         generator=torch.Generator().manual_seed(1),
         progress=False,
@@ -230,11 +243,12 @@ def test_ddim_native_float32_agrees_to_float32_precision():
 # ---- DDPM ----------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("name", ["linear", "scaled_linear", "cosine"])
 @pytest.mark.parametrize("clip", [None, 1.0])
 @pytest.mark.parametrize("prediction_type", ["epsilon", "v_prediction", "sample"])
-def test_ddpm_step_matches(prediction_type, clip):
+def test_ddpm_step_matches(prediction_type, clip, name):
     ours, cfg = _configs(
-        "linear",
+        name,
         prediction_type=prediction_type,
         variance_type="fixed_small",
         clip_sample=clip is not None,

@@ -13,6 +13,7 @@ from ldm_teach.diffusion import (
     chapter_heuristic_betas,
     latent_std_snr_scale,
     resolution_snr_scale,
+    shift_betas,
     shifted_schedule,
 )
 
@@ -155,3 +156,41 @@ def test_bad_resolution_and_schedule_raise():
         resolution_snr_scale(32, -4)
     with pytest.raises(ValueError, match="beta_schedule"):
         chapter_heuristic_betas(ScheduleConfig(num_train_timesteps=10, beta_schedule="cosine"), 0.5)
+
+
+# --- ScheduleConfig.snr_scale: a shifted schedule that can be saved and rebuilt ---------
+
+
+@pytest.mark.parametrize("beta_schedule", ["linear", "scaled_linear", "cosine"])
+@pytest.mark.parametrize("snr_scale", [0.2, 1.0, 5.0])
+def test_config_snr_scale_multiplies_snr_everywhere(beta_schedule, snr_scale):
+    base = NoiseSchedule(ScheduleConfig(beta_schedule=beta_schedule))
+    shifted = NoiseSchedule(ScheduleConfig(beta_schedule=beta_schedule, snr_scale=snr_scale))
+    t = torch.arange(1000)
+    torch.testing.assert_close(shifted.snr(t), snr_scale * base.snr(t), rtol=1e-9, atol=0)
+
+
+def test_shifted_schedule_config_rebuilds_the_same_schedule():
+    base = NoiseSchedule(ScheduleConfig(beta_schedule="scaled_linear", snr_scale=2.0))
+    shifted = shifted_schedule(base, 0.25)
+    assert shifted.config.snr_scale == 0.5
+    rebuilt = NoiseSchedule(shifted.config)
+    torch.testing.assert_close(rebuilt.alphas_cumprod, shifted.alphas_cumprod, rtol=1e-12, atol=0)
+
+
+def test_config_snr_scale_keeps_zero_terminal_snr():
+    cfg = ScheduleConfig(rescale_betas_zero_snr=True, snr_scale=3.0)
+    s = NoiseSchedule(cfg)
+    assert float(s.alphas_cumprod[-1]) == 0.0
+    assert float(s.betas[-1]) == 1.0
+
+
+@pytest.mark.parametrize("bad", [0, -1.0, float("nan"), float("inf"), True, "2"])
+def test_config_snr_scale_rejects_bad_values(bad):
+    with pytest.raises(ValueError, match="snr_scale"):
+        ScheduleConfig(snr_scale=bad)
+
+
+def test_shift_betas_matches_shifted_schedule():
+    base = NoiseSchedule(ScheduleConfig(beta_schedule="cosine"))
+    torch.testing.assert_close(shift_betas(base.betas, 4.0), shifted_schedule(base, 4.0).betas)

@@ -61,3 +61,113 @@ def test_vq_recipe_records_codebook_usage(tmp_path):
     assert load_card("digits-vq-f4", tmp_path)["loss"]["commitment_cost"] == 0.25
     x = torch.zeros(2, 1, 32, 32)
     assert vq.encode_to_indices(x).shape == (2, 8, 8)
+
+
+# --- latent-diffusion recipes: schedules adapted to the latents, curves, convergence ----
+
+
+def _stage_one_in(tmp_path, name="digits-kl-f4"):
+    import shutil
+
+    from ldm_teach.pretrained.registry import WEIGHTS_DIR, card_path, weights_path
+
+    shutil.copy(weights_path(name, WEIGHTS_DIR), tmp_path)
+    shutil.copy(card_path(name, WEIGHTS_DIR), tmp_path)
+
+
+def _tiny(monkeypatch, base: str, **changes) -> str:
+    import dataclasses
+
+    from ldm_teach.pretrained import recipes
+
+    name = f"tiny-{base}"
+    recipe = dataclasses.replace(recipes.LDM_RECIPES[base], convergence_steps=2, eval_steps=2,
+                                 **changes)
+    monkeypatch.setitem(recipes.LDM_RECIPES, name, recipe)
+    return name
+
+
+def test_ldm_recipe_family_differs_only_in_what_it_compares():
+    from ldm_teach.pretrained.recipes import LDM_RECIPES
+
+    base = LDM_RECIPES["digits-cmp-f4"]
+    for name in ("digits-sched-linear", "digits-sched-cosine", "digits-sched-raw",
+                 "digits-sched-heuristic", "digits-sched-shift", "digits-xattn-fine",
+                 "digits-xattn-coarse", "digits-cmp-f8", "digits-cmp-f16", "digits-cmp-pixel"):
+        r = LDM_RECIPES[name]
+        assert r.train == base.train, name
+        assert r.unet["base_channels"] == base.unet["base_channels"], name
+        assert r.eval_every == base.eval_every and r.eval_steps == base.eval_steps, name
+
+
+@pytest.mark.parametrize(
+    "base, check",
+    [
+        ("digits-sched-shift", "shift"),
+        ("digits-sched-heuristic", "heuristic"),
+    ],
+)
+def test_schedule_from_latents_is_built_from_the_latent_std(tmp_path, monkeypatch, base, check):
+    from ldm_teach.pretrained import load_latent_diffusion
+    from ldm_teach.pretrained.recipes import train_ldm_recipe
+
+    _stage_one_in(tmp_path)
+    name = _tiny(monkeypatch, base)
+    card = train_ldm_recipe(name, tmp_path, steps=2, progress=False)
+    sigma = card["latent_std"]
+    assert 1.5 < sigma < 4.0  # the unscaled digits-kl-f4 latents (about 2.25)
+    assert card["config"]["scale_factor"] == 1.0
+    sched = card["config"]["schedule"]
+    if check == "shift":
+        assert sched["snr_scale"] == pytest.approx(1 / sigma**2, rel=1e-4)
+        assert sched["beta_start"] == 0.00085
+    else:
+        assert sched["beta_start"] == pytest.approx(0.00085 * sigma, rel=1e-4)
+        assert sched["beta_end"] == pytest.approx(0.012 * sigma, rel=1e-4)
+        assert "snr_scale" not in sched
+    # the saved card rebuilds the same schedule
+    ldm = load_latent_diffusion(name, tmp_path)
+    assert ldm.schedule.config.snr_scale == sched.get("snr_scale", 1.0)
+    assert float(ldm.scale_factor) == 1.0
+
+
+def test_convergence_segments_equal_one_uninterrupted_run(tmp_path, monkeypatch):
+    from ldm_teach.pretrained.recipes import train_ldm_recipe
+    from ldm_teach.pretrained.registry import load_state_dict
+
+    _stage_one_in(tmp_path)
+    tracked = _tiny(monkeypatch, "digits-cmp-f4", eval_every=2)
+    card = train_ldm_recipe(tracked, tmp_path, steps=4, progress=False)
+    conv = card["convergence"]
+    assert conv["step"] == [2, 4]
+    assert len(conv["classifier_accuracy"]) == len(conv["frechet_distance"]) == 2
+    assert all(0.0 <= a <= 1.0 for a in conv["classifier_accuracy"])
+    assert card["curves"]["every"] == 10 and len(card["curves"]["loss"]) == 1
+
+    once = tmp_path / "once"
+    once.mkdir()
+    _stage_one_in(once)
+    import dataclasses
+
+    from ldm_teach.pretrained import recipes
+
+    plain = "tiny-plain"  # the same recipe, trained in one go
+    monkeypatch.setitem(recipes.LDM_RECIPES, plain,
+                        dataclasses.replace(recipes.LDM_RECIPES[tracked], eval_every=0))
+    card_once = train_ldm_recipe(plain, once, steps=4, progress=False)
+    assert "convergence" not in card_once
+    a, _ = load_state_dict(tracked, tmp_path)
+    b, _ = load_state_dict(plain, once)
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=0, atol=0)
+
+
+def test_ldm_recipe_rejects_unknown_schedule_adaptation():
+    import dataclasses
+
+    from ldm_teach.pretrained.recipes import LDM_RECIPES
+
+    with pytest.raises(ValueError, match="schedule_from_latents"):
+        dataclasses.replace(LDM_RECIPES["digits-cmp-f4"], schedule_from_latents="magic")
+    with pytest.raises(ValueError, match="eval_every"):
+        dataclasses.replace(LDM_RECIPES["digits-cmp-f4"], eval_every=-1)

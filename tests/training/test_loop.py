@@ -276,3 +276,60 @@ def test_losses_summary():
     s = json.loads(losses_summary([4.0, 3.0, 2.0, 1.0], window=2))
     assert s == {"steps": 4, "first": 3.5, "last": 1.5}
     assert json.loads(losses_summary([2.0], window=50)) == {"steps": 1, "first": 2.0, "last": 2.0}
+
+
+# --- progressive training: stages switch the data at given steps --------------------------
+
+
+def test_stages_switch_the_data_at_their_start_step():
+    first = _regression_data(32, seed=0)
+    second = _regression_data(48, seed=1)
+    seen = []
+
+    def record(model, batch, gen):
+        seen.append(batch[0].shape[0])
+        x, y = batch
+        # tag which data set the batch came from: every row of ``second`` is in second[0]
+        seen[-1] = bool((batch[0][:, None, :] == second[0][None]).all(-1).any(-1).all())
+        return (model(x) - y).pow(2).mean()
+
+    cfg = TrainConfig(steps=6, batch_size=4, ema_decay=None, warmup_steps=0)
+    train(_mlp(), record, first, cfg, progress=False, stages=[(4, second)])
+    assert seen == [False] * 4 + [True] * 2
+
+
+def test_stages_with_equal_data_change_nothing():
+    data = _regression_data()
+    cfg = TrainConfig(steps=8, batch_size=8, ema_decay=None)
+    a = train(_mlp(), _noisy_mse, data, cfg, progress=False)
+    b = train(_mlp(), _noisy_mse, data, cfg, progress=False, stages=[(3, data), (5, data)])
+    assert a.losses == b.losses
+
+
+def test_stages_resume_in_the_right_stage(tmp_path):
+    first, second = _regression_data(32, 0), _regression_data(32, 1)
+    cfg = TrainConfig(steps=8, batch_size=8, ema_decay=0.9)
+    straight = train(_mlp(), _noisy_mse, first, cfg, progress=False, stages=[(4, second)])
+    part = TrainConfig(steps=6, batch_size=8, ema_decay=0.9)
+    train(_mlp(), _noisy_mse, first, part, checkpoint_dir=tmp_path, progress=False,
+          stages=[(4, second)])
+    resumed = train(_mlp(), _noisy_mse, first, cfg, checkpoint_dir=tmp_path, resume=True,
+                    progress=False, stages=[(4, second)])
+    assert resumed.losses == pytest.approx(straight.losses, rel=1e-6, abs=1e-7)
+
+
+@pytest.mark.parametrize(
+    "stages, match",
+    [
+        ([(0, None)], "start steps"),
+        ([(8, None)], "start steps"),
+        ([(4, None), (3, None)], "start steps"),
+        ([(2.5, None)], "start steps"),
+        ([(2, ())], "stage starting at step 2"),
+        ([(2, (torch.zeros(3, 1), torch.zeros(4, 1)))], "stage starting at step 2"),
+    ],
+)
+def test_bad_stages_are_refused(stages, match):
+    cfg = TrainConfig(steps=8, batch_size=4)
+    with pytest.raises(ValueError, match=match):
+        train(_mlp(), _mse, _regression_data(), cfg, progress=False, stages=stages)
