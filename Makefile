@@ -21,7 +21,7 @@ WEIGHTS := digits-features digits-kl-f4 photos-kl-f4 digits-vq-f4 digits-kl-f8 \
 	digits-klw-0 digits-klw-1e-06 digits-klw-1e-05 digits-klw-0.0001 digits-klw-0.001 \
 	digits-ldm digits-cmp-f4 digits-cmp-f8 digits-cmp-f16 digits-cmp-pixel \
 	digits-xattn-fine digits-xattn-coarse digits-sched-linear digits-sched-cosine \
-	digits-sched-raw digits-sched-heuristic digits-sched-shift
+	digits-sched-raw digits-sched-heuristic digits-sched-shift digits-sched-resolution
 TMP_HOME := $(CURDIR)/.tmp-home
 # Keep Jupyter, IPython and matplotlib state out of the user's home during tests.
 TEST_ENV := IPYTHONDIR=$(TMP_HOME)/ipython MPLCONFIGDIR=$(TMP_HOME)/mpl \

@@ -562,6 +562,11 @@ LDM_RECIPES.update({
     "digits-sched-shift": _comparison_ldm(
         "digits-kl-f4", 4, scale_factor=1.0, schedule_from_latents="std_shift",
         what="unscaled latents, log-SNR shifted by log(1/std^2)"),
+    # Hoogeboom et al. 2023: SD's schedule was tuned for 64x64 latents; these are 8x8, so
+    # the resolution rule multiplies the SNR by (64 / 8)^2 = 64 (resolution_snr_scale(8, 64))
+    "digits-sched-resolution": _comparison_ldm(
+        "digits-kl-f4", 4, schedule={**SD_SCHEDULE, "snr_scale": 64.0},
+        what="SNR x64, the resolution shift from SD's 64x64 latents to 8x8"),
 })
 
 

@@ -61,6 +61,7 @@ REGISTRY: dict[str, str] = {
     "digits-sched-raw": "comparison LDM on unscaled digits-kl-f4 latents (no scale_factor)",
     "digits-sched-heuristic": "unscaled latents, betas times the latent std (chapter)",
     "digits-sched-shift": "unscaled latents, log-SNR shifted by log(1/std^2)",
+    "digits-sched-resolution": "comparison LDM, SD schedule with SNR x64 (8x8 vs 64x64 latents)",
 }
 
 

@@ -92,7 +92,8 @@ def test_ldm_recipe_family_differs_only_in_what_it_compares():
 
     base = LDM_RECIPES["digits-cmp-f4"]
     for name in ("digits-sched-linear", "digits-sched-cosine", "digits-sched-raw",
-                 "digits-sched-heuristic", "digits-sched-shift", "digits-xattn-fine",
+                 "digits-sched-heuristic", "digits-sched-shift", "digits-sched-resolution",
+                 "digits-xattn-fine",
                  "digits-xattn-coarse", "digits-cmp-f8", "digits-cmp-f16", "digits-cmp-pixel"):
         r = LDM_RECIPES[name]
         assert r.train == base.train, name
