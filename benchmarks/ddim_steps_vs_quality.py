@@ -13,8 +13,9 @@ time, measured one after the other in this run.
 from __future__ import annotations
 
 import argparse
+import math
 
-from ldm_teach.pretrained import available, load_latent_diffusion
+from ldm_teach.pretrained import available, load_card, load_latent_diffusion
 from ldm_teach.pretrained.recipes import measure_ldm_samples
 
 
@@ -25,6 +26,13 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _guidance(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
+    return value
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="digits-cmp-f4", help="a shipped latent_diffusion")
@@ -32,12 +40,15 @@ def main() -> None:
                         help="samples per digit class (>= 2)")
     parser.add_argument("--steps", type=_positive_int, nargs="+", default=[10, 25, 50, 100, 1000],
                         help="numbers of DDIM steps, each in [1, T]")
-    parser.add_argument("--guidance-scale", type=float, default=2.0)
+    parser.add_argument("--guidance-scale", type=_guidance, default=2.0)
     parser.add_argument("--no-ddpm", action="store_true", help="skip the DDPM reference row")
     parser.add_argument("--weights-dir", default=None)
     args = parser.parse_args()
     if args.model not in available(args.weights_dir):
-        parser.error(f"--model {args.model!r} is not a shipped checkpoint")
+        where = args.weights_dir or "the package's weights folder"
+        parser.error(f"--model {args.model!r} is not a checkpoint in {where}")
+    if load_card(args.model, args.weights_dir).get("kind") != "latent_diffusion":
+        parser.error(f"--model {args.model!r} is not a latent diffusion model (an autoencoder?)")
     if args.per_class < 2:
         parser.error("--per-class must be >= 2 (diversity needs two samples of a class)")
     ldm = load_latent_diffusion(args.model, args.weights_dir)

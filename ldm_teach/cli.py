@@ -140,13 +140,29 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
 
 def _cmd_run_notebooks(args: argparse.Namespace) -> int:
+    from ldm_teach.viz.steppers import STATIC_ENV
+
+    # the kernels inherit this process's environment: without --widgets the stored notebook
+    # shows the steppers' static figures (readable on the web); the caller's value is
+    # restored afterwards
+    previous = os.environ.get(STATIC_ENV)
+    if args.widgets:
+        os.environ.pop(STATIC_ENV, None)
+    else:
+        os.environ[STATIC_ENV] = "1"
+    try:
+        return _execute_notebooks(args)
+    finally:
+        if previous is None:
+            os.environ.pop(STATIC_ENV, None)
+        else:
+            os.environ[STATIC_ENV] = previous
+
+
+def _execute_notebooks(args: argparse.Namespace) -> int:
     import nbformat
     from nbclient import NotebookClient
 
-    from ldm_teach.viz.steppers import STATIC_ENV
-
-    if not args.widgets:  # stored notebooks show the steppers' static figures on the web
-        os.environ[STATIC_ENV] = "1"
     for name in args.notebooks:
         path = Path(name)
         if not path.is_file() or path.suffix != ".ipynb":

@@ -29,7 +29,9 @@ def test_ddim_steps_benchmark_prints_one_row_per_setting():
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--model", "no-such-model"], "not a shipped checkpoint"),
+        (["--model", "no-such-model"], "not a checkpoint in"),
+        (["--model", "digits-kl-f4"], "not a latent diffusion model"),
+        (["--guidance-scale", "nan"], "finite number >= 0"),
         (["--per-class", "1"], "--per-class must be >= 2"),
         (["--steps", "0"], "positive integer"),
         (["--steps", "1001"], "--steps must be in [1, 1000]"),

@@ -113,15 +113,24 @@ def test_demo_steps_beyond_training_steps_is_a_one_line_error(tmp_path, capsys):
     assert "num_inference_steps" in err and "Traceback" not in err
 
 
-@pytest.mark.parametrize("flags, expected", [([], "'1'"), (["--widgets"], "None")])
+@pytest.mark.parametrize(
+    "inherited, flags, expected",
+    [(None, [], "'1'"), (None, ["--widgets"], "None"), ("1", ["--widgets"], "None"),
+     ("0", [], "'1'")],
+)
 def test_run_notebooks_stores_static_stepper_figures_unless_widgets(tmp_path, monkeypatch,
-                                                                     flags, expected):
+                                                                     inherited, flags, expected):
+    import os
+
     import nbformat
 
     from ldm_teach.viz.steppers import STATIC_ENV
 
     monkeypatch.setenv(STATIC_ENV, "0")  # so that monkeypatch restores the variable afterwards
-    monkeypatch.delenv(STATIC_ENV)
+    if inherited is None:
+        monkeypatch.delenv(STATIC_ENV)
+    else:
+        monkeypatch.setenv(STATIC_ENV, inherited)
     path = tmp_path / "env.ipynb"
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
         f"import os; print(repr(os.environ.get({STATIC_ENV!r})))")])
@@ -129,3 +138,4 @@ def test_run_notebooks_stores_static_stepper_figures_unless_widgets(tmp_path, mo
     assert main(["run-notebooks", str(path), *flags]) == 0
     out = nbformat.read(path, as_version=4).cells[0].outputs[0]["text"].strip()
     assert out == expected
+    assert os.environ.get(STATIC_ENV) == inherited  # the caller's environment is restored

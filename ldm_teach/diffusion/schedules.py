@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import copy
 import math
+import numbers
 from dataclasses import dataclass
 
 import torch
@@ -82,13 +83,14 @@ class ScheduleConfig:
             raise ValueError("rescale_betas_zero_snr needs num_train_timesteps >= 2, got 1")
         if (
             isinstance(self.snr_scale, bool)
-            or not isinstance(self.snr_scale, (int, float))
+            or not isinstance(self.snr_scale, numbers.Real)
             or not math.isfinite(self.snr_scale)
             or self.snr_scale <= 0
         ):
             raise ValueError(
                 f"snr_scale must be a positive finite number, got {self.snr_scale!r}"
             )
+        object.__setattr__(self, "snr_scale", float(self.snr_scale))  # plain float for JSON
 
 
 def linear_betas(num_train_timesteps: int, beta_start: float, beta_end: float) -> Tensor:

@@ -30,6 +30,7 @@ constant, so it is not the principled shift above (the tests and the notebook sh
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import replace
 
 import torch
@@ -46,7 +47,7 @@ from ldm_teach.diffusion.schedules import (
 
 def _check_positive_finite(name: str, value: float) -> float:
     """Return ``value`` as a float, or raise ValueError naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise ValueError(f"{name} must be a positive finite number, got {value!r}")
     value = float(value)
     if not math.isfinite(value) or value <= 0:
@@ -67,15 +68,32 @@ def shift_betas(betas: Tensor, snr_scale: float) -> Tensor:
     Sec. 3.1); ᾱ'_t = sigmoid(log SNR'(t)); β'_t = 1 - ᾱ'_t / ᾱ'_{t-1}.
 
     Args:
-        betas: (T,) values in (0, 1]; a last beta of 1 (zero terminal SNR) stays 1.
+        betas: (T,) tensor, T >= 1, finite values in (0, 1]; only the last may be 1 (zero
+            terminal SNR), and it stays 1. Any device; the work is done in float64 on the CPU.
         snr_scale: positive finite factor on the SNR; 1 returns the same ᾱ.
     Returns:
-        float64 (T,) betas in (0, 1].
+        float64 (T,) CPU betas in (0, 1], with ᾱ' strictly decreasing and in (0, 1) (the
+        last may be 0 if the input's was).
     Raises:
-        ValueError: if snr_scale is not a positive finite number.
+        TypeError: if betas is not a tensor.
+        ValueError: if betas is not a non-empty 1-D tensor of finite values in (0, 1] with
+            1 only at the end, if snr_scale is not a positive finite number, or if the
+            shift is so large that ᾱ' rounds to 0 or 1 in float64 at some t (roughly
+            snr_scale > 1e12 or < 1e-15 for the usual schedules).
     """
     snr_scale = _check_positive_finite("snr_scale", snr_scale)
-    alphas_cumprod = torch.cumprod(1.0 - betas.to(torch.float64), dim=0)  # ᾱ_t, (T,)
+    if not isinstance(betas, Tensor):
+        raise TypeError(f"betas must be a torch.Tensor, got {type(betas).__name__}")
+    if betas.ndim != 1 or betas.numel() == 0:
+        raise ValueError(f"betas must be a non-empty 1-D (T,) tensor, got shape {tuple(betas.shape)}")
+    betas = betas.detach().to(device="cpu", dtype=torch.float64)
+    if not bool(torch.isfinite(betas).all()) or not bool(((betas > 0) & (betas <= 1)).all()):
+        raise ValueError(f"betas must be finite and in (0, 1], got range "
+                         f"[{float(betas.min())}, {float(betas.max())}]")
+    if bool((betas[:-1] == 1).any()):
+        raise ValueError("betas may equal 1 only at the last step (zero terminal SNR)")
+    zero_terminal = bool(betas[-1] == 1)
+    alphas_cumprod = torch.cumprod(1.0 - betas, dim=0)  # ᾱ_t, (T,)
     log_snr = torch.log(alphas_cumprod) - torch.log1p(-alphas_cumprod)  # λ(t); -inf if ᾱ = 0
     log_snr_shifted = log_snr + math.log(snr_scale)  # λ'(t)
     # log ᾱ'_t = log sigmoid(λ'), computed in log space so that tiny β' keep their precision
@@ -83,7 +101,19 @@ def shift_betas(betas: Tensor, snr_scale: float) -> Tensor:
     zero = torch.zeros(1, dtype=torch.float64)
     log_alphas_cumprod_prev = torch.cat([zero, log_alphas_cumprod[:-1]])  # log ᾱ'_{t-1}
     # β'_t = 1 - exp(log ᾱ'_t - log ᾱ'_{t-1})
-    return -torch.expm1(log_alphas_cumprod - log_alphas_cumprod_prev)  # (T,)
+    shifted = -torch.expm1(log_alphas_cumprod - log_alphas_cumprod_prev)  # (T,)
+    # the schedule is rebuilt as cumprod(1 - β'): it must stay strictly inside (0, 1)
+    rebuilt = torch.cumprod(1.0 - shifted, dim=0)
+    body = rebuilt[:-1] if zero_terminal else rebuilt
+    bad = ~((body > 0) & (body < 1)) | ~((1.0 - shifted[: len(body)]) < 1.0)
+    if bool(bad.any()):
+        t_bad = int(torch.nonzero(bad)[0])
+        raise ValueError(
+            f"snr_scale={snr_scale:g} is too extreme for float64: ᾱ' rounds to "
+            f"{float(body[t_bad]):g} at t={t_bad} (it must stay strictly inside (0, 1) and "
+            "decrease); use a factor closer to 1"
+        )
+    return shifted
 
 
 def shifted_schedule(schedule: NoiseSchedule, snr_scale: float) -> NoiseSchedule:
@@ -102,11 +132,21 @@ def shifted_schedule(schedule: NoiseSchedule, snr_scale: float) -> NoiseSchedule
         its config (a model can be saved and loaded with a shifted schedule). ᾱ' stays strictly decreasing in (0, 1) when ᾱ is; a zero
         terminal SNR stays zero.
     Raises:
-        ValueError: if snr_scale is not a positive finite number.
+        TypeError: if schedule is not a NoiseSchedule.
+        ValueError: if snr_scale is not a positive finite number, or is too extreme (see
+            :func:`shift_betas`).
     """
     snr_scale = _check_positive_finite("snr_scale", snr_scale)
+    if not isinstance(schedule, NoiseSchedule):
+        raise TypeError(f"schedule must be a NoiseSchedule, got {type(schedule).__name__}")
+    combined = schedule.config.snr_scale * snr_scale
+    if not math.isfinite(combined) or combined <= 0:
+        raise ValueError(
+            f"snr_scale={snr_scale:g} times the schedule's own snr_scale="
+            f"{schedule.config.snr_scale:g} is not a positive finite number"
+        )
     betas = shift_betas(schedule.betas, snr_scale)
-    config = replace(schedule.config, snr_scale=schedule.config.snr_scale * snr_scale)
+    config = replace(schedule.config, snr_scale=combined)
     return NoiseSchedule.from_betas(betas, config)
 
 

@@ -70,8 +70,21 @@ class LDMRecipe:
                 "schedule_from_latents must be None, 'chapter_heuristic' or 'std_shift', "
                 f"got {self.schedule_from_latents!r}"
             )
-        if self.eval_every < 0:
-            raise ValueError(f"eval_every must be >= 0, got {self.eval_every}")
+        if self.schedule_from_latents is not None and self.scale_factor != 1.0:
+            raise ValueError(
+                f"schedule_from_latents={self.schedule_from_latents!r} adapts the schedule to "
+                "unscaled latents and needs scale_factor=1.0 (scaling them too would correct "
+                f"twice), got scale_factor={self.scale_factor!r}"
+            )
+        if self.schedule_from_latents == "chapter_heuristic" and self.schedule.get(
+            "beta_schedule", "linear"
+        ) not in ("linear", "scaled_linear"):
+            raise ValueError("the chapter's heuristic scales beta_start and beta_end: it needs "
+                             "a 'linear' or 'scaled_linear' schedule")
+        for name, low in (("eval_every", 0), ("eval_steps", 1), ("convergence_steps", 1)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
 
 
 def _f_mult(f: int) -> tuple[int, ...]:
@@ -573,10 +586,13 @@ LDM_RECIPES.update({
 def _latent_schedule(recipe: LDMRecipe, latent_std: float) -> dict:
     """The ScheduleConfig fields a recipe trains with, given the std σ of its unscaled
     latents: the recipe's schedule, adapted as ``schedule_from_latents`` says."""
+    from ldm_teach.diffusion import ScheduleConfig
+
     schedule = dict(recipe.schedule)
     if recipe.schedule_from_latents == "chapter_heuristic":
-        schedule["beta_start"] = schedule["beta_start"] * latent_std
-        schedule["beta_end"] = schedule["beta_end"] * latent_std
+        base = ScheduleConfig(**schedule)  # fills in defaults the recipe did not spell out
+        schedule["beta_start"] = base.beta_start * latent_std
+        schedule["beta_end"] = base.beta_end * latent_std
     elif recipe.schedule_from_latents == "std_shift":
         schedule["snr_scale"] = 1.0 / latent_std**2
     return schedule
@@ -592,10 +608,19 @@ def measure_ldm_samples(ldm, num_inference_steps: int, guidance_scale: float,
     Returns a dict: "classifier_accuracy" (the independent classifier, in [0, 1]),
     "frechet_distance" (on the course feature net against the 360 test digits; >= 0,
     lower is better), "within_class_diversity" (mean pairwise feature distance within a
-    class) and "sampling_wall_s" (seconds). Raises ValueError if per_class < 2.
+    class) and "sampling_wall_s" (seconds). The model must be a 10-class digits LDM
+    producing 32x32 images. The Fréchet distance is FID's (Heusel et al. 2017, arXiv:1706.08500)
+    computed on the course's features instead of Inception's.
+
+    Raises:
+        ValueError: if per_class is not an int in [2, 200] or seed not an int in [0, 2**63),
+            and as ``LatentDiffusion.sample`` does for bad steps, sampler or guidance.
     """
-    if isinstance(per_class, bool) or not isinstance(per_class, int) or per_class < 2:
-        raise ValueError(f"per_class must be an int >= 2, got {per_class!r}")
+    if isinstance(per_class, bool) or not isinstance(per_class, int) or not 2 <= per_class <= 200:
+        # one batch of 10 * per_class samples: 200 per class needs about 1.5 GB
+        raise ValueError(f"per_class must be an int in [2, 200], got {per_class!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
+        raise ValueError(f"seed must be an int in [0, 2**63), got {seed!r}")
     from ldm_teach.data import DigitsDataset
     from ldm_teach.metrics import DigitsClassifier
     from ldm_teach.metrics.samples import frechet_distance, within_class_diversity

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -84,6 +84,55 @@ def _lr_at(step: int, cfg: TrainConfig) -> float:
     return cfg.lr * min(1.0, (step + 1) / cfg.warmup_steps)
 
 
+def _check_stages(
+    stages: Sequence[tuple[int, tuple[Tensor, ...]]], data: tuple[Tensor, ...], steps: int
+) -> list[tuple[int, tuple[Tensor, ...]]]:
+    """Validate progressive-training stages before step 0 (not when a stage starts)."""
+    if stages is None or isinstance(stages, (dict, Tensor)) or not isinstance(
+        stages, Iterable
+    ):
+        raise TypeError(
+            "stages must be a sequence of (start_step, data) pairs, e.g. "
+            f"[(400, (latents_32, labels))], got {type(stages).__name__}"
+        )
+    stages = list(stages)  # a generator would be used up by the checks below
+    for stage in stages:
+        if not isinstance(stage, (tuple, list)) or len(stage) != 2:
+            raise TypeError(f"each stage must be a (start_step, data) pair, got {stage!r:.80}")
+    starts = [start for start, _ in stages]
+    if any(not isinstance(s, int) or isinstance(s, bool) for s in starts) or any(
+        not a < b for a, b in zip([0, *starts], [*starts, steps])
+    ):
+        raise ValueError(
+            f"stages' start steps must be ints increasing strictly inside (0, {steps}), "
+            f"got {starts}"
+        )
+    for start, stage_data in stages:
+        where = f"the data of the stage starting at step {start}"
+        if not isinstance(stage_data, (tuple, list)) or not all(
+            isinstance(d, Tensor) for d in stage_data
+        ):
+            raise TypeError(f"{where} must be a tuple of tensors like data, got "
+                            f"{type(stage_data).__name__}")
+        if (
+            not stage_data
+            or any(d.ndim == 0 for d in stage_data)
+            or stage_data[0].shape[0] == 0
+            or any(d.shape[0] != stage_data[0].shape[0] for d in stage_data)
+        ):
+            raise ValueError(f"{where} must be a non-empty tuple of tensors with equal, "
+                             "non-zero length")
+        if len(stage_data) != len(data):
+            raise ValueError(f"{where} has {len(stage_data)} tensors; data has {len(data)}")
+        for i, (d, ref) in enumerate(zip(stage_data, data)):
+            if d.dtype != ref.dtype or d.device != ref.device or d.ndim != ref.ndim:
+                raise ValueError(
+                    f"{where}: tensor {i} is {d.dtype} on {d.device} with {d.ndim} dims; "
+                    f"data's is {ref.dtype} on {ref.device} with {ref.ndim} dims"
+                )
+    return stages
+
+
 def train(
     model: nn.Module,
     loss_fn: Callable[[nn.Module, tuple[Tensor, ...], torch.Generator], Tensor],
@@ -118,30 +167,15 @@ def train(
         A :class:`TrainResult`.
     Raises:
         ValueError: if ``data`` or a stage's data is empty or its tensors disagree in
-            length, or the stages' start steps are not increasing inside (0, steps).
+            length, a stage's tensors differ from ``data``'s in number, dtype, device or
+            dimensions, or the stages' start steps are not increasing inside (0, steps).
+        TypeError: if ``stages`` is not a sequence of ``(start_step, tuple_of_tensors)``.
         FileExistsError: if ``checkpoint_dir`` already holds a checkpoint and ``resume``
             is False (nothing a user saved is overwritten silently).
     """
     if not data or any(d.shape[0] != data[0].shape[0] for d in data) or data[0].shape[0] == 0:
         raise ValueError("data must be a non-empty tuple of tensors with equal, non-zero length")
-    starts = [start for start, _ in stages]
-    if any(not isinstance(s, int) or isinstance(s, bool) for s in starts) or any(
-        not a < b for a, b in zip([0, *starts], [*starts, config.steps])
-    ):
-        raise ValueError(
-            f"stages' start steps must be ints increasing strictly inside (0, "
-            f"{config.steps}), got {starts}"
-        )
-    for start, stage_data in stages:
-        if (
-            not stage_data
-            or stage_data[0].shape[0] == 0
-            or any(d.shape[0] != stage_data[0].shape[0] for d in stage_data)
-        ):
-            raise ValueError(
-                f"the data of the stage starting at step {start} must be a non-empty tuple "
-                "of tensors with equal, non-zero length"
-            )
+    stages = _check_stages(stages, data, config.steps)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
     ema = (

@@ -194,3 +194,48 @@ def test_config_snr_scale_rejects_bad_values(bad):
 def test_shift_betas_matches_shifted_schedule():
     base = NoiseSchedule(ScheduleConfig(beta_schedule="cosine"))
     torch.testing.assert_close(shift_betas(base.betas, 4.0), shifted_schedule(base, 4.0).betas)
+
+
+@pytest.mark.parametrize("snr_scale", [1e16, 1e-20])
+def test_too_extreme_shift_is_refused_not_nan(snr_scale):
+    with pytest.raises(ValueError, match="too extreme"):
+        NoiseSchedule(ScheduleConfig(snr_scale=snr_scale))
+    with pytest.raises(ValueError, match="too extreme"):
+        shifted_schedule(NoiseSchedule(ScheduleConfig()), snr_scale)
+
+
+@pytest.mark.parametrize(
+    "betas, error, match",
+    [
+        (torch.tensor([0.1, float("nan")]), ValueError, "finite"),
+        (torch.tensor([0.1, 1.5]), ValueError, r"\(0, 1\]"),
+        (torch.tensor([-0.1, 0.5]), ValueError, r"\(0, 1\]"),
+        (torch.tensor([0.0, 0.5]), ValueError, r"\(0, 1\]"),
+        (torch.tensor([0.1, 1.0, 0.2]), ValueError, "only at the last"),
+        (torch.tensor([]), ValueError, "non-empty 1-D"),
+        (torch.full((3, 4), 0.1), ValueError, "non-empty 1-D"),
+        (torch.tensor(0.1), ValueError, "non-empty 1-D"),
+        ([0.1, 0.2], TypeError, "torch.Tensor"),
+    ],
+)
+def test_shift_betas_refuses_bad_betas(betas, error, match):
+    with pytest.raises(error, match=match):
+        shift_betas(betas, 2.0)
+
+
+def test_shift_betas_works_from_any_dtype_and_keeps_zero_terminal_snr():
+    base = NoiseSchedule(ScheduleConfig(rescale_betas_zero_snr=True))
+    out = shift_betas(base.betas.float(), 3.0)
+    assert out.dtype == torch.float64 and float(out[-1]) == 1.0
+
+
+def test_shifted_schedule_needs_a_noise_schedule():
+    with pytest.raises(TypeError, match="NoiseSchedule"):
+        shifted_schedule(ScheduleConfig(), 2.0)
+
+
+def test_snr_scale_is_stored_as_a_plain_float():
+    import numpy as np
+
+    for value in (2, np.float32(2.0), np.float64(2.0)):
+        assert type(ScheduleConfig(snr_scale=value).snr_scale) is float

@@ -71,3 +71,31 @@ def test_config_is_exposed_and_same_type_is_identity():
 def test_unknown_types_are_refused(kw):
     with pytest.raises(ValueError, match=next(iter(kw))):
         PredictionConverter(_Eps(), SCHEDULE, **kw)
+
+
+def test_bad_network_or_schedule_is_refused():
+    with pytest.raises(TypeError, match="network"):
+        PredictionConverter("abc", SCHEDULE)
+    with pytest.raises(TypeError, match="NoiseSchedule"):
+        PredictionConverter(_Eps(), ScheduleConfig())
+
+
+def test_eps_source_at_zero_terminal_snr_is_refused():
+    zero_snr = NoiseSchedule(ScheduleConfig(rescale_betas_zero_snr=True))
+    x_t = torch.randn(2, 1, 2, 2)
+    with pytest.raises(ValueError, match="t=999"):
+        PredictionConverter(_Eps(), zero_snr, "epsilon", "sample")(x_t, torch.tensor([0, 999]))
+    # from v, every conversion is defined there
+    v_to_eps = PredictionConverter(_Eps(), zero_snr, "v_prediction", "epsilon")
+    assert torch.isfinite(v_to_eps(x_t, torch.tensor([0, 999]))).all()
+
+
+def test_identity_case_still_checks_t_and_keeps_the_dtype():
+    class _F32(nn.Module):
+        def forward(self, x_t, t):
+            return x_t.float()
+
+    conv = PredictionConverter(_F32(), SCHEDULE, "epsilon", "epsilon")
+    with pytest.raises(ValueError, match=r"t must be in \[0, 999\]"):
+        conv(torch.zeros(2, 1, 2, 2), torch.tensor([0, 5000]))
+    assert conv(torch.zeros(2, 1, 2, 2, dtype=torch.float64), torch.tensor([0, 1])).dtype == torch.float64

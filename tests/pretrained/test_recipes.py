@@ -163,12 +163,35 @@ def test_convergence_segments_equal_one_uninterrupted_run(tmp_path, monkeypatch)
         torch.testing.assert_close(a[key], b[key], rtol=0, atol=0)
 
 
-def test_ldm_recipe_rejects_unknown_schedule_adaptation():
+@pytest.mark.parametrize(
+    "changes, match",
+    [
+        ({"schedule_from_latents": "magic"}, "schedule_from_latents"),
+        ({"eval_every": -1}, "eval_every"),
+        ({"eval_every": 1.5}, "eval_every"),
+        ({"eval_every": True}, "eval_every"),
+        ({"convergence_steps": 0}, "convergence_steps"),
+        ({"eval_steps": None}, "eval_steps"),
+        ({"schedule_from_latents": "std_shift", "scale_factor": None}, "scale_factor=1.0"),
+        ({"schedule_from_latents": "chapter_heuristic", "scale_factor": 1.0,
+          "schedule": {"num_train_timesteps": 1000, "beta_schedule": "cosine"}}, "heuristic"),
+    ],
+)
+def test_ldm_recipe_rejects_bad_fields(changes, match):
     import dataclasses
 
     from ldm_teach.pretrained.recipes import LDM_RECIPES
 
-    with pytest.raises(ValueError, match="schedule_from_latents"):
-        dataclasses.replace(LDM_RECIPES["digits-cmp-f4"], schedule_from_latents="magic")
-    with pytest.raises(ValueError, match="eval_every"):
-        dataclasses.replace(LDM_RECIPES["digits-cmp-f4"], eval_every=-1)
+    with pytest.raises(ValueError, match=match):
+        dataclasses.replace(LDM_RECIPES["digits-cmp-f4"], **changes)
+
+
+@pytest.mark.parametrize("kwargs, match", [({"per_class": 1}, "per_class"),
+                                           ({"per_class": 10_000}, "per_class"),
+                                           ({"seed": -1}, "seed"), ({"seed": 1.5}, "seed")])
+def test_measure_ldm_samples_rejects_bad_arguments(kwargs, match):
+    from ldm_teach.pretrained import load_latent_diffusion
+    from ldm_teach.pretrained.recipes import measure_ldm_samples
+
+    with pytest.raises(ValueError, match=match):
+        measure_ldm_samples(load_latent_diffusion("digits-cmp-f8"), 2, 2.0, **kwargs)

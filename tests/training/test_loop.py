@@ -319,17 +319,36 @@ def test_stages_resume_in_the_right_stage(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "stages, match",
+    "stages, error, match",
     [
-        ([(0, None)], "start steps"),
-        ([(8, None)], "start steps"),
-        ([(4, None), (3, None)], "start steps"),
-        ([(2.5, None)], "start steps"),
-        ([(2, ())], "stage starting at step 2"),
-        ([(2, (torch.zeros(3, 1), torch.zeros(4, 1)))], "stage starting at step 2"),
+        ([(0, None)], ValueError, "start steps"),
+        ([(8, None)], ValueError, "start steps"),
+        ([(4, None), (3, None)], ValueError, "start steps"),
+        ([(2.5, None)], ValueError, "start steps"),
+        ([(2, ())], ValueError, "stage starting at step 2"),
+        ([(2, (torch.zeros(3, 1), torch.zeros(4, 1)))], ValueError, "stage starting at step 2"),
+        ([(2, (torch.zeros(5, 3),))], ValueError, "has 1 tensors; data has 2"),
+        ([(2, (torch.zeros(5, 3, dtype=torch.float64), torch.zeros(5, 1)))], ValueError,
+         "float64"),
+        ([(2, (torch.zeros(5, 3, 1), torch.zeros(5, 1)))], ValueError, "3 dims"),
+        ([(2, torch.zeros(5, 3))], TypeError, "tuple of tensors"),
+        ([(2, (torch.tensor(1.0), torch.tensor(1.0)))], ValueError, "non-empty"),
+        ((2, (torch.zeros(5, 3), torch.zeros(5, 1))), TypeError, "pair"),
+        ({2: (torch.zeros(5, 3), torch.zeros(5, 1))}, TypeError, "sequence of"),
+        ([(2, (torch.zeros(5, 3), torch.zeros(5, 1)), 1)], TypeError, "pair"),
+        (None, TypeError, "sequence of"),
     ],
 )
-def test_bad_stages_are_refused(stages, match):
+def test_bad_stages_are_refused(stages, error, match):
     cfg = TrainConfig(steps=8, batch_size=4)
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises(error, match=match):
         train(_mlp(), _mse, _regression_data(), cfg, progress=False, stages=stages)
+
+
+def test_stages_may_be_a_generator():
+    first = _regression_data(32, seed=0)
+    second = _regression_data(48, seed=1)
+    cfg = TrainConfig(steps=6, batch_size=4, ema_decay=None, warmup_steps=0)
+    a = train(_mlp(), _mse, first, cfg, progress=False, stages=[(4, second)])
+    b = train(_mlp(), _mse, first, cfg, progress=False, stages=((s, second) for s in [4]))
+    assert a.losses == b.losses
