@@ -86,12 +86,16 @@ def test_comparison_ldm_reproduces_its_card(name):
     from ldm_teach.pretrained.recipes import measure_ldm_samples
 
     card = load_card(name)
-    metrics = card["metrics"]
+    metrics, conv = card["metrics"], card["convergence"]
     ldm = load_latent_diffusion(name)
-    m = measure_ldm_samples(ldm, metrics["num_inference_steps"], metrics["guidance_scale"],
-                            seed=metrics["seed"])
-    assert m["classifier_accuracy"] == pytest.approx(metrics["classifier_accuracy"], abs=0.04)
-    assert m["frechet_distance"] == pytest.approx(metrics["frechet_distance"], rel=0.15, abs=0.1)
-    conv = card["convergence"]
+    if name == "digits-cmp-pixel":  # 32x32 sampling is slow on a CPU: check the 25-step point
+        steps, expected = conv["num_inference_steps"], {
+            "classifier_accuracy": conv["classifier_accuracy"][-1],
+            "frechet_distance": conv["frechet_distance"][-1]}
+    else:
+        steps, expected = metrics["num_inference_steps"], metrics
+    m = measure_ldm_samples(ldm, steps, metrics["guidance_scale"], seed=metrics["seed"])
+    assert m["classifier_accuracy"] == pytest.approx(expected["classifier_accuracy"], abs=0.04)
+    assert m["frechet_distance"] == pytest.approx(expected["frechet_distance"], rel=0.15, abs=0.1)
     assert conv["step"][-1] == card["steps"] and len(conv["step"]) == len(conv["frechet_distance"])
     assert len(card["curves"]["loss"]) == -(-card["steps"] // card["curves"]["every"])
