@@ -110,14 +110,16 @@ def run_all_and_move_slider(base: str, token: str, notebook: str, screenshot: Pa
         _wait(lambda: page.evaluate(KERNEL_STATUS) == "idle" and page.evaluate(PENDING) == 0,
               timeout_s, "the kernel to finish every cell")
         stepper.scroll_into_view_if_needed()
+        page.wait_for_timeout(500)  # let a windowed notebook render the cell it scrolled to
         image = stepper.locator("img").first
         readout = stepper.locator(".widget-readout").first
-        before_src, before_readout = image.get_attribute("src"), readout.inner_text()
+        # text_content, not inner_text: the latter is empty while the cell is off-screen
+        before_src, before_readout = image.get_attribute("src"), readout.text_content()
         handle = stepper.locator(".widget-slider .noUi-handle").first
         handle.focus()
         handle.press("ArrowRight")
         _wait(lambda: image.get_attribute("src") != before_src, 60, "the image to be redrawn")
-        after_src, after_readout = image.get_attribute("src"), readout.inner_text()
+        after_src, after_readout = image.get_attribute("src"), readout.text_content()
         errors = page.locator(".jp-OutputArea-output[data-mime-type="
                               "'application/vnd.jupyter.stderr']").all_inner_texts()
         tracebacks = [e for e in errors if "Traceback" in e or "Error" in e]
