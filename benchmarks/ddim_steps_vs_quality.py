@@ -13,24 +13,10 @@ time, measured one after the other in this run.
 from __future__ import annotations
 
 import argparse
-import math
 
+from ldm_teach.cli import _guidance, _positive_int  # the CLI's argument checks
 from ldm_teach.pretrained import available, load_card, load_latent_diffusion
 from ldm_teach.pretrained.recipes import measure_ldm_samples
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
-
-
-def _guidance(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value) or value < 0:
-        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
-    return value
 
 
 def main() -> None:
