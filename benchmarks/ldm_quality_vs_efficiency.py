@@ -19,20 +19,18 @@ claims (f = 4: 10-15x, f = 8: 40-60x, f = 16: 150-200x).
 from __future__ import annotations
 
 import argparse
-import time
 
 import torch
 
-from ldm_teach.data import DigitsDataset
-from ldm_teach.metrics import DigitsClassifier, count_flops, time_training_step
-from ldm_teach.metrics.samples import frechet_distance, within_class_diversity
+from ldm_teach.metrics import count_flops, time_training_step
 from ldm_teach.pretrained import available, load_latent_diffusion
+from ldm_teach.pretrained.recipes import measure_ldm_samples
 
 NAMES = ("digits-cmp-pixel", "digits-cmp-f4", "digits-cmp-f8", "digits-cmp-f16")
 CHAPTER = {"digits-cmp-f4": "10-15x", "digits-cmp-f8": "40-60x", "digits-cmp-f16": "150-200x"}
 
 
-def measure(name: str, args, test, classifier, y) -> dict:
+def measure(name: str, args) -> dict:
     """FLOPs, step and sampling time, and sample quality of one comparison LDM."""
     ldm = load_latent_diffusion(name, args.weights_dir)
     shape = (32, *ldm.latent_shape(32))
@@ -41,15 +39,12 @@ def measure(name: str, args, test, classifier, y) -> dict:
     labels = torch.randint(0, 10, (32,))
     flops = count_flops(lambda: ldm.unet(z, t, labels), backward=False)
     step_s = time_training_step(ldm.unet, lambda m: m(z, t, labels).pow(2).mean(), repeats=5)
-    t0 = time.perf_counter()
-    images = ldm.sample(len(y), 32, y, guidance_scale=2.0, num_inference_steps=args.steps,
-                        generator=torch.Generator().manual_seed(0), progress=False)
-    sample_s = time.perf_counter() - t0
+    m = measure_ldm_samples(ldm, args.steps, 2.0, seed=0, per_class=args.samples // 10)
     return {
         "name": name, "latent": "x".join(map(str, shape[1:])), "gflop": flops / 1e9,
-        "step_ms": 1e3 * step_s, "sample_s": sample_s,
-        "accuracy": classifier.accuracy(images, y), "fd": frechet_distance(test, images),
-        "diversity": within_class_diversity(images, y),
+        "step_ms": 1e3 * step_s, "sample_s": m["sampling_wall_s"],
+        "accuracy": m["classifier_accuracy"], "fd": m["frechet_distance"],
+        "diversity": m["within_class_diversity"],
     }
 
 
@@ -59,18 +54,15 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=100)
     parser.add_argument("--steps", type=int, default=50)
     args = parser.parse_args()
-    if args.samples < 20 or args.samples % 10:
-        parser.error("--samples must be a multiple of 10 and at least 20 (two per digit)")
+    if args.samples < 20 or args.samples > 2000 or args.samples % 10:
+        parser.error("--samples must be a multiple of 10 in [20, 2000] (two to 200 per digit)")
     names = [n for n in NAMES if n in available(args.weights_dir)]
     missing = sorted(set(NAMES) - set(names))
     if missing:
         print("not trained yet (ldm-teach train NAME):", ", ".join(missing))
-    test = DigitsDataset("test").images
-    classifier = DigitsClassifier.fit_default()
-    y = torch.arange(10).repeat(args.samples // 10)
-    rows = [measure(name, args, test, classifier, y) for name in names]
+    rows = [measure(name, args) for name in names]
     base = next((r for r in rows if r["name"] == "digits-cmp-pixel"), None)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; {len(y)} samples, "
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; {args.samples} samples, "
           f"{args.steps} DDIM steps, guidance 2")
     print(f"{'model':18}{'input':>9}{'GFLOP':>8}{'FLOP x':>8}{'ms/step':>9}{'step x':>8}"
           f"{'sample s':>9}{'sample x':>9}{'acc':>6}{'FD':>8}{'div':>7}  chapter")

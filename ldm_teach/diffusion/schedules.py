@@ -147,6 +147,17 @@ def rescale_zero_terminal_snr(betas: Tensor) -> Tensor:
     return 1 - alphas
 
 
+def check_betas_range(betas: Tensor) -> Tensor:
+    """``betas`` as float64 on the CPU; ValueError unless every value is finite and in (0, 1]."""
+    betas = betas.detach().to(device="cpu", dtype=torch.float64)
+    if not bool(torch.isfinite(betas).all()) or not bool(((betas > 0) & (betas <= 1)).all()):
+        raise ValueError(
+            f"betas must be finite and in (0, 1], got range "
+            f"[{float(betas.min())}, {float(betas.max())}]"
+        )
+    return betas
+
+
 def make_betas(config: ScheduleConfig) -> Tensor:
     """The (T,) float64 betas that ``config`` describes."""
     T = config.num_train_timesteps
@@ -201,12 +212,7 @@ class NoiseSchedule:
         if not isinstance(betas, Tensor) or betas.shape != (T,):
             got = tuple(betas.shape) if isinstance(betas, Tensor) else type(betas).__name__
             raise ValueError(f"betas must be a tensor of shape ({T},), got {got}")
-        betas = betas.detach().to(device="cpu", dtype=torch.float64)
-        if not bool(torch.isfinite(betas).all()) or not bool(((betas > 0) & (betas <= 1)).all()):
-            raise ValueError(
-                f"betas must be finite and in (0, 1], got range "
-                f"[{float(betas.min())}, {float(betas.max())}]"
-            )
+        betas = check_betas_range(betas)
         schedule = cls.__new__(cls)
         schedule._set_betas(config, betas)
         return schedule

@@ -40,6 +40,7 @@ from torch import Tensor
 from ldm_teach.diffusion.schedules import (
     NoiseSchedule,
     ScheduleConfig,
+    check_betas_range,
     linear_betas,
     scaled_linear_betas,
 )
@@ -85,11 +86,10 @@ def shift_betas(betas: Tensor, snr_scale: float) -> Tensor:
     if not isinstance(betas, Tensor):
         raise TypeError(f"betas must be a torch.Tensor, got {type(betas).__name__}")
     if betas.ndim != 1 or betas.numel() == 0:
-        raise ValueError(f"betas must be a non-empty 1-D (T,) tensor, got shape {tuple(betas.shape)}")
-    betas = betas.detach().to(device="cpu", dtype=torch.float64)
-    if not bool(torch.isfinite(betas).all()) or not bool(((betas > 0) & (betas <= 1)).all()):
-        raise ValueError(f"betas must be finite and in (0, 1], got range "
-                         f"[{float(betas.min())}, {float(betas.max())}]")
+        raise ValueError(
+            f"betas must be a non-empty 1-D (T,) tensor, got shape {tuple(betas.shape)}"
+        )
+    betas = check_betas_range(betas)
     if bool((betas[:-1] == 1).any()):
         raise ValueError("betas may equal 1 only at the last step (zero terminal SNR)")
     zero_terminal = bool(betas[-1] == 1)
@@ -129,8 +129,8 @@ def shifted_schedule(schedule: NoiseSchedule, snr_scale: float) -> NoiseSchedule
         A new float64 ``NoiseSchedule`` built with ``NoiseSchedule.from_betas``; its
         ``config`` is the original one with ``snr_scale`` multiplied by ``snr_scale``, so
         that ``NoiseSchedule(result.config)`` rebuilds it when ``schedule`` was built from
-        its config (a model can be saved and loaded with a shifted schedule). ᾱ' stays strictly decreasing in (0, 1) when ᾱ is; a zero
-        terminal SNR stays zero.
+        its config (a model can be saved and loaded with a shifted schedule). ᾱ' stays
+        strictly decreasing in (0, 1) when ᾱ is; a zero terminal SNR stays zero.
     Raises:
         TypeError: if schedule is not a NoiseSchedule.
         ValueError: if snr_scale is not a positive finite number, or is too extreme (see

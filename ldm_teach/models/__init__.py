@@ -5,4 +5,11 @@ from ldm_teach.models.diagnose import diagnose
 from ldm_teach.models.latent_diffusion import LatentDiffusion, compute_scale_factor
 from ldm_teach.models.unet import UNet, UNetConfig
 
-__all__ = ["LatentDiffusion", "PredictionConverter", "UNet", "UNetConfig", "compute_scale_factor", "diagnose"]
+__all__ = [
+    "LatentDiffusion",
+    "PredictionConverter",
+    "UNet",
+    "UNetConfig",
+    "compute_scale_factor",
+    "diagnose",
+]

@@ -101,7 +101,7 @@ def _check_stages(
             raise TypeError(f"each stage must be a (start_step, data) pair, got {stage!r:.80}")
     starts = [start for start, _ in stages]
     if any(not isinstance(s, int) or isinstance(s, bool) for s in starts) or any(
-        not a < b for a, b in zip([0, *starts], [*starts, steps])
+        not a < b for a, b in zip([0, *starts], [*starts, steps], strict=True)
     ):
         raise ValueError(
             f"stages' start steps must be ints increasing strictly inside (0, {steps}), "
@@ -124,7 +124,7 @@ def _check_stages(
                              "non-zero length")
         if len(stage_data) != len(data):
             raise ValueError(f"{where} has {len(stage_data)} tensors; data has {len(data)}")
-        for i, (d, ref) in enumerate(zip(stage_data, data)):
+        for i, (d, ref) in enumerate(zip(stage_data, data, strict=True)):
             if d.dtype != ref.dtype or d.device != ref.device or d.ndim != ref.ndim:
                 raise ValueError(
                     f"{where}: tensor {i} is {d.dtype} on {d.device} with {d.ndim} dims; "

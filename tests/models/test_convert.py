@@ -23,14 +23,16 @@ class _Eps(nn.Module):
 
 def _inputs(seed=0):
     g = torch.Generator().manual_seed(seed)
-    return torch.randn(4, 2, 3, 3, generator=g, dtype=torch.float64), torch.tensor([0, 10, 500, 999])
+    x_t = torch.randn(4, 2, 3, 3, generator=g, dtype=torch.float64)
+    return x_t, torch.tensor([0, 10, 500, 999])
 
 
 def test_eps_to_x0_and_v_match_the_formulas():
     x_t, t = _inputs()
     eps = _Eps()(x_t, t)
     x0 = predict_x0_from_eps(x_t, t, eps, SCHEDULE)
-    torch.testing.assert_close(PredictionConverter(_Eps(), SCHEDULE, "epsilon", "sample")(x_t, t), x0)
+    to_x0 = PredictionConverter(_Eps(), SCHEDULE, "epsilon", "sample")
+    torch.testing.assert_close(to_x0(x_t, t), x0)
     torch.testing.assert_close(
         PredictionConverter(_Eps(), SCHEDULE, "epsilon", "v_prediction")(x_t, t),
         get_v(x0, eps, t, SCHEDULE),
@@ -98,4 +100,5 @@ def test_identity_case_still_checks_t_and_keeps_the_dtype():
     conv = PredictionConverter(_F32(), SCHEDULE, "epsilon", "epsilon")
     with pytest.raises(ValueError, match=r"t must be in \[0, 999\]"):
         conv(torch.zeros(2, 1, 2, 2), torch.tensor([0, 5000]))
-    assert conv(torch.zeros(2, 1, 2, 2, dtype=torch.float64), torch.tensor([0, 1])).dtype == torch.float64
+    out = conv(torch.zeros(2, 1, 2, 2, dtype=torch.float64), torch.tensor([0, 1]))
+    assert out.dtype == torch.float64
