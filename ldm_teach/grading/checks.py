@@ -10,7 +10,12 @@ helpers keep that comparison fair:
   pretends to be a tensor, or whose ``__eq__`` always answers True, fails loudly;
 - ``fmt`` turns numbers, arrays and tensors into the same text on every run and platform
   (fixed decimals, no ``-0.0000``), and refuses types it does not know;
-- ``hint`` prints advice to stderr, which the grader does not compare.
+- ``hint`` prints advice to stderr, which the grader does not compare;
+- ``claim`` and ``claim_close`` (from ``ldm_teach.claims``) print a result that is a float
+  of a reduction, a sampling loop or a trained model as a claim at the precision it needs
+  (``PSNR = [26.36, 20.43] ± 0.01: True``), so the expected output holds on every CPU
+  while a wrong answer still prints ``False``. Exact results (integers, shapes, booleans,
+  exact arithmetic) are printed with ``fmt``.
 
 A typical check cell::
 
@@ -31,6 +36,10 @@ import os
 import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
+
+from ldm_teach.claims import claim, claim_close
+
+__all__ = ["claim", "claim_close", "fmt", "hint", "require_type", "run_quietly"]
 
 T = TypeVar("T")
 
