@@ -4,6 +4,11 @@ ldm-teach train NAME [--steps N] [--out-dir DIR] [--overwrite]   reproduce a shi
 ldm-teach demo [--out PATH] [--num-samples N] [--guidance-scale W] [--steps S]
 ldm-teach run-notebooks NOTEBOOK...                               execute in place (outputs kept)
 ldm-teach info                                                   list shipped checkpoints
+
+Output locations are checked before the work starts; every file is written atomically
+(a temporary file renamed over the target), so an error, a full disk or Ctrl-C never
+leaves a half-written file. Exit status: 0 done, 2 a mistake in what was asked (one line
+on stderr), 1 another error reading or writing files, 130 interrupted.
 """
 
 from __future__ import annotations
@@ -38,6 +43,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
             f"ldm-teach train: unknown name {args.name!r}; choose one of: {known}", file=sys.stderr
         )
         return 2
+    if args.out_dir is not None and not args.out_dir.strip():
+        print("ldm-teach train: --out-dir must name a folder, got an empty string (leave it "
+              "out for the package's weights folder)", file=sys.stderr)
+        return 2
+    # the recipe checks the output location (a folder, writable, no checkpoint to
+    # overwrite) before it trains
     card = recipe_fn(
         args.name,
         Path(args.out_dir) if args.out_dir else None,
@@ -66,6 +77,23 @@ def _positive_int(text: str) -> int:
     return value
 
 
+#: largest --seed (torch.Generator.manual_seed takes a signed 64-bit integer)
+MAX_SEED = 2**63 - 1
+#: largest --num-samples of the demo (sampled in one batch: under 1 GB at 1000)
+MAX_DEMO_SAMPLES = 1000
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"must be an integer in [0, 2**63-1], got {text!r}") from None
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"must be an integer in [0, 2**63-1], got {text}")
+    return value
+
+
 def _guidance(text: str) -> float:
     value = float(text)
     if not (value >= 0 and value != float("inf")):
@@ -79,21 +107,22 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from ldm_teach.device import default_device
     from ldm_teach.metrics import DigitsClassifier
     from ldm_teach.pretrained import load_latent_diffusion
+    from ldm_teach.training.checkpoint import check_output_file
     from ldm_teach.viz import save_image_grid
 
-    if args.num_samples < 10 or args.num_samples % 10:
+    if not 10 <= args.num_samples <= MAX_DEMO_SAMPLES or args.num_samples % 10:
         print(
-            "ldm-teach demo: --num-samples must be a positive multiple of 10 "
-            f"(one row per digit), got {args.num_samples}",
+            "ldm-teach demo: --num-samples must be a multiple of 10 (one row per digit) from "
+            f"10 to {MAX_DEMO_SAMPLES}, got {args.num_samples}",
             file=sys.stderr,
         )
         return 2
-    out = Path(args.out)
-    if out.exists() and not args.overwrite:
-        print(
-            f"ldm-teach demo: {out} exists; pass --overwrite or choose another --out",
-            file=sys.stderr,
-        )
+    out = check_output_file(args.out, what="--out", overwrite=args.overwrite)
+    from PIL import Image
+
+    if out.suffix.lower() not in Image.registered_extensions():
+        print(f"ldm-teach demo: --out must end in an image suffix such as .png, got {out}",
+              file=sys.stderr)
         return 2
     t0 = time.perf_counter()
     ldm = load_latent_diffusion("digits-ldm", device=default_device())
@@ -131,7 +160,11 @@ def _cmd_info(args: argparse.Namespace) -> int:
     present = set(available())
     for name, desc in REGISTRY.items():
         if name in present:
-            card = load_card(name)
+            try:
+                card = load_card(name)
+            except ValueError as err:
+                print(f"{name:14s} damaged    {desc}\n{'':14s} {err}")
+                continue
             size = (WEIGHTS_DIR / f"{name}.safetensors").stat().st_size / 1e6
             print(f"{name:14s} {size:5.2f} MB  {desc}\n{'':14s} made by: {card['command']}")
         else:
@@ -163,11 +196,15 @@ def _execute_notebooks(args: argparse.Namespace) -> int:
     import nbformat
     from nbclient import NotebookClient
 
-    for name in args.notebooks:
-        path = Path(name)
+    from ldm_teach.training.checkpoint import atomic_write_text, check_output_file
+
+    paths = [Path(name) for name in args.notebooks]
+    for path in paths:  # all of them before executing any
         if not path.is_file() or path.suffix != ".ipynb":
             print(f"ldm-teach run-notebooks: {path} is not a notebook file", file=sys.stderr)
             return 2
+        check_output_file(path, what="notebook", overwrite=True)
+    for path in paths:
         nb = nbformat.read(path, as_version=4)
         t0 = time.perf_counter()
         client = NotebookClient(
@@ -177,7 +214,9 @@ def _execute_notebooks(args: argparse.Namespace) -> int:
             resources={"metadata": {"path": str(path.parent)}},
         )
         client.execute()
-        nbformat.write(nb, path)  # nbformat writes the whole file; the source cells are kept
+        # the whole file, source cells kept, as nbformat.write would; atomically
+        text = nbformat.writes(nb)
+        atomic_write_text(path, text if text.endswith("\n") else text + "\n")
         print(f"{path}: executed in {time.perf_counter() - t0:.1f} s")
     return 0
 
@@ -205,7 +244,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--out-dir",
         default=None,
-        help="folder for NAME.safetensors and NAME.json (default: the package's weights folder)",
+        help="folder for NAME.safetensors and NAME.json, checked before training (default: "
+        "the package's weights folder)",
     )
     p.add_argument("--overwrite", action="store_true", help="replace an existing checkpoint")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -217,7 +257,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="sample digits from the shipped LDM and score them",
     )
     p.add_argument("--out", default="outputs/demo_digits.png", help="PNG grid to write")
-    p.add_argument("--num-samples", type=int, default=100, help="a multiple of 10")
+    p.add_argument("--num-samples", type=int, default=100,
+                   help=f"a multiple of 10, at most {MAX_DEMO_SAMPLES}")
     p.add_argument(
         "--guidance-scale",
         type=_guidance,
@@ -228,7 +269,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--steps", type=_positive_int, default=50, help="DDIM steps, 1 to 1000 (the training steps)"
     )
-    p.add_argument("--seed", type=int, default=0, help="seed of the initial noise")
+    p.add_argument("--seed", type=_seed, default=0,
+                   help="seed of the initial noise, an integer in [0, 2**63-1]")
     p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(func=_cmd_demo)
@@ -253,17 +295,37 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _describe(err: OSError) -> str:
+    """One line for an OSError: our own messages as they are, the system's with the file."""
+    if err.strerror and err.filename:
+        return f"{err.filename}: {err.strerror}"
+    return str(err)
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run ``ldm-teach ARGV``; returns the exit status (0 done, 2 a mistake in what was
+    asked, 1 another error reading or writing files, 130 interrupted by Ctrl-C), printing
+    errors as one line on stderr. ``argparse`` exits (SystemExit 2) for a malformed option."""
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     # recorded on the cards of trained checkpoints, so anyone can rerun exactly this
     args.command_line = "ldm-teach " + shlex.join(argv)
     try:
         return int(args.func(args) or 0)
-    except (FileExistsError, FileNotFoundError, ValueError) as err:
+    except KeyboardInterrupt:
+        # every file is written atomically: none is left half-written
+        print(f"ldm-teach {args.command}: interrupted; no file was left half-written",
+              file=sys.stderr)
+        return 130
+    except (FileExistsError, FileNotFoundError, IsADirectoryError, NotADirectoryError,
+            PermissionError, ValueError) as err:
         # a mistake in what was asked for: one line, no traceback
-        print(f"ldm-teach {args.command}: {err}", file=sys.stderr)
+        print(f"ldm-teach {args.command}: {_describe(err) if isinstance(err, OSError) else err}",
+              file=sys.stderr)
         return 2
+    except OSError as err:  # the disk is full, a device failed, ...
+        print(f"ldm-teach {args.command}: {_describe(err)}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -139,3 +139,123 @@ def test_run_notebooks_stores_static_stepper_figures_unless_widgets(tmp_path, mo
     out = nbformat.read(path, as_version=4).cells[0].outputs[0]["text"].strip()
     assert out == expected
     assert os.environ.get(STATIC_ENV) == inherited  # the caller's environment is restored
+
+
+def _one_line(err: str) -> str:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err, err
+    return lines[0]
+
+
+@pytest.mark.parametrize("out_dir, fragment", [("afile", "is a file"),
+                                               ("afile/sub", "is a file"),
+                                               ("", "empty string")])
+def test_train_checks_the_output_folder_before_training(tmp_path, capsys, out_dir, fragment):
+    (tmp_path / "afile").write_text("keep")
+    argv = ["train", "digits-kl-f4", "--steps", "500", "--no-progress",
+            "--out-dir", str(tmp_path / out_dir) if out_dir else ""]
+    t0 = time.perf_counter()
+    assert main(argv) == 2
+    assert time.perf_counter() - t0 < 30  # refused before training: 500 steps take minutes
+    assert fragment in _one_line(capsys.readouterr().err)
+    assert (tmp_path / "afile").read_text() == "keep"
+
+
+def test_unwritable_output_folder_is_a_one_line_error_before_training(tmp_path, capsys,
+                                                                     monkeypatch):
+    from ldm_teach.training import checkpoint as ckpt
+
+    def denied(*args, **kwargs):  # a read-only folder (chmod does not stop root)
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(ckpt.tempfile, "mkstemp", denied)
+    t0 = time.perf_counter()
+    argv = ["train", "digits-kl-f4", "--steps", "500", "--out-dir", str(tmp_path), "--no-progress"]
+    assert main(argv) == 2
+    assert time.perf_counter() - t0 < 30
+    line = _one_line(capsys.readouterr().err)
+    assert "cannot write into" in line and str(tmp_path) in line
+
+
+def test_demo_checks_its_output_before_sampling(tmp_path, capsys):
+    (tmp_path / "afile").write_text("")
+    for out, fragment in ((tmp_path, "is a folder"), (tmp_path / "afile" / "g.png", "is a file"),
+                          ("", "empty string"), (tmp_path / "grid.txt", "image suffix")):
+        assert main(["demo", "--out", str(out), "--overwrite"]) == 2
+        assert fragment in _one_line(capsys.readouterr().err)
+
+
+@pytest.mark.parametrize("seed", ["-1", str(2**63), "1e23", "100000000000000000000000"])
+def test_demo_seed_must_fit_a_64_bit_generator(seed, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["demo", "--seed", seed])
+    assert exc.value.code == 2
+    assert "--seed" in capsys.readouterr().err
+
+
+def test_demo_num_samples_has_a_maximum(tmp_path, capsys):
+    t0 = time.perf_counter()
+    assert main(["demo", "--num-samples", "1000000000", "--out", str(tmp_path / "g.png")]) == 2
+    assert "10 to 1000" in _one_line(capsys.readouterr().err)
+    assert time.perf_counter() - t0 < 30
+
+
+def test_ctrl_c_prints_one_line_and_exits_130(monkeypatch, capsys):
+    from ldm_teach import cli
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "_cmd_info", interrupted)
+    assert main(["info"]) == 130
+    assert "interrupted" in _one_line(capsys.readouterr().err)
+
+
+def _tiny_notebook(path):
+    import nbformat
+
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print(1)")]), path)
+    return path.read_bytes()
+
+
+def test_run_notebooks_writes_atomically(tmp_path, monkeypatch, capsys):
+    from ldm_teach.training import checkpoint as ckpt
+
+    path = tmp_path / "nb.ipynb"
+    before = _tiny_notebook(path)
+
+    def full(src, dst):
+        raise OSError(28, "No space left on device", str(dst))
+
+    monkeypatch.setattr(ckpt.os, "replace", full)
+    assert main(["run-notebooks", str(path)]) == 1
+    assert "No space left on device" in _one_line(capsys.readouterr().err)
+    assert path.read_bytes() == before  # not truncated
+    assert [p.name for p in tmp_path.iterdir()] == ["nb.ipynb"]
+
+
+def test_run_notebooks_checks_every_notebook_before_running_any(tmp_path, capsys):
+    first = tmp_path / "a.ipynb"
+    before = _tiny_notebook(first)
+    assert main(["run-notebooks", str(first), str(tmp_path / "missing.ipynb")]) == 2
+    assert "missing.ipynb is not a notebook file" in _one_line(capsys.readouterr().err)
+    assert first.read_bytes() == before  # not executed
+
+
+@needs_shipped
+def test_demo_overwrite_keeps_the_old_grid_when_the_write_fails(tmp_path, monkeypatch, capsys):
+    from ldm_teach.training import checkpoint as ckpt
+
+    out = tmp_path / "grid.png"
+    out.write_bytes(b"the previous grid")
+
+    def full(src, dst):
+        raise OSError(28, "No space left on device", str(dst))
+
+    monkeypatch.setattr(ckpt.os, "replace", full)
+    argv = ["demo", "--out", str(out), "--overwrite", "--num-samples", "10", "--steps", "1",
+            "--no-progress"]
+    assert main(argv) == 1
+    assert "No space left on device" in _one_line(capsys.readouterr().err)
+    assert out.read_bytes() == b"the previous grid"
+    assert [p.name for p in tmp_path.iterdir()] == ["grid.png"]

@@ -100,7 +100,37 @@ def load_diffusers_state_dict(
     return model
 
 
+# diffusers' AutoencoderKL defaults for the two non-architecture fields read below
+DIFFUSERS_SCALING_FACTOR = 0.18215
+DIFFUSERS_FORCE_UPCAST = True
+
+
 def from_diffusers(diffusers_model) -> AutoencoderKL:
-    """Build our autoencoder from an instantiated diffusers ``AutoencoderKL``."""
-    model = AutoencoderKL(config_from_diffusers(dict(diffusers_model.config)))
+    """Build our autoencoder from an instantiated diffusers ``AutoencoderKL``.
+
+    Besides the architecture (:func:`config_from_diffusers`) and the weights, two fields of
+    the diffusers config are carried over (diffusers' defaults when absent):
+
+    * ``scaling_factor`` (default 0.18215) -> ``model.scaling_factor``: the latent scale
+      the model was published with; pass it as ``LatentDiffusion``'s ``scale_factor``.
+    * ``force_upcast`` (default True) -> ``model.force_upcast``: once the model is
+      converted to float16, encode and decode run in float32, as diffusers' pipelines do
+      for such models, since their float16 activations overflow to NaN.
+
+    Args:
+        diffusers_model: a ``diffusers.AutoencoderKL`` (any dtype; ours is built in
+            float32, the weights are converted on loading).
+    Returns:
+        our :class:`AutoencoderKL`, float32, in training mode (call ``.eval()``).
+    Raises:
+        ValueError: as :func:`config_from_diffusers`, or for a ``scaling_factor`` that is
+            not a finite positive number or a ``force_upcast`` that is not a bool.
+        KeyError: as :func:`load_diffusers_state_dict`.
+    """
+    config = dict(diffusers_model.config)
+    model = AutoencoderKL(
+        config_from_diffusers(config),
+        force_upcast=config.get("force_upcast", DIFFUSERS_FORCE_UPCAST),
+        scaling_factor=config.get("scaling_factor", DIFFUSERS_SCALING_FACTOR),
+    )
     return load_diffusers_state_dict(model, diffusers_model.state_dict())

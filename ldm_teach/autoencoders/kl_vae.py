@@ -14,11 +14,20 @@ which arrive with section 10.2):
 with the KL summed over latent elements and averaged over the batch. The small
 ``kl_weight`` (1e-6 in the paper) keeps the latent close to, but not exactly, a unit
 Gaussian, which is why stage 2 rescales it by ``scale_factor`` (1 / std of the latents).
+
+Half precision. float16 overflows above 65504, and the decoder's activations of large
+autoencoders (the Stable Diffusion VAEs) exceed that, so a float16 decode returns NaN.
+diffusers marks such models with ``force_upcast`` in their config; here
+:attr:`AutoencoderKL.force_upcast` does the same: with float16 parameters, encode and decode
+run in float32 (on float32 copies of the weights) and return float32. Without it, a float16
+decode whose output is not finite raises a FloatingPointError instead of returning NaN.
 """
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import asdict, dataclass
+from numbers import Real
 
 import torch
 import torch.nn.functional as F
@@ -76,16 +85,62 @@ class AutoencoderKLConfig:
         return cls(**d)
 
 
-def check_image(x: Tensor, in_channels: int, downsample_factor: int) -> None:
-    """Raise a ValueError unless x is (B, in_channels, H, W) with H, W divisible by f."""
+def check_dtype(name: str, t: Tensor, dtype: torch.dtype | None) -> None:
+    """Raise a ValueError unless ``t`` is floating point and, when ``dtype`` is given and no
+    ``torch.autocast`` region is active on t's device (autocast casts inputs itself), has
+    that dtype (the dtype of the module's parameters)."""
+    if not t.is_floating_point():
+        raise ValueError(f"{name} must be a floating-point tensor, got {t.dtype}")
+    if dtype is not None and t.dtype != dtype and not torch.is_autocast_enabled(t.device.type):
+        raise ValueError(
+            f"{name} is {t.dtype} but the model's parameters are {dtype}: convert one of "
+            f"them, e.g. {name}.to({dtype}), or run under torch.autocast"
+        )
+
+
+def check_image(
+    x: Tensor, in_channels: int, downsample_factor: int, dtype: torch.dtype | None = None
+) -> None:
+    """Raise a ValueError unless x is a finite, non-empty float (B, in_channels, H, W)
+    tensor with H, W divisible by f, of the given ``dtype`` if one is given (see
+    :func:`check_dtype`)."""
     f = downsample_factor
+    if not isinstance(x, Tensor):
+        raise ValueError(f"x must be a torch.Tensor, got {type(x).__name__}")
     if x.ndim != 4 or x.shape[1] != in_channels:
         raise ValueError(f"x must have shape (B, {in_channels}, H, W), got {tuple(x.shape)}")
+    if x.numel() == 0:
+        raise ValueError(f"x must be non-empty (B, H, W >= 1), got shape {tuple(x.shape)}")
     if x.shape[2] % f or x.shape[3] % f:
         raise ValueError(
             f"x's height and width must be divisible by the downsampling factor f={f}, "
             f"got {tuple(x.shape[2:])}"
         )
+    check_dtype("x", x, dtype)
+    if not bool(torch.isfinite(x).all()):
+        raise ValueError("x must be finite, got NaN or inf values")
+
+
+def check_latent(z: Tensor, channels: int, dtype: torch.dtype | None = None, name: str = "z"):
+    """Raise a ValueError unless z is a non-empty float (B, channels, h, w) tensor, of the
+    given ``dtype`` if one is given (see :func:`check_dtype`)."""
+    if not isinstance(z, Tensor):
+        raise ValueError(f"{name} must be a torch.Tensor, got {type(z).__name__}")
+    if z.ndim != 4 or z.shape[1] != channels:
+        raise ValueError(f"{name} must have shape (B, {channels}, h, w), got {tuple(z.shape)}")
+    if z.numel() == 0:
+        raise ValueError(f"{name} must be non-empty (B, h, w >= 1), got shape {tuple(z.shape)}")
+    check_dtype(name, z, dtype)
+
+
+def _call_float32(module: nn.Module, x: Tensor) -> Tensor:
+    """module(x) computed in float32, with float32 copies of the module's parameters and
+    buffers; the module itself is left as it is (gradients still reach its parameters)."""
+    state = {
+        name: t.float() if t.is_floating_point() else t
+        for name, t in itertools.chain(module.named_parameters(), module.named_buffers())
+    }
+    return torch.func.functional_call(module, state, (x.float(),))
 
 
 class Encoder(nn.Module):
@@ -171,14 +226,41 @@ class AutoencoderKL(nn.Module):
 
     Args:
         cfg: an :class:`AutoencoderKLConfig`.
+        force_upcast: with float16 parameters, run encode and decode in float32 (module
+            docstring); diffusers' config flag of the same name. No effect otherwise.
+        scaling_factor: the latent scale a pretrained model was published with (diffusers'
+            ``scaling_factor``, 0.18215 for Stable Diffusion 1.x), a finite number > 0, or
+            None. Informational: pass it as ``LatentDiffusion``'s ``scale_factor``; encode
+            and decode do not apply it.
     Shapes:
         x: (B, in_channels, H, W), float, values in [-1, 1]; H and W divisible by f.
         z: (B, latent_channels, H/f, W/f).
+    Raises:
+        ValueError: if ``force_upcast`` is not a bool or ``scaling_factor`` is not None or
+            a finite positive number.
     """
 
-    def __init__(self, cfg: AutoencoderKLConfig) -> None:
+    def __init__(
+        self,
+        cfg: AutoencoderKLConfig,
+        *,
+        force_upcast: bool = False,
+        scaling_factor: float | None = None,
+    ) -> None:
         super().__init__()
+        if not isinstance(force_upcast, bool):
+            raise ValueError(f"force_upcast must be a bool, got {force_upcast!r}")
+        if scaling_factor is not None and (
+            isinstance(scaling_factor, bool)
+            or not isinstance(scaling_factor, Real)
+            or not 0 < scaling_factor < float("inf")
+        ):
+            raise ValueError(
+                f"scaling_factor must be a finite positive number or None, got {scaling_factor!r}"
+            )
         self.config = cfg
+        self.force_upcast = force_upcast
+        self.scaling_factor = None if scaling_factor is None else float(scaling_factor)
         self.encoder = Encoder(cfg)
         self.decoder = Decoder(cfg)
         # 1x1 convolutions on the moments and the latent, as in the LDM/SD autoencoder.
@@ -189,29 +271,62 @@ class AutoencoderKL(nn.Module):
     def downsample_factor(self) -> int:
         return self.config.downsample_factor
 
+    @property
+    def _param_dtype(self) -> torch.dtype:
+        return self.post_quant_conv.weight.dtype
+
+    @property
+    def _upcast(self) -> bool:
+        """True when encode/decode run in float32: force_upcast and float16 parameters."""
+        return self.force_upcast and self._param_dtype == torch.float16
+
     def _check_image(self, x: Tensor) -> None:
-        check_image(x, self.config.in_channels, self.downsample_factor)
+        dtype = None if self._upcast else self._param_dtype
+        check_image(x, self.config.in_channels, self.downsample_factor, dtype)
 
     def encode(self, x: Tensor) -> DiagonalGaussian:
         """q(z|x) for images x in [-1, 1], (B, C_img, H, W) -> Gaussian over (B, c, H/f, W/f).
 
+        The Gaussian's tensors have the parameters' dtype (float32 when upcasting).
+
         Raises:
-            ValueError: if x has the wrong channel count or a size not divisible by f.
+            ValueError: if x is not a finite, non-empty float tensor of the parameters'
+                dtype (any float dtype when upcasting, or under autocast), or has the
+                wrong channel count or a size not divisible by f.
         """
         self._check_image(x)
-        return DiagonalGaussian.from_moments(self.quant_conv(self.encoder(x)))
+        if self._upcast:
+            moments = _call_float32(self.quant_conv, _call_float32(self.encoder, x))
+        else:
+            moments = self.quant_conv(self.encoder(x))
+        return DiagonalGaussian.from_moments(moments)
 
     def decode(self, z: Tensor) -> Tensor:
         """x_hat = D(z): (B, c, h, w) -> (B, C_img, h*f, w*f), roughly in [-1, 1].
 
+        In the parameters' dtype, or float32 when upcasting (``force_upcast`` with float16
+        parameters).
+
         Raises:
-            ValueError: if z does not have ``latent_channels`` channels.
+            ValueError: if z is not a non-empty float (B, latent_channels, h, w) tensor of
+                the parameters' dtype (any float dtype when upcasting, or under autocast).
+            FloatingPointError: if a float16 decode without upcasting gives NaN or inf from
+                a finite z (an overflow); set ``force_upcast = True`` or use float32.
         """
-        if z.ndim != 4 or z.shape[1] != self.config.latent_channels:
-            raise ValueError(
-                f"z must have shape (B, {self.config.latent_channels}, h, w), got {tuple(z.shape)}"
+        upcast = self._upcast
+        check_latent(z, self.config.latent_channels, None if upcast else self._param_dtype)
+        if upcast:
+            return _call_float32(self.decoder, _call_float32(self.post_quant_conv, z))
+        x_hat = self.decoder(self.post_quant_conv(z))
+        if x_hat.dtype == torch.float16 and not bool(torch.isfinite(x_hat).all()):
+            if not bool(torch.isfinite(z).all()):
+                raise ValueError("z must be finite, got NaN or inf values")
+            raise FloatingPointError(
+                "the float16 decode overflowed to NaN/inf; with float16 parameters set "
+                "model.force_upcast = True (decode in float32, as diffusers does for models "
+                "whose config sets force_upcast), or decode in float32 (no float16 autocast)"
             )
-        return self.decoder(self.post_quant_conv(z))
+        return x_hat
 
     def forward(
         self, x: Tensor, sample_posterior: bool = True, generator: torch.Generator | None = None
@@ -243,7 +358,8 @@ def autoencoder_kl_loss(
     Returns:
         (loss scalar, {"rec": mean |x - x_hat|, "kl": mean KL per image in nats}).
     Raises:
-        ValueError: if ``kl_weight`` is negative.
+        ValueError: if ``kl_weight`` is negative, or x is not what
+            :meth:`AutoencoderKL.encode` accepts.
     """
     if kl_weight < 0:
         raise ValueError(f"kl_weight must be >= 0, got {kl_weight}")

@@ -48,6 +48,16 @@ DISC_LOSSES = ("hinge", "non_saturating")
 REC_KINDS = ("l1", "l2")
 
 
+def _check_float(name: str, t: Tensor) -> None:
+    """Raise a ValueError unless ``t`` is a non-empty floating-point tensor (a mean over no
+    elements is NaN, and an integer mean is a raw PyTorch error)."""
+    if not isinstance(t, Tensor) or not t.is_floating_point():
+        kind = t.dtype if isinstance(t, Tensor) else type(t).__name__
+        raise ValueError(f"{name} must be a floating-point tensor, got {kind}")
+    if t.numel() == 0:
+        raise ValueError(f"{name} must be non-empty, got shape {tuple(t.shape)}")
+
+
 # ---- reconstruction ----------------------------------------------------------------------
 
 
@@ -59,10 +69,14 @@ def reconstruction_loss(x: Tensor, x_hat: Tensor, kind: str = "l1") -> Tensor:
         x_hat: reconstructions, same shape as x.
         kind: ``"l1"``: mean |x - x_hat| (LDM, VQGAN); ``"l2"``: mean (x - x_hat)^2.
     Returns:
-        scalar loss tensor.
+        scalar loss tensor. x and x_hat may differ in float dtype (e.g. a bfloat16 x_hat
+        under autocast); the difference is taken in the promoted dtype.
     Raises:
-        ValueError: if shapes differ or ``kind`` is unknown.
+        ValueError: if x or x_hat is not a non-empty float tensor (integer images, e.g.
+            uint8 in [0, 255], are refused), shapes differ, or ``kind`` is unknown.
     """
+    _check_float("x", x)
+    _check_float("x_hat", x_hat)
     if x.shape != x_hat.shape:
         raise ValueError(
             f"x and x_hat must have the same shape, got {tuple(x.shape)} and {tuple(x_hat.shape)}"
@@ -85,15 +99,24 @@ def hinge_d_loss(logits_real: Tensor, logits_fake: Tensor) -> Tensor:
         logits_fake: D's logits on reconstructions (detached from G), any shape.
     Returns:
         scalar; 0 once every real logit is >= 1 and every fake logit <= -1.
+    Raises:
+        ValueError: if either logits tensor is empty or not floating point.
     Source: Lim & Ye 2017; factor 1/2 as in taming-transformers ``hinge_d_loss``.
     """
+    _check_float("logits_real", logits_real)
+    _check_float("logits_fake", logits_fake)
     loss_real = F.relu(1.0 - logits_real).mean()
     loss_fake = F.relu(1.0 + logits_fake).mean()
     return 0.5 * (loss_real + loss_fake)
 
 
 def hinge_g_loss(logits_fake: Tensor) -> Tensor:
-    """Hinge generator loss -mean D(x_hat): G pushes its patch logits up. Scalar."""
+    """Hinge generator loss -mean D(x_hat): G pushes its patch logits up. Scalar.
+
+    Raises:
+        ValueError: if ``logits_fake`` is empty or not floating point.
+    """
+    _check_float("logits_fake", logits_fake)
     return -logits_fake.mean()
 
 
@@ -101,9 +124,12 @@ def non_saturating_d_loss(logits_real: Tensor, logits_fake: Tensor) -> Tensor:
     """Non-saturating (binary cross-entropy) discriminator loss
     1/2 [mean softplus(-D(x)) + mean softplus(D(x_hat))] = 1/2 [BCE(real, 1) + BCE(fake, 0)].
 
-    Args and returns as :func:`hinge_d_loss`; the value is log 2 when every logit is 0.
+    Args, returns and raises as :func:`hinge_d_loss`; the value is log 2 when every logit
+    is 0.
     Source: Goodfellow et al. 2014; factor 1/2 as in taming-transformers ``vanilla_d_loss``.
     """
+    _check_float("logits_real", logits_real)
+    _check_float("logits_fake", logits_fake)
     loss_real = F.softplus(-logits_real).mean()
     loss_fake = F.softplus(logits_fake).mean()
     return 0.5 * (loss_real + loss_fake)
@@ -115,7 +141,11 @@ def non_saturating_g_loss(logits_fake: Tensor) -> Tensor:
     Its gradient stays large while D confidently rejects x_hat, unlike log(1 - sigmoid).
     (taming-transformers uses -mean D(x_hat) for G with either D loss; here each D loss
     is paired with its own G loss.) Scalar.
+
+    Raises:
+        ValueError: if ``logits_fake`` is empty or not floating point.
     """
+    _check_float("logits_fake", logits_fake)
     return F.softplus(-logits_fake).mean()
 
 
@@ -144,12 +174,23 @@ def adaptive_weight(
         The gradients are taken with ``retain_graph=True``, so both losses can still be
         backpropagated afterwards.
     Raises:
-        ValueError: if ``max_weight`` or ``eps`` is not positive.
+        ValueError: if ``max_weight`` or ``eps`` is not positive, a loss is not a scalar
+            float tensor that requires grad, or ``last_layer_weight`` does not require grad.
     """
     if max_weight <= 0:
         raise ValueError(f"max_weight must be positive, got {max_weight}")
     if eps <= 0:
         raise ValueError(f"eps must be positive, got {eps}")
+    for name, t in (("rec_loss", rec_loss), ("g_loss", g_loss)):
+        _check_float(name, t)
+        if t.numel() != 1:
+            raise ValueError(f"{name} must be a scalar, got shape {tuple(t.shape)}")
+        if not t.requires_grad:
+            raise ValueError(f"{name} must require grad (be computed from last_layer_weight, "
+                             f"outside torch.no_grad)")
+    if not isinstance(last_layer_weight, Tensor) or not last_layer_weight.requires_grad:
+        raise ValueError("last_layer_weight must be a tensor that requires grad, e.g. "
+                         "model.decoder.conv_out.weight")
     (rec_grad,) = torch.autograd.grad(rec_loss, last_layer_weight, retain_graph=True)
     (g_grad,) = torch.autograd.grad(g_loss, last_layer_weight, retain_graph=True)
     weight = rec_grad.norm() / (g_grad.norm() + eps)
@@ -177,7 +218,12 @@ def r1_gradient_penalty(discriminator: nn.Module, real: Tensor) -> Tensor:
     Returns:
         scalar, mean over the batch of the per-image squared gradient norm; built with
         ``create_graph=True``, so it can be backpropagated into D's parameters.
+    Raises:
+        ValueError: if ``real`` is not a non-empty float batch (B >= 1).
     """
+    _check_float("real", real)
+    if real.ndim < 2:
+        raise ValueError(f"real must be a batch (B, C, H, W), got shape {tuple(real.shape)}")
     real = real.detach().requires_grad_(True)
     logits = discriminator(real)  # (B, 1, h', w') or (B, 1)
     (grad,) = torch.autograd.grad(logits.sum(), real, create_graph=True)  # (B, C, H, W)
@@ -204,8 +250,15 @@ def wgan_gradient_penalty(
     Returns:
         scalar, mean over the batch; built with ``create_graph=True``.
     Raises:
-        ValueError: if real and fake differ in shape.
+        ValueError: if real and fake differ in shape or dtype, are not floating point, or
+            are not non-empty (B, C, H, W) batches.
+        RuntimeError: if called with gradients disabled.
     """
+    _check_float("real", real)
+    _check_float("fake", fake)
+    if real.dtype != fake.dtype:
+        raise ValueError(f"real and fake must have the same dtype, got {real.dtype} and "
+                         f"{fake.dtype}")
     if real.shape != fake.shape:
         raise ValueError(f"real and fake must have the same shape, got {tuple(real.shape)} "
                          f"and {tuple(fake.shape)}")
@@ -302,11 +355,20 @@ class AutoencoderLoss:
             lambda is 0 before ``disc_start`` and when gradients are disabled
             (e.g. validation under ``torch.no_grad``), as in taming.
         Raises:
-            ValueError: if ``perceptual_weight`` > 0 and no ``perceptual_fn`` is given.
+            ValueError: if ``perceptual_weight`` > 0 and no ``perceptual_fn`` is given; if
+                x or x_hat is empty, not floating point or of another shape; if
+                ``posterior_kl`` is not a float (B,) tensor; if ``logits_fake`` is empty
+                or not floating point.
         """
         cfg = self.config
         # 1. reconstruction and perceptual terms: L_rec' of Eq. 7
-        rec = reconstruction_loss(x, x_hat, cfg.rec_kind)
+        rec = reconstruction_loss(x, x_hat, cfg.rec_kind)  # checks x and x_hat
+        _check_float("posterior_kl", posterior_kl)
+        if posterior_kl.shape != (x.shape[0],):
+            raise ValueError(
+                f"posterior_kl must be the KL per image, shape (B,) = ({x.shape[0]},) for x "
+                f"of shape {tuple(x.shape)}, got {tuple(posterior_kl.shape)}"
+            )
         if cfg.perceptual_weight > 0:
             if perceptual_fn is None:
                 raise ValueError(
@@ -353,6 +415,8 @@ class AutoencoderLoss:
         Returns:
             (loss scalar, logs) with logs "d_loss", "logits_real", "logits_fake" (mean
             logits) and "disc_factor", as floats.
+        Raises:
+            ValueError: if either logits tensor is empty or not floating point.
         """
         disc_factor = discriminator_factor(step, self.config.disc_start)
         d_loss = disc_factor * self.d_loss_fn(logits_real, logits_fake)

@@ -165,11 +165,23 @@ class VectorQuantizer(nn.Module):
 
     # ---- codes in and out ---------------------------------------------------------------
 
-    def _check_latent(self, z_e: Tensor) -> None:
+    def _check_latent(self, z_e: Tensor, name: str = "z_e") -> None:
+        """Raise a ValueError unless z_e is a finite, non-empty float (B, D, h, w) tensor.
+
+        A NaN distance makes argmin return an arbitrary index (code 0 for an all-NaN row),
+        so non-finite inputs are refused rather than quantised.
+        """
+        if not isinstance(z_e, Tensor) or not z_e.is_floating_point():
+            kind = z_e.dtype if isinstance(z_e, Tensor) else type(z_e).__name__
+            raise ValueError(f"{name} must be a floating-point tensor, got {kind}")
         if z_e.ndim != 4 or z_e.shape[1] != self.code_dim:
             raise ValueError(
-                f"z_e must have shape (B, {self.code_dim}, h, w), got {tuple(z_e.shape)}"
+                f"{name} must have shape (B, {self.code_dim}, h, w), got {tuple(z_e.shape)}"
             )
+        if z_e.numel() == 0:
+            raise ValueError(f"{name} must be non-empty (B, h, w >= 1), got {tuple(z_e.shape)}")
+        if not bool(torch.isfinite(z_e).all()):
+            raise ValueError(f"{name} must be finite, got NaN or inf values")
 
     @staticmethod
     def _flatten(z: Tensor) -> Tensor:
@@ -185,7 +197,7 @@ class VectorQuantizer(nn.Module):
         Returns:
             indices, (B, h, w) int64 in [0, K-1].
         Raises:
-            ValueError: if z_e is not (B, code_dim, h, w).
+            ValueError: if z_e is not a finite, non-empty float (B, code_dim, h, w) tensor.
         """
         self._check_latent(z_e)
         B, _, h, w = z_e.shape
@@ -246,7 +258,7 @@ class VectorQuantizer(nn.Module):
             stats: floats; "perplexity" of this batch's code usage in [1, K], "usage" the
                 fraction of codes this batch used, "quantization_error" mean((z_e - z_q)^2).
         Raises:
-            ValueError: if z_e is not (B, code_dim, h, w).
+            ValueError: if z_e is not a finite, non-empty float (B, code_dim, h, w) tensor.
         """
         # 1. nearest code at each position, Eq. 1-2
         indices = self.nearest_code(z_e)  # (B, h, w)
@@ -333,13 +345,13 @@ class VectorQuantizer(nn.Module):
         Returns:
             how many codes were restarted, in [0, K].
         Raises:
-            ValueError: if z_e_samples has the wrong shape or holds no vectors.
+            ValueError: if z_e_samples has the wrong shape, is not floating point, holds no
+                vectors or holds NaN/inf values.
         """
-        if z_e_samples.ndim == 4:
-            self._check_latent(z_e_samples)
-            samples = self._flatten(z_e_samples)  # (N, D)
-        elif z_e_samples.ndim == 2 and z_e_samples.shape[1] == self.code_dim:
+        if z_e_samples.ndim == 2 and z_e_samples.shape[1] == self.code_dim:
             samples = z_e_samples
+        elif z_e_samples.ndim == 4 and z_e_samples.shape[1] == self.code_dim:
+            samples = self._flatten(z_e_samples)  # (N, D)
         else:
             raise ValueError(
                 f"z_e_samples must have shape (B, {self.code_dim}, h, w) or (N, "
@@ -347,6 +359,10 @@ class VectorQuantizer(nn.Module):
             )
         if samples.shape[0] == 0:
             raise ValueError("z_e_samples holds no vectors")
+        if not samples.is_floating_point():
+            raise ValueError(f"z_e_samples must be a floating-point tensor, got {samples.dtype}")
+        if not bool(torch.isfinite(samples).all()):
+            raise ValueError("z_e_samples must be finite, got NaN or inf values")
         is_dead = self.usage_counts.float() < self.dead_code_threshold  # (K,)
         dead = is_dead.nonzero().flatten()  # (n_dead,)
         n_dead, n_samples = dead.numel(), samples.shape[0]

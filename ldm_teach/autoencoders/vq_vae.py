@@ -27,7 +27,13 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import Tensor, nn
 
-from ldm_teach.autoencoders.kl_vae import AutoencoderKLConfig, Decoder, Encoder, check_image
+from ldm_teach.autoencoders.kl_vae import (
+    AutoencoderKLConfig,
+    Decoder,
+    Encoder,
+    check_image,
+    check_latent,
+)
 from ldm_teach.autoencoders.quantizer import (
     QuantizerOutput,
     VectorQuantizer,
@@ -135,13 +141,16 @@ class VQVAE(nn.Module):
         return self.config.downsample_factor
 
     def _check_image(self, x: Tensor) -> None:
-        check_image(x, self.config.in_channels, self.downsample_factor)
+        dtype = self.quant_conv.weight.dtype
+        check_image(x, self.config.in_channels, self.downsample_factor, dtype)
 
     def encode(self, x: Tensor) -> Tensor:
         """z_e = E(x), before quantisation: (B, C_img, H, W) in [-1, 1] -> (B, D, H/f, W/f).
 
         Raises:
-            ValueError: if x has the wrong channel count or a size not divisible by f.
+            ValueError: if x is not a finite, non-empty float tensor of the parameters'
+                dtype (any float dtype under autocast), or has the wrong channel count or
+                a size not divisible by f. (A NaN image would otherwise map to code 0.)
         """
         self._check_image(x)
         return self.quant_conv(self.encoder(x))
@@ -156,12 +165,10 @@ class VQVAE(nn.Module):
         """x_hat = D(z_q): (B, D, h, w) -> (B, C_img, h*f, w*f), roughly in [-1, 1].
 
         Raises:
-            ValueError: if z_q does not have ``code_dim`` channels.
+            ValueError: if z_q is not a non-empty float (B, code_dim, h, w) tensor of the
+                parameters' dtype (any float dtype under autocast).
         """
-        if z_q.ndim != 4 or z_q.shape[1] != self.config.code_dim:
-            raise ValueError(
-                f"z_q must have shape (B, {self.config.code_dim}, h, w), got {tuple(z_q.shape)}"
-            )
+        check_latent(z_q, self.config.code_dim, self.post_quant_conv.weight.dtype, name="z_q")
         return self.decoder(self.post_quant_conv(z_q))
 
     def forward(self, x: Tensor) -> tuple[Tensor, QuantizerOutput]:
@@ -176,7 +183,7 @@ class VQVAE(nn.Module):
         Changes no state (usage counts and codebook stay as they are).
 
         Raises:
-            ValueError: if x has the wrong channel count or a size not divisible by f.
+            ValueError: as :meth:`encode` (non-finite, empty, wrong dtype, shape or size).
         """
         return self.quantizer.nearest_code(self.encode(x))
 
@@ -208,7 +215,7 @@ def vq_vae_loss(model: VQVAE, x: Tensor) -> tuple[Tensor, dict[str, float]]:
         (loss scalar, {"rec": mean |x - x_hat|, "vq": quantiser loss, "perplexity": of this
         batch's code usage, "usage": fraction of codes this batch used}).
     Raises:
-        ValueError: if x has the wrong channel count or a size not divisible by f.
+        ValueError: as :meth:`VQVAE.encode` (non-finite, empty, wrong dtype, shape or size).
     """
     x_hat, quant = model(x)
     rec = (x - x_hat).abs().mean()

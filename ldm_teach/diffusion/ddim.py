@@ -121,7 +121,8 @@ def ddim_step(
     Returns:
         (x_prev, pred_x0), both of x_t's shape and dtype.
     Raises:
-        ValueError: on out-of-range t or t_prev, eta outside [0, 1], or mismatched shapes.
+        ValueError: on out-of-range t or t_prev, eta outside [0, 1], mismatched shapes, or
+            an eps model_output at a t where ᾱ_t = 0 (see ``predict_x0_from_eps``).
     """
     T = schedule.num_train_timesteps
     t = as_timestep(t, T)
@@ -218,7 +219,10 @@ def ddim_sample(
     Returns:
         x0 samples (B, C, H, W) in x_T's dtype, or (x0, trajectory) if return_trajectory.
     Raises:
-        ValueError: on invalid arguments (see ``ddim_timesteps`` and ``ddim_step``).
+        ValueError: on invalid arguments (see ``ddim_timesteps`` and ``ddim_step``), or with
+            prediction_type="epsilon" at a visited t where ᾱ_t = 0 (zero terminal SNR with
+            "trailing"/"linspace" spacing): x0 cannot be recovered from eps there, so such
+            a schedule needs a v-prediction model.
     """
     T = schedule.num_train_timesteps
     timesteps = ddim_timesteps(num_inference_steps, T, spacing, steps_offset).tolist()

@@ -143,7 +143,9 @@ def ddpm_sample(
     Returns:
         x0 samples, (B, C, H, W), in x_T's dtype.
     Raises:
-        ValueError: if x_T does not have ``shape`` or another argument is invalid.
+        ValueError: if x_T does not have ``shape`` or another argument is invalid, or with
+            prediction_type="epsilon" on a schedule with ᾱ_{T-1} = 0 (zero terminal SNR):
+            x0 cannot be recovered from eps there; use a v-prediction model.
     """
     x = initial_noise(shape, x_T, generator, device)
     B = x.shape[0]

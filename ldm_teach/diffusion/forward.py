@@ -80,11 +80,41 @@ def as_timestep(t: int | Tensor, num_train_timesteps: int, name: str = "t") -> i
     return t
 
 
+def check_floating(name: str, x: Tensor) -> None:
+    """Raise ``ValueError`` naming ``name`` unless x is a real floating-point tensor.
+
+    Integer data would make every coefficient of the schedule (cast to the data's dtype)
+    round to 0 or 1, so the result would be silently wrong (e.g. q_sample returning zeros).
+    """
+    if not isinstance(x, Tensor) or not x.dtype.is_floating_point:
+        got = f"dtype {x.dtype}" if isinstance(x, Tensor) else type(x).__name__
+        raise ValueError(
+            f"{name} must be a floating-point tensor (e.g. torch.float32), got {got}; "
+            f"convert it first, e.g. {name}.float()"
+        )
+
+
 def check_same_shape(name_a: str, a: Tensor, name_b: str, b: Tensor) -> None:
     """Raise ``ValueError`` naming ``name_b`` unless b has a's shape."""
     if a.shape != b.shape:
         raise ValueError(
             f"{name_b} must have the same shape as {name_a} {tuple(a.shape)}, got {tuple(b.shape)}"
+        )
+
+
+def check_alpha_bar_nonzero(t: Tensor, schedule: NoiseSchedule) -> None:
+    """Raise ``ValueError`` if ᾱ_t = 0 at any of the (already checked) timesteps t.
+
+    There (the last step of a zero-terminal-SNR schedule, Lin et al. 2023) x_t is pure
+    noise, so eps says nothing about x0 and x0 = (x_t - sqrt(1 - ᾱ_t) eps) / sqrt(ᾱ_t) is 0/0.
+    """
+    zero = schedule.alphas_cumprod[t.to(schedule.alphas_cumprod.device)] == 0  # (B,) bool
+    if bool(zero.any()):
+        bad = int(t[zero.to(t.device)][0])
+        raise ValueError(
+            f"x0 cannot be recovered from eps where alpha_bar_t = 0 (t={bad}; zero terminal "
+            f"SNR): eps carries no information on x0 there. Use a model that predicts v, "
+            f'prediction_type="v_prediction" (or "sample"), with this schedule'
         )
 
 
@@ -111,6 +141,8 @@ def _signal_noise_coefficients(
 
     Every closed-form relation between x0, x_t, eps and v below is a linear combination with
     these two coefficients."""
+    check_floating(name_a, a)
+    check_floating(name_b, b)
     check_timesteps(t, schedule.num_train_timesteps, a.shape[0])
     check_same_shape(name_a, a, name_b, b)
     sqrt_ac = extract(schedule.sqrt_alphas_cumprod, t, a.ndim, a.dtype)  # (B, 1, 1, 1)
@@ -124,12 +156,13 @@ def q_sample(x0: Tensor, t: Tensor, noise: Tensor, schedule: NoiseSchedule) -> T
     Args:
         x0: clean data, (B, ...) e.g. (B, C, H, W), any float dtype.
         t: integer timesteps, (B,), each in [0, schedule.num_train_timesteps - 1].
-        noise: standard normal, same shape as x0.
+        noise: standard normal, same shape as x0, any float dtype (cast to x0's).
         schedule: the noise schedule.
     Returns:
         x_t = sqrt(ᾱ_t) x0 + sqrt(1 - ᾱ_t) noise, same shape and dtype as x0.
     Raises:
-        ValueError: if t is not an integer (B,) tensor in range, or shapes disagree.
+        ValueError: if x0 or noise is not a floating-point tensor, t is not an integer (B,)
+            tensor in range, or shapes disagree.
     """
     sqrt_ac, sqrt_one_minus_ac = _signal_noise_coefficients(
         t, schedule, "x0", x0, "noise", noise
@@ -143,9 +176,17 @@ def predict_x0_from_eps(x_t: Tensor, t: Tensor, eps: Tensor, schedule: NoiseSche
     Written as sqrt(1/ᾱ_t) x_t - sqrt(1/ᾱ_t - 1) eps, with both coefficients from float64.
     Undefined where ᾱ_t = 0 (the last step of a zero-terminal-SNR schedule): use v there.
     Shapes: x_t, eps (B, ...); t (B,). Returns x_t's shape and dtype.
+
+    Raises:
+        ValueError: if x_t or eps is not floating point, t is bad, shapes disagree, or
+            ᾱ_t = 0 at some t (x0 cannot be recovered from eps there; a model for such a
+            schedule must predict v, ``prediction_type="v_prediction"``).
     """
+    check_floating("x_t", x_t)
+    check_floating("eps", eps)
     check_timesteps(t, schedule.num_train_timesteps, x_t.shape[0])
     check_same_shape("x_t", x_t, "eps", eps)
+    check_alpha_bar_nonzero(t, schedule)
     c1 = extract(schedule.sqrt_recip_alphas_cumprod, t, x_t.ndim, x_t.dtype)
     c2 = extract(schedule.sqrt_recipm1_alphas_cumprod, t, x_t.ndim, x_t.dtype)
     return c1 * x_t - c2 * eps
@@ -156,6 +197,7 @@ def predict_eps_from_x0(x_t: Tensor, t: Tensor, x0: Tensor, schedule: NoiseSched
 
     Finite for every t, including ᾱ_t = 0 (there eps = x_t).
     Shapes: x_t, x0 (B, ...); t (B,). Returns x_t's shape and dtype.
+    Raises: ValueError on non-float inputs, bad t or mismatched shapes.
     """
     sqrt_ac, sqrt_one_minus_ac = _signal_noise_coefficients(
         t, schedule, "x_t", x_t, "x0", x0
@@ -167,6 +209,7 @@ def get_v(x0: Tensor, eps: Tensor, t: Tensor, schedule: NoiseSchedule) -> Tensor
     """Velocity target v = sqrt(ᾱ_t) eps - sqrt(1 - ᾱ_t) x0 (Salimans & Ho 2022, Sec. 4).
 
     Shapes: x0, eps (B, ...); t (B,). Returns x0's shape and dtype.
+    Raises: ValueError on non-float inputs, bad t or mismatched shapes.
     """
     sqrt_ac, sqrt_one_minus_ac = _signal_noise_coefficients(
         t, schedule, "x0", x0, "eps", eps
@@ -178,6 +221,7 @@ def predict_x0_from_v(x_t: Tensor, t: Tensor, v: Tensor, schedule: NoiseSchedule
     """x0 = sqrt(ᾱ_t) x_t - sqrt(1 - ᾱ_t) v (Salimans & Ho 2022, Appendix D).
 
     Shapes: x_t, v (B, ...); t (B,). Returns x_t's shape and dtype.
+    Raises: ValueError on non-float inputs, bad t or mismatched shapes.
     """
     sqrt_ac, sqrt_one_minus_ac = _signal_noise_coefficients(
         t, schedule, "x_t", x_t, "v", v
@@ -189,6 +233,7 @@ def predict_eps_from_v(x_t: Tensor, t: Tensor, v: Tensor, schedule: NoiseSchedul
     """eps = sqrt(ᾱ_t) v + sqrt(1 - ᾱ_t) x_t (Salimans & Ho 2022, Appendix D).
 
     Shapes: x_t, v (B, ...); t (B,). Returns x_t's shape and dtype.
+    Raises: ValueError on non-float inputs, bad t or mismatched shapes.
     """
     sqrt_ac, sqrt_one_minus_ac = _signal_noise_coefficients(
         t, schedule, "x_t", x_t, "v", v
@@ -215,7 +260,8 @@ def predict_x0_and_eps(
     Returns:
         (x0, eps), both of x_t's shape and dtype.
     Raises:
-        ValueError: on an unknown prediction_type, bad t, or mismatched shapes.
+        ValueError: on an unknown prediction_type, bad t, mismatched shapes, non-float
+            inputs, or "epsilon" at a t where ᾱ_t = 0 (see ``predict_x0_from_eps``).
     """
     if prediction_type == "epsilon":
         eps = model_output
@@ -250,8 +296,10 @@ def q_posterior_mean_variance(
         mean (B, ...), variance (B, 1, ..., 1), log_variance (B, 1, ..., 1), all in x_t's dtype.
         At t = 0 the variance is 0 and log_variance is clipped to log β̃_1 (Ho et al.'s code).
     Raises:
-        ValueError: if t is out of range or shapes disagree.
+        ValueError: if x0 or x_t is not floating point, t is out of range or shapes disagree.
     """
+    check_floating("x_t", x_t)
+    check_floating("x0", x0)
     check_timesteps(t, schedule.num_train_timesteps, x_t.shape[0])
     check_same_shape("x_t", x_t, "x0", x0)
     coef1 = extract(schedule.posterior_mean_coef1, t, x_t.ndim, x_t.dtype)

@@ -93,13 +93,62 @@ class ScheduleConfig:
         object.__setattr__(self, "snr_scale", float(self.snr_scale))  # plain float for JSON
 
 
+def _check_num_timesteps(num_train_timesteps: int) -> int:
+    """``num_train_timesteps`` as an int; ValueError unless it is an integer >= 1."""
+    T = num_train_timesteps
+    if isinstance(T, bool) or not isinstance(T, numbers.Integral) or T < 1:
+        raise ValueError(f"num_train_timesteps must be an int >= 1, got {T!r}")
+    return int(T)
+
+
+def _check_open_unit(name: str, value: float) -> float:
+    """``value`` as a float; ValueError naming ``name`` unless it is a finite number in (0, 1)."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Real)
+        or not math.isfinite(value)
+        or not 0.0 < value < 1.0
+    ):
+        raise ValueError(f"{name} must be a finite number in (0, 1), got {value!r}")
+    return float(value)
+
+
+def _check_beta_args(num_train_timesteps: int, beta_start: float, beta_end: float) -> int:
+    """Validate the arguments shared by the linear, scaled-linear and sigmoid schedules."""
+    _check_open_unit("beta_start", beta_start)
+    _check_open_unit("beta_end", beta_end)
+    return _check_num_timesteps(num_train_timesteps)
+
+
 def linear_betas(num_train_timesteps: int, beta_start: float, beta_end: float) -> Tensor:
-    """β_t linear in t (Ho et al. 2020, Sec. 4). Returns float64 (T,)."""
+    """β_t linear in t (Ho et al. 2020, Sec. 4). Returns float64 (T,).
+
+    Raises:
+        ValueError: unless num_train_timesteps is an int >= 1 and beta_start, beta_end are
+            finite numbers in (0, 1).
+    """
+    num_train_timesteps = _check_beta_args(num_train_timesteps, beta_start, beta_end)
+    return _linear(num_train_timesteps, beta_start, beta_end)
+
+
+def _linear(num_train_timesteps: int, beta_start: float, beta_end: float) -> Tensor:
+    """``linear_betas`` without the checks (``shift.chapter_heuristic_betas`` scales the
+    end points past 1 and clips afterwards)."""
     return torch.linspace(beta_start, beta_end, num_train_timesteps, dtype=torch.float64)
 
 
 def scaled_linear_betas(num_train_timesteps: int, beta_start: float, beta_end: float) -> Tensor:
-    """sqrt(β_t) linear in t, then squared (LDM / Stable Diffusion). Returns float64 (T,)."""
+    """sqrt(β_t) linear in t, then squared (LDM / Stable Diffusion). Returns float64 (T,).
+
+    Raises:
+        ValueError: as :func:`linear_betas`.
+    """
+    num_train_timesteps = _check_beta_args(num_train_timesteps, beta_start, beta_end)
+    return _scaled_linear(num_train_timesteps, beta_start, beta_end)
+
+
+def _scaled_linear(num_train_timesteps: int, beta_start: float, beta_end: float) -> Tensor:
+    """``scaled_linear_betas`` without the checks (see ``_linear``)."""
     sqrt_betas = torch.linspace(
         beta_start**0.5, beta_end**0.5, num_train_timesteps, dtype=torch.float64
     )
@@ -114,7 +163,17 @@ def cosine_betas(num_train_timesteps: int, s: float = 0.008, max_beta: float = 0
 
     Returns:
         float64 (T,), every value in (0, max_beta].
+    Raises:
+        ValueError: unless num_train_timesteps is an int >= 1, s a finite number >= 0 and
+            max_beta a number in (0, 1].
     """
+    num_train_timesteps = _check_num_timesteps(num_train_timesteps)
+    if isinstance(s, bool) or not isinstance(s, numbers.Real) or not math.isfinite(s) or s < 0:
+        raise ValueError(f"s must be a finite number >= 0, got {s!r}")
+    if isinstance(max_beta, bool) or not isinstance(max_beta, numbers.Real) or not (
+        0.0 < max_beta <= 1.0
+    ):
+        raise ValueError(f"max_beta must be a number in (0, 1], got {max_beta!r}")
     u = torch.arange(num_train_timesteps + 1, dtype=torch.float64) / num_train_timesteps  # (T+1,)
     f = torch.cos((u + s) / (1 + s) * math.pi / 2) ** 2  # (T+1,)
     betas = 1 - f[1:] / f[:-1]  # (T,)
@@ -122,7 +181,12 @@ def cosine_betas(num_train_timesteps: int, s: float = 0.008, max_beta: float = 0
 
 
 def sigmoid_betas(num_train_timesteps: int, beta_start: float, beta_end: float) -> Tensor:
-    """β_t = sigmoid(linspace(-6, 6)) · (beta_end - beta_start) + beta_start. Float64 (T,)."""
+    """β_t = sigmoid(linspace(-6, 6)) · (beta_end - beta_start) + beta_start. Float64 (T,).
+
+    Raises:
+        ValueError: as :func:`linear_betas`.
+    """
+    num_train_timesteps = _check_beta_args(num_train_timesteps, beta_start, beta_end)
     x = torch.linspace(-6, 6, num_train_timesteps, dtype=torch.float64)
     return torch.sigmoid(x) * (beta_end - beta_start) + beta_start
 
@@ -252,6 +316,23 @@ class NoiseSchedule:
     def _tensor_names(self) -> list[str]:
         return [k for k, v in vars(self).items() if isinstance(v, Tensor)]
 
+    def _alphas_cumprod_at(self, t: Tensor) -> Tensor:
+        """ᾱ_t after checking that t is an integer tensor with values in [0, T-1].
+
+        (Without the check a negative t would index from the end: t = -1 gives ᾱ_{T-1}.)
+        """
+        T = self.num_train_timesteps
+        if not isinstance(t, Tensor):
+            raise ValueError(f"t must be an integer torch.Tensor, got {type(t).__name__}")
+        if t.dtype.is_floating_point or t.dtype.is_complex or t.dtype == torch.bool:
+            raise ValueError(f"t must be an integer tensor (torch.int64), got dtype {t.dtype}")
+        t = t.to(self.alphas_cumprod.device)
+        if t.numel() > 0:
+            lo, hi = torch.stack(torch.aminmax(t)).tolist()  # one pass, one read
+            if lo < 0 or hi > T - 1:
+                raise ValueError(f"t must be integers in [0, {T - 1}], got {lo if lo < 0 else hi}")
+        return self.alphas_cumprod[t]
+
     def snr(self, t: Tensor) -> Tensor:
         """Signal-to-noise ratio ᾱ_t / (1 - ᾱ_t) (Kingma et al. 2021, Eq. 1).
 
@@ -259,13 +340,19 @@ class NoiseSchedule:
             t: integer timesteps of any shape, values in [0, T-1].
         Returns:
             float64 tensor of t's shape, on the schedule's device; 0 where ᾱ_t = 0.
+        Raises:
+            ValueError: if t is not an integer tensor or a value is outside [0, T-1].
         """
-        ac = self.alphas_cumprod[t.to(self.alphas_cumprod.device)]
+        ac = self._alphas_cumprod_at(t)
         return ac / (1.0 - ac)
 
     def log_snr(self, t: Tensor) -> Tensor:
-        """log SNR(t) = log ᾱ_t - log(1 - ᾱ_t), computed stably; float64, -inf where ᾱ_t = 0."""
-        ac = self.alphas_cumprod[t.to(self.alphas_cumprod.device)]
+        """log SNR(t) = log ᾱ_t - log(1 - ᾱ_t), computed stably; float64, -inf where ᾱ_t = 0.
+
+        Raises:
+            ValueError: as :meth:`snr`.
+        """
+        ac = self._alphas_cumprod_at(t)
         return torch.log(ac) - torch.log1p(-ac)
 
     def to(self, device: torch.device | str) -> NoiseSchedule:

@@ -40,9 +40,9 @@ from torch import Tensor
 from ldm_teach.diffusion.schedules import (
     NoiseSchedule,
     ScheduleConfig,
+    _linear,
+    _scaled_linear,
     check_betas_range,
-    linear_betas,
-    scaled_linear_betas,
 )
 
 
@@ -207,10 +207,11 @@ def chapter_heuristic_betas(
     T = schedule_config.num_train_timesteps
     beta_start = schedule_config.beta_start * latent_std
     beta_end = schedule_config.beta_end * latent_std
+    # the scaled end points may pass 1 (clipped below), so the unchecked formulas
     if schedule_config.beta_schedule == "linear":
-        betas = linear_betas(T, beta_start, beta_end)
+        betas = _linear(T, beta_start, beta_end)
     elif schedule_config.beta_schedule == "scaled_linear":
-        betas = scaled_linear_betas(T, beta_start, beta_end)
+        betas = _scaled_linear(T, beta_start, beta_end)
     else:
         raise ValueError(
             "schedule_config.beta_schedule must be 'linear' or 'scaled_linear' for the "

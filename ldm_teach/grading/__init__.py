@@ -5,8 +5,12 @@
 expected output is stored in the notebook (see ``generate.py`` for the metadata).
 
     ldm-teach build-exercises [--solutions solutions/] [--exercises exercises/] [--check]
+                              [--force]
         write exercises/NAME.ipynb from solutions/NAME.ipynb (answers stubbed); with
         --check write nothing, list out-of-date exercises and exit 1 if there are any.
+        A file that is not exactly what was generated (a student edited it) is never
+        overwritten or deleted: the build writes nothing, lists them and exits 1;
+        --force overwrites (deletes) them, losing their edits.
 
     ldm-teach grade SUBMISSION.ipynb|FOLDER [...] --solutions solutions/ --out grades/
                     [--timeout 60] [--overwrite]
@@ -92,6 +96,9 @@ def _add_build_arguments(p: argparse.ArgumentParser) -> None:
                    help="folder of exercise notebooks (default: exercises)")
     p.add_argument("--check", action="store_true",
                    help="write nothing; list out-of-date exercises, exit 1 if any")
+    p.add_argument("--force", action="store_true",
+                   help="overwrite or delete exercises edited since they were generated "
+                   "(their edits are lost); without it the build refuses and writes nothing")
 
 
 def _cmd_grade(args: argparse.Namespace) -> int:
@@ -132,11 +139,19 @@ def _cmd_grade(args: argparse.Namespace) -> int:
 
 
 def _cmd_build_exercises(args: argparse.Namespace) -> int:
-    from ldm_teach.grading.generate import build_all
+    from ldm_teach.grading.generate import EditedExerciseError, build_all
 
     try:
-        changed = build_all(args.solutions, args.exercises, check=args.check)
-    except (FileNotFoundError, ValueError) as err:
+        changed = build_all(args.solutions, args.exercises, check=args.check,
+                            force=args.force)
+    except EditedExerciseError as err:
+        for path, why in err.conflicts:
+            print(f"ldm-teach build-exercises: {path}: {why}", file=sys.stderr)
+        print(f"ldm-teach build-exercises: nothing written; move {len(err.conflicts)} "
+              "file(s) above out of the way, or pass --force to overwrite/delete them",
+              file=sys.stderr)
+        return 1
+    except (OSError, ValueError) as err:
         print(f"ldm-teach build-exercises: {err}", file=sys.stderr)
         return 2
     if args.check:

@@ -458,8 +458,15 @@ def write_reports(report: GradeReport, out_dir: str | Path, junit_text: str | No
     """Write NAME.json, NAME.junit.xml, NAME.classroom.json and NAME.classroom.b64.
 
     Existing reports are kept: the files get the first free stem (see ``free_stem``)
-    unless ``overwrite``. Returns (and stores in ``report.files``) kind -> path.
+    unless ``overwrite``. Each file is written atomically (a temporary file renamed over
+    it), so an error or a full disk never leaves a truncated report. Returns (and stores
+    in ``report.files``) kind -> path.
+
+    Raises:
+        OSError: if ``out_dir`` cannot be created or written.
     """
+    from ldm_teach.training.checkpoint import atomic_write_text
+
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = free_stem(out_dir, report.name, overwrite)
@@ -471,15 +478,15 @@ def write_reports(report: GradeReport, out_dir: str | Path, junit_text: str | No
         "classroom_b64": out_dir / f"{stem}.classroom.b64",
     }
     report.files = {k: str(v) for k, v in files.items()}
-    files["junit"].write_text(junit_text or '<?xml version="1.0" encoding="utf-8"?>\n'
-                              '<testsuites><testsuite name="pytest" tests="0"/></testsuites>\n',
-                              encoding="utf-8")
-    files["classroom"].write_text(classroom + "\n", encoding="utf-8")
-    files["classroom_b64"].write_text(
-        base64.b64encode(classroom.encode("utf-8")).decode("ascii") + "\n", encoding="utf-8")
+    atomic_write_text(files["junit"], junit_text or '<?xml version="1.0" encoding="utf-8"?>\n'
+                      '<testsuites><testsuite name="pytest" tests="0"/></testsuites>\n')
+    atomic_write_text(files["classroom"], classroom + "\n")
+    atomic_write_text(files["classroom_b64"],
+                      base64.b64encode(classroom.encode("utf-8")).decode("ascii") + "\n")
     data = report.to_dict()
     data["files"] = report.files
-    files["json"].write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    # NAME.json last: its presence is what free_stem takes as "this stem is used"
+    atomic_write_text(files["json"], json.dumps(data, indent=2) + "\n")
     return report.files
 
 
@@ -517,8 +524,15 @@ def write_class_summary(reports: list[GradeReport], out_dir: str | Path,
     """Write ``class_summary.csv`` (numbered like the reports if one exists).
 
     Columns: name, submission, solution, one column per part id (points), total,
-    max_total, missing, flags, report.
+    max_total, missing, flags, report. Written atomically, like the reports.
+
+    Raises:
+        OSError: if ``out_dir`` cannot be created or written.
     """
+    import io
+
+    from ldm_teach.training.checkpoint import atomic_write_text
+
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "class_summary.csv"
@@ -527,7 +541,7 @@ def write_class_summary(reports: list[GradeReport], out_dir: str | Path,
         k += 1
         path = out_dir / f"class_summary.{k}.csv"
     part_ids = sorted({gid for r in reports for gid in r.parts})
-    with open(path, "w", newline="", encoding="utf-8") as f:
+    with io.StringIO(newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["name", "submission", "solution", *part_ids, "total", "max_total",
                          "missing", "flags", "report"])
@@ -537,6 +551,7 @@ def write_class_summary(reports: list[GradeReport], out_dir: str | Path,
                              *[r.parts[g].score if g in r.parts else "" for g in part_ids],
                              r.total, r.max_total, " ".join(r.merge.missing), flags,
                              r.files.get("json", "")])
+        atomic_write_text(path, f.getvalue())
     return path
 
 

@@ -12,9 +12,19 @@ value per image, so that a notebook can show their spread and not only their mea
 every image in ``ldm_teach`` lives in [-1, 1]; pass 1.0 for [0, 1] and 255.0 for uint8-like
 values. Papers that report PSNR on [0, 255] images get the same number as here, since PSNR
 depends only on the ratio of data_range to the error.
+
+A data_range that does not match the images gives a plausible but wrong number (data_range
+255 on [-1, 1] images adds 20 log10(127.5) = 42 dB), so the inputs are checked against it:
+each of x and y may span at most data_range (1e-4 relative slack), and a data_range above
+2 is refused when every value of x and y lies in [-1, 1] (1e-3 slack), the signature of
+[-1, 1] or [0, 1] images scored on a 0-255 scale. (A genuine 0-255 pair whose pixels are
+all 0 or 1, a black image, is refused too; rescale such images or use data_range=1.)
 """
 
 from __future__ import annotations
+
+import math
+from numbers import Real
 
 import torch
 from torch import Tensor
@@ -35,14 +45,20 @@ def _check_pair(x: Tensor, y: Tensor, data_range: float, min_side: int = 1) -> N
             raise ValueError(f"{name} must have shape (B, C, H, W), got {tuple(t.shape)}")
         if not t.is_floating_point():
             raise ValueError(f"{name} must be a floating-point tensor, got {t.dtype}")
+        if t.numel() == 0:
+            raise ValueError(
+                f"{name} must be non-empty (B, C, H, W >= 1), got shape {tuple(t.shape)}"
+            )
     if x.shape != y.shape:
         raise ValueError(
             f"x and y must have the same shape, got {tuple(x.shape)} and {tuple(y.shape)}"
         )
     if x.dtype != y.dtype:
         raise ValueError(f"x and y must have the same dtype, got {x.dtype} and {y.dtype}")
-    if not data_range > 0:
-        raise ValueError(f"data_range must be positive, got {data_range}")
+    if isinstance(data_range, bool) or not isinstance(data_range, Real):
+        raise ValueError(f"data_range must be a number, got {type(data_range).__name__}")
+    if not (math.isfinite(data_range) and data_range > 0):
+        raise ValueError(f"data_range must be finite and positive, got {data_range}")
     if min(x.shape[-2:]) < min_side:
         raise ValueError(
             f"x height and width must be at least {min_side}, got {x.shape[-2]}x{x.shape[-1]}"
@@ -56,6 +72,13 @@ def _check_pair(x: Tensor, y: Tensor, data_range: float, min_side: int = 1) -> N
                 f"{name} spans {spread:.4g}, more than data_range={data_range}; clamp the "
                 f"images or pass the data_range they live in (2.0 for [-1, 1], 1.0 for [0, 1])"
             )
+    lo, hi = min(x.min().item(), y.min().item()), max(x.max().item(), y.max().item())
+    if data_range > 2.0 and lo >= -1.0 - 1e-3 and hi <= 1.0 + 1e-3:
+        raise ValueError(
+            f"x and y lie in [{lo:.3g}, {hi:.3g}], inside [-1, 1], but data_range={data_range}: "
+            f"pass data_range=2.0 for images in [-1, 1] or 1.0 for images in [0, 1] (PSNR on "
+            f"a 0-255 scale is the same number once the images are rescaled)"
+        )
 
 
 def psnr(x: Tensor, y: Tensor, data_range: float = 2.0) -> Tensor:
@@ -71,8 +94,10 @@ def psnr(x: Tensor, y: Tensor, data_range: float = 2.0) -> Tensor:
         (B,) PSNR in dB, one per image. Identical images give +inf (MSE = 0); it is not
         capped, so take the mean of a batch only when no pair is identical.
     Raises:
-        ValueError: if shapes or dtypes differ, inputs are not 4-D float, contain NaN/inf,
-            or span more than data_range, or if data_range is not positive.
+        ValueError: if shapes or dtypes differ, inputs are not 4-D float, are empty
+            (B = 0, or any other side 0), contain NaN/inf, or span more than data_range; if
+            data_range is not a finite positive number, or is above 2 while every value of
+            x and y lies in [-1, 1] (see the module docstring).
     """
     _check_pair(x, y, data_range)
     return peak_signal_noise_ratio(
@@ -94,7 +119,8 @@ def ssim(x: Tensor, y: Tensor, data_range: float = 2.0) -> Tensor:
     Returns:
         (B,) SSIM in [-1, 1], one per image; exactly 1 when x equals y.
     Raises:
-        ValueError: as in ``psnr``, and if H or W is smaller than the 11x11 window.
+        ValueError: as in ``psnr`` (shape, dtype, B = 0, NaN/inf, data_range that the
+            values do not fit), and if H or W is smaller than the 11x11 window.
     """
     _check_pair(x, y, data_range, min_side=SSIM_KERNEL_SIZE)
     return structural_similarity_index_measure(

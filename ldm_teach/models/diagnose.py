@@ -7,6 +7,7 @@ in practice (LDM: Rombach et al. 2022, arXiv:2112.10752, Sec. 3.2, Eq. 2; Append
     MSE_rec     = mean (x - D(z0 / scale_factor))²           stage-1 reconstruction
     PSNR        = 10 log10(2² / MSE_rec)                     (images in [-1, 1])
     MSE_eps(b)  = mean ||eps - eps_theta(z_t, t, y)||²,  t ~ U[t_lo, t_hi) of bucket b
+                  (for a v- or x0-model, eps_theta is the eps its output implies)
     a few DDIM samples                                        the end-to-end check
 """
 
@@ -19,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ldm_teach.diffusion import q_sample
+from ldm_teach.diffusion import predict_x0_and_eps, q_sample
 from ldm_teach.models.latent_diffusion import LatentDiffusion
 
 
@@ -139,7 +140,11 @@ def diagnose(
         t = torch.randint(t_lo, t_hi, (B,), generator=generator).to(device)  # (B,)
         eps = torch.randn(z0.shape, generator=generator).to(device)  # (B, c, h, w)
         z_t = q_sample(z0, t, eps, ldm.schedule)
-        eps_hat = ldm.unet(z_t, t, y)
+        out = ldm.unet(z_t, t, y)
+        # the eps the network implies: its output itself, or converted from v or x0
+        eps_hat = out if ldm.prediction_type == "epsilon" else predict_x0_and_eps(
+            out, z_t, t, ldm.schedule, ldm.prediction_type
+        )[1]
         eps_mse.append((t_lo, t_hi, float(F.mse_loss(eps_hat, eps))))
 
     # (d) a few samples, end to end

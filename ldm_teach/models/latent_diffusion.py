@@ -4,6 +4,8 @@
     z0 = scale_factor * E(x)                          encode (posterior mode), rescaled
     z_t = sqrt(abar_t) z0 + sqrt(1 - abar_t) eps       forward process (Ho et al. 2020, Eq. 4)
     L_LDM = E_{z0, y, eps, t} || eps - eps_theta(z_t, t, y) ||^2        (Eq. 2, with labels y)
+            (or the same loss on v = sqrt(abar_t) eps - sqrt(1 - abar_t) z0, or on z0 itself,
+            for a UNet that predicts v or x0: ``prediction_type``, Salimans & Ho 2022)
     x = D(z0 / scale_factor)                           decode a sample
 
 ``scale_factor`` = 1 / std of the training latents (Sec. 4.3.2 and Appendix G: "rescale the
@@ -12,12 +14,13 @@ that training and sampling can never disagree about it.
 
 Classifier-free guidance (Ho & Salimans 2022, arXiv:2207.12598, Eq. 6): labels are dropped
 to the null label with probability ``cond_drop_prob`` during training; sampling combines
-eps_u + w (eps_c - eps_u) with w = ``guidance_scale``.
+eps_u + w (eps_c - eps_u) with w = ``guidance_scale``, in [0, MAX_GUIDANCE_SCALE].
 """
 
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Iterable
 
 import torch
@@ -26,14 +29,36 @@ from torch import Tensor, nn
 
 from ldm_teach.autoencoders import AutoencoderKL
 from ldm_teach.diffusion import (
+    PREDICTION_TYPES,
     NoiseSchedule,
     ScheduleConfig,
     classifier_free_guidance,
     ddim_sample,
     ddpm_sample,
+    get_v,
     q_sample,
 )
 from ldm_teach.models.unet import UNet
+
+#: Largest classifier-free guidance weight accepted. The course uses 0-4 and Stable
+#: Diffusion about 7.5; far beyond ~100 the guided prediction is dominated by the
+#: difference eps_c - eps_u and sampling overflows.
+MAX_GUIDANCE_SCALE = 100.0
+
+
+def check_guidance_scale(guidance_scale: float) -> float:
+    """``guidance_scale`` as a float; ValueError unless a finite number in [0, 100]."""
+    if (
+        isinstance(guidance_scale, bool)
+        or not isinstance(guidance_scale, numbers.Real)
+        or not math.isfinite(guidance_scale)
+        or not 0.0 <= guidance_scale <= MAX_GUIDANCE_SCALE
+    ):
+        raise ValueError(
+            f"guidance_scale must be a finite number in [0, {MAX_GUIDANCE_SCALE:g}] (0 = "
+            f"unconditional, 1 = conditional, the course uses 0-4), got {guidance_scale!r}"
+        )
+    return float(guidance_scale)
 
 
 @torch.no_grad()
@@ -70,8 +95,12 @@ class LatentDiffusion(nn.Module):
         scale_factor: multiplies latents before diffusion; a positive float.
         cond_drop_prob: probability of replacing a label by the null label in training
             (classifier-free guidance), in [0, 1).
+        prediction_type: what the UNet predicts, and so its training target and how the
+            samplers read it: "epsilon" (eps, the default), "v_prediction" (v) or "sample"
+            (z0); the names are diffusers'.
     Raises:
-        ValueError: on channel mismatch, non-positive scale_factor or a bad cond_drop_prob.
+        ValueError: on channel mismatch, non-positive scale_factor, a bad cond_drop_prob or
+            an unknown prediction_type.
     """
 
     def __init__(
@@ -81,6 +110,7 @@ class LatentDiffusion(nn.Module):
         schedule_config: ScheduleConfig,
         scale_factor: float,
         cond_drop_prob: float = 0.1,
+        prediction_type: str = "epsilon",
     ) -> None:
         super().__init__()
         if unet.config.in_channels != autoencoder.config.latent_channels:
@@ -92,6 +122,11 @@ class LatentDiffusion(nn.Module):
             raise ValueError(f"scale_factor must be positive, got {scale_factor}")
         if not 0.0 <= cond_drop_prob < 1.0:
             raise ValueError(f"cond_drop_prob must be in [0, 1), got {cond_drop_prob}")
+        if prediction_type not in PREDICTION_TYPES:
+            raise ValueError(
+                f"prediction_type must be one of {PREDICTION_TYPES}, got {prediction_type!r}"
+            )
+        self.prediction_type = prediction_type
         self.autoencoder = autoencoder.eval().requires_grad_(False)
         self.unet = unet
         self.schedule = NoiseSchedule(schedule_config)
@@ -128,7 +163,8 @@ class LatentDiffusion(nn.Module):
             y: labels (B,) in [0, num_classes - 1], or None for an unconditional model.
             generator: draws t, eps and the label dropout, for reproducible training.
         Returns:
-            scalar mean squared error between eps and eps_theta.
+            scalar mean squared error between the UNet's output and its target: eps, v or
+            z0, by ``prediction_type``.
         """
         B = z0.shape[0]
         dev = z0.device
@@ -138,14 +174,28 @@ class LatentDiffusion(nn.Module):
         if y is not None and self.num_classes is not None and self.cond_drop_prob > 0:
             drop = torch.rand(B, generator=generator).to(dev) < self.cond_drop_prob
             y = torch.where(drop, torch.full_like(y, self.num_classes), y)
-        return F.mse_loss(self.unet(z_t, t, y), eps)
+        if self.prediction_type == "epsilon":
+            target = eps
+        elif self.prediction_type == "v_prediction":
+            target = get_v(z0, eps, t, self.schedule)
+        else:  # "sample"
+            target = z0
+        return F.mse_loss(self.unet(z_t, t, y), target)
 
     def eps_fn(self, y: Tensor | None = None, guidance_scale: float = 1.0):
         """The model_fn (z_t, t) -> eps_hat that the samplers call, with guidance folded in.
 
         ``guidance_scale`` = 1 gives the plain conditional prediction; > 1 extrapolates away
         from the unconditional one (Ho & Salimans 2022, Eq. 6); 0 is unconditional.
+        The output is what the UNet predicts (``prediction_type``: eps, v or z0); guidance
+        is linear, so guiding v (or z0) is the same as guiding eps. Pass
+        ``prediction_type=self.prediction_type`` to the sampler.
+
+        Raises:
+            ValueError: if labels are given to an unconditional UNet, or guidance_scale is
+                not a finite number in [0, MAX_GUIDANCE_SCALE].
         """
+        guidance_scale = check_guidance_scale(guidance_scale)
         if y is None or self.num_classes is None:
             if y is not None:
                 raise ValueError("labels y were given but the UNet is unconditional")
@@ -188,21 +238,26 @@ class LatentDiffusion(nn.Module):
             num_samples: B, a positive int.
             image_size: H = W of the output images, divisible by f.
             y: labels (B,) or None.
-            guidance_scale: classifier-free guidance weight w (>= 0).
+            guidance_scale: classifier-free guidance weight w, in [0, MAX_GUIDANCE_SCALE]
+                (100; the course uses 0-4).
             sampler: ``"ddim"`` (``num_inference_steps`` steps, ``eta``) or ``"ddpm"``
                 (all training steps).
             generator: a CPU ``torch.Generator`` for reproducible samples.
+        The samplers read the UNet's output as ``self.prediction_type``.
+
         Returns:
             images (B, C_img, H, W) in [-1, 1], float32.
         Raises:
             ValueError: on a bad sampler name, label shape or guidance scale.
+            RuntimeError: if sampling diverged (the latents or images are not finite, e.g.
+                from a too large guidance_scale or a schedule the UNet was not trained on);
+                no NaN images are returned.
         """
         if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:
             raise ValueError(f"num_samples must be an int >= 1, got {num_samples!r}")
         if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 1:
             raise ValueError(f"image_size must be a positive int, got {image_size!r}")
-        if not math.isfinite(guidance_scale) or guidance_scale < 0:
-            raise ValueError(f"guidance_scale must be a finite number >= 0, got {guidance_scale}")
+        guidance_scale = check_guidance_scale(guidance_scale)
         if y is None and guidance_scale != 1.0:
             raise ValueError(
                 "guidance_scale only applies to class-conditional sampling: pass labels y, "
@@ -235,14 +290,30 @@ class LatentDiffusion(nn.Module):
                 self.schedule,
                 num_inference_steps=num_inference_steps,
                 eta=eta,
+                prediction_type=self.prediction_type,
                 generator=generator,
                 x_T=x_T,
                 progress=progress,
             )
         elif sampler == "ddpm":
             z0 = ddpm_sample(
-                model_fn, shape, self.schedule, generator=generator, x_T=x_T, progress=progress
+                model_fn, shape, self.schedule, prediction_type=self.prediction_type,
+                generator=generator, x_T=x_T, progress=progress,
             )
         else:
             raise ValueError(f"sampler must be 'ddim' or 'ddpm', got {sampler!r}")
-        return self.decode(z0)
+        self._check_finite("latents", z0, guidance_scale, sampler)
+        images = self.decode(z0)
+        self._check_finite("images", images, guidance_scale, sampler)
+        return images
+
+    def _check_finite(self, what: str, x: Tensor, guidance_scale: float, sampler: str) -> None:
+        """RuntimeError naming the settings if ``x`` holds NaN or inf (one check per call)."""
+        if not bool(torch.isfinite(x).all()):
+            raise RuntimeError(
+                f"sampling diverged: the sampled {what} are not finite (NaN or inf) with "
+                f"guidance_scale={guidance_scale:g}, sampler={sampler!r}, "
+                f"prediction_type={self.prediction_type!r} and schedule "
+                f"{self.schedule.config}; lower guidance_scale, or check that the schedule "
+                f"and prediction_type are the ones the UNet was trained with"
+            )

@@ -32,6 +32,8 @@ sampling asks the same network for the unconditional prediction.
 
 from __future__ import annotations
 
+import math
+import numbers
 from dataclasses import asdict, dataclass
 
 import torch
@@ -65,6 +67,24 @@ class UNetConfig:
     concat_channels: int = 0  # channels of a spatial condition concatenated to z_t
 
     def __post_init__(self) -> None:
+        for name in ("in_channels", "out_channels", "base_channels", "num_res_blocks",
+                     "num_heads", "norm_groups"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+                raise ValueError(f"{name} must be an int, got {value!r}")
+        if self.num_heads < 1:
+            raise ValueError(f"num_heads must be an int >= 1, got {self.num_heads}")
+        if self.base_channels < 1:
+            raise ValueError(f"base_channels must be a positive even int, got {self.base_channels}")
+        if self.norm_groups < 1:
+            raise ValueError(f"norm_groups must be an int >= 1, got {self.norm_groups}")
+        if (
+            isinstance(self.dropout, bool)
+            or not isinstance(self.dropout, numbers.Real)
+            or not math.isfinite(self.dropout)
+            or not 0.0 <= self.dropout < 1.0
+        ):
+            raise ValueError(f"dropout must be a finite number in [0, 1), got {self.dropout!r}")
         if self.in_channels <= 0 or self.out_channels <= 0:
             raise ValueError(
                 f"in_channels and out_channels must be positive, got "
@@ -143,6 +163,28 @@ class UNetConfig:
 
 CLASS_CONDITIONING = ("embedding", "film", "cross_attention")
 
+#: The largest timestep the UNet accepts. It does not know the schedule's T (usually 1000),
+#: so it only refuses values that cannot be a timestep of any reasonable schedule.
+MAX_TIMESTEP = 1e5
+
+
+def check_unet_timesteps(t: Tensor) -> None:
+    """Raise ``ValueError`` unless every t is a finite real number in [0, MAX_TIMESTEP].
+
+    One vectorised test (a single read from the device) per call.
+    """
+    if t.dtype.is_complex or t.dtype == torch.bool:
+        raise ValueError(f"t must be a real (integer) tensor of timesteps, got dtype {t.dtype}")
+    bad = (t < 0) | (t > MAX_TIMESTEP)
+    if t.dtype.is_floating_point:
+        bad = bad | ~torch.isfinite(t)
+    if bool(bad.any()):
+        value = t[bad][0].item()
+        raise ValueError(
+            f"t must be finite timesteps in [0, {MAX_TIMESTEP:g}] (integers in [0, T-1], "
+            f"e.g. [0, 999]), got {value}"
+        )
+
 
 class UNet(nn.Module):
     """Noise-prediction UNet with timestep and optional class conditioning.
@@ -150,14 +192,18 @@ class UNet(nn.Module):
     Args:
         cfg: a :class:`UNetConfig`.
     Forward:
-        x: z_t, (B, in_channels, H, W), float; H and W divisible by 2^(levels-1).
-        t: timesteps, (B,) integers in [0, T-1] (any real values are accepted).
+        x: z_t, (B, in_channels, H, W), float, B >= 1; H and W divisible by 2^(levels-1).
+        t: timesteps, (B,) or a scalar, integers in [0, T-1]. The UNet does not know T, so
+           it accepts any real t in [0, MAX_TIMESTEP] (1e5) and refuses negative,
+           non-finite or larger values (a sign of a bug: t in seconds, a float cast, ...).
         y: labels, (B,) int64 in [0, num_classes] (num_classes = unconditional), or None
            (treated as all-unconditional) when the model is class-conditional.
         Returns (B, out_channels, H, W).
     Raises:
-        ValueError: on shape mismatches, labels out of range, or labels given to an
-            unconditional model.
+        ValueError: on shape mismatches (incl. a channel count other than ``in_channels``),
+            an empty batch, timesteps that are not finite real numbers in
+            [0, MAX_TIMESTEP], labels out of range, or labels given to an unconditional
+            model.
     """
 
     def __init__(self, cfg: UNetConfig) -> None:
@@ -282,6 +328,9 @@ class UNet(nn.Module):
             raise ValueError(
                 f"x must have shape (B, {cfg.in_channels}, H, W), got {tuple(x.shape)}"
             )
+        if x.shape[0] == 0:
+            raise ValueError(f"x must hold at least one sample (B >= 1), got an empty batch "
+                             f"{tuple(x.shape)}")
         if x.shape[2] % self.size_divisor or x.shape[3] % self.size_divisor:
             raise ValueError(
                 f"x's height and width must be divisible by {self.size_divisor}, "
@@ -293,6 +342,7 @@ class UNet(nn.Module):
             t = t.expand(x.shape[0])
         if t.shape != (x.shape[0],):
             raise ValueError(f"t must have shape ({x.shape[0]},), got {tuple(t.shape)}")
+        check_unet_timesteps(t)
 
         if cfg.concat_channels:
             if concat is None or concat.shape != (x.shape[0], cfg.concat_channels, *x.shape[2:]):

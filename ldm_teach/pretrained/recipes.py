@@ -21,11 +21,13 @@ from ldm_teach.pretrained.registry import (
     WEIGHTS_DIR,
     card_path,
     load_autoencoder,
+    load_card,
     load_feature_net,
     save_pretrained,
     weights_path,
 )
 from ldm_teach.training import TrainConfig, train
+from ldm_teach.training.checkpoint import check_output_dir
 
 
 @dataclass(frozen=True)
@@ -258,7 +260,13 @@ LDM_RECIPES: dict[str, LDMRecipe] = {
 
 
 def _refuse_to_overwrite(name: str, out_dir: Path | None, overwrite: bool) -> None:
-    """Fail before training, not after, when the target checkpoint already exists."""
+    """Fail before training, not after, when the checkpoint cannot be written: ``out_dir``
+    is empty, a file or not writable (ValueError, NotADirectoryError, PermissionError), or
+    the target checkpoint already exists (FileExistsError)."""
+    folder = check_output_dir(WEIGHTS_DIR if out_dir is None else out_dir, what="out_dir")
+    for path in (weights_path(name, folder), card_path(name, folder)):
+        if path.is_dir():
+            raise IsADirectoryError(f"{path} is a folder; it cannot be replaced by a file")
     if overwrite:
         return
     for path in (
@@ -362,7 +370,9 @@ def train_autoencoder_recipe(
     ``ldm-teach train NAME [--steps N]``). The card records the loss curve (means over
     10-step windows) and, for VQ models, the per-batch codebook perplexity curve.
     Raises FileExistsError if the checkpoint exists in ``out_dir`` and ``overwrite`` is
-    False; FileNotFoundError if the recipe's feature net has not been trained yet.
+    False; FileNotFoundError if the recipe's feature net has not been trained yet;
+    ValueError, NotADirectoryError, IsADirectoryError or PermissionError if ``out_dir`` is
+    empty, a file, or not writable (all of these before training starts).
     """
     from ldm_teach.autoencoders import vq_vae_loss
 
@@ -651,8 +661,10 @@ def train_ldm_recipe(
     command: str | None = None,
 ) -> dict:
     """Run the latent-diffusion recipe ``name`` (its autoencoder must exist in ``out_dir``);
-    returns the card written. ``command`` and ``overwrite`` as for
-    :func:`train_autoencoder_recipe`.
+    returns the card written. ``command``, ``overwrite`` and the errors as for
+    :func:`train_autoencoder_recipe`. The card pins the SHA-256 of the autoencoder's
+    weights (``autoencoder_sha256``), checked by
+    :func:`~ldm_teach.pretrained.registry.check_autoencoder_pin`.
 
     The card records the loss curve (means of 10 steps), and, when the recipe sets
     ``eval_every``, a convergence curve: the EMA model's samples measured every
@@ -671,6 +683,10 @@ def train_ldm_recipe(
     _refuse_to_overwrite(name, out_dir, overwrite)
     cfg, device = _prepare(recipe.train, steps)
     autoencoder = _stage_one(recipe.autoencoder, out_dir, device)
+    # pinned now, when it is loaded (and verified): if the autoencoder is retrained while
+    # this model trains, the card still names the one the latents came from
+    parent_sha = (None if recipe.autoencoder == "pixel"
+                  else load_card(recipe.autoencoder, out_dir or WEIGHTS_DIR)["sha256"])
     train_set = DigitsDataset(split="train", size=32)
     images = train_set.images.to(device)
     labels = train_set.labels.to(device)
@@ -727,12 +743,13 @@ def train_ldm_recipe(
         "kind": "latent_diffusion",
         "description": recipe.description,
         "autoencoder": recipe.autoencoder,
+        **({"autoencoder_sha256": parent_sha} if parent_sha else {}),
         "config": {
             "unet": unet_cfg.to_dict(),
             "schedule": schedule,
             "scale_factor": scale_factor,
             "cond_drop_prob": recipe.cond_drop_prob,
-            "prediction_type": "epsilon",
+            "prediction_type": ldm.prediction_type,  # what the UNet was trained to predict
             "image_size": 32,
         },
         "latent_std": round(latent_std, 5),

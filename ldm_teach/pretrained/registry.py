@@ -22,13 +22,19 @@ from torch import nn
 
 from ldm_teach.autoencoders import VQVAE, AutoencoderKL, AutoencoderKLConfig, VQVAEConfig
 from ldm_teach.training.checkpoint import (
-    atomic_write_bytes,
+    atomic_targets,
+    backup_path,
     load_tensors,
-    save_tensors_atomic,
     sha256_file,
+    write_tensors,
 )
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
+
+#: ``card_format`` written on every card by :func:`save_pretrained`. Format 2 cards of
+#: latent diffusion models pin their autoencoder's SHA-256 (``autoencoder_sha256``); cards
+#: without ``card_format`` (format 1, the first shipped ones) may lack the pin.
+CARD_FORMAT = 2
 
 #: name -> one-line description of the checkpoints the course ships.
 REGISTRY: dict[str, str] = {
@@ -69,6 +75,10 @@ class ChecksumError(RuntimeError):
     """The weights file does not match the SHA-256 recorded in its card."""
 
 
+class ParentMismatchError(RuntimeError):
+    """A latent diffusion card's pinned autoencoder SHA-256 is not the autoencoder's."""
+
+
 def _check_name(name: str) -> str:
     if not isinstance(name, str) or not name or "/" in name or "\\" in name or name.startswith("."):
         raise ValueError(f"name must be a checkpoint name such as 'digits-kl-f4' (no folders; "
@@ -97,6 +107,8 @@ def load_card(name: str, weights_dir: str | os.PathLike | None = None) -> dict[s
 
     Raises:
         FileNotFoundError: naming the missing file and the command that produces it.
+        ValueError: naming the file, if it is not a JSON object, records another ``name``
+            (the files were renamed) or lacks the ``sha256`` of its weights.
     """
     path = card_path(name, weights_dir)
     if not path.is_file():
@@ -105,7 +117,24 @@ def load_card(name: str, weights_dir: str | os.PathLike | None = None) -> dict[s
             f"no pretrained checkpoint {name!r} at {path} (known names: {known}); "
             f"produce it with `ldm-teach train {name}`"
         )
-    return json.loads(path.read_text())
+    try:
+        card = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ValueError(f"card {path} is not valid JSON ({err}); the file is damaged") from err
+    if not isinstance(card, dict):
+        raise ValueError(f"card {path} must hold a JSON object, got {type(card).__name__}")
+    if card.get("name") != name:
+        raise ValueError(
+            f"card {path} is the card of {card.get('name')!r}, not of {name!r}: checkpoint "
+            f"files were renamed or swapped; give them back their names ({card.get('name')}"
+            f".json, {card.get('name')}.safetensors) or train {name!r} again"
+        )
+    if not isinstance(card.get("sha256"), str):
+        raise ValueError(
+            f"card {path} has no 'sha256' (the SHA-256 of {name}.safetensors), so its weights "
+            "cannot be verified; it was not written by save_pretrained or was edited"
+        )
+    return card
 
 
 def save_pretrained(
@@ -127,19 +156,37 @@ def save_pretrained(
         overwrite: replace an existing checkpoint of the same name.
     Returns:
         The path of the weights file.
+    The weights and the card are one transaction: both are written to temporary files,
+    then renamed into place, the card last; until the card is in place the previous
+    weights are kept (``.NAME.safetensors.prev``), so an error leaves the previous
+    checkpoint as it was, and a hard crash in between is explained by
+    :func:`load_state_dict`. The card gets ``card_format`` (:data:`CARD_FORMAT`); a
+    latent diffusion card without ``autoencoder_sha256`` gets the SHA-256 recorded on its
+    autoencoder's card in ``weights_dir`` (recipes pin it when they load the autoencoder).
+
     Raises:
         FileExistsError: if the checkpoint exists and ``overwrite`` is False.
+        FileNotFoundError: a latent diffusion card without ``autoencoder_sha256`` whose
+            autoencoder is not in ``weights_dir``.
+        OSError: if the files cannot be written (the previous checkpoint is kept).
     """
     wpath, cpath = weights_path(name, weights_dir), card_path(name, weights_dir)
     if not overwrite and (wpath.exists() or cpath.exists()):
         raise FileExistsError(
             f"{wpath} already exists; pass overwrite=True (CLI: --overwrite) to replace it"
         )
-    tensors = {k: (v.half() if v.is_floating_point() else v) for k, v in model.state_dict().items()}
-    save_tensors_atomic(tensors, wpath, {"name": name})
     full = dict(card)
-    full.update({"name": name, "dtype": "float16", "sha256": sha256_file(wpath)})
-    atomic_write_bytes(cpath, (json.dumps(full, indent=2, sort_keys=True) + "\n").encode())
+    parent = full.get("autoencoder")
+    if (full.get("kind") == "latent_diffusion" and isinstance(parent, str) and parent != "pixel"
+            and "autoencoder_sha256" not in full):
+        full["autoencoder_sha256"] = load_card(parent, weights_dir)["sha256"]
+    tensors = {k: (v.half() if v.is_floating_point() else v) for k, v in model.state_dict().items()}
+    with atomic_targets(wpath, cpath) as (wtmp, ctmp):
+        write_tensors(tensors, wtmp, {"name": name})
+        full.update({"name": name, "dtype": "float16", "sha256": sha256_file(wtmp),
+                     "card_format": CARD_FORMAT})
+        Path(ctmp).write_text(json.dumps(full, indent=2, sort_keys=True) + "\n",
+                              encoding="utf-8")
     return wpath
 
 
@@ -150,7 +197,10 @@ def load_state_dict(
 
     Raises:
         FileNotFoundError: if the card or the weights are missing.
-        ChecksumError: if the weights' SHA-256 differs from the card's.
+        ValueError: as :func:`load_card` (a renamed, damaged or incomplete card).
+        ChecksumError: if the weights' SHA-256 differs from the card's; when a save was
+            interrupted between the weights and the card, the message says so and where
+            the previous weights are.
     """
     card = load_card(name, weights_dir)
     wpath = weights_path(name, weights_dir)
@@ -159,6 +209,14 @@ def load_state_dict(
     if verify:
         digest = sha256_file(wpath)
         if digest != card["sha256"]:
+            previous = backup_path(wpath)
+            if previous.is_file() and sha256_file(previous) == card["sha256"]:
+                raise ChecksumError(
+                    f"saving {name!r} was interrupted after its weights {wpath} and before "
+                    f"its card {card_path(name, weights_dir)}: the card still describes the "
+                    f"previous weights, kept in {previous}; restore the previous checkpoint "
+                    f"with `mv {previous} {wpath}`, or save (train) {name!r} again"
+                )
             raise ChecksumError(
                 f"{wpath} has SHA-256 {digest}, but its card records {card['sha256']}; "
                 f"the file is corrupted or was replaced"
@@ -213,18 +271,72 @@ def load_feature_net(
     return net.eval().to(device)
 
 
+def check_autoencoder_pin(
+    card: dict[str, Any], weights_dir: str | os.PathLike | None = None
+) -> None:
+    """Check that a latent diffusion card's autoencoder is the one it was trained on.
+
+    The card pins the SHA-256 of its autoencoder's weights (``autoencoder_sha256``); the
+    autoencoder's card in ``weights_dir`` records the SHA-256 of the weights there (which
+    :func:`load_autoencoder` verifies). Cards of the pixel baseline have no autoencoder;
+    cards without ``card_format`` (format 1, the first shipped ones) predate the pin and
+    are accepted without it.
+
+    Args:
+        card: the latent diffusion model's card (from :func:`load_card`).
+        weights_dir: the folder holding both checkpoints (default: the package's).
+    Raises:
+        ParentMismatchError: if the pinned SHA-256 differs from the autoencoder's, naming
+            both files and both hashes; the latent diffusion model must be retrained.
+        ValueError: if a card of format 2 or later has no pin.
+        FileNotFoundError, ValueError: as :func:`load_card` for the autoencoder's card.
+    """
+    parent = card.get("autoencoder")
+    if parent == "pixel":
+        return
+    ldm_card = card_path(card.get("name", "?"), weights_dir)
+    pinned = card.get("autoencoder_sha256")
+    if pinned is None:
+        if card.get("card_format", 1) < 2:
+            return  # written before autoencoders were pinned
+        raise ValueError(
+            f"card {ldm_card} (card_format {card['card_format']}) does not pin the SHA-256 of "
+            f"its autoencoder {parent!r} ('autoencoder_sha256'); the card was edited or "
+            f"damaged: train {card.get('name')!r} again"
+        )
+    actual = load_card(parent, weights_dir)["sha256"]
+    if actual != pinned:
+        raise ParentMismatchError(
+            f"{ldm_card} was trained on the autoencoder {parent!r} with SHA-256 {pinned}, but "
+            f"{weights_path(parent, weights_dir)} (card {card_path(parent, weights_dir)}) has "
+            f"SHA-256 {actual}: the autoencoder was retrained or replaced since; its latents "
+            f"mean something else to this model. Retrain the latent diffusion model on this "
+            f"autoencoder (for a recipe: `ldm-teach train {card.get('name')} --overwrite`), "
+            "or restore the autoencoder it was trained on"
+        )
+
+
 def load_latent_diffusion(
     name: str = "digits-ldm",
     weights_dir: str | os.PathLike | None = None,
     device: str | torch.device = "cpu",
 ):
-    """A shipped LatentDiffusion model (its autoencoder loaded by the name on its card)."""
+    """A shipped LatentDiffusion model (its autoencoder loaded by the name on its card).
+
+    The card's ``config.prediction_type`` (default "epsilon") becomes the model's
+    ``prediction_type``, so training and sampling read the UNet as it was trained.
+
+    Raises:
+        ValueError: if the card is not a latent_diffusion or records an unknown
+            prediction_type.
+    """
     from ldm_teach.diffusion import ScheduleConfig
     from ldm_teach.models import LatentDiffusion, UNet, UNetConfig
 
     tensors, card = load_state_dict(name, weights_dir)
     if card.get("kind") != "latent_diffusion":
         raise ValueError(f"{name!r} is a {card.get('kind')!r}, not a latent_diffusion")
+    check_autoencoder_pin(card, weights_dir)  # the autoencoder it was trained on, or refuse
     if card["autoencoder"] == "pixel":  # pixel-space baseline: stage 1 is the identity
         from ldm_teach.autoencoders.identity import IdentityAutoencoder
 
@@ -239,5 +351,7 @@ def load_latent_diffusion(
         ScheduleConfig(**card["config"]["schedule"]),
         scale_factor=card["config"]["scale_factor"],
         cond_drop_prob=card["config"].get("cond_drop_prob", 0.0),
+        # what the UNet predicts; cards before it was recorded are all epsilon models
+        prediction_type=card["config"].get("prediction_type", "epsilon"),
     )
     return ldm.eval().to(device)

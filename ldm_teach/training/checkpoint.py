@@ -5,6 +5,9 @@ A checkpoint holds tensors only (model weights, EMA weights, optimizer moments) 
 goes into the file's string metadata as JSON. Writing goes to a temporary file in the same
 folder, is flushed to disk, and then renamed over the target with ``os.replace``, which is
 atomic on POSIX and Windows: a crash mid-write leaves the previous checkpoint intact.
+Files that belong together (weights and card) are written as one transaction by
+:func:`atomic_targets`; :func:`check_output_dir` and :func:`check_output_file` check an
+output location before the work that fills it starts.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import contextlib
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -48,9 +52,163 @@ def _atomic_target(path: str | os.PathLike) -> Iterator[str]:
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (temporary file + fsync + os.replace)."""
+    """Write ``data`` to ``path`` atomically (temporary file + fsync + os.replace).
+
+    Raises:
+        OSError: if the folder cannot be created or written (``path`` is then unchanged).
+    """
     with _atomic_target(path) as tmp, open(tmp, "wb") as fh:
         fh.write(data)
+
+
+def atomic_write_text(path: str | os.PathLike, text: str, encoding: str = "utf-8") -> None:
+    """Write ``text`` to ``path`` atomically; newlines are written as given (no translation).
+
+    Raises:
+        OSError: if the folder cannot be created or written (``path`` is then unchanged).
+    """
+    atomic_write_bytes(path, text.encode(encoding))
+
+
+def backup_path(path: str | os.PathLike) -> Path:
+    """Where :func:`atomic_targets` keeps the previous version of ``path`` until all of its
+    files are in place: ``.NAME.prev`` beside it (left behind only by a hard crash)."""
+    path = Path(path)
+    return path.with_name(f".{path.name}.prev")
+
+
+def _keep_previous(path: Path) -> Path | None:
+    """Keep the current ``path`` as ``backup_path(path)`` (hard link, or a copy); None if
+    there is no current file."""
+    if not path.exists():
+        return None
+    backup = backup_path(path)
+    if backup.exists():
+        backup.unlink()  # left by an earlier crash; ``path`` is the newer state
+    try:
+        os.link(path, backup)
+    except OSError:  # no hard links on this file system
+        shutil.copy2(path, backup)
+    return backup
+
+
+@contextlib.contextmanager
+def atomic_targets(*paths: str | os.PathLike) -> Iterator[list[str]]:
+    """Write several files as one transaction.
+
+    Yields one temporary file name beside each path. When the block succeeds, each file is
+    flushed to disk and renamed over its path in the order given, the last one being the
+    commit. Until then the previous version of every path is kept (as ``backup_path``):
+    if a rename fails, the paths already renamed get their previous version back, so
+    either all new files are in place or all old ones are. If the block fails, the
+    temporary files are removed and no path is touched.
+
+    Raises:
+        OSError: from creating the folder, the temporary files or the renames; the paths
+            are then as before.
+    """
+    targets = [Path(p) for p in paths]
+    temps: list[str] = []
+    done: list[tuple[Path, Path | None]] = []  # renamed so far: (target, previous version)
+    pending: Path | None = None  # previous version kept for the rename under way
+    try:
+        for target in targets:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.",
+                                       suffix=".tmp")
+            os.close(fd)
+            temps.append(tmp)
+        yield list(temps)
+        umask = os.umask(0)
+        os.umask(umask)
+        for tmp in temps:
+            with open(tmp, "rb") as fh:
+                os.fsync(fh.fileno())
+            os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 -> what open() would give
+        for index, (target, tmp) in enumerate(zip(targets, temps, strict=True)):
+            # the last rename is the commit: no need to keep what it replaces
+            pending = _keep_previous(target) if index < len(targets) - 1 else None
+            os.replace(tmp, target)
+            done.append((target, pending))
+            pending = None
+    except BaseException:
+        if pending is not None and pending.exists():
+            pending.unlink()
+        for target, previous in reversed(done):  # roll back: the previous versions return
+            if previous is not None:
+                os.replace(previous, target)
+            elif target.exists():
+                target.unlink()
+        for tmp in temps:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        raise
+    for _, previous in done:
+        if previous is not None and previous.exists():
+            previous.unlink()
+
+
+def check_output_dir(folder: str | os.PathLike, what: str = "out_dir") -> Path:
+    """Check, before any work, that files can be written into ``folder``.
+
+    ``folder`` need not exist: its nearest existing parent must then be a writable folder
+    (nothing is created). A temporary file is created and removed to prove it.
+
+    Args:
+        folder: the output folder.
+        what: how to name the argument in errors, e.g. ``"--out-dir"``.
+    Returns:
+        ``folder`` as a Path.
+    Raises:
+        ValueError: if ``folder`` is empty.
+        NotADirectoryError: if ``folder`` (or a parent) exists as a file.
+        PermissionError, OSError: if a file cannot be created there.
+    """
+    if not str(folder).strip():
+        raise ValueError(f"{what} must be a folder name, got an empty string")
+    folder = Path(folder)
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise NotADirectoryError(f"{what} {folder}: {existing} is a file, not a folder")
+    try:
+        fd, probe = tempfile.mkstemp(dir=existing, prefix=".ldm-teach-write-test.")
+    except OSError as err:
+        raise PermissionError(
+            f"{what} {folder}: cannot write into {existing} ({err.strerror or err})"
+        ) from err
+    os.close(fd)
+    os.unlink(probe)
+    return folder
+
+
+def check_output_file(path: str | os.PathLike, what: str = "out",
+                      overwrite: bool = False) -> Path:
+    """Check, before any work, that the file ``path`` may be (over)written.
+
+    Args:
+        path: the output file.
+        what: how to name the argument in errors, e.g. ``"--out"``.
+        overwrite: whether an existing file may be replaced.
+    Returns:
+        ``path`` as a Path.
+    Raises:
+        ValueError: if ``path`` is empty.
+        IsADirectoryError: if ``path`` is a folder.
+        FileExistsError: if ``path`` exists and ``overwrite`` is False.
+        NotADirectoryError, PermissionError, OSError: as :func:`check_output_dir` for its
+            folder.
+    """
+    if not str(path).strip():
+        raise ValueError(f"{what} must be a file name, got an empty string")
+    path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{what} {path} is a folder; give a file name")
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{what} {path} exists; pass --overwrite or choose another {what}")
+    check_output_dir(path.parent, what=f"{what} {path}: folder")
+    return path
 
 
 def save_tensors_atomic(
@@ -63,10 +221,18 @@ def save_tensors_atomic(
         path: target file; its folder is created if needed.
         metadata: JSON-serialisable dict stored under the metadata key ``"json"``.
     """
+    with _atomic_target(path) as tmp:
+        write_tensors(tensors, tmp, metadata)
+
+
+def write_tensors(
+    tensors: dict[str, Tensor], path: str | os.PathLike, metadata: dict[str, Any] | None = None
+) -> None:
+    """Save tensors as :func:`save_tensors_atomic` does, but straight into ``path`` (a
+    temporary name from :func:`atomic_targets`, for instance)."""
     flat = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
     meta = {"json": json.dumps(metadata or {}, sort_keys=True)}
-    with _atomic_target(path) as tmp:
-        save_file(flat, tmp, metadata=meta)
+    save_file(flat, str(path), metadata=meta)
 
 
 def load_tensors(

@@ -9,7 +9,8 @@ What it does, step by step (each a standard trick the chapter's 10.3.4 discusses
 4. clip the gradient norm, take an AdamW step (Loshchilov & Hutter 2019,
    arXiv:1711.05101) with a linear learning-rate warm-up;
 5. update an exponential moving average of the weights with
-   ``torch.optim.swa_utils.AveragedModel`` (EMA: Polyak averaging, as in Ho et al. 2020);
+   ``torch.optim.swa_utils.AveragedModel`` (EMA: Polyak averaging, as in Ho et al. 2020),
+   optionally with the usual warm-up of its decay (``ema_warmup``, see :class:`TrainConfig`);
 6. every ``checkpoint_every`` steps, write model, EMA, optimizer and step to
    ``checkpoint_dir/checkpoint.safetensors`` atomically; ``resume=True`` continues from it.
 """
@@ -39,7 +40,23 @@ CHECKPOINT_NAME = "checkpoint.safetensors"
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Hyper-parameters of :func:`train`; validated at construction."""
+    """Hyper-parameters of :func:`train`; validated at construction.
+
+    EMA. The first EMA update copies the weights (``AveragedModel``); update t >= 1 (t
+    counts the updates before it) sets ema <- d_t * ema + (1 - d_t) * weights, with
+    d_t = ema_decay, or with ``ema_warmup`` d_t = min(ema_decay, (1 + t) / (10 + t)), the
+    warm-up of diffusers' ``EMAModel`` (its default ``use_ema_warmup=False`` branch,
+    update_after_step=0, min_decay=0; the same formula as CompVis' ``LitEma`` in the LDM
+    code): d_1 = 2/11, d_2 = 3/12, ..., so early weights, far from the final ones, are
+    forgotten quickly. It is off by default, so configs recorded before it existed still
+    mean what they meant.
+
+    Raises:
+        ValueError: naming the first field out of range: steps, batch_size, grad_accum < 1;
+            lr not positive; warmup_steps, checkpoint_every or seed negative; ema_decay
+            not a number in (0, 1) (NaN and inf included) or None; ema_warmup not a bool,
+            or True without an ema_decay; grad_clip not positive or None.
+    """
 
     steps: int  # optimizer steps in total
     batch_size: int = 64  # examples per micro-batch
@@ -48,7 +65,8 @@ class TrainConfig:
     warmup_steps: int = 100  # linear warm-up from 0 to lr over this many steps
     grad_accum: int = 1  # micro-batches per optimizer step
     grad_clip: float | None = 1.0  # max global gradient norm, or None
-    ema_decay: float | None = 0.999  # EMA decay per step, or None for no EMA
+    ema_decay: float | None = 0.999  # EMA decay per step, in (0, 1), or None for no EMA
+    ema_warmup: bool = False  # decay min(ema_decay, (1 + t) / (10 + t)) at update t; see below
     bf16_autocast: bool = False  # run the forward pass under torch.autocast(bfloat16)
     checkpoint_every: int = 0  # steps between checkpoints (0: only at the end)
     seed: int = 0  # seeds batches and the loss's randomness
@@ -61,8 +79,14 @@ class TrainConfig:
             raise ValueError(f"lr must be positive, got {self.lr}")
         if self.warmup_steps < 0 or self.checkpoint_every < 0 or self.seed < 0:
             raise ValueError("warmup_steps, checkpoint_every and seed must be >= 0")
-        if self.ema_decay is not None and not 0.0 < self.ema_decay < 1.0:
+        if self.ema_decay is not None and (
+            isinstance(self.ema_decay, bool) or not 0.0 < self.ema_decay < 1.0
+        ):
             raise ValueError(f"ema_decay must be in (0, 1) or None, got {self.ema_decay}")
+        if not isinstance(self.ema_warmup, bool):
+            raise ValueError(f"ema_warmup must be a bool, got {self.ema_warmup!r}")
+        if self.ema_warmup and self.ema_decay is None:
+            raise ValueError("ema_warmup=True needs an ema_decay (it warms up the EMA decay)")
         if self.grad_clip is not None and not self.grad_clip > 0:
             raise ValueError(f"grad_clip must be positive or None, got {self.grad_clip}")
 
@@ -76,6 +100,29 @@ class TrainResult:
     losses: list[float] = field(default_factory=list)  # loss per optimizer step
     step: int = 0  # steps completed, counting resumed ones
     wall_time_s: float = 0.0  # seconds spent in this call
+
+
+def ema_warmup_decay(num_averaged: int, decay: float) -> float:
+    """Decay of EMA update t = ``num_averaged`` (updates before it, >= 1) with warm-up:
+    min(decay, (1 + t) / (10 + t)), as in diffusers' ``EMAModel.get_decay`` and CompVis'
+    ``LitEma``."""
+    return min(decay, (1 + num_averaged) / (10 + num_averaged))
+
+
+def _ema_warmup_multi_avg_fn(decay: float) -> Callable:
+    """A ``multi_avg_fn`` for ``AveragedModel``: like ``get_ema_multi_avg_fn(decay)``, but
+    with the decay of :func:`ema_warmup_decay` at each update."""
+
+    @torch.no_grad()
+    def ema_update(ema_params: list[Tensor], params: list[Tensor], num_averaged: Tensor) -> None:
+        d = ema_warmup_decay(int(num_averaged), decay)
+        if ema_params[0].is_floating_point() or ema_params[0].is_complex():
+            torch._foreach_lerp_(ema_params, params, 1 - d)  # ema += (1 - d) (p - ema)
+        else:
+            for p_ema, p in zip(ema_params, params, strict=True):
+                p_ema.copy_(p_ema * d + p * (1 - d))
+
+    return ema_update
 
 
 def _lr_at(step: int, cfg: TrainConfig) -> float:
@@ -178,11 +225,12 @@ def train(
     stages = _check_stages(stages, data, config.steps)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
-    ema = (
-        AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(config.ema_decay))
-        if config.ema_decay is not None
-        else None
-    )
+    ema = None
+    if config.ema_decay is not None:
+        avg_fn = (_ema_warmup_multi_avg_fn if config.ema_warmup else get_ema_multi_avg_fn)(
+            config.ema_decay
+        )
+        ema = AveragedModel(model, multi_avg_fn=avg_fn)  # its n_averaged is checkpointed
     start, losses = 0, []
 
     ckpt_path = Path(checkpoint_dir) / CHECKPOINT_NAME if checkpoint_dir is not None else None

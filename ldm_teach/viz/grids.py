@@ -5,6 +5,7 @@ Tiling uses ``torchvision.utils.make_grid``; files are written with Pillow.
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 
@@ -14,6 +15,13 @@ import torch
 from PIL import Image
 from torch import Tensor
 from torchvision.utils import make_grid
+
+from ldm_teach.training.checkpoint import atomic_write_bytes
+
+#: largest ``upscale`` of :func:`save_image_grid`
+MAX_UPSCALE = 32
+#: largest number of pixels of the upscaled grid (about 200 MB of RGB in memory)
+MAX_PIXELS = 2**26
 
 
 def to_uint8_grid(images: Tensor, nrow: int = 10, padding: int = 2) -> np.ndarray:
@@ -26,12 +34,21 @@ def to_uint8_grid(images: Tensor, nrow: int = 10, padding: int = 2) -> np.ndarra
     Returns:
         (H_grid, W_grid) uint8 for C = 1, or (H_grid, W_grid, 3) for C = 3.
     Raises:
-        ValueError: if ``images`` is not (B, 1 or 3, H, W) or ``nrow`` < 1.
+        ValueError: if ``images`` is not (B, 1 or 3, H, W), holds NaN or infinite values
+            (they would silently become black or white pixels), or ``nrow`` < 1.
     """
     if images.ndim != 4 or images.shape[1] not in (1, 3):
         raise ValueError(f"images must have shape (B, 1 or 3, H, W), got {tuple(images.shape)}")
     if nrow < 1:
         raise ValueError(f"nrow must be >= 1, got {nrow}")
+    if images.is_floating_point() or images.is_complex():
+        bad = int((~torch.isfinite(images.detach())).sum())
+        if bad:
+            raise ValueError(
+                f"images has {bad} non-finite values (NaN or inf) of {images.numel()}; "
+                "they have no pixel value: find where they come from (e.g. a diverged "
+                "model) or replace them (torch.nan_to_num) before drawing"
+            )
     x = (images.detach().float().cpu().clamp(-1, 1) + 1) / 2  # [0, 1]
     grid = make_grid(x, nrow=nrow, padding=padding, pad_value=1.0)  # (3, Hg, Wg)
     arr = (grid.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)  # (Hg, Wg, 3)
@@ -43,17 +60,37 @@ def save_image_grid(
 ) -> Path:
     """Write a PNG grid of ``images`` ([-1, 1], (B, C, H, W)); returns the path.
 
-    ``upscale`` enlarges each pixel by nearest-neighbour so small images stay legible.
+    ``upscale`` (an int in [1, :data:`MAX_UPSCALE`]) enlarges each pixel by
+    nearest-neighbour so small images stay legible. The format follows the suffix of
+    ``path`` (``.png``, ...). The file is written atomically (a temporary file renamed
+    over ``path``): an error or a full disk leaves an existing ``path`` as it was.
+
+    Raises:
+        ValueError: for an ``upscale`` outside [1, MAX_UPSCALE] or one that would make
+            more than :data:`MAX_PIXELS` pixels, a ``path`` whose suffix is not an image
+            format, and as :func:`to_uint8_grid` for ``images``.
+        OSError: if the file cannot be written.
     """
-    if upscale < 1:
-        raise ValueError(f"upscale must be >= 1, got {upscale}")
+    if isinstance(upscale, bool) or not isinstance(upscale, int) or not (
+            1 <= upscale <= MAX_UPSCALE):
+        raise ValueError(f"upscale must be an int in [1, {MAX_UPSCALE}], got {upscale!r}")
+    path = Path(path)
+    fmt = Image.registered_extensions().get(path.suffix.lower())
+    if fmt is None:
+        raise ValueError(f"path must end in an image suffix such as .png, got {str(path)!r}")
     arr = to_uint8_grid(images, nrow)
+    pixels = arr.shape[0] * arr.shape[1] * upscale**2
+    if pixels > MAX_PIXELS:
+        raise ValueError(
+            f"upscale={upscale} would make a {arr.shape[1] * upscale}x{arr.shape[0] * upscale} "
+            f"image ({pixels} pixels, more than {MAX_PIXELS}); choose a smaller upscale"
+        )
     img = Image.fromarray(arr)
     if upscale > 1:
         img = img.resize((img.width * upscale, img.height * upscale), Image.Resampling.NEAREST)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    img.save(path, optimize=True)
+    buf = io.BytesIO()
+    img.save(buf, format=fmt, optimize=True)
+    atomic_write_bytes(path, buf.getvalue())
     return path
 
 
@@ -64,7 +101,11 @@ def show_images(
     ax: plt.Axes | None = None,
     scale: float = 0.5,
 ) -> plt.Axes:
-    """Draw a grid of images ([-1, 1]) on a matplotlib axis (a new figure if ``ax`` is None)."""
+    """Draw a grid of images ([-1, 1]) on a matplotlib axis (a new figure if ``ax`` is None).
+
+    Raises:
+        ValueError: as :func:`to_uint8_grid` (bad shape, non-finite values, ``nrow`` < 1).
+    """
     arr = to_uint8_grid(images, nrow)
     if ax is None:
         ncol = min(nrow, images.shape[0])
@@ -80,7 +121,11 @@ def show_images(
 
 
 def image_grid_tensor(images: Tensor, nrow: int = 10) -> Tensor:
-    """The grid as a float tensor in [0, 1], (3, H_grid, W_grid) (grey images repeated)."""
+    """The grid as a float tensor in [0, 1], (3, H_grid, W_grid) (grey images repeated).
+
+    Raises:
+        ValueError: as :func:`to_uint8_grid` (bad shape, non-finite values, ``nrow`` < 1).
+    """
     arr = to_uint8_grid(images, nrow)  # (Hg, Wg) or (Hg, Wg, 3)
     if arr.ndim == 2:
         arr = np.repeat(arr[..., None], 3, axis=-1)  # (Hg, Wg, 3)

@@ -4,6 +4,8 @@ umap-learn, each drawn as a scatter plot coloured by label."""
 
 from __future__ import annotations
 
+import warnings
+
 import matplotlib.pyplot as plt
 import numpy as np
 from torch import Tensor
@@ -17,16 +19,38 @@ def _flatten(latents: Tensor | np.ndarray) -> np.ndarray:
 
 
 def embed_2d(
-    latents: Tensor | np.ndarray, method: str = "tsne", seed: int = 0, perplexity: float = 30.0
+    latents: Tensor | np.ndarray,
+    method: str = "tsne",
+    seed: int = 0,
+    perplexity: float = 30.0,
+    n_neighbors: int = 15,
 ) -> np.ndarray:
     """Embed (N, ...) latents in 2-D with t-SNE or UMAP; returns (N, 2) float32.
 
+    Args:
+        latents: (N, ...) tensor or array, N >= 5; flattened to (N, D) float32.
+        method: ``"tsne"`` or ``"umap"``.
+        seed: random state of either method.
+        perplexity: t-SNE's perplexity, > 0 (scikit-learn's default 30); clamped to
+            (N - 1) / 3, since scikit-learn requires perplexity < N.
+        n_neighbors: UMAP's neighbourhood size, an int >= 2 (umap-learn's default 15);
+            clamped to N - 1, the most neighbours a point has, so that a small N runs
+            exactly as UMAP would run after its own truncation, without its warning.
+    Returns:
+        (N, 2) float32 coordinates.
     Raises:
-        ValueError: if ``method`` is not "tsne" or "umap", or there are too few points.
+        ValueError: if ``method`` is not "tsne" or "umap", there are fewer than 5 points,
+            ``perplexity`` is not positive or ``n_neighbors`` is not an int >= 2.
     """
     x = _flatten(latents)
     if x.shape[0] < 5:
         raise ValueError(f"need at least 5 latents to embed, got {x.shape[0]}")
+    if not perplexity > 0:
+        raise ValueError(f"perplexity must be positive, got {perplexity}")
+    if isinstance(n_neighbors, bool) or not isinstance(n_neighbors, (int, np.integer)) or (
+        n_neighbors < 2
+    ):
+        raise ValueError(f"n_neighbors must be an int >= 2, got {n_neighbors!r}")
     if method == "tsne":
         from sklearn.manifold import TSNE
 
@@ -37,10 +61,13 @@ def embed_2d(
             .astype(np.float32)
         )
     if method == "umap":
-        import umap
+        with warnings.catch_warnings():  # umap-learn's optional ParametricUMAP needs TF
+            warnings.filterwarnings("ignore", message="Tensorflow not installed")
+            import umap
 
+        n_neighbors = min(int(n_neighbors), x.shape[0] - 1)
         return (
-            umap.UMAP(n_components=2, random_state=seed, n_jobs=1)
+            umap.UMAP(n_components=2, n_neighbors=n_neighbors, random_state=seed, n_jobs=1)
             .fit_transform(x)
             .astype(np.float32)
         )

@@ -104,6 +104,69 @@ def test_decode_rejects_wrong_latent_channels():
         model.decode(torch.zeros(1, 3, 4, 4))
 
 
+@pytest.mark.parametrize("x, match", [
+    (torch.full((1, 1, 8, 8), float("nan")), "x must be finite"),
+    (torch.full((1, 1, 8, 8), float("inf")), "x must be finite"),
+    (torch.zeros(0, 1, 8, 8), "x must be non-empty"),
+    (torch.zeros(1, 1, 8, 8, dtype=torch.float64), r"x is torch.float64 but the model's "
+                                                    r"parameters are torch.float32"),
+    (torch.zeros(1, 1, 8, 8, dtype=torch.uint8), "x must be a floating-point tensor"),
+])
+def test_encode_refuses_non_finite_empty_and_mistyped_images(x, match):
+    model = _model()
+    with pytest.raises(ValueError, match=match):
+        model.encode(x)
+    with pytest.raises(ValueError, match=match):
+        model(x)
+
+
+@pytest.mark.parametrize("z, match", [
+    (torch.zeros(0, 2, 4, 4), "z must be non-empty"),
+    (torch.zeros(1, 2, 4, 4, dtype=torch.float64), "z is torch.float64"),
+    (torch.zeros(1, 2, 4, 4, dtype=torch.int64), "z must be a floating-point tensor"),
+])
+def test_decode_refuses_empty_and_mistyped_latents(z, match):
+    with pytest.raises(ValueError, match=match):
+        _model().decode(z)
+
+
+def test_autocast_may_cast_inputs_itself():
+    model = _model()
+    x = torch.rand(2, 1, 8, 8) * 2 - 1
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        z = model.encode(x.bfloat16()).mode()
+        assert model.decode(z).shape == x.shape
+
+
+def test_float16_decode_overflow_raises_unless_upcast():
+    model = _model()
+    with torch.no_grad():  # a latent projection whose float16 output overflows (> 65504)
+        model.post_quant_conv.weight.fill_(3e4)
+    z = torch.ones(1, 2, 4, 4)
+    ref = model.decode(z)  # float32: finite
+    assert torch.isfinite(ref).all()
+    half = model.half()
+    with pytest.raises(FloatingPointError, match="force_upcast"):
+        half.decode(z.half())
+    half.force_upcast = True
+    out = half.decode(z.half())
+    assert out.dtype == torch.float32 and torch.isfinite(out).all()
+    assert half.decoder.conv_in.weight.dtype == torch.float16  # the module is not converted
+    assert torch.allclose(out, ref, rtol=1e-2, atol=1e-2)  # weights rounded to float16
+    posterior = half.encode(torch.rand(1, 1, 8, 8).half() * 2 - 1)
+    assert posterior.mean.dtype == torch.float32
+
+
+@pytest.mark.parametrize("kw, match", [
+    (dict(force_upcast=1), "force_upcast"), (dict(scaling_factor=0.0), "scaling_factor"),
+    (dict(scaling_factor=float("nan")), "scaling_factor"), (dict(scaling_factor="1"), "scaling"),
+])
+def test_bad_upcast_and_scaling_factor_raise(kw, match):
+    with pytest.raises(ValueError, match=match):
+        AutoencoderKL(_cfg(), **kw)
+    assert AutoencoderKL(_cfg(), scaling_factor=0.5).scaling_factor == 0.5
+
+
 # ---- forward / reconstruct --------------------------------------------------------------
 
 

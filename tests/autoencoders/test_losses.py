@@ -304,3 +304,65 @@ def test_wgan_gradient_penalty_needs_gradients():
                               torch.zeros(2, 1, 4, 4))
     with pytest.raises(ValueError, match="non-empty"):
         wgan_gradient_penalty(lambda x: x, torch.zeros(0, 1, 4, 4), torch.zeros(0, 1, 4, 4))
+
+
+# ---- input checks -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fn", [hinge_d_loss, non_saturating_d_loss])
+@pytest.mark.parametrize("real, fake, match", [
+    (torch.zeros(0), torch.zeros(3), "logits_real must be non-empty"),
+    (torch.zeros(3), torch.zeros(0, 1, 2, 2), "logits_fake must be non-empty"),
+    (torch.zeros(3, dtype=torch.int64), torch.zeros(3), "logits_real must be a floating"),
+])
+def test_d_losses_refuse_empty_and_integer_logits(fn, real, fake, match):
+    with pytest.raises(ValueError, match=match):
+        fn(real, fake)
+
+
+@pytest.mark.parametrize("fn", [hinge_g_loss, non_saturating_g_loss])
+def test_g_losses_refuse_empty_and_integer_logits(fn):
+    with pytest.raises(ValueError, match="logits_fake must be non-empty"):
+        fn(torch.zeros(0, 1, 4, 4))
+    with pytest.raises(ValueError, match="logits_fake must be a floating"):
+        fn(torch.zeros(2, dtype=torch.int64))
+
+
+def test_reconstruction_loss_refuses_empty_and_integer_images():
+    with pytest.raises(ValueError, match="x must be non-empty"):
+        reconstruction_loss(torch.zeros(0, 1, 2, 2), torch.zeros(0, 1, 2, 2))
+    with pytest.raises(ValueError, match="x must be a floating"):
+        reconstruction_loss(torch.full((1, 1, 2, 2), 255, dtype=torch.uint8),
+                            torch.zeros(1, 1, 2, 2))
+    # mixed float dtypes (a bfloat16 x_hat under autocast) are fine
+    assert reconstruction_loss(torch.zeros(1, 1, 2, 2),
+                               torch.ones(1, 1, 2, 2, dtype=torch.bfloat16)).item() == 1.0
+
+
+def test_adaptive_weight_refuses_graphless_and_non_scalar_losses():
+    w = torch.tensor([1.0, 2.0], requires_grad=True)
+    loss = (w * w).sum()
+    with pytest.raises(ValueError, match="last_layer_weight must be a tensor that requires"):
+        adaptive_weight(loss, loss, w.detach())
+    with pytest.raises(ValueError, match="g_loss must require grad"):
+        adaptive_weight(loss, torch.tensor(1.0), w)
+    with pytest.raises(ValueError, match="rec_loss must be a scalar"):
+        adaptive_weight(w * 2, loss, w)
+
+
+def test_generator_loss_and_penalties_refuse_bad_shapes_and_dtypes():
+    layer, x, x_hat, logits_fake, kl = _toy()
+    loss = AutoencoderLoss(AutoencoderLossConfig(perceptual_weight=0.0, disc_start=0))
+    with pytest.raises(ValueError, match=r"posterior_kl must be the KL per image, shape \(B,\)"):
+        loss.generator_loss(x, x_hat, kl[:1], logits_fake, layer.weight, 0)
+    with pytest.raises(ValueError, match="posterior_kl must be a floating"):
+        loss.generator_loss(x, x_hat, kl.long(), logits_fake, layer.weight, 0)
+    with pytest.raises(ValueError, match="x must be non-empty"):
+        loss.generator_loss(x[:0], x_hat[:0], kl[:0], logits_fake, layer.weight, 0)
+    with pytest.raises(ValueError, match="real must be non-empty"):
+        r1_gradient_penalty(nn.Identity(), torch.zeros(0, 1, 4, 4))
+    from ldm_teach.autoencoders import wgan_gradient_penalty
+
+    with pytest.raises(ValueError, match="same dtype"):
+        wgan_gradient_penalty(lambda t: t.sum((1, 2, 3)), torch.zeros(2, 1, 4, 4),
+                              torch.zeros(2, 1, 4, 4, dtype=torch.float64))

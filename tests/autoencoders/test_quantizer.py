@@ -267,3 +267,23 @@ def test_bad_inputs_raise():
         vq.lookup(torch.zeros(1, 2, 2))
     with pytest.raises(ValueError, match="z_e_samples"):
         vq.restart_dead_codes(torch.zeros(5, 3))
+
+
+@pytest.mark.parametrize("z_e, match", [
+    (torch.full((1, 2, 2, 2), float("nan")), "z_e must be finite"),
+    (torch.tensor([float("inf"), 0.0]).view(1, 2, 1, 1), "z_e must be finite"),
+    (torch.zeros(0, 2, 2, 2), "z_e must be non-empty"),
+    (torch.zeros(1, 2, 2, 2, dtype=torch.int64), "z_e must be a floating-point tensor"),
+])
+def test_non_finite_empty_and_integer_latents_are_refused(z_e, match):
+    vq = VectorQuantizer(4, 2)
+    for fn in (vq, vq.nearest_code):
+        with pytest.raises(ValueError, match=match):
+            fn(z_e)
+    assert vq.usage_counts.sum() == 0  # nothing was counted
+
+
+def test_restart_refuses_non_finite_samples():
+    vq = VectorQuantizer(4, 2)
+    with pytest.raises(ValueError, match="z_e_samples must be finite"):
+        vq.restart_dead_codes(torch.full((5, 2), float("nan")))

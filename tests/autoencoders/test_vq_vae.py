@@ -147,6 +147,23 @@ def test_bad_inputs_raise():
         model.decode_indices(torch.full((1, 2, 2), 16))
 
 
+def test_non_finite_empty_and_mistyped_images_are_refused():
+    model = _model()
+    x = torch.rand(2, 1, 8, 8) * 2 - 1
+    x[1, 0, 3, 3] = float("nan")  # a NaN image used to map to code 0
+    for fn in (model.encode_to_indices, model.encode, model, model.reconstruct):
+        with pytest.raises(ValueError, match="x must be finite"):
+            fn(x)
+    with pytest.raises(ValueError, match="x must be non-empty"):
+        model(torch.zeros(0, 1, 8, 8))
+    with pytest.raises(ValueError, match="torch.float64"):
+        model.encode(torch.zeros(1, 1, 8, 8, dtype=torch.float64))
+    with pytest.raises(ValueError, match="z_q is torch.float64"):
+        model.decode(torch.zeros(1, 3, 4, 4, dtype=torch.float64))
+    with pytest.raises(ValueError, match="z_q must be non-empty"):
+        model.decode(torch.zeros(0, 3, 4, 4))
+
+
 # ---- loss -------------------------------------------------------------------------------
 
 

@@ -311,3 +311,24 @@ def test_zero_terminal_snr_with_v_prediction_and_trailing_spacing(oracle):
     assert traj[0]["t"] == 99
     torch.testing.assert_close(traj[0]["pred_x0"], x0.expand(SHAPE))  # x̂0 exact even at SNR 0
     torch.testing.assert_close(out, x0.expand(SHAPE), rtol=0, atol=1e-9)
+
+
+def test_zero_terminal_snr_with_eps_prediction_is_refused():
+    # eps says nothing about x0 where ᾱ = 0; DDIM used to return -inf/NaN samples here
+    sched = NoiseSchedule(ScheduleConfig(num_train_timesteps=100, rescale_betas_zero_snr=True))
+    model_fn = lambda x, t: torch.tanh(x)  # noqa: E731
+    match = r"x0 cannot be recovered from eps where alpha_bar_t = 0 \(t=99.*v_prediction"
+    with pytest.raises(ValueError, match=match):
+        ddim_sample(model_fn, SHAPE, sched, num_inference_steps=5, spacing="trailing",
+                    progress=False)
+    with pytest.raises(ValueError, match=match):
+        ddpm_sample(model_fn, SHAPE, sched, progress=False)
+    # "leading" spacing never visits t = 99, so eps sampling stays possible (and finite)
+    out = ddim_sample(model_fn, SHAPE, sched, num_inference_steps=5, progress=False,
+                      generator=torch.Generator().manual_seed(0))
+    assert torch.isfinite(out).all()
+    # the same network read as v samples fine from t = 99
+    out = ddim_sample(model_fn, SHAPE, sched, num_inference_steps=5, spacing="trailing",
+                      prediction_type="v_prediction", progress=False,
+                      generator=torch.Generator().manual_seed(0))
+    assert torch.isfinite(out).all()

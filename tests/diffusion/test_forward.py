@@ -86,6 +86,22 @@ def test_q_sample_rejects_bad_shapes_and_dtypes(schedule):
         q_sample(x0, torch.tensor([0, 1]), torch.zeros(2, 1, 2, 3), schedule)
 
 
+@pytest.mark.parametrize("dtype", [torch.int64, torch.uint8, torch.bool])
+def test_q_sample_refuses_non_float_x0_and_noise(schedule, dtype):
+    # integer x0 used to give x_t = 0: the coefficients were cast to the integer dtype
+    t, x0 = torch.tensor([1, 500]), torch.ones(2, 1, 2, 2)
+    with pytest.raises(ValueError, match=f"x0 must be a floating-point tensor.*{dtype}"):
+        q_sample(x0.to(dtype), t, torch.randn_like(x0), schedule)
+    with pytest.raises(ValueError, match=f"noise must be a floating-point tensor.*{dtype}"):
+        q_sample(x0, t, x0.to(dtype), schedule)
+    with pytest.raises(ValueError, match="x_t must be a floating-point tensor"):
+        predict_x0_from_v(x0.to(dtype), t, x0, schedule)
+    # a float noise of another float dtype is still accepted and cast to x0's dtype
+    assert q_sample(x0, t, torch.randn(2, 1, 2, 2, dtype=torch.float64), schedule).dtype == (
+        torch.float32
+    )
+
+
 def test_conversions_are_exact_inverses(schedule):
     x0, eps, t = _batch()
     x_t = q_sample(x0, t, eps, schedule)
@@ -116,6 +132,25 @@ def test_predict_eps_from_x0_is_finite_at_zero_terminal_snr():
         torch.randn(1, 1, 2, 2, dtype=torch.float64),
     )
     torch.testing.assert_close(predict_eps_from_x0(x_t, torch.tensor([9]), x0, s), x_t)  # ᾱ = 0
+
+
+def test_x0_from_eps_is_refused_where_alpha_bar_is_zero_but_v_works():
+    # ᾱ_{T-1} = 0: x0 = (x_t - eps) / 0 used to come back as inf/NaN
+    s = NoiseSchedule(ScheduleConfig(num_train_timesteps=10, rescale_betas_zero_snr=True))
+    x_t, out = torch.randn(2, 1, 2, 2), torch.randn(2, 1, 2, 2)
+    t = torch.tensor([3, 9])
+    match = r"x0 cannot be recovered from eps where alpha_bar_t = 0 \(t=9.*v_prediction"
+    with pytest.raises(ValueError, match=match):
+        predict_x0_from_eps(x_t, t, out, s)
+    with pytest.raises(ValueError, match=match):
+        predict_x0_and_eps(out, x_t, t, s, "epsilon")
+    # v determines x0 at SNR 0: x0 = -v there, eps = x_t
+    x0, eps = predict_x0_and_eps(out, x_t, t, s, "v_prediction")
+    assert torch.isfinite(x0).all() and torch.isfinite(eps).all()
+    torch.testing.assert_close(x0[1], -out[1])
+    torch.testing.assert_close(eps[1], x_t[1])
+    # away from ᾱ = 0 eps still works
+    assert torch.isfinite(predict_x0_from_eps(x_t, torch.tensor([3, 8]), out, s)).all()
 
 
 def test_predict_x0_and_eps_rejects_unknown_type(schedule):

@@ -13,6 +13,8 @@ from ldm_teach.diffusion.schedules import (
     cosine_betas,
     linear_betas,
     rescale_zero_terminal_snr,
+    scaled_linear_betas,
+    sigmoid_betas,
 )
 
 SD_BETAS = {"beta_start": 0.00085, "beta_end": 0.012}  # Stable Diffusion's scaled_linear
@@ -123,6 +125,23 @@ def test_snr_and_log_snr():
     assert s.snr(t).dtype == torch.float64
 
 
+@pytest.mark.parametrize("method", ["snr", "log_snr"])
+@pytest.mark.parametrize(
+    "t, match",
+    [
+        (torch.tensor([-1]), r"t must be integers in \[0, 999\], got -1"),  # was SNR(999)
+        (torch.tensor([5, 1000]), r"t must be integers in \[0, 999\], got 1000"),  # IndexError
+        (torch.tensor([1.5]), "t must be an integer tensor"),
+        ([3], "t must be an integer torch.Tensor"),
+    ],
+)
+def test_snr_and_log_snr_reject_bad_t(method, t, match):
+    s = NoiseSchedule(ScheduleConfig())
+    with pytest.raises(ValueError, match=match):
+        getattr(s, method)(t)
+    assert getattr(s, method)(torch.tensor([[0, 999]])).shape == (1, 2)  # any shape is fine
+
+
 def test_posterior_coefficients_are_consistent():
     s = NoiseSchedule(ScheduleConfig(num_train_timesteps=200))
     ac, ac_prev = s.alphas_cumprod, s.alphas_cumprod_prev
@@ -178,3 +197,33 @@ def test_config_is_frozen():
 def test_config_rejects_bad_values(kwargs, match):
     with pytest.raises(ValueError, match=match):
         ScheduleConfig(**kwargs)
+
+
+@pytest.mark.parametrize(
+    "fn, args, match",
+    [
+        (linear_betas, (10, -1.0, 2.0), "beta_start must be a finite number in \\(0, 1\\)"),
+        (linear_betas, (10, 1e-4, 2.0), "beta_end"),
+        (linear_betas, (10, 1e-4, math.inf), "beta_end"),
+        (linear_betas, (0, 1e-4, 0.02), "num_train_timesteps must be an int >= 1"),
+        (linear_betas, (10.0, 1e-4, 0.02), "num_train_timesteps"),
+        (scaled_linear_betas, (10, 0.0, 0.012), "beta_start"),
+        (scaled_linear_betas, (10, 0.00085, math.nan), "beta_end"),
+        (sigmoid_betas, (10, math.nan, 0.02), "beta_start"),
+        (sigmoid_betas, (-3, 1e-4, 0.02), "num_train_timesteps"),
+        (cosine_betas, (10, -1.0), "s must be a finite number >= 0"),
+        (cosine_betas, (10, math.nan), "s must be"),
+        (cosine_betas, (10, 0.008, 0.0), "max_beta must be a number in \\(0, 1\\]"),
+        (cosine_betas, (10, 0.008, 1.5), "max_beta"),
+        (cosine_betas, (True,), "num_train_timesteps"),
+    ],
+)
+def test_beta_functions_reject_bad_arguments(fn, args, match):
+    # these used to return NaN (cosine s=-1, sigmoid NaN) or negative betas (linear -1, 2)
+    with pytest.raises(ValueError, match=match):
+        fn(*args)
+
+
+def test_beta_functions_accept_the_edges():
+    assert torch.isfinite(cosine_betas(10, s=0.0, max_beta=1.0)).all()
+    assert linear_betas(1, 0.5, 0.5).tolist() == [0.5]

@@ -140,3 +140,96 @@ def test_build_all_writes_then_check_detects_stale_exercises(tmp_path, capsys):
 def test_build_all_needs_a_solutions_folder(tmp_path):
     with pytest.raises(FileNotFoundError, match="solutions_dir"):
         build_all(tmp_path / "nope", tmp_path / "exercises")
+
+
+def _built(tmp_path):
+    sols, exs = tmp_path / "solutions", tmp_path / "exercises"
+    sols.mkdir()
+    nbformat.write(solution_nb(), sols / "ex1.ipynb")
+    assert build_all(sols, exs) == [exs / "ex1.ipynb"]
+    return sols, exs
+
+
+def test_build_all_never_overwrites_or_deletes_what_a_student_edited(tmp_path, capsys):
+    sols, exs = _built(tmp_path)
+    mine = nbformat.read(exs / "ex1.ipynb", 4)
+    nbformat.write(mine, exs / "my_copy.ipynb")  # "Save as": same metadata, another name
+    mine.cells[2].source = "def add(a, b):\n    return a + b  # my answer"
+    nbformat.write(mine, exs / "ex1.ipynb")
+    gone = build_exercise(solution_nb(), source_name="gone.ipynb")
+    gone.cells[2].source = "my work on an exercise that was withdrawn"
+    nbformat.write(gone, exs / "gone.ipynb")
+    changed = solution_nb()  # the instructor then changes the solution
+    changed.cells[3].outputs[0]["text"] = "6\n"
+    nbformat.write(changed, sols / "ex1.ipynb")
+    before = {p.name: p.read_bytes() for p in exs.iterdir()}
+
+    with pytest.raises(ValueError, match="edited since it was generated") as exc:
+        build_all(sols, exs)
+    assert [p for p, _ in exc.value.conflicts] == [exs / "ex1.ipynb", exs / "gone.ipynb"]
+    argv = ["--solutions", str(sols), "--exercises", str(exs)]
+    assert build_exercises_main(argv) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 3 and "ex1.ipynb" in err[0] and "gone.ipynb" in err[1]
+    assert all("--force" in line for line in err)
+    assert {p.name: p.read_bytes() for p in exs.iterdir()} == before  # nothing written
+    assert build_all(sols, exs, check=True) == [exs / "ex1.ipynb", exs / "gone.ipynb"]
+
+    assert build_exercises_main([*argv, "--force"]) == 0
+    assert nbformat.read(exs / "ex1.ipynb", 4).cells[2].source == STUBBED
+    assert not (exs / "gone.ipynb").exists()
+    assert (exs / "my_copy.ipynb").read_bytes() == before["my_copy.ipynb"]  # never touched
+    assert build_all(sols, exs, check=True) == []
+
+
+def test_notebook_not_written_by_the_generator_is_not_overwritten(tmp_path):
+    sols, exs = tmp_path / "solutions", tmp_path / "exercises"
+    sols.mkdir()
+    exs.mkdir()
+    nbformat.write(solution_nb(), sols / "ex1.ipynb")
+    (exs / "ex1.ipynb").write_text("my own notes, not even a notebook")
+    with pytest.raises(ValueError, match="not an exercise written by build-exercises"):
+        build_all(sols, exs)
+    assert (exs / "ex1.ipynb").read_text() == "my own notes, not even a notebook"
+    assert build_all(sols, exs, force=True) == [exs / "ex1.ipynb"]
+    assert nbformat.read(exs / "ex1.ipynb", 4).metadata["ldm_teach"]["exercise"] == "ex1"
+
+
+def test_exercise_generated_before_hashes_counts_as_generated_if_unchanged(tmp_path):
+    from ldm_teach.grading.generate import HASH_KEY, notebook_text
+
+    sols, exs = _built(tmp_path)
+    legacy = nbformat.read(exs / "ex1.ipynb", 4)
+    del legacy.metadata["ldm_teach"][HASH_KEY]  # as the committed exercises were written
+    (exs / "ex1.ipynb").write_text(notebook_text(legacy), encoding="utf-8")
+    assert build_all(sols, exs, check=True) == []  # up to date but for the record
+    assert build_all(sols, exs) == [exs / "ex1.ipynb"]  # rewritten with its hash
+    assert HASH_KEY in nbformat.read(exs / "ex1.ipynb", 4).metadata["ldm_teach"]
+
+    legacy.cells[2].source = "an answer"  # an edited exercise from before the hashes
+    (exs / "ex1.ipynb").write_text(notebook_text(legacy), encoding="utf-8")
+    with pytest.raises(ValueError, match="before hashes were recorded"):
+        build_all(sols, exs)
+    assert nbformat.read(exs / "ex1.ipynb", 4).cells[2].source == "an answer"
+
+
+def test_build_all_writes_exercises_atomically(tmp_path, monkeypatch):
+    from ldm_teach.training import checkpoint as ckpt
+
+    sols, exs = _built(tmp_path)
+    before = (exs / "ex1.ipynb").read_bytes()
+    changed = solution_nb()
+    changed.cells[3].outputs[0]["text"] = "6\n"
+    nbformat.write(changed, sols / "ex1.ipynb")
+
+    def full(src, dst):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(ckpt.os, "replace", full)
+    with pytest.raises(OSError, match="No space"):
+        build_all(sols, exs)
+    assert (exs / "ex1.ipynb").read_bytes() == before
+    assert [p.name for p in exs.iterdir()] == ["ex1.ipynb"]
+    (tmp_path / "afile").write_text("")
+    with pytest.raises(NotADirectoryError, match="exercises_dir"):
+        build_all(sols, tmp_path / "afile")

@@ -240,6 +240,28 @@ def test_reports_are_numbered_instead_of_overwritten(tmp_path):
                                      "message": "check 1/1: failed"}
 
 
+def test_reports_and_class_summary_are_written_atomically(tmp_path, monkeypatch):
+    from ldm_teach.grading.runner import write_class_summary
+    from ldm_teach.training import checkpoint as ckpt
+
+    write_reports(_fake_report(), tmp_path, junit_text=None)
+    summary = write_class_summary([_fake_report()], tmp_path)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    assert before["class_summary.csv"].startswith(b"name,submission,solution,1.a,1.b")
+
+    def full(src, dst):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(ckpt.os, "replace", full)
+    with pytest.raises(OSError, match="No space"):
+        write_reports(_fake_report(), tmp_path, junit_text=None, overwrite=True)
+    with pytest.raises(OSError, match="No space"):
+        write_class_summary([_fake_report()], tmp_path, overwrite=True)
+    # nothing truncated, no temporary files left
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+    assert summary == tmp_path / "class_summary.csv"
+
+
 def test_collect_submissions_names_nested_notebooks(tmp_path):
     (tmp_path / "alice").mkdir()
     (tmp_path / "alice" / "ex.ipynb").write_text("{}")

@@ -72,11 +72,35 @@ def test_ssim_of_constant_images_is_the_luminance_term():
             "data_range",
         ),
         (torch.full((1, 1, 16, 16), float("nan")), torch.zeros(1, 1, 16, 16), {}, "finite"),
+        (torch.zeros(0, 3, 16, 16), torch.zeros(0, 3, 16, 16), {}, "x must be non-empty"),
+        (
+            torch.zeros(1, 1, 16, 16),
+            torch.zeros(1, 1, 16, 16),
+            {"data_range": float("inf")},
+            "data_range must be finite",
+        ),
+        (torch.zeros(1, 1, 16, 16), torch.zeros(1, 1, 16, 16), {"data_range": "2"}, "number"),
+        (_images(), _images(seed=1), {"data_range": 255.0}, r"data_range=2.0 for images in"),
+        (
+            (_images() + 1) / 2,  # [0, 1] images scored as if they were 0-255
+            (_images(seed=1) + 1) / 2,
+            {"data_range": 255},
+            r"1.0 for images in \[0, 1\]",
+        ),
     ],
 )
 def test_bad_inputs_raise(metric, x, y, kwargs, argument):
     with pytest.raises(ValueError, match=argument):
         metric(x, y, **kwargs)
+
+
+def test_data_range_255_is_accepted_for_0_255_images():
+    x = (_images() + 1) * 127.5  # in [25.5, 229.5]
+    y = (_images(seed=1) + 1) * 127.5
+    assert torch.allclose(psnr(x, y, data_range=255.0), psnr(x / 127.5 - 1, y / 127.5 - 1))
+    # SSIM's luminance term depends on the mean, so only a pure rescaling leaves it unchanged
+    assert torch.allclose(ssim(x, y, data_range=255.0), ssim(x / 255, y / 255, data_range=1.0),
+                          atol=1e-5)
 
 
 def test_ssim_needs_the_full_window():

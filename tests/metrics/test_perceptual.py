@@ -139,6 +139,41 @@ def test_input_checks(random_metric, empty_hub):
         lpips_distance(-torch.ones(1, 3, 32, 32), torch.zeros(1, 3, 32, 32), normalize=True)
 
 
+def _fail_if_run(*args, **kwargs):
+    raise AssertionError("the network ran before the input checks")
+
+
+@pytest.mark.parametrize("x, y, kwargs, match", [
+    (torch.full((1, 3, 32, 32), 255.0), torch.zeros(1, 3, 32, 32), {}, r"far outside \[-1, 1\]"),
+    (-torch.ones(1, 3, 32, 32), torch.zeros(1, 3, 32, 32), {"normalize": True},
+     "normalize=False"),
+    (torch.full((1, 3, 32, 32), float("nan")), torch.zeros(1, 3, 32, 32), {}, "finite"),
+    (torch.zeros(0, 3, 32, 32), torch.zeros(0, 3, 32, 32), {}, "at least one image"),
+    (torch.zeros(1, 3, 32, 32), torch.zeros(1, 3, 32, 32, dtype=torch.float64), {}, "dtype"),
+    (torch.zeros(1, 3, 32, 32, dtype=torch.uint8), torch.zeros(1, 3, 32, 32), {},
+     "x must be a floating-point"),
+])
+def test_forward_checks_inputs_before_the_network_runs(random_metric, monkeypatch, x, y,
+                                                       kwargs, match):
+    monkeypatch.setattr(random_metric.model, "forward", _fail_if_run)
+    with pytest.raises(ValueError, match=match):
+        random_metric(x, y, **kwargs)
+
+
+def test_unit_interval_images_without_normalize_warn(random_metric, recwarn):
+    torch.manual_seed(5)
+    x01, y01 = torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32)
+    with pytest.warns(UserWarning, match="normalize=True"):
+        random_metric(x01, y01)
+    recwarn.clear()
+    random_metric(x01, y01, normalize=True)
+    random_metric(2 * x01 - 1, 2 * y01 - 1)
+    # unclamped reconstructions may overshoot [-1, 1] a little (a perceptual loss)
+    d = random_metric(2 * x01 - 1, (2.4 * y01 - 1.2).requires_grad_(True))
+    assert d.shape == (2,) and torch.isfinite(d).all()
+    assert not [w for w in recwarn if issubclass(w.category, UserWarning)]
+
+
 @pytest.mark.skipif(not lpips_available("alex"), reason="AlexNet ImageNet weights not cached")
 def test_pretrained_lpips_when_weights_present():
     x = torch.rand(1, 3, 64, 64) * 2 - 1

@@ -6,8 +6,14 @@ import pytest
 import torch
 
 from ldm_teach.autoencoders import AutoencoderKL, AutoencoderKLConfig
-from ldm_teach.diffusion import ScheduleConfig
-from ldm_teach.models import LatentDiffusion, UNet, UNetConfig, compute_scale_factor
+from ldm_teach.diffusion import ScheduleConfig, get_v, q_sample
+from ldm_teach.models import (
+    LatentDiffusion,
+    PredictionConverter,
+    UNet,
+    UNetConfig,
+    compute_scale_factor,
+)
 
 
 def tiny_ae(latent_channels: int = 4) -> AutoencoderKL:
@@ -148,6 +154,9 @@ def test_sample_shape_range_and_determinism():
         (dict(y=torch.tensor([0.0, 1.0])), "integer tensor"),
         (dict(y=torch.tensor([0, 3])), r"labels y must be in \[0, 2\]"),
         (dict(guidance_scale=float("nan")), "finite"),
+        (dict(guidance_scale=1e30), r"guidance_scale must be a finite number in \[0, 100\]"),
+        (dict(guidance_scale=100.5), r"in \[0, 100\]"),
+        (dict(guidance_scale=float("inf")), "finite"),
         (dict(y=None, guidance_scale=3.0), "only applies"),
     ],
 )
@@ -191,3 +200,69 @@ def test_labels_for_an_unconditional_model_are_rejected():
 def test_sample_rejects_bad_sizes(num_samples, image_size, match):
     with pytest.raises(ValueError, match=match):
         tiny_ldm().sample(num_samples, image_size, None, progress=False)
+
+
+def test_eps_fn_bounds_guidance_scale_too():
+    ldm = tiny_ldm()
+    with pytest.raises(ValueError, match=r"guidance_scale must be a finite number in \[0, 100\]"):
+        ldm.eps_fn(torch.tensor([0]), 1e30)
+    ldm.eps_fn(torch.tensor([0]), 100.0)  # the bound itself is allowed
+
+
+def test_sample_refuses_to_return_non_finite_images():
+    # a diverging sampler used to hand back all-NaN images
+    ldm = tiny_ldm()
+    with torch.no_grad():
+        ldm.unet.conv_out.bias.fill_(float("nan"))
+    with pytest.raises(RuntimeError, match=r"sampling diverged.*guidance_scale=2.*schedule"):
+        ldm.sample(2, 8, torch.tensor([0, 1]), guidance_scale=2.0, num_inference_steps=2,
+                   progress=False)
+
+
+def test_prediction_type_is_validated_and_defaults_to_epsilon():
+    assert tiny_ldm().prediction_type == "epsilon"
+    with pytest.raises(ValueError, match="prediction_type must be one of"):
+        LatentDiffusion(tiny_ae(), tiny_unet(), ScheduleConfig(), 1.0, prediction_type="v")
+
+
+def _eps_ldm(T: int = 8) -> LatentDiffusion:
+    return LatentDiffusion(tiny_ae(), tiny_unet(), ScheduleConfig(num_train_timesteps=T), 0.5)
+
+
+def _v_ldm(read_as: str = "v_prediction", T: int = 8) -> LatentDiffusion:
+    """_eps_ldm's UNet, converted exactly to a v-network, in an LDM that reads it as
+    ``read_as``."""
+    eps = _eps_ldm(T)
+    v_unet = PredictionConverter(eps.unet, eps.schedule, "epsilon", "v_prediction")
+    return LatentDiffusion(eps.autoencoder, v_unet, eps.schedule.config, 0.5,
+                           prediction_type=read_as)
+
+
+@pytest.mark.parametrize("sampler", ["ddim", "ddpm"])
+def test_v_prediction_model_is_sampled_as_v(sampler):
+    # a v-model read as v gives the eps-model's samples; read as eps (the old behaviour for
+    # every card) it gives other samples
+    kw = dict(guidance_scale=2.0, sampler=sampler, num_inference_steps=4, progress=False)
+    y = torch.tensor([0, 2])
+    gen = lambda: torch.Generator().manual_seed(0)  # noqa: E731
+    want = _eps_ldm().sample(2, 8, y, generator=gen(), **kw)
+    got = _v_ldm().sample(2, 8, y, generator=gen(), **kw)
+    torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-4)
+    wrong = _v_ldm("epsilon").sample(2, 8, y, generator=gen(), **kw)
+    assert (wrong - want).abs().max() > 1e-2
+
+
+@pytest.mark.parametrize("prediction_type", ["epsilon", "v_prediction", "sample"])
+def test_loss_target_follows_prediction_type(prediction_type):
+    ldm = tiny_ldm()
+    ldm.prediction_type = prediction_type
+    ldm.cond_drop_prob = 0.0
+    z0, y = torch.randn(4, 4, 4, 4), torch.tensor([0, 1, 2, 0])
+    g = torch.Generator().manual_seed(3)
+    t = torch.randint(0, ldm.schedule.num_train_timesteps, (4,), generator=g)
+    eps = torch.randn(z0.shape, generator=g)
+    target = {"epsilon": eps, "v_prediction": get_v(z0, eps, t, ldm.schedule),
+              "sample": z0}[prediction_type]
+    out = ldm.unet(q_sample(z0, t, eps, ldm.schedule), t, y)
+    loss = ldm.loss(z0, y, torch.Generator().manual_seed(3))
+    torch.testing.assert_close(loss, torch.nn.functional.mse_loss(out, target))

@@ -159,6 +159,36 @@ def test_t_with_wrong_shape_raises(t):
         _unet()(_x(), torch.tensor(t))
 
 
+@pytest.mark.parametrize(
+    "t, shown",
+    [
+        (torch.tensor([1, -5]), "-5"),
+        (torch.tensor([1e6, 3.0]), "1000000"),
+        (torch.tensor([float("nan"), 3.0]), "nan"),
+        (torch.tensor([float("inf"), 3.0]), "inf"),
+        (torch.tensor(-1), "-1"),  # a scalar, broadcast over the batch
+    ],
+)
+def test_t_negative_not_finite_or_too_large_raises(t, shown):
+    # these used to give an output (NaN for t = NaN), silently
+    with pytest.raises(ValueError, match=rf"t must be finite timesteps in \[0, 100000\].*{shown}"):
+        _unet()(_x(), t)
+
+
+def test_t_in_range_is_accepted_as_int_or_float():
+    model = _unet(perturb=True)
+    assert torch.equal(model(_x(), torch.tensor([0, 999])), model(_x(), torch.tensor([0.0, 999.0])))
+    assert model(_x(), torch.tensor([100000, 0])).shape == (2, 2, 8, 8)  # the bound itself
+    with pytest.raises(ValueError, match="real"):
+        model(_x(), torch.tensor([True, False]))
+
+
+@pytest.mark.parametrize("num_classes", [None, 3])
+def test_empty_batch_raises(num_classes):
+    with pytest.raises(ValueError, match=r"at least one sample \(B >= 1\).*\(0, 2, 8, 8\)"):
+        _unet(num_classes=num_classes)(_x(B=0), torch.zeros(0, dtype=torch.long))
+
+
 def test_x_with_wrong_channels_or_size_raises():
     model = _unet(channel_mult=(1, 2, 2))  # divisor 4
     with pytest.raises(ValueError, match="x must have shape"):
@@ -193,6 +223,16 @@ def test_width_not_divisible_by_norm_groups_raises_at_construction():
         (dict(num_classes=0), "num_classes"),
         (dict(base_channels=15, norm_groups=5, num_heads=1), "even"),
         (dict(num_heads=3, norm_groups=8), "num_heads"),
+        (dict(num_heads=0), "num_heads must be an int >= 1"),  # was ZeroDivisionError
+        (dict(num_heads=-2), "num_heads must be an int >= 1"),
+        (dict(num_heads=2.0), "num_heads must be an int"),
+        (dict(dropout=float("nan")), r"dropout must be a finite number in \[0, 1\)"),
+        (dict(dropout=1.0), "dropout"),
+        (dict(dropout=-0.1), "dropout"),
+        (dict(dropout="0.1"), "dropout"),
+        (dict(norm_groups=0), "norm_groups must be an int >= 1"),
+        (dict(base_channels=0), "base_channels"),
+        (dict(num_res_blocks=1.5), "num_res_blocks must be an int"),
     ],
 )
 def test_bad_config_fields_raise(kw, match):

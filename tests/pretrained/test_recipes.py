@@ -195,3 +195,55 @@ def test_measure_ldm_samples_rejects_bad_arguments(kwargs, match):
 
     with pytest.raises(ValueError, match=match):
         measure_ldm_samples(load_latent_diffusion("digits-cmp-f8"), 2, 2.0, **kwargs)
+
+
+def test_output_folder_is_checked_before_training(tmp_path):
+    import time
+
+    from ldm_teach.pretrained.recipes import train_ldm_recipe
+
+    afile = tmp_path / "afile"
+    afile.write_text("keep")
+    t0 = time.perf_counter()
+    with pytest.raises(NotADirectoryError, match="is a file"):
+        train_autoencoder_recipe("digits-kl-f4", afile, steps=500, progress=False)
+    with pytest.raises(NotADirectoryError, match="is a file"):
+        train_feature_recipe("digits-features", afile / "sub", steps=500, progress=False)
+    with pytest.raises(ValueError, match="empty string"):
+        train_ldm_recipe("digits-ldm", "", steps=500, progress=False)
+    (tmp_path / "digits-kl-f4.safetensors").mkdir()
+    with pytest.raises(IsADirectoryError, match="is a folder"):
+        train_autoencoder_recipe("digits-kl-f4", tmp_path, steps=500, overwrite=True,
+                                 progress=False)
+    assert time.perf_counter() - t0 < 30  # refused before training
+    assert afile.read_text() == "keep"
+
+
+def test_ldm_card_pins_the_autoencoder_it_was_trained_on(tmp_path, monkeypatch):
+    import json
+
+    from ldm_teach.pretrained.recipes import train_ldm_recipe
+    from ldm_teach.pretrained.registry import (
+        ParentMismatchError,
+        card_path,
+        check_autoencoder_pin,
+        save_pretrained,
+    )
+
+    _stage_one_in(tmp_path)
+    ae_sha = load_card("digits-kl-f4", tmp_path)["sha256"]
+    name = _tiny(monkeypatch, "digits-cmp-f4")
+    card = train_ldm_recipe(name, tmp_path, steps=2, progress=False)
+    assert card["autoencoder_sha256"] == ae_sha
+    saved = json.loads(card_path(name, tmp_path).read_text())
+    assert saved["autoencoder_sha256"] == ae_sha and saved["card_format"] == 2
+    check_autoencoder_pin(saved, tmp_path)
+    # the autoencoder is retrained into the same folder: the LDM no longer matches it
+    ae = load_autoencoder("digits-kl-f4", tmp_path)
+    with torch.no_grad():
+        ae.post_quant_conv.bias.add_(0.5)
+    ae_card = {k: v for k, v in load_card("digits-kl-f4", tmp_path).items()
+               if k not in ("sha256", "name", "dtype")}
+    save_pretrained(ae, "digits-kl-f4", ae_card, tmp_path, overwrite=True)
+    with pytest.raises(ParentMismatchError, match="Retrain the latent diffusion model"):
+        check_autoencoder_pin(saved, tmp_path)

@@ -181,3 +181,190 @@ def test_load_latent_diffusion_round_trip(tmp_path, autoencoder):
 def test_names_with_folders_are_refused(tmp_path):
     with pytest.raises(ValueError, match="no folders"):
         load_card("../weights/digits-kl-f4")
+
+
+def _tiny_ldm_card(autoencoder="tiny-ae", **extra):
+    from ldm_teach.models import UNetConfig
+
+    unet_cfg = UNetConfig(in_channels=2, out_channels=2, base_channels=16, channel_mult=(1,),
+                          num_res_blocks=1, attention_levels=(), num_heads=2, norm_groups=8,
+                          num_classes=3)
+    card = {"kind": "latent_diffusion", "autoencoder": autoencoder,
+            "config": {"unet": unet_cfg.to_dict(),
+                       "schedule": {"num_train_timesteps": 50, "beta_schedule": "linear"},
+                       "scale_factor": 0.75}, **extra}
+    return card, unet_cfg
+
+
+def test_failure_between_the_two_renames_keeps_the_previous_checkpoint(tmp_path, autoencoder,
+                                                                         monkeypatch):
+    from ldm_teach.training import checkpoint as ckpt
+
+    _save_ae(autoencoder, tmp_path)
+    before, card_before = load_state_dict("tiny-ae", tmp_path)
+    with torch.no_grad():
+        autoencoder.post_quant_conv.bias.add_(1.0)
+    real, calls = ckpt.os.replace, []
+
+    def replace(src, dst):  # the weights are renamed into place, then the card's rename fails
+        calls.append(dst)
+        if str(dst).endswith(".json"):
+            raise OSError("power cut")
+        real(src, dst)
+
+    monkeypatch.setattr(ckpt.os, "replace", replace)
+    with pytest.raises(OSError, match="power cut"):
+        _save_ae(autoencoder, tmp_path, overwrite=True)
+    monkeypatch.undo()
+    assert [str(p).rsplit(".", 1)[-1] for p in calls[:2]] == ["safetensors", "json"]
+    after, card_after = load_state_dict("tiny-ae", tmp_path)  # verifies the SHA-256
+    assert card_after == card_before
+    assert all(torch.equal(after[k], before[k]) for k in before)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny-ae.json", "tiny-ae.safetensors"]
+
+
+def test_a_crash_between_the_two_renames_is_explained_on_load(tmp_path, autoencoder):
+    import shutil
+
+    from ldm_teach.training.checkpoint import backup_path
+
+    wpath = _save_ae(autoencoder, tmp_path)
+    other = tmp_path / "other"
+    with torch.no_grad():
+        autoencoder.post_quant_conv.bias.add_(1.0)
+    new_weights = _save_ae(autoencoder, other)
+    # what a hard crash after the weights' rename leaves: new weights, old card, backup
+    shutil.copy(wpath, backup_path(wpath))
+    shutil.copy(new_weights, wpath)
+    with pytest.raises(ChecksumError, match="interrupted") as exc:
+        load_state_dict("tiny-ae", tmp_path)
+    assert f"mv {backup_path(wpath)} {wpath}" in str(exc.value)
+    shutil.move(backup_path(wpath), wpath)  # the advice works
+    load_state_dict("tiny-ae", tmp_path)
+
+
+def test_renamed_pair_and_card_without_sha256_name_the_file(tmp_path, autoencoder):
+    _save_ae(autoencoder, tmp_path)
+    (tmp_path / "tiny-ae.json").rename(tmp_path / "moved.json")
+    (tmp_path / "tiny-ae.safetensors").rename(tmp_path / "moved.safetensors")
+    with pytest.raises(ValueError, match=r"moved\.json is the card of 'tiny-ae', not of 'moved'"):
+        load_state_dict("moved", tmp_path)
+    card = json.loads((tmp_path / "moved.json").read_text())
+    card["name"] = "moved"
+    del card["sha256"]
+    (tmp_path / "moved.json").write_text(json.dumps(card))
+    with pytest.raises(ValueError, match=r"moved\.json has no 'sha256'"):
+        load_state_dict("moved", tmp_path)
+    (tmp_path / "moved.json").write_text("{not json")
+    with pytest.raises(ValueError, match=r"moved\.json is not valid JSON"):
+        load_card("moved", tmp_path)
+
+
+def test_ldm_cards_pin_their_autoencoder_and_a_retrained_one_is_caught(tmp_path, autoencoder):
+    from ldm_teach.models import UNet
+    from ldm_teach.pretrained.registry import ParentMismatchError, check_autoencoder_pin
+
+    _save_ae(autoencoder, tmp_path)
+    ae_sha = load_card("tiny-ae", tmp_path)["sha256"]
+    card, unet_cfg = _tiny_ldm_card()
+    save_pretrained(UNet(unet_cfg), "tiny-ldm", card, tmp_path)
+    ldm_card = load_card("tiny-ldm", tmp_path)
+    assert ldm_card["autoencoder_sha256"] == ae_sha and ldm_card["card_format"] == 2
+    check_autoencoder_pin(ldm_card, tmp_path)  # the autoencoder it was trained on: fine
+    with torch.no_grad():  # retrain the autoencoder into the same folder
+        autoencoder.post_quant_conv.bias.add_(1.0)
+    _save_ae(autoencoder, tmp_path, overwrite=True)
+    new_sha = load_card("tiny-ae", tmp_path)["sha256"]
+    with pytest.raises(ParentMismatchError) as exc:
+        check_autoencoder_pin(ldm_card, tmp_path)
+    message = str(exc.value)
+    for fragment in (str(tmp_path / "tiny-ldm.json"), str(tmp_path / "tiny-ae.safetensors"),
+                     ae_sha, new_sha, "Retrain"):
+        assert fragment in message
+
+
+def test_autoencoder_pin_is_optional_only_on_old_cards(tmp_path, autoencoder):
+    from ldm_teach.pretrained.registry import check_autoencoder_pin
+
+    _save_ae(autoencoder, tmp_path)
+    old = {"kind": "latent_diffusion", "name": "old-ldm", "autoencoder": "tiny-ae"}
+    check_autoencoder_pin(old, tmp_path)  # written before pins (no card_format): accepted
+    check_autoencoder_pin({**old, "autoencoder": "pixel", "card_format": 2}, tmp_path)
+    with pytest.raises(ValueError, match="does not pin"):
+        check_autoencoder_pin({**old, "card_format": 2}, tmp_path)
+    # an explicit pin (recipes pin the autoencoder they loaded) is kept as given
+    card, unet_cfg = _tiny_ldm_card(autoencoder_sha256="0" * 64)
+    from ldm_teach.models import UNet
+
+    save_pretrained(UNet(unet_cfg), "pinned", card, tmp_path)
+    assert load_card("pinned", tmp_path)["autoencoder_sha256"] == "0" * 64
+
+
+def test_load_latent_diffusion_honours_the_cards_prediction_type(tmp_path, autoencoder):
+    # a v_prediction card used to load (and sample) as an epsilon model
+    from ldm_teach.diffusion import ddim_sample
+    from ldm_teach.models import UNet, UNetConfig
+
+    _save_ae(autoencoder, tmp_path)
+    unet_cfg = UNetConfig(in_channels=2, out_channels=2, base_channels=16, channel_mult=(1,),
+                          num_res_blocks=1, attention_levels=(), num_heads=2, norm_groups=8,
+                          num_classes=3)
+    torch.manual_seed(1)
+    unet = UNet(unet_cfg)
+    with torch.no_grad():
+        unet.conv_out.weight.normal_(0, 0.1)  # so the prediction depends on the input
+
+    def card(**extra):
+        return {"kind": "latent_diffusion", "autoencoder": "tiny-ae",
+                "config": {"unet": unet_cfg.to_dict(),
+                           "schedule": {"num_train_timesteps": 10, "beta_schedule": "linear"},
+                           "scale_factor": 0.75, **extra}}
+
+    save_pretrained(unet, "v-ldm", card(prediction_type="v_prediction"), tmp_path)
+    save_pretrained(unet, "old-ldm", card(), tmp_path)  # older cards do not record it
+    save_pretrained(unet, "bad-ldm", card(prediction_type="x0"), tmp_path)
+    v_ldm = load_latent_diffusion("v-ldm", tmp_path)
+    assert v_ldm.prediction_type == "v_prediction"
+    assert load_latent_diffusion("old-ldm", tmp_path).prediction_type == "epsilon"
+    with pytest.raises(ValueError, match="prediction_type must be one of"):
+        load_latent_diffusion("bad-ldm", tmp_path)
+
+    y = torch.tensor([0, 2])
+    kw = dict(guidance_scale=2.0, num_inference_steps=3, progress=False)
+    images = v_ldm.sample(2, 8, y, generator=torch.Generator().manual_seed(0), **kw)
+    # the same draw, sampled by hand reading the UNet as v
+    z_T = torch.randn((2, *v_ldm.latent_shape(8)), generator=torch.Generator().manual_seed(0))
+    z0 = ddim_sample(v_ldm.eps_fn(y, 2.0), z_T.shape, v_ldm.schedule, num_inference_steps=3,
+                     x_T=z_T, prediction_type="v_prediction", progress=False)
+    torch.testing.assert_close(images, v_ldm.decode(z0))
+    as_eps = load_latent_diffusion("old-ldm", tmp_path).sample(
+        2, 8, y, generator=torch.Generator().manual_seed(0), **kw)
+    assert (images - as_eps).abs().max() > 1e-3
+
+
+def test_load_latent_diffusion_refuses_an_autoencoder_it_was_not_trained_on(tmp_path):
+    import shutil
+
+    from ldm_teach.pretrained.registry import ParentMismatchError, card_path, weights_path
+
+    for name in ("digits-kl-f4", "digits-ldm"):
+        for path in (weights_path(name), card_path(name)):
+            shutil.copy(path, tmp_path / path.name)
+    load_latent_diffusion("digits-ldm", tmp_path)  # the shipped pair is pinned and loads
+    ldm_card = tmp_path / "digits-ldm.json"
+    card = json.loads(ldm_card.read_text())
+    assert card["autoencoder_sha256"] == load_card("digits-kl-f4")["sha256"]
+    card["autoencoder_sha256"] = "0" * 64  # as if digits-kl-f4 had been retrained since
+    ldm_card.write_text(json.dumps(card))
+    with pytest.raises(ParentMismatchError, match="digits-kl-f4"):
+        load_latent_diffusion("digits-ldm", tmp_path)
+
+
+def test_every_shipped_latent_diffusion_card_pins_its_autoencoder():
+    from ldm_teach.pretrained.registry import available, check_autoencoder_pin
+
+    for name in available():
+        card = load_card(name)
+        if card.get("kind") == "latent_diffusion" and card["autoencoder"] != "pixel":
+            assert card["autoencoder_sha256"] == load_card(card["autoencoder"])["sha256"], name
+            check_autoencoder_pin(card)

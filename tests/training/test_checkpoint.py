@@ -134,3 +134,100 @@ def test_atomic_writes_get_ordinary_file_permissions(tmp_path):
         assert stat.S_IMODE(target.stat().st_mode) == 0o644
     finally:
         os.umask(umask)
+
+
+def test_atomic_write_text_keeps_the_old_file_on_a_full_disk(tmp_path, monkeypatch):
+    from ldm_teach.training.checkpoint import atomic_write_text
+
+    target = tmp_path / "report.csv"
+    atomic_write_text(target, "a,b\r\n1,2\r\n")
+    assert target.read_bytes() == b"a,b\r\n1,2\r\n"  # newlines written as given
+
+    def full(src, dst):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(ckpt.os, "replace", full)
+    with pytest.raises(OSError, match="No space"):
+        atomic_write_text(target, "new")
+    assert target.read_bytes() == b"a,b\r\n1,2\r\n"
+    assert os.listdir(tmp_path) == ["report.csv"]
+
+
+def _failing_replace_on(call: int, monkeypatch):
+    """Make the ``call``-th os.replace in checkpoint.py fail (1-based), as a crash would."""
+    real, calls = os.replace, [0]
+
+    def replace(src, dst):
+        calls[0] += 1
+        if calls[0] == call:
+            raise OSError("interrupted")
+        real(src, dst)
+
+    monkeypatch.setattr(ckpt.os, "replace", replace)
+
+
+def test_atomic_targets_rolls_back_the_first_file_when_the_second_rename_fails(
+        tmp_path, monkeypatch):
+    a, b = tmp_path / "w.bin", tmp_path / "card.json"
+    a.write_bytes(b"old weights")
+    b.write_bytes(b"old card")
+    _failing_replace_on(2, monkeypatch)
+    with pytest.raises(OSError, match="interrupted"), ckpt.atomic_targets(a, b) as (ta, tb):
+        with open(ta, "wb") as fh:
+            fh.write(b"new weights")
+        with open(tb, "wb") as fh:
+            fh.write(b"new card")
+    assert (a.read_bytes(), b.read_bytes()) == (b"old weights", b"old card")
+    assert sorted(os.listdir(tmp_path)) == ["card.json", "w.bin"]  # no temporary, no backup
+
+
+def test_atomic_targets_writes_all_files_and_removes_new_ones_on_rollback(tmp_path, monkeypatch):
+    a, b = tmp_path / "w.bin", tmp_path / "card.json"
+    with ckpt.atomic_targets(a, b) as (ta, tb):
+        with open(ta, "wb") as fh:
+            fh.write(b"w")
+        with open(tb, "wb") as fh:
+            fh.write(b"c")
+    assert (a.read_bytes(), b.read_bytes()) == (b"w", b"c")
+    assert sorted(os.listdir(tmp_path)) == ["card.json", "w.bin"]
+    a2, b2 = tmp_path / "new.bin", tmp_path / "new.json"  # no previous version
+    _failing_replace_on(2, monkeypatch)
+    with pytest.raises(OSError), ckpt.atomic_targets(a2, b2) as (ta, tb):
+        pass
+    assert not a2.exists() and not b2.exists()
+    assert sorted(os.listdir(tmp_path)) == ["card.json", "w.bin"]
+
+
+def test_check_output_dir_refuses_files_empty_names_and_unwritable_folders(tmp_path, monkeypatch):
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    with pytest.raises(NotADirectoryError, match="--out-dir .*afile is a file"):
+        ckpt.check_output_dir(afile, what="--out-dir")
+    with pytest.raises(NotADirectoryError, match="is a file"):
+        ckpt.check_output_dir(afile / "sub", what="--out-dir")
+    with pytest.raises(ValueError, match="--out-dir must be a folder name"):
+        ckpt.check_output_dir("", what="--out-dir")
+    new = tmp_path / "a" / "b"
+    assert ckpt.check_output_dir(new) == new and not (tmp_path / "a").exists()  # nothing made
+    assert os.listdir(tmp_path) == ["afile"]  # the probe is removed
+
+    def denied(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(ckpt.tempfile, "mkstemp", denied)
+    with pytest.raises(PermissionError, match="out_dir .*cannot write into"):
+        ckpt.check_output_dir(tmp_path)
+
+
+def test_check_output_file_refuses_folders_and_existing_files(tmp_path):
+    with pytest.raises(IsADirectoryError, match="--out .* is a folder"):
+        ckpt.check_output_file(tmp_path, what="--out")
+    target = tmp_path / "grid.png"
+    target.write_bytes(b"keep")
+    with pytest.raises(FileExistsError, match="--overwrite"):
+        ckpt.check_output_file(target, what="--out")
+    assert ckpt.check_output_file(target, what="--out", overwrite=True) == target
+    with pytest.raises(NotADirectoryError, match="is a file"):
+        ckpt.check_output_file(target / "x.png", what="--out")
+    with pytest.raises(ValueError, match="--out must be a file name"):
+        ckpt.check_output_file(" ", what="--out")

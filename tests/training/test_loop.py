@@ -168,6 +168,61 @@ def test_ema_matches_manual_ema_on_one_parameter():
     assert result.ema_model is not result.model
 
 
+def _ema_run(decay, warmup, steps=8):
+    def loss_fn(model, batch, gen):
+        return (model.p - batch[0].mean()).pow(2)
+
+    cfg = TrainConfig(steps=steps, batch_size=2, lr=0.1, warmup_steps=0, grad_clip=None,
+                      ema_decay=decay, ema_warmup=warmup)
+    with _Hooks() as hooks:
+        result = train(_Scalar(), loss_fn, (torch.full((4,), 3.0),), cfg, progress=False)
+    return result, [ps[0].item() for ps in hooks.params]
+
+
+def test_ema_warmup_follows_min_decay_one_plus_t_over_ten_plus_t():
+    decay = 0.3  # the warm-up decay (1 + t) / (10 + t) passes 0.3 at t = 3
+    ema_values = []
+    for steps in range(1, 9):
+        result, values = _ema_run(decay, warmup=True, steps=steps)
+        ema_values.append(result.ema_model.p.item())
+    # closed form: update 0 copies, update t >= 1 uses d_t = min(decay, (1 + t) / (10 + t))
+    ema = values[0]
+    assert ema_values[0] == pytest.approx(ema, rel=1e-6)
+    for t, v in enumerate(values[1:], start=1):
+        d = min(decay, (1 + t) / (10 + t))
+        ema = d * ema + (1 - d) * v
+        assert ema_values[t] == pytest.approx(ema, rel=1e-6), t
+    assert [min(decay, (1 + t) / (10 + t)) for t in (1, 2, 3)] == [2 / 11, 3 / 12, 0.3]
+    # and its second update differs from the constant decay's, which the default keeps
+    constant, _ = _ema_run(decay, warmup=False, steps=2)
+    assert constant.ema_model.p.item() != pytest.approx(ema_values[1], rel=1e-3)
+
+
+def test_ema_without_warmup_is_unchanged_by_default():
+    assert TrainConfig(steps=1).ema_warmup is False
+    decay = 0.3
+    result, values = _ema_run(decay, warmup=False)
+    ema = values[0]
+    for v in values[1:]:
+        ema = decay * ema + (1 - decay) * v
+    assert result.ema_model.p.item() == pytest.approx(ema, rel=1e-6)
+
+
+def test_resume_with_ema_warmup_equals_uninterrupted_run(tmp_path):
+    def cfg(steps):
+        return TrainConfig(steps=steps, batch_size=8, lr=1e-2, warmup_steps=0, ema_decay=0.9,
+                           ema_warmup=True, checkpoint_every=5, seed=3)
+
+    data = _regression_data()
+    full = train(_mlp(0), _mse, data, cfg(10), progress=False)
+    train(_mlp(0), _mse, data, cfg(5), checkpoint_dir=tmp_path, progress=False)
+    resumed = train(_mlp(1), _mse, data, cfg(10), checkpoint_dir=tmp_path, resume=True,
+                    progress=False)
+    ref_sd = full.ema_model.state_dict()
+    for k, v in resumed.ema_model.state_dict().items():
+        assert torch.equal(v, ref_sd[k]), k
+
+
 # ---- checkpoints and resume -------------------------------------------------------------
 
 
@@ -252,6 +307,10 @@ def test_resume_from_checkpoint_beyond_steps_raises(tmp_path):
     (dict(seed=-1), "seed"),
     (dict(ema_decay=1.0), "ema_decay"),
     (dict(ema_decay=0.0), "ema_decay"),
+    (dict(ema_decay=float("nan")), "ema_decay"),
+    (dict(ema_decay=float("inf")), "ema_decay"),
+    (dict(ema_warmup=1), "ema_warmup"),
+    (dict(ema_decay=None, ema_warmup=True), "ema_warmup"),
     (dict(grad_clip=0.0), "grad_clip"),
 ])
 def test_train_config_validation(kw, match):

@@ -103,6 +103,50 @@ def test_save_image_grid_bad_upscale(tmp_path):
         save_image_grid(_images(), tmp_path / "g.png", upscale=0)
 
 
+@pytest.mark.parametrize("upscale", [10**5, 33, -1, 2.5, True, "2"])
+def test_save_image_grid_bounds_upscale_before_allocating(tmp_path, upscale):
+    with pytest.raises(ValueError, match=r"upscale must be an int in \[1, 32\]"):
+        save_image_grid(_images(), tmp_path / "g.png", upscale=upscale)
+    assert not (tmp_path / "g.png").exists()
+
+
+def test_save_image_grid_bounds_the_upscaled_size(tmp_path):
+    big = _images(100, 1, 32, 32)  # a 342x342 grid: x 32 is 120 million pixels
+    with pytest.raises(ValueError, match="choose a smaller upscale"):
+        save_image_grid(big, tmp_path / "g.png", upscale=32)
+    save_image_grid(big, tmp_path / "g.png", upscale=8)
+
+
+def test_save_image_grid_is_atomic(tmp_path, monkeypatch):
+    from ldm_teach.training import checkpoint as ckpt
+
+    path = tmp_path / "grid.png"
+    path.write_bytes(b"the previous grid")
+
+    def full(src, dst):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(ckpt.os, "replace", full)
+    with pytest.raises(OSError, match="No space"):
+        save_image_grid(_images(), path)
+    assert path.read_bytes() == b"the previous grid"  # not truncated
+    assert [p.name for p in tmp_path.iterdir()] == ["grid.png"]
+    with pytest.raises(ValueError, match="image suffix"):
+        save_image_grid(_images(), tmp_path / "grid.txt")
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_non_finite_images_are_refused_not_drawn_black(tmp_path, bad):
+    x = _images(3, 1)
+    x[0, 0, 0, :2] = bad
+    x[2, 0, 1, 1] = bad
+    for draw in (to_uint8_grid, image_grid_tensor, show_images,
+                 lambda images: save_image_grid(images, tmp_path / "g.png")):
+        with pytest.raises(ValueError, match=r"images has 3 non-finite values \(NaN or inf\)"):
+            draw(x)
+    assert not (tmp_path / "g.png").exists()
+
+
 def test_show_images_draws_the_grid():
     x = _images(4, 1)
     ax = show_images(x, nrow=2, title="digits")
@@ -190,3 +234,19 @@ def test_plot_rate_distortion_groups_by_channels():
     assert labels == ["KL autoencoder, c=4", "KL autoencoder, c=8", "JPEG (Pillow)"]
     assert ax.get_xscale() == "log"
     plt.close(ax.figure)
+
+
+@pytest.mark.slow
+def test_umap_on_fewer_points_than_n_neighbors_clamps_without_warning(recwarn):
+    import warnings
+
+    with warnings.catch_warnings():  # the first import of umap-learn may warn about TF
+        warnings.simplefilter("ignore")
+        pytest.importorskip("umap")
+    recwarn.clear()
+    latents, _ = _clusters(n_per=3)  # 9 points, fewer than UMAP's default 15 neighbours
+    xy = embed_2d(latents, "umap", seed=0)
+    assert xy.shape == (9, 2) and xy.dtype == np.float32 and np.isfinite(xy).all()
+    assert [str(w.message) for w in recwarn] == []
+    with pytest.raises(ValueError, match="n_neighbors"):
+        embed_2d(latents, "umap", n_neighbors=1)
