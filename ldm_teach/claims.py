@@ -59,9 +59,12 @@ def _describe(value: Any) -> str:
 
 def _typed(expected: Any) -> str:
     """Text of an expected value as its author typed it (``repr`` of Python floats)."""
+    tolist = getattr(expected, "tolist", None)
+    if tolist is not None and not isinstance(expected, (list, tuple)):
+        expected = tolist()  # an array or tensor: its exact values, never rounded
     if isinstance(expected, (list, tuple)):
         return "[" + ", ".join(_typed(v) for v in expected) + "]"
-    return repr(expected) if type(expected) in (float, int) else _describe(expected)
+    return repr(expected)
 
 
 def claim(statement: str, holds: Any, got: Any = None) -> None:
@@ -92,7 +95,10 @@ def _flat_floats(value: Any, name: str) -> tuple[list[float], tuple[int, ...]]:
     if tolist is not None and not isinstance(value, (list, tuple)):
         value = tolist()
     if isinstance(value, bool) or isinstance(value, Real):
-        return [float(value)], ()
+        try:
+            return [float(value)], ()
+        except OverflowError:
+            raise ValueError(f"{name} is too large for a float: {value!r}") from None
     if isinstance(value, (list, tuple)):
         parts = [_flat_floats(v, name) for v in value]
         shapes = {s for _, s in parts}
@@ -120,7 +126,8 @@ def claim_close(name: str, value: Any, expected: Any, atol: float = 0.0, rtol: f
         atol: absolute tolerance, >= 0.
         rtol: relative tolerance, >= 0 (relative to ``|expected|``, elementwise).
     Raises:
-        ValueError: if a tolerance is negative or not finite, or both are 0.
+        ValueError: if a tolerance is negative or not finite, or both are 0; if
+            ``expected`` is ragged or too large for a float.
         TypeError: if ``value`` or ``expected`` is not numeric.
     """
     for tol_name, tol in (("atol", atol), ("rtol", rtol)):

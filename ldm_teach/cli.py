@@ -199,13 +199,22 @@ def _execute_notebooks(args: argparse.Namespace) -> int:
     from ldm_teach.training.checkpoint import atomic_write_text, check_output_file
 
     paths = [Path(name) for name in args.notebooks]
-    for path in paths:  # all of them before executing any
+    notebooks = []
+    for path in paths:  # all of them, read and validated, before executing any
         if not path.is_file() or path.suffix != ".ipynb":
             print(f"ldm-teach run-notebooks: {path} is not a notebook file", file=sys.stderr)
             return 2
         check_output_file(path, what="notebook", overwrite=True)
-    for path in paths:
-        nb = nbformat.read(path, as_version=4)
+        try:
+            notebooks.append(nbformat.read(path, as_version=4))
+        except OSError:
+            raise
+        except Exception as err:  # not JSON, or JSON that is not a notebook (jsonschema)
+            first = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
+            print(f"ldm-teach run-notebooks: {path} is not a valid notebook ({first})",
+                  file=sys.stderr)
+            return 2
+    for path, nb in zip(paths, notebooks, strict=True):
         t0 = time.perf_counter()
         client = NotebookClient(
             nb,

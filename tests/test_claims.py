@@ -108,3 +108,15 @@ def test_exported_for_check_cells():
     from ldm_teach.grading import checks
 
     assert checks.claim is claim and checks.claim_close is claim_close
+
+
+def test_expected_tensors_print_their_exact_values_not_rounded_ones(capsys):
+    out = printed(capsys, claim_close, "v", 0.123456, torch.tensor(0.123456, dtype=torch.float64),
+                  atol=1e-7)
+    assert out == "v = 0.123456 ± 1e-07: True\n"
+
+
+def test_integers_too_large_for_a_float_fail_or_are_refused(capsys):
+    assert "False (value is too large" in printed(capsys, claim_close, "s", 10**400, 1.0, atol=1)
+    with pytest.raises(ValueError, match="expected is too large"):
+        claim_close("s", 1.0, 10**400, atol=1.0)

@@ -259,3 +259,34 @@ def test_demo_overwrite_keeps_the_old_grid_when_the_write_fails(tmp_path, monkey
     assert "No space left on device" in _one_line(capsys.readouterr().err)
     assert out.read_bytes() == b"the previous grid"
     assert [p.name for p in tmp_path.iterdir()] == ["grid.png"]
+
+
+@pytest.mark.parametrize("text", ["{}", "not json", '{"cells": 3}'])
+def test_run_notebooks_refuses_a_file_that_is_not_a_notebook_in_one_line(tmp_path, capsys, text):
+    first = tmp_path / "a.ipynb"
+    before = _tiny_notebook(first)
+    bad = tmp_path / "bad.ipynb"
+    bad.write_text(text)
+    assert main(["run-notebooks", str(first), str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert f"{bad} is not a valid notebook" in err
+    assert first.read_bytes() == before and bad.read_text() == text  # nothing executed
+
+
+@pytest.mark.parametrize("argv", [["grade", "x.ipynb", "--timeout", "inf"],
+                                  ["grade", "x.ipynb", "--timeout", "1e308"],
+                                  ["grade", ""], ["grade", "x.ipynb", "--out", ""],
+                                  ["build-exercises", "--exercises", ""],
+                                  ["build-exercises", "--solutions", ""]])
+def test_grading_commands_refuse_empty_paths_and_absurd_timeouts(tmp_path, monkeypatch,
+                                                                 capsys, argv):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "solutions").mkdir()
+    (tmp_path / "exercises").mkdir()
+    (tmp_path / "exercises" / "mine.ipynb").write_text("{}")
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and ("must name" in err or "finite number" in err)
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["exercises", "mine.ipynb",
+                                                          "solutions"]

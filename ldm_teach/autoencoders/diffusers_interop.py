@@ -47,7 +47,8 @@ def config_from_diffusers(config: Mapping) -> AutoencoderKLConfig:
     Raises:
         ValueError: if the diffusers model uses blocks this course does not implement
             (anything but DownEncoderBlock2D / UpDecoderBlock2D), different in/out
-            channels, or no mid-block attention where the flag says otherwise.
+            channels, an activation other than SiLU (``act_fn``), no
+            ``block_out_channels``, or no mid-block attention where the flag says otherwise.
     """
     downs = tuple(config.get("down_block_types", ()))
     ups = tuple(config.get("up_block_types", ()))
@@ -58,6 +59,11 @@ def config_from_diffusers(config: Mapping) -> AutoencoderKLConfig:
         )
     if config.get("in_channels", 3) != config.get("out_channels", 3):
         raise ValueError("in_channels and out_channels must be equal")
+    if config.get("act_fn", "silu") != "silu":
+        # our ResNet blocks use SiLU; converting another activation would run silently wrong
+        raise ValueError(f"only act_fn='silu' is supported, got act_fn={config['act_fn']!r}")
+    if not config.get("block_out_channels"):
+        raise ValueError("the diffusers config has no block_out_channels (the width per level)")
     widths = tuple(config["block_out_channels"])
     base = widths[0]
     if any(w % base for w in widths):

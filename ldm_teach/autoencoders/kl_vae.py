@@ -308,19 +308,23 @@ class AutoencoderKL(nn.Module):
         parameters).
 
         Raises:
-            ValueError: if z is not a non-empty float (B, latent_channels, h, w) tensor of
-                the parameters' dtype (any float dtype when upcasting, or under autocast).
+            ValueError: if z is not a non-empty, finite float (B, latent_channels, h, w)
+                tensor of the parameters' dtype (any float dtype when upcasting, or under
+                autocast); NaN or inf latents would decode to NaN images silently.
             FloatingPointError: if a float16 decode without upcasting gives NaN or inf from
                 a finite z (an overflow); set ``force_upcast = True`` or use float32.
         """
         upcast = self._upcast
         check_latent(z, self.config.latent_channels, None if upcast else self._param_dtype)
+        if not bool(torch.isfinite(z).all()):
+            raise ValueError(
+                f"z must be finite, got {int((~torch.isfinite(z)).sum())} NaN or inf values "
+                f"of {z.numel()} (e.g. from a diverged sampler or a bad scale_factor)"
+            )
         if upcast:
             return _call_float32(self.decoder, _call_float32(self.post_quant_conv, z))
         x_hat = self.decoder(self.post_quant_conv(z))
         if x_hat.dtype == torch.float16 and not bool(torch.isfinite(x_hat).all()):
-            if not bool(torch.isfinite(z).all()):
-                raise ValueError("z must be finite, got NaN or inf values")
             raise FloatingPointError(
                 "the float16 decode overflowed to NaN/inf; with float16 parameters set "
                 "model.force_upcast = True (decode in float32, as diffusers does for models "

@@ -38,18 +38,21 @@ def extract(a: Tensor, t: Tensor, ndim: int, dtype: torch.dtype | None = None) -
     Returns:
         (B, 1, ..., 1) with ``ndim`` dimensions, on t's device, in ``dtype``.
     """
-    out = a[t.to(a.device)]  # (B,), gathered where the schedule lives
+    # int64 explicitly: a uint8 index would be read as a boolean mask, int8/int16 rejected
+    out = a[t.to(device=a.device, dtype=torch.long)]  # (B,), gathered where the schedule lives
     # cast before moving: float64 does not exist on every device (e.g. mps)
     out = out.to(dtype=dtype or a.dtype).to(t.device)
     return out.reshape(t.shape[0], *([1] * (ndim - 1)))  # (B, 1, ..., 1)
 
 
 def check_timesteps(t: Tensor, num_train_timesteps: int, batch_size: int | None = None) -> None:
-    """Raise ``ValueError`` unless t is an integer (B,) tensor with values in [0, T-1]."""
+    """Raise ``ValueError`` unless t is an integer (B,) tensor with values in [0, T-1].
+
+    uint8 and bool are refused: PyTorch reads a uint8 or bool index as a boolean mask.
+    """
     if not isinstance(t, Tensor):
         raise ValueError(f"t must be a torch.Tensor of shape (B,), got {type(t).__name__}")
-    if t.dtype.is_floating_point or t.dtype.is_complex or t.dtype == torch.bool:
-        raise ValueError(f"t must be an integer tensor (torch.int64), got dtype {t.dtype}")
+    check_timestep_dtype(t)
     if t.ndim != 1:
         raise ValueError(f"t must have shape (B,), got {tuple(t.shape)}")
     if batch_size is not None and t.shape[0] != batch_size:
@@ -61,6 +64,15 @@ def check_timesteps(t: Tensor, num_train_timesteps: int, batch_size: int | None 
         if lo < 0 or hi > num_train_timesteps - 1:
             bad = lo if lo < 0 else hi
             raise ValueError(f"t must be in [0, {num_train_timesteps - 1}], got {bad}")
+
+
+def check_timestep_dtype(t: Tensor, name: str = "t") -> None:
+    """Raise ``ValueError`` unless t has a signed integer dtype (uint8/bool index as masks)."""
+    if t.dtype.is_floating_point or t.dtype.is_complex or t.dtype in (torch.bool, torch.uint8):
+        raise ValueError(
+            f"{name} must be an integer tensor (torch.int64; not uint8 or bool, which index "
+            f"as a boolean mask), got dtype {t.dtype}"
+        )
 
 
 def as_timestep(t: int | Tensor, num_train_timesteps: int, name: str = "t") -> int:
@@ -108,7 +120,7 @@ def check_alpha_bar_nonzero(t: Tensor, schedule: NoiseSchedule) -> None:
     There (the last step of a zero-terminal-SNR schedule, Lin et al. 2023) x_t is pure
     noise, so eps says nothing about x0 and x0 = (x_t - sqrt(1 - ᾱ_t) eps) / sqrt(ᾱ_t) is 0/0.
     """
-    zero = schedule.alphas_cumprod[t.to(schedule.alphas_cumprod.device)] == 0  # (B,) bool
+    zero = schedule.alphas_cumprod[t.to(schedule.alphas_cumprod.device, torch.long)] == 0  # (B,)
     if bool(zero.any()):
         bad = int(t[zero.to(t.device)][0])
         raise ValueError(

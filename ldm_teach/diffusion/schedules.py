@@ -201,10 +201,22 @@ def rescale_zero_terminal_snr(betas: Tensor) -> Tensor:
         betas: (T,) with T >= 2, values in (0, 1).
     Returns:
         betas of the same shape and dtype; the last one equals 1 (ᾱ_{T-1} = 0).
+    Raises:
+        ValueError: if betas is not a 1-D tensor of length >= 2, or sqrt(ᾱ) does not fall
+            from its first to its last value (e.g. constant zero betas): the rescaling
+            divides by sqrt(ᾱ_0) - sqrt(ᾱ_{T-1}) and would give NaN.
     """
+    if not isinstance(betas, Tensor) or betas.ndim != 1 or betas.shape[0] < 2:
+        got = tuple(betas.shape) if isinstance(betas, Tensor) else type(betas).__name__
+        raise ValueError(f"betas must be a 1-D tensor of length >= 2 (T >= 2), got {got}")
     alphas_cumprod = torch.cumprod(1.0 - betas, dim=0)
     alphas_bar_sqrt = alphas_cumprod.sqrt()  # sqrt(ᾱ_t)
     first, last = alphas_bar_sqrt[0].clone(), alphas_bar_sqrt[-1].clone()
+    if not bool(first > last):  # one check; also false for NaN
+        raise ValueError(
+            f"betas must make sqrt(alpha_bar) fall (sqrt(alpha_bar_0) > sqrt(alpha_bar_T-1)) "
+            f"to be rescaled to zero terminal SNR, got {float(first)} and {float(last)}"
+        )
     alphas_bar_sqrt = (alphas_bar_sqrt - last) * first / (first - last)  # shift, then scale
     alphas_bar = alphas_bar_sqrt**2
     alphas = torch.cat([alphas_bar[:1], alphas_bar[1:] / alphas_bar[:-1]])  # undo cumprod
@@ -324,9 +336,12 @@ class NoiseSchedule:
         T = self.num_train_timesteps
         if not isinstance(t, Tensor):
             raise ValueError(f"t must be an integer torch.Tensor, got {type(t).__name__}")
-        if t.dtype.is_floating_point or t.dtype.is_complex or t.dtype == torch.bool:
-            raise ValueError(f"t must be an integer tensor (torch.int64), got dtype {t.dtype}")
-        t = t.to(self.alphas_cumprod.device)
+        if t.dtype.is_floating_point or t.dtype.is_complex or t.dtype in (torch.bool, torch.uint8):
+            raise ValueError(
+                f"t must be an integer tensor (torch.int64; not uint8 or bool, which index "
+                f"as a boolean mask), got dtype {t.dtype}"
+            )
+        t = t.to(self.alphas_cumprod.device, torch.long)
         if t.numel() > 0:
             lo, hi = torch.stack(torch.aminmax(t)).tolist()  # one pass, one read
             if lo < 0 or hi > T - 1:

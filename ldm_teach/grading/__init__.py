@@ -84,7 +84,8 @@ def _add_grade_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--solutions", default="solutions",
                    help="solution notebook, or folder of them (default: solutions)")
     p.add_argument("--out", default="grades", help="folder for the reports (default: grades)")
-    p.add_argument("--timeout", type=float, default=60, help="seconds per cell (default: 60)")
+    p.add_argument("--timeout", type=float, default=60,
+                   help="seconds per cell, a number in (0, 3600] (default: 60)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace reports of the same name instead of writing NAME.1.json, ...")
 
@@ -104,20 +105,23 @@ def _add_build_arguments(p: argparse.ArgumentParser) -> None:
 def _cmd_grade(args: argparse.Namespace) -> int:
     from ldm_teach.grading.runner import (
         GradingError,
+        check_timeout,
         collect_submissions,
         find_solution,
         format_table,
         grade_notebook,
         write_class_summary,
     )
+    from ldm_teach.training.checkpoint import check_output_dir, path_arg
 
-    if not args.timeout > 0:
-        print(f"ldm-teach grade: --timeout must be > 0, got {args.timeout}", file=sys.stderr)
-        return 2
     try:
+        check_timeout(args.timeout, what="--timeout")
+        # the reports' folder is checked before any grading: an error is found at once
+        check_output_dir(path_arg(args.out, "--out"), what="--out")
+        path_arg(args.solutions, "--solutions")
         todo = collect_submissions(args.submissions)
         pairs = [(path, name, find_solution(path, args.solutions)) for path, name in todo]
-    except (FileNotFoundError, ValueError) as err:
+    except (OSError, ValueError) as err:
         print(f"ldm-teach grade: {err}", file=sys.stderr)
         return 2
     reports, failed = [], 0
@@ -141,7 +145,7 @@ def _cmd_grade(args: argparse.Namespace) -> int:
 def _cmd_build_exercises(args: argparse.Namespace) -> int:
     from ldm_teach.grading.generate import EditedExerciseError, build_all
 
-    try:
+    try:  # build_all refuses an empty --solutions/--exercises and a folder of no solutions
         changed = build_all(args.solutions, args.exercises, check=args.check,
                             force=args.force)
     except EditedExerciseError as err:

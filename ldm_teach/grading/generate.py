@@ -270,7 +270,10 @@ def build_all(solutions_dir: str | Path, exercises_dir: str | Path,
         generated (apart from a missing hash), or are stale; an empty list means
         everything is up to date.
     Raises:
-        FileNotFoundError: if ``solutions_dir`` is not a folder.
+        ValueError: if ``solutions_dir`` or ``exercises_dir`` is empty ("" would mean the
+            current folder).
+        FileNotFoundError: if ``solutions_dir`` is not a folder or holds no solution
+            notebook (every exercise would count as stale and be deleted).
         NotADirectoryError: if ``exercises_dir`` exists as a file.
         EditedExerciseError: (a ValueError) write mode without ``force``: files that would
             be overwritten or deleted were edited or not generated; nothing was written.
@@ -278,9 +281,16 @@ def build_all(solutions_dir: str | Path, exercises_dir: str | Path,
         OSError: if a file cannot be written (files are written atomically: none is left
             half-written).
     """
-    solutions_dir, exercises_dir = Path(solutions_dir), Path(exercises_dir)
+    from ldm_teach.training.checkpoint import path_arg
+
+    solutions_dir = path_arg(solutions_dir, "solutions_dir (--solutions)")
+    exercises_dir = path_arg(exercises_dir, "exercises_dir (--exercises)")
     if not solutions_dir.is_dir():
         raise FileNotFoundError(f"solutions_dir {solutions_dir} is not a folder")
+    if not any(p.is_file() for p in solutions_dir.glob("*.ipynb")):
+        raise FileNotFoundError(
+            f"solutions_dir {solutions_dir} holds no solution notebook (*.ipynb); refusing "
+            "to build, as every exercise would count as stale (check --solutions)")
     if exercises_dir.exists() and not exercises_dir.is_dir():
         raise NotADirectoryError(f"exercises_dir {exercises_dir} is a file, not a folder")
     writes: list[tuple[Path, str]] = []  # (target, text)

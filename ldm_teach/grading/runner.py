@@ -27,7 +27,7 @@ For one submission (``grade_notebook``):
 Reports, for submission NAME in ``out_dir``: ``NAME.json`` (points per part, maximum,
 total, flags, missing answers, durations), ``NAME.junit.xml`` (nbval's, from the final
 run), ``NAME.classroom.json`` (GitHub Classroom's reporter format) and its base64 in
-``NAME.classroom.b64``. Reports are never overwritten silently: if ``NAME.json`` exists,
+``NAME.classroom.b64``. Reports are never overwritten silently: if any of them exists,
 the files are written as ``NAME.1.json``, ``NAME.2.json``, ... unless ``overwrite=True``.
 The JSON and Classroom reports say only "failed" for a hidden check; the junit XML is
 nbval's full account (sources and expected outputs of hidden checks included), meant for
@@ -57,6 +57,23 @@ from ldm_teach.grading.generate import GENERATED_KEY, build_exercise
 from ldm_teach.grading.merge import MergeReport, merge_submission, stub_answers
 
 NOTEBOOK_NAME = "merged.ipynb"
+#: largest per-cell timeout in seconds (an hour; the overall limit grows with it)
+MAX_TIMEOUT_S = 3600
+#: the files of one report stem; a stem is free only if none of them exists
+REPORT_SUFFIXES = (".json", ".junit.xml", ".classroom.json", ".classroom.b64")
+
+
+def check_timeout(timeout: float, what: str = "timeout") -> float:
+    """``timeout`` as a float if it is a finite number of seconds in (0, MAX_TIMEOUT_S].
+
+    Raises:
+        ValueError: otherwise (0, negative, nan, inf, 1e308, not a number), naming ``what``.
+    """
+    ok = isinstance(timeout, (int, float)) and not isinstance(timeout, bool)
+    if not (ok and 0 < timeout <= MAX_TIMEOUT_S):
+        raise ValueError(f"{what} must be a finite number of seconds in (0, {MAX_TIMEOUT_S}], "
+                         f"got {timeout!r}")
+    return float(timeout)
 
 
 class GradingError(RuntimeError):
@@ -153,9 +170,12 @@ def find_solution(submission_path: str | Path, solutions: str | Path) -> Path:
         one sharing the most grade ids with it.
     Raises:
         FileNotFoundError: if ``solutions`` does not exist or no solution matches.
-        ValueError: if two solutions match equally well by grade ids.
+        ValueError: if two solutions match equally well by grade ids, or a path is empty.
     """
-    solutions, submission_path = Path(solutions), Path(submission_path)
+    from ldm_teach.training.checkpoint import path_arg
+
+    solutions = path_arg(solutions, "--solutions")
+    submission_path = path_arg(submission_path, "submission")
     if solutions.is_file():
         return solutions
     if not solutions.is_dir():
@@ -344,20 +364,27 @@ def grade_notebook(submission_path: str | Path, solution_path: str | Path,
         submission_path: the student's ``.ipynb``. An unreadable file is graded as a
             submission with no answers (every part ``missing``; flag ``unreadable``).
         solution_path: the executed solution notebook (the single source of the checks).
-        out_dir: folder for the reports; created if missing.
-        timeout: seconds each cell may run (``--nbval-cell-timeout``); > 0.
+        out_dir: folder for the reports; created if missing; checked before grading.
+        timeout: seconds each cell may run (``--nbval-cell-timeout``); a finite number in
+            (0, MAX_TIMEOUT_S].
         overwrite: replace existing reports of the same name instead of numbering.
         name: report name; default the submission's file stem.
     Returns:
         The report; ``report.files`` lists the files written.
     Raises:
-        ValueError: if ``timeout`` <= 0 or the solution is malformed.
+        ValueError: if ``timeout`` is not in (0, MAX_TIMEOUT_S], a path is empty or the
+            solution is malformed.
+        NotADirectoryError, PermissionError: if ``out_dir`` (or a parent) is a file or not
+            writable (checked before grading).
         GradingError: if pytest could not run the notebook at all.
     """
-    if not timeout > 0:
-        raise ValueError(f"timeout must be > 0 seconds, got {timeout!r}")
+    from ldm_teach.training.checkpoint import check_output_dir, path_arg
+
+    timeout = check_timeout(timeout)
+    submission_path = path_arg(submission_path, "submission")
+    solution_path = path_arg(solution_path, "solution")
+    check_output_dir(path_arg(out_dir, "out_dir"), what="out_dir")
     t0 = time.perf_counter()
-    submission_path, solution_path = Path(submission_path), Path(solution_path)
     solution = nbformat.read(solution_path, as_version=4)
     instructor = build_exercise(solution, source_name=solution_path.name, keep_hidden=True)
     try:
@@ -444,11 +471,16 @@ def _score_parts(data: dict, stubbed: dict[str, str]) -> dict[str, PartResult]:
 # -- reports --------------------------------------------------------------------------------
 
 def free_stem(out_dir: Path, name: str, overwrite: bool = False) -> str:
-    """``name``, or ``name.1``, ``name.2``, ... : the first whose ``.json`` does not exist."""
-    if overwrite or not (out_dir / f"{name}.json").exists():
+    """``name``, or ``name.1``, ``name.2``, ... : the first stem none of whose report files
+    (``REPORT_SUFFIXES``: .json, .junit.xml, .classroom.json, .classroom.b64) exists;
+    ``name`` itself with ``overwrite``."""
+    def used(stem: str) -> bool:
+        return any((out_dir / f"{stem}{suffix}").exists() for suffix in REPORT_SUFFIXES)
+
+    if overwrite or not used(name):
         return name
     k = 1
-    while (out_dir / f"{name}.{k}.json").exists():
+    while used(f"{name}.{k}"):
         k += 1
     return f"{name}.{k}"
 
@@ -463,11 +495,12 @@ def write_reports(report: GradeReport, out_dir: str | Path, junit_text: str | No
     in ``report.files``) kind -> path.
 
     Raises:
+        ValueError: if ``out_dir`` is empty.
         OSError: if ``out_dir`` cannot be created or written.
     """
-    from ldm_teach.training.checkpoint import atomic_write_text
+    from ldm_teach.training.checkpoint import atomic_write_text, path_arg
 
-    out_dir = Path(out_dir)
+    out_dir = path_arg(out_dir, "out_dir")
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = free_stem(out_dir, report.name, overwrite)
     classroom = json.dumps(report.classroom())
@@ -485,7 +518,7 @@ def write_reports(report: GradeReport, out_dir: str | Path, junit_text: str | No
                       base64.b64encode(classroom.encode("utf-8")).decode("ascii") + "\n")
     data = report.to_dict()
     data["files"] = report.files
-    # NAME.json last: its presence is what free_stem takes as "this stem is used"
+    # NAME.json last: the report that points to the others
     atomic_write_text(files["json"], json.dumps(data, indent=2) + "\n")
     return report.files
 
@@ -498,24 +531,51 @@ def collect_submissions(paths: list[str | Path]) -> list[tuple[Path, str]]:
     A folder is searched recursively (``.ipynb_checkpoints`` skipped); the report name
     is the path inside the folder without suffix, ``/`` replaced by ``__`` (so both
     ``class/alice.ipynb`` and ``class/alice/ex10_1.ipynb`` layouts get distinct names).
+    Names are unique within the call (compared ignoring case): a name already taken, e.g.
+    ``a/ex.ipynb`` and ``b/ex.ipynb``, gets its parent folders prefixed (``b__ex``), then
+    a number (``ex-2``), so no report of the run replaces another.
 
     Raises:
         FileNotFoundError: for a path that does not exist or a folder without notebooks.
+        ValueError: for an empty path.
     """
+    from ldm_teach.training.checkpoint import path_arg
+
+    found_all = []
+    for arg in (path_arg(p, "submission") for p in paths):
+        found_all.extend(_collect_one(arg))
+    out, taken = [], set()
+    for path, name in found_all:
+        candidates = [name]
+        parents = [p for p in path.resolve().parent.parts if p not in ("/", "\\")]
+        for k in range(1, len(parents) + 1):
+            candidates.append("__".join([*parents[-k:], name]))
+        unique = next((c for c in candidates if c.casefold() not in taken), None)
+        k = 2
+        while unique is None:
+            if f"{name}-{k}".casefold() not in taken:
+                unique = f"{name}-{k}"
+            k += 1
+        taken.add(unique.casefold())
+        out.append((path, unique))
+    return out
+
+
+def _collect_one(arg: Path) -> list[tuple[Path, str]]:
+    """(notebook, name inside ``arg``) for one argument of :func:`collect_submissions`."""
     out = []
-    for arg in map(Path, paths):
-        if arg.is_file():
-            out.append((arg, arg.stem))
-        elif arg.is_dir():
-            found = sorted(p for p in arg.rglob("*.ipynb")
-                           if ".ipynb_checkpoints" not in p.parts and p.is_file())
-            if not found:
-                raise FileNotFoundError(f"{arg}: folder has no .ipynb files")
-            for p in found:
-                rel = p.relative_to(arg).with_suffix("")
-                out.append((p, "__".join(rel.parts)))
-        else:
-            raise FileNotFoundError(f"{arg}: no such file or folder")
+    if arg.is_file():
+        out.append((arg, arg.stem))
+    elif arg.is_dir():
+        found = sorted(p for p in arg.rglob("*.ipynb")
+                       if ".ipynb_checkpoints" not in p.parts and p.is_file())
+        if not found:
+            raise FileNotFoundError(f"{arg}: folder has no .ipynb files")
+        for p in found:
+            rel = p.relative_to(arg).with_suffix("")
+            out.append((p, "__".join(rel.parts)))
+    else:
+        raise FileNotFoundError(f"{arg}: no such file or folder")
     return out
 
 
@@ -527,13 +587,14 @@ def write_class_summary(reports: list[GradeReport], out_dir: str | Path,
     max_total, missing, flags, report. Written atomically, like the reports.
 
     Raises:
+        ValueError: if ``out_dir`` is empty.
         OSError: if ``out_dir`` cannot be created or written.
     """
     import io
 
-    from ldm_teach.training.checkpoint import atomic_write_text
+    from ldm_teach.training.checkpoint import atomic_write_text, path_arg
 
-    out_dir = Path(out_dir)
+    out_dir = path_arg(out_dir, "out_dir")
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "class_summary.csv"
     k = 0

@@ -99,13 +99,22 @@ class DigitsClassifier:
         Returns:
             Accuracy in [0, 1].
         Raises:
-            ValueError: if labels is not (N,) with the same N as images.
+            ValueError: if labels is not (N,) with the same N as images, is not of an
+                integer dtype, or holds a value outside [0, 9] (a float or out-of-range
+                label could never match and would score a silent 0).
         """
         labels = torch.as_tensor(labels)
         if labels.ndim != 1 or len(labels) != len(images):
             raise ValueError(
                 f"labels must have shape ({len(images)},) to match images, "
                 f"got {tuple(labels.shape)}"
+            )
+        if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
+            raise ValueError(f"labels must be integer digits in [0, 9], got dtype {labels.dtype}")
+        if len(labels) and (int(labels.min()) < 0 or int(labels.max()) > 9):
+            raise ValueError(
+                f"labels must be digits in [0, 9], got values in "
+                f"[{int(labels.min())}, {int(labels.max())}]"
             )
         predicted = self.predict(images)
         return (predicted == labels.to("cpu", torch.int64)).double().mean().item()

@@ -77,7 +77,7 @@ class PredictionConverter(nn.Module):
         if self.source == self.target:
             return out.to(x_t.dtype)
         if self.source == "epsilon":
-            zero = self.schedule.alphas_cumprod[t.cpu()] == 0
+            zero = self.schedule.alphas_cumprod[t.cpu().long()] == 0
             if bool(zero.any()):
                 raise ValueError(
                     f"cannot convert eps to {self.target} at t={int(t.cpu()[zero][0])}, where "

@@ -23,6 +23,9 @@ from torch import Tensor
 from ldm_teach.diffusion import predict_x0_and_eps, q_sample
 from ldm_teach.models.latent_diffusion import LatentDiffusion
 
+#: images may exceed [-1, 1] by this much (rounding); [0, 1] or [0, 255] images are refused
+IMAGE_RANGE_SLACK = 1e-3
+
 
 def bucket_edges(num_train_timesteps: int, num_buckets: int) -> list[tuple[int, int]]:
     """Split [0, T) into ``num_buckets`` contiguous, nearly equal ranges [t_lo, t_hi).
@@ -91,13 +94,16 @@ def diagnose(
             "latent_mean": float, "latent_std": float (over all of z0),
             "latent_channel_std": (c,) float32 tensor, one std per latent channel,
             "latent_scale_ok": bool, abs(latent_std - 1) < 0.5,
-            "recon_mse": float (in [-1, 1] units), "recon_psnr": float in dB (+inf if 0),
+            "recon_mse": float (in [-1, 1] units), "recon_psnr": float in dB (+inf if the
+                MSE is 0, NaN if it is NaN),
             "eps_mse": list of num_buckets tuples (t_lo: int, t_hi: int, mse: float) with
                 t in [t_lo, t_hi), covering [0, T),
             "sample": (n, C, H, W) float32 in [-1, 1], n = min(8, B), or None if not sample.
     Raises:
-        ValueError: if images is not (B, C, H, W) with the autoencoder's channel count,
-            labels do not have shape (B,), or num_buckets is not in [1, T].
+        ValueError: if images is not a floating-point (B, C, H, W) tensor with the
+            autoencoder's channel count and finite values in [-1, 1], labels are not an
+            integer tensor of shape (B,), or num_buckets is not in [1, T]; labels out of
+            range raise from ``ldm.unet`` / ``ldm.sample``.
     """
     in_channels = ldm.autoencoder.config.in_channels
     if not isinstance(images, Tensor) or images.ndim != 4 or images.shape[0] < 1:
@@ -108,10 +114,29 @@ def diagnose(
             f"images must have {in_channels} channels (the autoencoder's in_channels), "
             f"got {images.shape[1]}"
         )
+    if not images.is_floating_point():
+        raise ValueError(
+            f"images must be a floating-point tensor in [-1, 1], got dtype {images.dtype}; "
+            "map uint8 [0, 255] images with x.float() / 127.5 - 1"
+        )
+    lo, hi = torch.aminmax(images.detach())
+    lo, hi = float(lo), float(hi)
+    if not (-1.0 - IMAGE_RANGE_SLACK <= lo and hi <= 1.0 + IMAGE_RANGE_SLACK):  # NaN fails
+        raise ValueError(
+            f"images must be finite and in [-1, 1], got range [{lo:.4g}, {hi:.4g}]; map "
+            "[0, 255] images with x / 127.5 - 1 and [0, 1] images with 2 * x - 1"
+        )
     B = images.shape[0]
     if labels is not None and (not isinstance(labels, Tensor) or labels.shape != (B,)):
         got = tuple(labels.shape) if isinstance(labels, Tensor) else type(labels).__name__
         raise ValueError(f"labels must have shape ({B},), got {got}")
+    if labels is not None and (
+        labels.dtype.is_floating_point or labels.dtype.is_complex or labels.dtype == torch.bool
+    ):
+        raise ValueError(
+            f"labels must be an integer tensor (torch.long), got dtype {labels.dtype}; "
+            "float labels would be truncated"
+        )
     T = ldm.schedule.num_train_timesteps
     buckets = bucket_edges(T, num_buckets)
     if generator is None:
@@ -132,7 +157,10 @@ def diagnose(
 
     # (b) stage-1 reconstruction, in [-1, 1] units
     recon_mse = float(F.mse_loss(ldm.decode(z0), x))
-    recon_psnr = 10.0 * math.log10(4.0 / recon_mse) if recon_mse > 0 else math.inf
+    if math.isnan(recon_mse):  # NaN > 0 is False: it used to report +inf dB
+        recon_psnr = math.nan
+    else:
+        recon_psnr = 10.0 * math.log10(4.0 / recon_mse) if recon_mse > 0 else math.inf
 
     # (c) noise-prediction error per timestep bucket (the LDM loss, Eq. 2, restricted to t)
     eps_mse: list[tuple[int, int, float]] = []

@@ -89,8 +89,8 @@ class LatentDiffusion(nn.Module):
 
     Args:
         autoencoder: stage 1; frozen here (``requires_grad=False``, eval mode).
-        unet: stage 2 noise predictor; ``unet.config.in_channels`` must equal the latent
-            channels.
+        unet: stage 2 noise predictor; ``unet.config.in_channels`` and ``out_channels``
+            must equal the latent channels.
         schedule_config: the noise schedule (see :class:`ldm_teach.diffusion.ScheduleConfig`).
         scale_factor: multiplies latents before diffusion; a positive float.
         cond_drop_prob: probability of replacing a label by the null label in training
@@ -99,8 +99,9 @@ class LatentDiffusion(nn.Module):
             samplers read it: "epsilon" (eps, the default), "v_prediction" (v) or "sample"
             (z0); the names are diffusers'.
     Raises:
-        ValueError: on channel mismatch, non-positive scale_factor, a bad cond_drop_prob or
-            an unknown prediction_type.
+        ValueError: if schedule_config is not a ScheduleConfig, on a mismatch between the
+            UNet's in_channels or out_channels and the latent channels, a scale_factor that
+            is not finite and positive, a bad cond_drop_prob or an unknown prediction_type.
     """
 
     def __init__(
@@ -113,13 +114,23 @@ class LatentDiffusion(nn.Module):
         prediction_type: str = "epsilon",
     ) -> None:
         super().__init__()
-        if unet.config.in_channels != autoencoder.config.latent_channels:
+        if not isinstance(schedule_config, ScheduleConfig):
             raise ValueError(
-                f"unet.config.in_channels ({unet.config.in_channels}) must equal the "
-                f"autoencoder's latent_channels ({autoencoder.config.latent_channels})"
+                f"schedule_config must be a ScheduleConfig, got {type(schedule_config).__name__}"
             )
-        if not scale_factor > 0:
-            raise ValueError(f"scale_factor must be positive, got {scale_factor}")
+        for name in ("in_channels", "out_channels"):
+            if getattr(unet.config, name) != autoencoder.config.latent_channels:
+                raise ValueError(
+                    f"unet.config.{name} ({getattr(unet.config, name)}) must equal the "
+                    f"autoencoder's latent_channels ({autoencoder.config.latent_channels})"
+                )
+        if (
+            isinstance(scale_factor, bool)
+            or not isinstance(scale_factor, (numbers.Real, Tensor))
+            or not math.isfinite(float(scale_factor))
+            or not float(scale_factor) > 0
+        ):
+            raise ValueError(f"scale_factor must be a finite positive float, got {scale_factor!r}")
         if not 0.0 <= cond_drop_prob < 1.0:
             raise ValueError(f"cond_drop_prob must be in [0, 1), got {cond_drop_prob}")
         if prediction_type not in PREDICTION_TYPES:
@@ -227,8 +238,8 @@ class LatentDiffusion(nn.Module):
         *,
         guidance_scale: float = 1.0,
         sampler: str = "ddim",
-        num_inference_steps: int = 50,
-        eta: float = 0.0,
+        num_inference_steps: int | None = None,
+        eta: float | None = None,
         generator: torch.Generator | None = None,
         progress: bool = True,
     ) -> Tensor:
@@ -240,15 +251,17 @@ class LatentDiffusion(nn.Module):
             y: labels (B,) or None.
             guidance_scale: classifier-free guidance weight w, in [0, MAX_GUIDANCE_SCALE]
                 (100; the course uses 0-4).
-            sampler: ``"ddim"`` (``num_inference_steps`` steps, ``eta``) or ``"ddpm"``
-                (all training steps).
+            sampler: ``"ddim"`` (``num_inference_steps`` steps, default 50, and ``eta``,
+                default 0) or ``"ddpm"`` (all training steps; ``num_inference_steps`` and
+                ``eta`` must then be left as None).
             generator: a CPU ``torch.Generator`` for reproducible samples.
         The samplers read the UNet's output as ``self.prediction_type``.
 
         Returns:
             images (B, C_img, H, W) in [-1, 1], float32.
         Raises:
-            ValueError: on a bad sampler name, label shape or guidance scale.
+            ValueError: on a bad sampler name, label shape or guidance scale, or
+                ``num_inference_steps`` / ``eta`` given with ``sampler="ddpm"``.
             RuntimeError: if sampling diverged (the latents or images are not finite, e.g.
                 from a too large guidance_scale or a schedule the UNet was not trained on);
                 no NaN images are returned.
@@ -258,6 +271,15 @@ class LatentDiffusion(nn.Module):
         if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 1:
             raise ValueError(f"image_size must be a positive int, got {image_size!r}")
         guidance_scale = check_guidance_scale(guidance_scale)
+        if sampler == "ddpm" and (num_inference_steps is not None or eta is not None):
+            raise ValueError(
+                f"num_inference_steps and eta apply to sampler='ddim' only; sampler='ddpm' "
+                f"runs all {self.schedule.num_train_timesteps} training steps with the "
+                f"posterior variance: leave them as None, got num_inference_steps="
+                f"{num_inference_steps!r}, eta={eta!r}"
+            )
+        if sampler not in ("ddim", "ddpm"):
+            raise ValueError(f"sampler must be 'ddim' or 'ddpm', got {sampler!r}")
         if y is None and guidance_scale != 1.0:
             raise ValueError(
                 "guidance_scale only applies to class-conditional sampling: pass labels y, "
@@ -288,8 +310,8 @@ class LatentDiffusion(nn.Module):
                 model_fn,
                 shape,
                 self.schedule,
-                num_inference_steps=num_inference_steps,
-                eta=eta,
+                num_inference_steps=50 if num_inference_steps is None else num_inference_steps,
+                eta=0.0 if eta is None else eta,
                 prediction_type=self.prediction_type,
                 generator=generator,
                 x_T=x_T,

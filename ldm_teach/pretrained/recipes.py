@@ -638,9 +638,11 @@ def measure_ldm_samples(ldm, num_inference_steps: int, guidance_scale: float,
     gen = torch.Generator().manual_seed(seed)
     y = torch.arange(10).repeat_interleave(per_class)
     t0 = time.perf_counter()
+    # DDPM runs all T steps: num_inference_steps is DDIM's only
+    steps = {"num_inference_steps": num_inference_steps} if sampler == "ddim" else {}
     samples = ldm.sample(
-        len(y), 32, y, guidance_scale=guidance_scale, num_inference_steps=num_inference_steps,
-        sampler=sampler, generator=gen, progress=False,
+        len(y), 32, y, guidance_scale=guidance_scale, sampler=sampler, generator=gen,
+        progress=False, **steps,
     )
     sample_s = time.perf_counter() - t0
     test_images = DigitsDataset(split="test", size=32).images

@@ -86,17 +86,37 @@ def _check_name(name: str) -> str:
     return name
 
 
+def _weights_dir(weights_dir: str | os.PathLike | None) -> Path:
+    """``weights_dir`` as a Path; None means the package's weights folder.
+
+    Raises:
+        ValueError: for an empty name ("" would otherwise mean the package's folder).
+    """
+    if weights_dir is None:
+        return WEIGHTS_DIR
+    if not str(os.fspath(weights_dir)).strip():
+        raise ValueError(f"weights_dir must name a folder, got {weights_dir!r} (leave it out, "
+                         "or pass None, for the package's weights folder)")
+    return Path(weights_dir)
+
+
 def card_path(name: str, weights_dir: str | os.PathLike | None = None) -> Path:
-    return Path(weights_dir or WEIGHTS_DIR) / f"{_check_name(name)}.json"
+    """``weights_dir/NAME.json``. Raises ValueError for a bad name or an empty weights_dir."""
+    return _weights_dir(weights_dir) / f"{_check_name(name)}.json"
 
 
 def weights_path(name: str, weights_dir: str | os.PathLike | None = None) -> Path:
-    return Path(weights_dir or WEIGHTS_DIR) / f"{_check_name(name)}.safetensors"
+    """``weights_dir/NAME.safetensors``. Raises as :func:`card_path`."""
+    return _weights_dir(weights_dir) / f"{_check_name(name)}.safetensors"
 
 
 def available(weights_dir: str | os.PathLike | None = None) -> list[str]:
-    """Names whose weights and card are both present in ``weights_dir``."""
-    folder = Path(weights_dir or WEIGHTS_DIR)
+    """Names whose weights and card are both present in ``weights_dir``.
+
+    Raises:
+        ValueError: if ``weights_dir`` is empty.
+    """
+    folder = _weights_dir(weights_dir)
     return sorted(
         p.stem for p in folder.glob("*.json") if (folder / f"{p.stem}.safetensors").is_file()
     )
@@ -108,7 +128,8 @@ def load_card(name: str, weights_dir: str | os.PathLike | None = None) -> dict[s
     Raises:
         FileNotFoundError: naming the missing file and the command that produces it.
         ValueError: naming the file, if it is not a JSON object, records another ``name``
-            (the files were renamed) or lacks the ``sha256`` of its weights.
+            (the files were renamed), lacks the ``sha256`` of its weights, or has a
+            ``card_format`` that is not a positive integer; or if ``weights_dir`` is empty.
     """
     path = card_path(name, weights_dir)
     if not path.is_file():
@@ -134,7 +155,31 @@ def load_card(name: str, weights_dir: str | os.PathLike | None = None) -> dict[s
             f"card {path} has no 'sha256' (the SHA-256 of {name}.safetensors), so its weights "
             "cannot be verified; it was not written by save_pretrained or was edited"
         )
+    fmt = card.get("card_format", 1)
+    if type(fmt) is not int or fmt < 1:
+        raise ValueError(f"card {path}: 'card_format' must be a positive integer (this "
+                         f"version writes {CARD_FORMAT}), got {fmt!r}; the card was edited")
     return card
+
+
+def _card_config(card: dict[str, Any], name: str, weights_dir, *keys: str) -> dict[str, Any]:
+    """The card's ``config`` object, checked to hold ``keys``.
+
+    Raises:
+        ValueError: naming the card's file, if ``config`` is missing, not an object, or
+            lacks one of ``keys``.
+    """
+    path = card_path(name, weights_dir)
+    config = card.get("config")
+    if not isinstance(config, dict):
+        raise ValueError(f"card {path} has no 'config' object (the model's configuration), "
+                         f"got {config!r}; it was not written by save_pretrained from a "
+                         "recipe, or was edited")
+    missing = [k for k in keys if k not in config]
+    if missing:
+        raise ValueError(f"card {path}: 'config' lacks {', '.join(map(repr, missing))}; the "
+                         "card was edited or damaged")
+    return config
 
 
 def save_pretrained(
@@ -165,12 +210,20 @@ def save_pretrained(
     autoencoder's card in ``weights_dir`` (recipes pin it when they load the autoencoder).
 
     Raises:
+        ValueError: if ``weights_dir`` is empty, or a floating-point tensor is non-finite
+            or has values beyond float16's range (+-65504), naming the tensor (saved as
+            float16 it would become inf).
+        NotADirectoryError, PermissionError: if ``weights_dir`` (or a parent) is a file or
+            not writable (checked before anything is written).
         FileExistsError: if the checkpoint exists and ``overwrite`` is False.
         FileNotFoundError: a latent diffusion card without ``autoencoder_sha256`` whose
             autoencoder is not in ``weights_dir``.
         OSError: if the files cannot be written (the previous checkpoint is kept).
     """
+    from ldm_teach.training.checkpoint import check_output_dir
+
     wpath, cpath = weights_path(name, weights_dir), card_path(name, weights_dir)
+    check_output_dir(wpath.parent, what="weights_dir")
     if not overwrite and (wpath.exists() or cpath.exists()):
         raise FileExistsError(
             f"{wpath} already exists; pass overwrite=True (CLI: --overwrite) to replace it"
@@ -180,7 +233,22 @@ def save_pretrained(
     if (full.get("kind") == "latent_diffusion" and isinstance(parent, str) and parent != "pixel"
             and "autoencoder_sha256" not in full):
         full["autoencoder_sha256"] = load_card(parent, weights_dir)["sha256"]
-    tensors = {k: (v.half() if v.is_floating_point() else v) for k, v in model.state_dict().items()}
+    tensors = {}
+    f16_max = torch.finfo(torch.float16).max
+    for key, value in model.state_dict().items():
+        if value.is_floating_point():
+            if value.numel():
+                if not bool(torch.isfinite(value).all()):
+                    raise ValueError(f"save_pretrained({name!r}): tensor {key!r} holds "
+                                     "non-finite values (nan or inf); refusing to save it")
+                peak = float(value.detach().abs().max())
+                if peak > f16_max:
+                    raise ValueError(
+                        f"save_pretrained({name!r}): tensor {key!r} has a value of magnitude "
+                        f"{peak:g}, beyond float16's range (+-{f16_max:g}); saved as float16 "
+                        "it would become inf")
+            value = value.half()
+        tensors[key] = value
     with atomic_targets(wpath, cpath) as (wtmp, ctmp):
         write_tensors(tensors, wtmp, {"name": name})
         full.update({"name": name, "dtype": "float16", "sha256": sha256_file(wtmp),
@@ -236,15 +304,17 @@ def load_autoencoder(
 
     Raises:
         FileNotFoundError: no such checkpoint (the message names the command to make it).
-        ValueError: the checkpoint is not an autoencoder.
+        ValueError: the checkpoint is not an autoencoder, its card is damaged (no
+            ``config``, a bad ``card_format``) or ``weights_dir`` is empty.
         ChecksumError: the weights file does not match its card.
     """
     tensors, card = load_state_dict(name, weights_dir)
     kind = card.get("kind")
     if kind == "autoencoder_kl":
-        model = AutoencoderKL(AutoencoderKLConfig.from_dict(card["config"]))
+        model = AutoencoderKL(AutoencoderKLConfig.from_dict(
+            _card_config(card, name, weights_dir)))
     elif kind == "autoencoder_vq":
-        model = VQVAE(VQVAEConfig.from_dict(card["config"]))
+        model = VQVAE(VQVAEConfig.from_dict(_card_config(card, name, weights_dir)))
     else:
         raise ValueError(f"{name!r} is a {kind!r}, not an autoencoder_kl or autoencoder_vq")
     model.load_state_dict(tensors)
@@ -266,7 +336,8 @@ def load_feature_net(
     tensors, card = load_state_dict(name, weights_dir)
     if card.get("kind") != "feature_net":
         raise ValueError(f"{name!r} is a {card.get('kind')!r}, not a feature_net")
-    net = DigitsFeatureNet(tuple(card["config"]["widths"]), card["config"]["num_classes"])
+    config = _card_config(card, name, weights_dir, "widths", "num_classes")
+    net = DigitsFeatureNet(tuple(config["widths"]), config["num_classes"])
     net.load_state_dict(tensors)
     return net.eval().to(device)
 
@@ -288,7 +359,8 @@ def check_autoencoder_pin(
     Raises:
         ParentMismatchError: if the pinned SHA-256 differs from the autoencoder's, naming
             both files and both hashes; the latent diffusion model must be retrained.
-        ValueError: if a card of format 2 or later has no pin.
+        ValueError: if a card of format 2 or later has no pin, or its ``card_format`` is
+            not a positive integer.
         FileNotFoundError, ValueError: as :func:`load_card` for the autoencoder's card.
     """
     parent = card.get("autoencoder")
@@ -296,8 +368,12 @@ def check_autoencoder_pin(
         return
     ldm_card = card_path(card.get("name", "?"), weights_dir)
     pinned = card.get("autoencoder_sha256")
+    fmt = card.get("card_format", 1)
+    if type(fmt) is not int or fmt < 1:
+        raise ValueError(f"card {ldm_card}: 'card_format' must be a positive integer, got "
+                         f"{fmt!r}; the card was edited")
     if pinned is None:
-        if card.get("card_format", 1) < 2:
+        if fmt < 2:
             return  # written before autoencoders were pinned
         raise ValueError(
             f"card {ldm_card} (card_format {card['card_format']}) does not pin the SHA-256 of "
@@ -327,8 +403,9 @@ def load_latent_diffusion(
     ``prediction_type``, so training and sampling read the UNet as it was trained.
 
     Raises:
-        ValueError: if the card is not a latent_diffusion or records an unknown
-            prediction_type.
+        ValueError: if the card is not a latent_diffusion, records an unknown
+            prediction_type, or is damaged (no ``config`` or one without ``unet``,
+            ``schedule`` or ``scale_factor``; a bad ``card_format``).
     """
     from ldm_teach.diffusion import ScheduleConfig
     from ldm_teach.models import LatentDiffusion, UNet, UNetConfig
@@ -336,22 +413,23 @@ def load_latent_diffusion(
     tensors, card = load_state_dict(name, weights_dir)
     if card.get("kind") != "latent_diffusion":
         raise ValueError(f"{name!r} is a {card.get('kind')!r}, not a latent_diffusion")
+    config = _card_config(card, name, weights_dir, "unet", "schedule", "scale_factor")
     check_autoencoder_pin(card, weights_dir)  # the autoencoder it was trained on, or refuse
     if card["autoencoder"] == "pixel":  # pixel-space baseline: stage 1 is the identity
         from ldm_teach.autoencoders.identity import IdentityAutoencoder
 
-        autoencoder = IdentityAutoencoder(card["config"]["unet"]["in_channels"])
+        autoencoder = IdentityAutoencoder(config["unet"]["in_channels"])
     else:
         autoencoder = load_autoencoder(card["autoencoder"], weights_dir)
-    unet = UNet(UNetConfig.from_dict(card["config"]["unet"]))
+    unet = UNet(UNetConfig.from_dict(config["unet"]))
     unet.load_state_dict(tensors)
     ldm = LatentDiffusion(
         autoencoder,
         unet,
-        ScheduleConfig(**card["config"]["schedule"]),
-        scale_factor=card["config"]["scale_factor"],
-        cond_drop_prob=card["config"].get("cond_drop_prob", 0.0),
+        ScheduleConfig(**config["schedule"]),
+        scale_factor=config["scale_factor"],
+        cond_drop_prob=config.get("cond_drop_prob", 0.0),
         # what the UNet predicts; cards before it was recorded are all epsilon models
-        prediction_type=card["config"].get("prediction_type", "epsilon"),
+        prediction_type=config.get("prediction_type", "epsilon"),
     )
     return ldm.eval().to(device)

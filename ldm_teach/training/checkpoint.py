@@ -148,6 +148,22 @@ def atomic_targets(*paths: str | os.PathLike) -> Iterator[list[str]]:
             previous.unlink()
 
 
+def path_arg(value: str | os.PathLike, what: str) -> Path:
+    """``value`` as a Path, refusing an empty name (``Path("")`` would silently mean the
+    current folder).
+
+    Args:
+        value: a file or folder name given by the user.
+        what: how to name the argument in errors, e.g. ``"--out"``.
+    Raises:
+        ValueError: if ``value`` is empty or blank (or None), naming ``what``.
+    """
+    if value is None or not str(os.fspath(value)).strip():
+        raise ValueError(f"{what} must name a file or folder, got {value!r} (use '.' for "
+                         "the current folder)")
+    return Path(value)
+
+
 def check_output_dir(folder: str | os.PathLike, what: str = "out_dir") -> Path:
     """Check, before any work, that files can be written into ``folder``.
 
@@ -241,15 +257,28 @@ def load_tensors(
     """Load (tensors, metadata dict) written by :func:`save_tensors_atomic`.
 
     Raises:
+        ValueError: if ``path`` is empty, or the file is not a readable safetensors file
+            or its metadata is not JSON (naming the file).
         FileNotFoundError: if ``path`` does not exist.
     """
-    path = Path(path)
+    path = path_arg(path, "checkpoint path")
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}")
-    with safe_open(str(path), framework="pt") as fh:
-        meta = fh.metadata() or {}
-    tensors = load_file(str(path), device=str(device))
-    return tensors, json.loads(meta.get("json", "{}"))
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            meta = fh.metadata() or {}
+        tensors = load_file(str(path), device=str(device))
+        data = json.loads(meta.get("json", "{}"))
+    except OSError:
+        raise
+    except Exception as err:  # safetensors' SafetensorError, a bad header, bad JSON
+        raise ValueError(f"checkpoint {path} is not a readable safetensors file "
+                         f"({type(err).__name__}: {err}); the file is damaged or is not a "
+                         "checkpoint: delete or move it, or resume from another") from err
+    if not isinstance(data, dict):
+        raise ValueError(f"checkpoint {path}: its metadata must be a JSON object, got "
+                         f"{type(data).__name__}")
+    return tensors, data
 
 
 def sha256_file(path: str | os.PathLike) -> str:

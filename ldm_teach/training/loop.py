@@ -18,6 +18,8 @@ What it does, step by step (each a standard trick the chapter's 10.3.4 discusses
 from __future__ import annotations
 
 import json
+import math
+import numbers
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -52,8 +54,11 @@ class TrainConfig:
     mean what they meant.
 
     Raises:
-        ValueError: naming the first field out of range: steps, batch_size, grad_accum < 1;
-            lr not positive; warmup_steps, checkpoint_every or seed negative; ema_decay
+        ValueError: naming the first field out of range: steps, batch_size, grad_accum,
+            warmup_steps, checkpoint_every or seed not an int; steps, batch_size,
+            grad_accum < 1; lr not a finite positive number; weight_decay not a finite
+            number >= 0; bf16_autocast not a bool; warmup_steps, checkpoint_every or seed
+            negative; ema_decay
             not a number in (0, 1) (NaN and inf included) or None; ema_warmup not a bool,
             or True without an ema_decay; grad_clip not positive or None.
     """
@@ -72,11 +77,26 @@ class TrainConfig:
     seed: int = 0  # seeds batches and the loss's randomness
 
     def __post_init__(self) -> None:
+        for name in ("steps", "batch_size", "grad_accum", "warmup_steps", "checkpoint_every",
+                     "seed"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+                raise ValueError(f"{name} must be an int, got {value!r}")
         for name in ("steps", "batch_size", "grad_accum"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("lr", "weight_decay"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not (
+                math.isfinite(value)
+            ):
+                raise ValueError(f"{name} must be a finite number, got {value!r}")
         if not self.lr > 0:
             raise ValueError(f"lr must be positive, got {self.lr}")
+        if self.weight_decay < 0:
+            raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay}")
+        if not isinstance(self.bf16_autocast, bool):
+            raise ValueError(f"bf16_autocast must be a bool, got {self.bf16_autocast!r}")
         if self.warmup_steps < 0 or self.checkpoint_every < 0 or self.seed < 0:
             raise ValueError("warmup_steps, checkpoint_every and seed must be >= 0")
         if self.ema_decay is not None and (
@@ -89,6 +109,10 @@ class TrainConfig:
             raise ValueError("ema_warmup=True needs an ema_decay (it warms up the EMA decay)")
         if self.grad_clip is not None and not self.grad_clip > 0:
             raise ValueError(f"grad_clip must be positive or None, got {self.grad_clip}")
+
+
+#: TrainConfig fields that may differ between a checkpoint and the run resuming it
+RESUMABLE_CHANGES = ("steps", "checkpoint_every", "bf16_autocast")
 
 
 @dataclass
@@ -215,8 +239,12 @@ def train(
     Raises:
         ValueError: if ``data`` or a stage's data is empty or its tensors disagree in
             length, a stage's tensors differ from ``data``'s in number, dtype, device or
-            dimensions, or the stages' start steps are not increasing inside (0, steps).
+            dimensions, or the stages' start steps are not increasing inside (0, steps);
+            on resume, if the checkpoint's TrainConfig differs from ``config`` in a field
+            other than :data:`RESUMABLE_CHANGES` (the differing fields are named).
         TypeError: if ``stages`` is not a sequence of ``(start_step, tuple_of_tensors)``.
+        FloatingPointError: if the loss is NaN or inf at a step (named; raised before
+            that step's update).
         FileExistsError: if ``checkpoint_dir`` already holds a checkpoint and ``resume``
             is False (nothing a user saved is overwritten silently).
     """
@@ -241,6 +269,18 @@ def train(
                 f"checkpoint_dir"
             )
         tensors, meta = load_tensors(ckpt_path, device=data[0].device)
+        saved = meta.get("train_config") or {}
+        differing = sorted(
+            k for k, v in asdict(config).items()
+            if k not in RESUMABLE_CHANGES and k in saved and saved[k] != v
+        )
+        if differing:
+            raise ValueError(
+                f"cannot resume {ckpt_path} with a different TrainConfig: "
+                + ", ".join(f"{k}={getattr(config, k)!r} (checkpoint: {saved[k]!r})"
+                            for k in differing)
+                + f"; only {', '.join(RESUMABLE_CHANGES)} may change on resume"
+            )
         model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
         if ema is not None:
             ema.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("ema.")})
@@ -297,6 +337,12 @@ def train(
             # 3. accumulate
             (loss.float() / config.grad_accum).backward()
             total += float(loss.detach()) / config.grad_accum
+        if not math.isfinite(total):  # before the step: the weights stay finite
+            raise FloatingPointError(
+                f"the loss is {total} at step {step}: the data or the model holds NaN/inf, "
+                f"or training diverged (lower lr, set grad_clip); the weights are those "
+                f"before step {step}"
+            )
         # 4. clip and step
         if config.grad_clip is not None:
             torch.nn.utils.clip_grad_norm_(params, config.grad_clip)

@@ -22,33 +22,53 @@ from ldm_teach.training.checkpoint import atomic_write_bytes
 MAX_UPSCALE = 32
 #: largest number of pixels of the upscaled grid (about 200 MB of RGB in memory)
 MAX_PIXELS = 2**26
+#: largest magnitude accepted by :func:`to_uint8_grid`: [-1, 1] plus slack for unclamped
+#: decoder outputs (clamped when drawn); [0, 255] images are refused, not drawn near-white
+MAX_ABS_VALUE = 2.0
 
 
 def to_uint8_grid(images: Tensor, nrow: int = 10, padding: int = 2) -> np.ndarray:
     """Tile images into one uint8 array.
 
     Args:
-        images: (B, C, H, W) float with values in [-1, 1] (clamped), C in {1, 3}.
+        images: (B, C, H, W) float with values in [-1, 1], C in {1, 3}, B >= 1; values up
+            to :data:`MAX_ABS_VALUE` in magnitude are accepted and clamped to [-1, 1].
         nrow: images per row.
         padding: pixels between tiles.
     Returns:
         (H_grid, W_grid) uint8 for C = 1, or (H_grid, W_grid, 3) for C = 3.
     Raises:
-        ValueError: if ``images`` is not (B, 1 or 3, H, W), holds NaN or infinite values
-            (they would silently become black or white pixels), or ``nrow`` < 1.
+        ValueError: if ``images`` is not a floating-point (B, 1 or 3, H, W) tensor with
+            B >= 1, holds NaN or infinite values (they would silently become black or white
+            pixels) or values beyond :data:`MAX_ABS_VALUE` (e.g. [0, 255] images, which
+            would be drawn near-white), or ``nrow`` < 1.
     """
+    if not isinstance(images, Tensor) or not images.is_floating_point():
+        got = f"dtype {images.dtype}" if isinstance(images, Tensor) else type(images).__name__
+        raise ValueError(
+            f"images must be a floating-point tensor with values in [-1, 1], got {got}; "
+            "convert uint8 [0, 255] images with images.float() / 127.5 - 1"
+        )
     if images.ndim != 4 or images.shape[1] not in (1, 3):
         raise ValueError(f"images must have shape (B, 1 or 3, H, W), got {tuple(images.shape)}")
+    if images.shape[0] == 0:
+        raise ValueError("images must hold at least one image (B >= 1), got an empty batch")
     if nrow < 1:
         raise ValueError(f"nrow must be >= 1, got {nrow}")
-    if images.is_floating_point() or images.is_complex():
+    absmax = images.detach().abs().max()
+    if not bool(torch.isfinite(absmax)):
         bad = int((~torch.isfinite(images.detach())).sum())
-        if bad:
-            raise ValueError(
-                f"images has {bad} non-finite values (NaN or inf) of {images.numel()}; "
-                "they have no pixel value: find where they come from (e.g. a diverged "
-                "model) or replace them (torch.nan_to_num) before drawing"
-            )
+        raise ValueError(
+            f"images has {bad} non-finite values (NaN or inf) of {images.numel()}; "
+            "they have no pixel value: find where they come from (e.g. a diverged "
+            "model) or replace them (torch.nan_to_num) before drawing"
+        )
+    if float(absmax) > MAX_ABS_VALUE:
+        raise ValueError(
+            f"images must have values in [-1, 1] (at most {MAX_ABS_VALUE} in magnitude), "
+            f"got max |value| {float(absmax):.4g}; map [0, 255] images with x / 127.5 - 1 "
+            "and [0, 1] images with 2 * x - 1"
+        )
     x = (images.detach().float().cpu().clamp(-1, 1) + 1) / 2  # [0, 1]
     grid = make_grid(x, nrow=nrow, padding=padding, pad_value=1.0)  # (3, Hg, Wg)
     arr = (grid.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)  # (Hg, Wg, 3)

@@ -40,11 +40,32 @@ def embed_2d(
         (N, 2) float32 coordinates.
     Raises:
         ValueError: if ``method`` is not "tsne" or "umap", there are fewer than 5 points,
+            a value is not finite (or above 1e15 in magnitude, where float32 distances
+            overflow), all latents are identical (scikit-learn's t-SNE crashes the process
+            on them), t-SNE gets a single feature (D = 1; its PCA initialisation needs 2),
             ``perplexity`` is not positive or ``n_neighbors`` is not an int >= 2.
     """
     x = _flatten(latents)
     if x.shape[0] < 5:
         raise ValueError(f"need at least 5 latents to embed, got {x.shape[0]}")
+    if x.size == 0:
+        raise ValueError(f"latents must have at least one feature, got shape {x.shape}")
+    spread = x.max(axis=0) - x.min(axis=0)  # (D,)
+    if not np.isfinite(spread).all() or np.abs(x).max() > 1e15:
+        raise ValueError(
+            "latents must be finite and at most 1e15 in magnitude, got range "
+            f"[{x.min()}, {x.max()}]"
+        )
+    if not spread.max() > 0:
+        raise ValueError(
+            f"latents must not all be identical (zero variance), got {x.shape[0]} copies of "
+            "one point; there is nothing to embed"
+        )
+    if method == "tsne" and x.shape[1] < 2:
+        raise ValueError(
+            f"latents must have at least 2 features for t-SNE (D >= 2, for its PCA "
+            f"initialisation), got shape {x.shape} after flattening; use method='umap'"
+        )
     if not perplexity > 0:
         raise ValueError(f"perplexity must be positive, got {perplexity}")
     if isinstance(n_neighbors, bool) or not isinstance(n_neighbors, (int, np.integer)) or (

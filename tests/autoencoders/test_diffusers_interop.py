@@ -95,3 +95,13 @@ def test_unsupported_blocks_and_mismatched_state_dicts_fail_clearly():
                                  "block_out_channels": [32], "norm_num_groups": 8})
     with pytest.raises(KeyError, match="missing"):
         load_diffusers_state_dict(AutoencoderKL(cfg), {})
+
+
+def test_config_with_another_activation_or_no_widths_is_refused():
+    base = {"down_block_types": ["DownEncoderBlock2D"], "up_block_types": ["UpDecoderBlock2D"],
+            "block_out_channels": [16], "norm_num_groups": 8}
+    with pytest.raises(ValueError, match="act_fn='silu'"):
+        config_from_diffusers({**base, "act_fn": "relu"})
+    with pytest.raises(ValueError, match="block_out_channels"):
+        config_from_diffusers({})
+    assert config_from_diffusers({**base, "act_fn": "silu"}).base_channels == 16

@@ -124,6 +124,8 @@ def test_encode_refuses_non_finite_empty_and_mistyped_images(x, match):
     (torch.zeros(0, 2, 4, 4), "z must be non-empty"),
     (torch.zeros(1, 2, 4, 4, dtype=torch.float64), "z is torch.float64"),
     (torch.zeros(1, 2, 4, 4, dtype=torch.int64), "z must be a floating-point tensor"),
+    (torch.full((1, 2, 4, 4), float("nan")), "z must be finite"),  # float32: NaN images
+    (torch.full((1, 2, 4, 4), float("inf")), "z must be finite"),
 ])
 def test_decode_refuses_empty_and_mistyped_latents(z, match):
     with pytest.raises(ValueError, match=match):

@@ -176,3 +176,19 @@ def test_q_posterior_matches_gaussian_conditioning(schedule):
     torch.testing.assert_close(mean[0], x0[0])  # t = 0: the posterior is a point mass at x0
     assert var[0].item() == 0.0
     torch.testing.assert_close(log_var[1:], var[1:].log())
+
+
+def test_q_sample_timestep_dtypes_and_shapes():
+    # uint8 t used to be read as a boolean mask (ᾱ_0..3 instead of ᾱ_1); int8 a raw IndexError
+    s = NoiseSchedule(ScheduleConfig(num_train_timesteps=4))
+    x0, noise = torch.ones(4, 1, 1, 1), torch.zeros(4, 1, 1, 1)
+    with pytest.raises(ValueError, match="t must be an integer tensor.*boolean mask.*uint8"):
+        q_sample(x0, torch.ones(4, dtype=torch.uint8), noise, s)
+    expected = s.sqrt_alphas_cumprod[1].float().expand(4)
+    for dtype in (torch.int8, torch.int16, torch.int32):
+        got = q_sample(x0, torch.ones(4, dtype=dtype), noise, s).flatten()
+        torch.testing.assert_close(got, expected)
+    with pytest.raises(ValueError, match="t must have shape"):
+        q_sample(x0, torch.tensor(1), noise, s)  # 0-d
+    with pytest.raises(ValueError, match=r"t must have shape \(4,\)"):
+        q_sample(x0, torch.tensor([1]), noise, s)

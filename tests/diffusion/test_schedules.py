@@ -227,3 +227,25 @@ def test_beta_functions_reject_bad_arguments(fn, args, match):
 def test_beta_functions_accept_the_edges():
     assert torch.isfinite(cosine_betas(10, s=0.0, max_beta=1.0)).all()
     assert linear_betas(1, 0.5, 0.5).tolist() == [0.5]
+
+
+@pytest.mark.parametrize(
+    "betas, match",
+    [
+        (torch.tensor([0.5], dtype=torch.float64), "length >= 2"),  # was NaN
+        (torch.zeros(5, dtype=torch.float64), "must make sqrt"),  # constant ᾱ: was NaN
+        ([0.1, 0.2], "1-D tensor"),
+    ],
+)
+def test_rescale_zero_terminal_snr_refuses_degenerate_betas(betas, match):
+    with pytest.raises(ValueError, match=match):
+        rescale_zero_terminal_snr(betas)
+
+
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.bool])
+def test_snr_refuses_mask_dtypes(dtype):
+    # a uint8 t used to be read as a boolean mask: snr(tensor([1,1,1,1], uint8)) gave 4 values
+    s = NoiseSchedule(ScheduleConfig(num_train_timesteps=4))
+    with pytest.raises(ValueError, match="t must be an integer tensor.*boolean mask"):
+        s.snr(torch.ones(4, dtype=dtype))
+    torch.testing.assert_close(s.snr(torch.ones(4, dtype=torch.int8)), s.snr(torch.ones(4).long()))

@@ -233,3 +233,24 @@ def test_build_all_writes_exercises_atomically(tmp_path, monkeypatch):
     (tmp_path / "afile").write_text("")
     with pytest.raises(NotADirectoryError, match="exercises_dir"):
         build_all(sols, tmp_path / "afile")
+
+
+def test_build_all_refuses_an_empty_solutions_folder_or_empty_names(tmp_path, capsys):
+    sols, exs = _built(tmp_path)
+    before = (exs / "ex1.ipynb").read_bytes()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(FileNotFoundError, match="holds no solution notebook"):
+        build_all(empty, exs)
+    with pytest.raises(FileNotFoundError, match="holds no solution notebook"):
+        build_all(empty, exs, check=True)
+    with pytest.raises(ValueError, match="solutions_dir .* must name"):
+        build_all("", exs)
+    with pytest.raises(ValueError, match="exercises_dir .* must name"):
+        build_all(sols, "")
+    for argv in (["--solutions", str(empty)], ["--solutions", ""],
+                 ["--solutions", str(sols), "--exercises", ""]):
+        assert build_exercises_main(["--exercises", str(exs), *argv]) == 2
+        err = capsys.readouterr().err
+        assert "must name" in err or "holds no solution notebook" in err
+    assert (exs / "ex1.ipynb").read_bytes() == before

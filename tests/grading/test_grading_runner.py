@@ -298,3 +298,52 @@ def test_grade_main_rejects_bad_arguments(tmp_path, capsys):
     assert grade_main([str(tmp_path / "missing.ipynb"), "--solutions", str(tmp_path)]) == 2
     assert grade_main([str(tmp_path), "--timeout", "0"]) == 2
     assert "timeout" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("timeout", ["inf", "1e308", "nan", "-1", "3601"])
+def test_grade_main_refuses_non_finite_or_absurd_timeouts(tmp_path, capsys, timeout):
+    assert grade_main([str(tmp_path), "--timeout", timeout, "--out", str(tmp_path / "g")]) == 2
+    assert "--timeout must be a finite number of seconds in (0, 3600]" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="timeout must be a finite number"):
+        grade_notebook(tmp_path / "s.ipynb", tmp_path / "sol.ipynb", tmp_path,
+                       timeout=float(timeout))
+
+
+def test_grade_main_refuses_empty_paths_and_an_out_that_is_a_file(tmp_path, capsys):
+    assert grade_main([""]) == 2
+    assert "submission must name a file or folder" in capsys.readouterr().err
+    assert grade_main([str(tmp_path), "--out", ""]) == 2
+    assert "--out must name a file or folder" in capsys.readouterr().err
+    assert grade_main([str(tmp_path), "--solutions", "", "--out", str(tmp_path / "g")]) == 2
+    assert "--solutions must name" in capsys.readouterr().err
+    (tmp_path / "afile").write_text("mine")
+    # refused before any grading (the submission does not even exist)
+    assert grade_main([str(tmp_path / "nope.ipynb"), "--out", str(tmp_path / "afile")]) == 2
+    assert "is a file, not a folder" in capsys.readouterr().err
+    assert (tmp_path / "afile").read_text() == "mine"
+    with pytest.raises(ValueError, match="out_dir must name"):
+        write_reports(_fake_report(), "", junit_text=None)
+    with pytest.raises(ValueError, match="submission must name"):
+        collect_submissions([""])
+
+
+def test_submissions_of_one_name_get_distinct_report_stems(tmp_path):
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "ex.ipynb").write_text("{}")
+    (tmp_path / "c").mkdir()
+    (tmp_path / "c" / "a__ex.ipynb").write_text("{}")  # clashes with a/ex's fallback name
+    todo = collect_submissions([tmp_path / "a" / "ex.ipynb", tmp_path / "b" / "ex.ipynb",
+                                tmp_path / "a" / "ex.ipynb", tmp_path / "c" / "a__ex.ipynb"])
+    names = [name for _, name in todo]
+    assert names[:2] == ["ex", "b__ex"]
+    assert len({n.casefold() for n in names}) == 4
+
+
+def test_report_stem_is_free_only_if_none_of_its_files_exists(tmp_path):
+    (tmp_path / "ex.junit.xml").write_text("my junit")
+    (tmp_path / "ex.1.classroom.json").write_text("my classroom")
+    files = write_reports(_fake_report(), tmp_path, junit_text=None)
+    assert files["json"].endswith("ex.2.json")
+    assert (tmp_path / "ex.junit.xml").read_text() == "my junit"
+    assert (tmp_path / "ex.1.classroom.json").read_text() == "my classroom"

@@ -43,3 +43,11 @@ def test_accuracy_validates_labels(classifier):
         classifier.accuracy(images, torch.zeros(3, dtype=torch.int64))
     with pytest.raises(ValueError, match="images"):
         classifier.predict(torch.zeros(4, 3, 8, 8))
+
+
+@pytest.mark.parametrize("labels", [torch.tensor([0.2, 1.7, 2.9]), torch.tensor([0, 1, 10]),
+                                    torch.tensor([-1, 0, 1]), torch.tensor([True, False, True])])
+def test_accuracy_refuses_labels_that_could_never_match(labels):
+    images = DigitsDataset("test").images[:3]
+    with pytest.raises(ValueError, match="labels must be"):
+        DigitsClassifier.fit_default().accuracy(images, labels)

@@ -102,3 +102,18 @@ def test_identity_case_still_checks_t_and_keeps_the_dtype():
         conv(torch.zeros(2, 1, 2, 2), torch.tensor([0, 5000]))
     out = conv(torch.zeros(2, 1, 2, 2, dtype=torch.float64), torch.tensor([0, 1]))
     assert out.dtype == torch.float64
+
+
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.bool, torch.int8])
+def test_odd_timestep_dtypes_give_clear_errors_or_work(dtype):
+    # uint8/bool t used to be a boolean mask, int8 a raw IndexError
+    x_t = torch.randn(2, 2, 3, 3, dtype=torch.float64)
+    conv = PredictionConverter(_Eps(), SCHEDULE, "epsilon", "v_prediction")
+    t = torch.tensor([1, 3]).to(dtype)
+    if dtype == torch.int8:
+        torch.testing.assert_close(conv(x_t, t), conv(x_t, t.long()))
+    else:
+        with pytest.raises(ValueError, match="t must be an integer tensor"):
+            conv(x_t, t)
+    with pytest.raises(ValueError, match="t must have shape"):
+        conv(x_t, torch.tensor(3))

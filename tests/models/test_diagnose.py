@@ -119,6 +119,26 @@ def test_bad_inputs_raise():
         diagnose(ldm, x, torch.tensor([0, 1]), sample=False)
 
 
+def test_uint8_out_of_range_images_and_float_labels_are_refused():
+    ldm = tiny_ldm()
+    x = images()
+    with pytest.raises(ValueError, match="images must be a floating-point tensor.*uint8"):
+        diagnose(ldm, ((x + 1) * 127.5).to(torch.uint8), sample=False)
+    with pytest.raises(ValueError, match=r"images must be finite and in \[-1, 1\]"):
+        diagnose(ldm, (x + 1) * 127.5, sample=False)  # [0, 255] floats
+    with pytest.raises(ValueError, match=r"images must be finite"):
+        diagnose(ldm, torch.full_like(x, float("nan")), sample=False)
+    with pytest.raises(ValueError, match="labels must be an integer tensor"):
+        diagnose(ldm, x, torch.tensor([0.2, 1.7, 2.9, 0.0]), sample=False)  # was truncated
+
+
+def test_nan_reconstruction_gives_nan_psnr_not_inf(monkeypatch):
+    ldm = tiny_ldm()
+    monkeypatch.setattr(ldm, "decode", lambda z: torch.full((z.shape[0], 1, 8, 8), float("nan")))
+    out = diagnose(ldm, images(), sample=False)
+    assert math.isnan(out["recon_mse"]) and math.isnan(out["recon_psnr"])  # was +inf
+
+
 def test_shipped_digits_ldm_is_healthy_and_a_missing_scale_factor_shows():
     from ldm_teach.data import DigitsDataset
     from ldm_teach.pretrained import load_latent_diffusion

@@ -182,6 +182,29 @@ def test_construction_errors():
         LatentDiffusion(tiny_ae(), tiny_unet(), ScheduleConfig(), 1.0, cond_drop_prob=1.0)
 
 
+def test_construction_refuses_inf_scale_out_channels_and_missing_schedule():
+    with pytest.raises(ValueError, match="scale_factor must be a finite positive"):
+        LatentDiffusion(tiny_ae(), tiny_unet(), ScheduleConfig(), float("inf"))  # was accepted
+    unet = UNet(UNetConfig(in_channels=4, out_channels=3, base_channels=16, channel_mult=(1,),
+                           num_res_blocks=1, attention_levels=(), norm_groups=8))
+    with pytest.raises(ValueError, match=r"unet.config.out_channels \(3\)"):
+        LatentDiffusion(tiny_ae(), unet, ScheduleConfig(), 1.0)  # was a broadcast error in loss
+    with pytest.raises(ValueError, match="schedule_config must be a ScheduleConfig"):
+        LatentDiffusion(tiny_ae(), tiny_unet(), None, 1.0)  # was AttributeError
+
+
+@pytest.mark.parametrize("kwargs", [dict(eta=0.7), dict(num_inference_steps=3)])
+def test_ddpm_refuses_ddim_only_arguments(kwargs):
+    # they used to be ignored silently
+    with pytest.raises(ValueError, match="apply to sampler='ddim' only"):
+        tiny_ldm().sample(2, 8, torch.tensor([0, 1]), sampler="ddpm", progress=False, **kwargs)
+
+
+def test_decode_refuses_non_finite_latents():
+    with pytest.raises(ValueError, match="z must be finite"):
+        tiny_ldm().decode(torch.full((1, 4, 4, 4), float("nan")))  # was NaN images
+
+
 def test_labels_for_an_unconditional_model_are_rejected():
     ldm = tiny_ldm(num_classes=None)
     with pytest.raises(ValueError, match="unconditional"):
@@ -242,7 +265,9 @@ def _v_ldm(read_as: str = "v_prediction", T: int = 8) -> LatentDiffusion:
 def test_v_prediction_model_is_sampled_as_v(sampler):
     # a v-model read as v gives the eps-model's samples; read as eps (the old behaviour for
     # every card) it gives other samples
-    kw = dict(guidance_scale=2.0, sampler=sampler, num_inference_steps=4, progress=False)
+    kw = dict(guidance_scale=2.0, sampler=sampler, progress=False)
+    if sampler == "ddim":  # ddpm runs every training step and refuses num_inference_steps
+        kw["num_inference_steps"] = 4
     y = torch.tensor([0, 2])
     gen = lambda: torch.Generator().manual_seed(0)  # noqa: E731
     want = _eps_ldm().sample(2, 8, y, generator=gen(), **kw)

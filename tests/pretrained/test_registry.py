@@ -368,3 +368,53 @@ def test_every_shipped_latent_diffusion_card_pins_its_autoencoder():
         if card.get("kind") == "latent_diffusion" and card["autoencoder"] != "pixel":
             assert card["autoencoder_sha256"] == load_card(card["autoencoder"])["sha256"], name
             check_autoencoder_pin(card)
+
+
+def test_empty_weights_dir_is_refused_not_the_package_folder(tmp_path, autoencoder):
+    for call in (lambda: registry.card_path("x", ""), lambda: registry.weights_path("x", ""),
+                 lambda: available(""), lambda: load_card("digits-kl-f4", ""),
+                 lambda: load_autoencoder("digits-kl-f4", ""),
+                 lambda: _save_ae(autoencoder, "")):
+        with pytest.raises(ValueError, match="weights_dir must name a folder, got ''"):
+            call()
+
+
+def test_save_pretrained_into_a_file_is_refused_before_writing(tmp_path, autoencoder):
+    (tmp_path / "afile").write_text("mine")
+    with pytest.raises(NotADirectoryError, match="weights_dir .*afile is a file"):
+        _save_ae(autoencoder, tmp_path / "afile" / "sub")
+    assert (tmp_path / "afile").read_text() == "mine"
+
+
+@pytest.mark.parametrize("value", [1e6, -7e4, float("inf"), float("nan")])
+def test_save_pretrained_refuses_weights_float16_cannot_hold(tmp_path, autoencoder, value):
+    with torch.no_grad():
+        autoencoder.post_quant_conv.bias[0] = value
+    with pytest.raises(ValueError, match=r"tensor 'post_quant_conv\.bias'"):
+        _save_ae(autoencoder, tmp_path)
+    assert list(tmp_path.iterdir()) == []
+    with torch.no_grad():
+        autoencoder.post_quant_conv.bias[0] = 65504.0  # float16's largest: kept
+    _save_ae(autoencoder, tmp_path)
+
+
+def test_damaged_cards_name_the_file(tmp_path, autoencoder):
+    _save_ae(autoencoder, tmp_path)
+    path = tmp_path / "tiny-ae.json"
+    card = json.loads(path.read_text())
+    path.write_text(json.dumps({**card, "card_format": "2"}))
+    with pytest.raises(ValueError, match=r"tiny-ae\.json: 'card_format' must be a positive"):
+        load_autoencoder("tiny-ae", tmp_path)
+    with pytest.raises(ValueError, match="'card_format' must be a positive integer"):
+        registry.check_autoencoder_pin({"name": "x", "autoencoder": "tiny-ae",
+                                        "card_format": "2"}, tmp_path)
+    del card["config"]
+    path.write_text(json.dumps(card))
+    with pytest.raises(ValueError, match=r"tiny-ae\.json has no 'config'"):
+        load_autoencoder("tiny-ae", tmp_path)
+    ldm_card, _ = _tiny_ldm_card()
+    _save_ae(autoencoder, tmp_path, overwrite=True)
+    ldm_card["config"].pop("schedule")
+    save_pretrained(torch.nn.Linear(1, 1), "tiny-ldm", ldm_card, tmp_path)
+    with pytest.raises(ValueError, match=r"tiny-ldm\.json: 'config' lacks 'schedule'"):
+        load_latent_diffusion("tiny-ldm", tmp_path)

@@ -231,3 +231,33 @@ def test_check_output_file_refuses_folders_and_existing_files(tmp_path):
         ckpt.check_output_file(target / "x.png", what="--out")
     with pytest.raises(ValueError, match="--out must be a file name"):
         ckpt.check_output_file(" ", what="--out")
+
+
+def test_load_of_a_damaged_file_names_the_file(tmp_path):
+    garbage = tmp_path / "checkpoint.safetensors"
+    garbage.write_bytes(b"garbage")
+    with pytest.raises(ValueError, match=r"checkpoint .*checkpoint\.safetensors is not a "
+                                         r"readable safetensors file"):
+        load_tensors(garbage)
+    with pytest.raises(ValueError, match="checkpoint path must name"):
+        load_tensors("")
+
+
+def test_resume_from_a_garbage_checkpoint_names_the_file(tmp_path):
+    from ldm_teach.training import TrainConfig, train
+
+    (tmp_path / "checkpoint.safetensors").write_bytes(b"garbage")
+    data = (torch.randn(8, 2), torch.randn(8, 1))
+    with pytest.raises(ValueError, match="checkpoint.safetensors is not a readable"):
+        train(nn.Linear(2, 1), lambda m, b, g: ((m(b[0]) - b[1]) ** 2).mean(), data,
+              TrainConfig(steps=1, batch_size=2), checkpoint_dir=tmp_path, resume=True,
+              progress=False)
+    assert (tmp_path / "checkpoint.safetensors").read_bytes() == b"garbage"
+
+
+def test_path_arg_refuses_empty_names():
+    with pytest.raises(ValueError, match="--out must name a file or folder, got ''"):
+        ckpt.path_arg("", "--out")
+    with pytest.raises(ValueError, match="--out must name"):
+        ckpt.path_arg("  ", "--out")
+    assert ckpt.path_arg(".", "--out") == ckpt.Path(".")

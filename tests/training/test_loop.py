@@ -293,6 +293,27 @@ def test_resume_from_checkpoint_beyond_steps_raises(tmp_path):
               checkpoint_dir=tmp_path, resume=True, progress=False)
 
 
+@pytest.mark.parametrize("change", [dict(batch_size=8), dict(lr=1e-3), dict(seed=3)])
+def test_resume_with_a_different_config_is_refused(tmp_path, change):
+    base = dict(steps=4, batch_size=4, ema_decay=None)
+    train(_mlp(), _mse, _regression_data(), TrainConfig(**base), checkpoint_dir=tmp_path,
+          progress=False)
+    (name, value), = change.items()
+    with pytest.raises(ValueError, match=f"different TrainConfig: {name}={value!r}"):
+        train(_mlp(), _mse, _regression_data(), TrainConfig(**{**base, "steps": 6, **change}),
+              checkpoint_dir=tmp_path, resume=True, progress=False)
+
+
+def test_non_finite_loss_is_refused_at_its_step():
+    x, y = _regression_data()
+    x[5:] = float("nan")  # NaN data used to train a NaN model silently
+    model = _mlp()
+    before = [p.detach().clone() for p in model.parameters()]
+    with pytest.raises(FloatingPointError, match="the loss is nan at step 0"):
+        train(model, _mse, (x, y), TrainConfig(steps=3, batch_size=16), progress=False)
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
+
+
 # ---- validation -------------------------------------------------------------------------
 
 
@@ -312,6 +333,14 @@ def test_resume_from_checkpoint_beyond_steps_raises(tmp_path):
     (dict(ema_warmup=1), "ema_warmup"),
     (dict(ema_decay=None, ema_warmup=True), "ema_warmup"),
     (dict(grad_clip=0.0), "grad_clip"),
+    # accepted before, then a raw TypeError (or silently wrong) in train
+    (dict(steps=2.5), "steps must be an int"),
+    (dict(batch_size=1.5), "batch_size must be an int"),
+    (dict(checkpoint_every=0.5), "checkpoint_every must be an int"),
+    (dict(bf16_autocast="no"), "bf16_autocast must be a bool"),  # "no" turned bf16 on
+    (dict(lr=float("inf")), "lr must be a finite number"),
+    (dict(weight_decay=-1.0), "weight_decay must be >= 0"),
+    (dict(weight_decay=float("nan")), "weight_decay must be a finite number"),
 ])
 def test_train_config_validation(kw, match):
     base = dict(steps=10)

@@ -52,7 +52,7 @@ def test_grid_shape_and_tile_placement():
 
 
 def test_grid_value_mapping_and_clamping():
-    x = torch.tensor([-5.0, -1.0, 0.0, 1.0, 5.0]).view(1, 1, 1, 5)
+    x = torch.tensor([-1.5, -1.0, 0.0, 1.0, 1.5]).view(1, 1, 1, 5)
     grid = to_uint8_grid(x)  # a single image is returned without padding
     assert grid.tolist() == [[0, 0, 128, 255, 255]]
 
@@ -147,6 +147,23 @@ def test_non_finite_images_are_refused_not_drawn_black(tmp_path, bad):
     assert not (tmp_path / "g.png").exists()
 
 
+@pytest.mark.parametrize(
+    "images, match",
+    [
+        (torch.full((2, 1, 4, 4), 200, dtype=torch.uint8), "floating-point tensor.*uint8"),
+        (torch.ones(2, 1, 4, 4, dtype=torch.bool), "floating-point tensor.*bool"),
+        (torch.full((2, 1, 4, 4), 255.0), r"values in \[-1, 1\].*255"),  # was near-white
+        (torch.zeros(0, 1, 4, 4), "empty batch"),  # was ZeroDivisionError
+    ],
+)
+def test_grids_refuse_integer_out_of_range_and_empty_images(tmp_path, images, match):
+    for draw in (to_uint8_grid, show_images,
+                 lambda x: save_image_grid(x, tmp_path / "g.png")):
+        with pytest.raises(ValueError, match=match):
+            draw(images)
+    assert not (tmp_path / "g.png").exists()
+
+
 def test_show_images_draws_the_grid():
     x = _images(4, 1)
     ax = show_images(x, nrow=2, title="digits")
@@ -197,6 +214,20 @@ def test_embed_2d_errors():
         embed_2d(latents[:4], "tsne")
     with pytest.raises(ValueError, match="latents must have shape"):
         embed_2d(torch.zeros(10), "tsne")
+
+
+@pytest.mark.parametrize(
+    "latents, match",
+    [
+        (torch.zeros(10, 3), "must not all be identical"),  # t-SNE used to segfault
+        (torch.randn(10, 1), "at least 2 features for t-SNE"),  # raw scikit-learn PCA error
+        (torch.full((10, 3), float("nan")), "must be finite"),
+        (torch.randn(10, 3) * 1e20, "at most 1e15"),  # float32 distances overflow: all zeros
+    ],
+)
+def test_embed_2d_refuses_degenerate_latents(latents, match):
+    with pytest.raises(ValueError, match=match):
+        embed_2d(latents, "tsne")
 
 
 def test_plot_embedding_scatter():
