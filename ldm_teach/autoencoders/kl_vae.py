@@ -56,6 +56,9 @@ class AutoencoderKLConfig:
     dropout: float = 0.0  # dropout inside ResNet blocks
 
     def __post_init__(self) -> None:
+        for flag in ("mid_attention", "force_upcast"):
+            if hasattr(self, flag) and type(getattr(self, flag)) is not bool:
+                raise ValueError(f"{flag} must be a bool, got {getattr(self, flag)!r}")
         if self.in_channels <= 0:
             raise ValueError(f"in_channels must be positive, got {self.in_channels}")
         if self.latent_channels <= 0:
@@ -365,8 +368,8 @@ def autoencoder_kl_loss(
         ValueError: if ``kl_weight`` is negative, or x is not what
             :meth:`AutoencoderKL.encode` accepts.
     """
-    if kl_weight < 0:
-        raise ValueError(f"kl_weight must be >= 0, got {kl_weight}")
+    if not kl_weight >= 0 or kl_weight == float("inf"):  # NaN fails >= 0
+        raise ValueError(f"kl_weight must be a finite number >= 0, got {kl_weight}")
     x_hat, posterior = model(x, sample_posterior=True, generator=generator)
     rec = (x - x_hat).abs().mean()
     kl = posterior.kl().mean()

@@ -37,6 +37,7 @@ C*H*W times less, relative to reconstruction, than the same number does here.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -283,7 +284,8 @@ class AutoencoderLossConfig:
     """Weights of the autoencoder loss; defaults are those of the LDM KL-f configs
     (``kl-f*.yaml``: kl_weight 1e-6, disc_weight 0.5, disc_start 50001, LPIPS weight 1).
 
-    Raises ValueError at construction if a weight is negative or a name is unknown.
+    Raises ValueError at construction if a weight is negative or not finite, disc_start is
+    not a non-negative int, or a name is unknown.
     """
 
     kl_weight: float = 1e-6  # weight of KL(q(z|x) || N(0, I)), per image, summed over z
@@ -295,8 +297,13 @@ class AutoencoderLossConfig:
 
     def __post_init__(self) -> None:
         for name in ("kl_weight", "perceptual_weight", "disc_weight"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
+                math.isfinite(value) and value >= 0
+            ):
+                raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+        if isinstance(self.disc_start, bool) or not isinstance(self.disc_start, int):
+            raise ValueError(f"disc_start must be an int, got {self.disc_start!r}")
         if self.disc_start < 0:
             raise ValueError(f"disc_start must be >= 0, got {self.disc_start}")
         if self.disc_loss not in DISC_LOSSES:

@@ -66,8 +66,8 @@ def check_quantizer_args(
         raise ValueError(f"num_codes must be >= 2, got {num_codes}")
     if code_dim <= 0:
         raise ValueError(f"code_dim must be positive, got {code_dim}")
-    if commitment_cost < 0:
-        raise ValueError(f"commitment_cost must be >= 0, got {commitment_cost}")
+    if not commitment_cost >= 0 or commitment_cost == float("inf"):  # NaN fails >= 0
+        raise ValueError(f"commitment_cost must be a finite number >= 0, got {commitment_cost}")
     if not 0.0 <= ema_decay < 1.0:
         raise ValueError(f"ema_decay must be in [0, 1), got {ema_decay}")
     if dead_code_threshold < 0:

@@ -101,6 +101,10 @@ class UNetConfig:
             raise ValueError(
                 f"attention_levels must be in [0, {len(self.channel_mult) - 1}], got {bad}"
             )
+        if self.num_classes is not None and (
+            isinstance(self.num_classes, bool) or not isinstance(self.num_classes, int)
+        ):
+            raise ValueError(f"num_classes must be None or an int >= 1, got {self.num_classes!r}")
         if self.num_classes is not None and self.num_classes < 1:
             raise ValueError(f"num_classes must be None or >= 1, got {self.num_classes}")
         if self.base_channels % 2:

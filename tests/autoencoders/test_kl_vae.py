@@ -249,3 +249,9 @@ def test_tiny_autoencoder_learns_a_few_digits():
         opt.step()
     after = eval_loss()
     assert after < 0.5 * before, (before, after)
+
+
+@pytest.mark.parametrize("value", ["no", 0, None])
+def test_mid_attention_must_be_a_bool(value):
+    with pytest.raises(ValueError, match="mid_attention"):
+        AutoencoderKLConfig(mid_attention=value)

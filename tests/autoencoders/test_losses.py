@@ -366,3 +366,29 @@ def test_generator_loss_and_penalties_refuse_bad_shapes_and_dtypes():
     with pytest.raises(ValueError, match="same dtype"):
         wgan_gradient_penalty(lambda t: t.sum((1, 2, 3)), torch.zeros(2, 1, 4, 4),
                               torch.zeros(2, 1, 4, 4, dtype=torch.float64))
+
+
+@pytest.mark.parametrize("field", ["kl_weight", "perceptual_weight", "disc_weight"])
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -1.0, True])
+def test_loss_config_weights_must_be_finite_and_non_negative(field, value):
+    from ldm_teach.autoencoders import AutoencoderLossConfig
+
+    with pytest.raises(ValueError, match=field):
+        AutoencoderLossConfig(**{field: value})
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_kl_weight_and_commitment_cost_refuse_nan_and_inf(value):
+    from ldm_teach.autoencoders import (
+        AutoencoderKL,
+        AutoencoderKLConfig,
+        VQVAEConfig,
+        autoencoder_kl_loss,
+    )
+
+    with pytest.raises(ValueError, match="commitment_cost"):
+        VQVAEConfig(commitment_cost=value)
+    model = AutoencoderKL(AutoencoderKLConfig(in_channels=1, base_channels=8, channel_mult=(1,),
+                                              norm_groups=4, latent_channels=2))
+    with pytest.raises(ValueError, match="kl_weight"):
+        autoencoder_kl_loss(model, torch.zeros(1, 1, 8, 8), value)

@@ -238,3 +238,9 @@ def test_width_not_divisible_by_norm_groups_raises_at_construction():
 def test_bad_config_fields_raise(kw, match):
     with pytest.raises(ValueError, match=match):
         _cfg(**kw)
+
+
+@pytest.mark.parametrize("num_classes", [True, 2.0, "10"])
+def test_num_classes_must_be_an_int(num_classes):
+    with pytest.raises(ValueError, match="num_classes"):
+        UNetConfig(num_classes=num_classes)
