@@ -372,9 +372,14 @@ class UNet(nn.Module):
         if self.class_embed is not None:
             if y is None:
                 y = torch.full((x.shape[0],), cfg.num_classes, dtype=torch.long, device=x.device)
-            if y.shape != (x.shape[0],) or y.is_floating_point():
+            if not isinstance(y, Tensor):
+                raise ValueError(f"y must be an integer tensor of shape ({x.shape[0]},), got "
+                                 f"{type(y).__name__}")
+            if (y.shape != (x.shape[0],) or y.is_floating_point() or y.is_complex()
+                    or y.dtype in (torch.bool, torch.uint8)):
                 raise ValueError(f"y must be an integer tensor of shape ({x.shape[0]},), got "
                                  f"{y.dtype} {tuple(y.shape)}")
+            y = y.long()  # int8/int16/int32 labels index the embedding as int64
             if int(y.min()) < 0 or int(y.max()) > cfg.num_classes:
                 raise ValueError(
                     f"labels y must be in [0, {cfg.num_classes}] ({cfg.num_classes} = "

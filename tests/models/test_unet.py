@@ -244,3 +244,20 @@ def test_bad_config_fields_raise(kw, match):
 def test_num_classes_must_be_an_int(num_classes):
     with pytest.raises(ValueError, match="num_classes"):
         UNetConfig(num_classes=num_classes)
+
+
+@pytest.mark.parametrize(
+    "y", [[1, 2], 3, torch.tensor([True, False]), torch.tensor([1, 2], dtype=torch.uint8)]
+)
+def test_labels_that_are_not_an_integer_tensor_are_refused(y):
+    net = UNet(_cfg(num_classes=4)).eval()
+    with pytest.raises(ValueError, match="y must be an integer tensor"):
+        net(torch.zeros(2, net.config.in_channels, 8, 8), torch.tensor([1, 2]), y)
+
+
+def test_int8_and_int32_labels_work_like_int64():
+    net = UNet(_cfg(num_classes=4)).eval()
+    x, t = torch.randn(2, net.config.in_channels, 8, 8), torch.tensor([1, 2])
+    ref = net(x, t, torch.tensor([1, 3]))
+    for dtype in (torch.int8, torch.int32):
+        assert torch.equal(net(x, t, torch.tensor([1, 3], dtype=dtype)), ref)
