@@ -152,13 +152,20 @@ def test_load_autoencoder_rejects_other_kinds(tmp_path, autoencoder):
         load_autoencoder("wrong", tmp_path)
 
 
+def _tiny_unet_config():
+    """A 3-class UNet on the 2-channel latents of the tiny autoencoder of these tests."""
+    from ldm_teach.models import UNetConfig
+
+    return UNetConfig(in_channels=2, out_channels=2, base_channels=16, channel_mult=(1,),
+                      num_res_blocks=1, attention_levels=(), num_heads=2, norm_groups=8,
+                      num_classes=3)
+
+
 def test_load_latent_diffusion_round_trip(tmp_path, autoencoder):
-    from ldm_teach.models import UNet, UNetConfig
+    from ldm_teach.models import UNet
 
     _save_ae(autoencoder, tmp_path)
-    unet_cfg = UNetConfig(in_channels=2, out_channels=2, base_channels=16, channel_mult=(1,),
-                          num_res_blocks=1, attention_levels=(), num_heads=2, norm_groups=8,
-                          num_classes=3)
+    unet_cfg = _tiny_unet_config()
     torch.manual_seed(1)
     unet = UNet(unet_cfg)
     card = {"kind": "latent_diffusion", "autoencoder": "tiny-ae",
@@ -184,11 +191,8 @@ def test_names_with_folders_are_refused(tmp_path):
 
 
 def _tiny_ldm_card(autoencoder="tiny-ae", **extra):
-    from ldm_teach.models import UNetConfig
 
-    unet_cfg = UNetConfig(in_channels=2, out_channels=2, base_channels=16, channel_mult=(1,),
-                          num_res_blocks=1, attention_levels=(), num_heads=2, norm_groups=8,
-                          num_classes=3)
+    unet_cfg = _tiny_unet_config()
     card = {"kind": "latent_diffusion", "autoencoder": autoencoder,
             "config": {"unet": unet_cfg.to_dict(),
                        "schedule": {"num_train_timesteps": 50, "beta_schedule": "linear"},
@@ -303,12 +307,10 @@ def test_autoencoder_pin_is_optional_only_on_old_cards(tmp_path, autoencoder):
 def test_load_latent_diffusion_honours_the_cards_prediction_type(tmp_path, autoencoder):
     # a v_prediction card used to load (and sample) as an epsilon model
     from ldm_teach.diffusion import ddim_sample
-    from ldm_teach.models import UNet, UNetConfig
+    from ldm_teach.models import UNet
 
     _save_ae(autoencoder, tmp_path)
-    unet_cfg = UNetConfig(in_channels=2, out_channels=2, base_channels=16, channel_mult=(1,),
-                          num_res_blocks=1, attention_levels=(), num_heads=2, norm_groups=8,
-                          num_classes=3)
+    unet_cfg = _tiny_unet_config()
     torch.manual_seed(1)
     unet = UNet(unet_cfg)
     with torch.no_grad():
