@@ -4,6 +4,7 @@ ldm-teach train NAME [--steps N] [--out-dir DIR] [--overwrite]   reproduce a shi
 ldm-teach demo [--out PATH] [--num-samples N] [--guidance-scale W] [--steps S]
 ldm-teach run-notebooks NOTEBOOK...                               execute in place (outputs kept)
 ldm-teach info                                                   list shipped checkpoints
+ldm-teach seal-cards [NAME...] [--weights-dir DIR] [--accept-edits]  verify and seal cards
 
 Output locations are checked before the work starts; every file is written atomically
 (a temporary file renamed over the target), so an error, a full disk or Ctrl-C never
@@ -172,6 +173,21 @@ def _cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_seal_cards(args: argparse.Namespace) -> int:
+    from ldm_teach.pretrained.registry import ChecksumError, ParentMismatchError, seal_cards
+
+    try:
+        done = seal_cards(args.names or None, args.weights_dir,
+                          accept_edits=args.accept_edits)
+    except (ChecksumError, ParentMismatchError) as err:
+        raise ValueError(str(err)) from err
+    for name, what in done:
+        print(f"{name}: {what}")
+    if not done:
+        print("no checkpoints found")
+    return 0
+
+
 def _cmd_run_notebooks(args: argparse.Namespace) -> int:
     from ldm_teach.viz.steppers import STATIC_ENV
 
@@ -301,6 +317,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("info", help="list the shipped checkpoints")
     p.set_defaults(func=_cmd_info)
+
+    p = sub.add_parser(
+        "seal-cards",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        help="verify checkpoints saved by an earlier version and seal their cards",
+        description="Check each card's weights against its SHA-256, pin a latent diffusion "
+        "card to its autoencoder's weights where it lacks the pin, and write the card's own "
+        "SHA-256 (card_sha256), so that a later edit is detected on load. Sealed cards are "
+        "left alone; an edited sealed card is resealed only with --accept-edits.",
+    )
+    p.add_argument("names", nargs="*", help="checkpoint names (default: all in the folder)")
+    p.add_argument("--weights-dir", default=None,
+                   help="folder of the checkpoints (default: the package's weights folder)")
+    p.add_argument("--accept-edits", action="store_true",
+                   help="reseal sealed cards whose content was edited deliberately")
+    p.set_defaults(func=_cmd_seal_cards)
     return parser
 
 

@@ -32,10 +32,25 @@ def count_flops(fn: Callable[[], Tensor], backward: bool = True) -> int:
         backward: include the backward pass.
     Returns:
         The total FLOP count, an int.
+    Raises:
+        TypeError: if ``fn`` is not callable or does not return a tensor.
+        ValueError: if ``backward`` and the output does not depend on anything that
+            requires a gradient (``fn`` ran under ``torch.no_grad()``, or the model's
+            parameters are frozen): pass ``backward=False`` to count the forward pass only.
     """
+    if not callable(fn):
+        raise TypeError(f"fn must be a zero-argument callable, got {type(fn).__name__}")
     with FlopCounterMode(display=False) as counter:
         out = fn()
+        if not isinstance(out, Tensor):
+            raise TypeError(f"fn() must return a tensor, got {type(out).__name__}")
         if backward:
+            if not out.requires_grad:
+                raise ValueError(
+                    "count_flops(backward=True): fn()'s output does not require a gradient "
+                    "(fn ran under torch.no_grad(), or nothing in it is trainable), so there "
+                    "is no backward pass to count; pass backward=False for the forward pass"
+                )
             out.float().sum().backward()
     return int(counter.get_total_flops())
 
@@ -90,7 +105,21 @@ def chapter_memory_estimate_gb(
     Three float32 tensors: the input (B C H W), one feature map of ``max_channels`` at
     1/``attention_downsample`` resolution, and one attention matrix over that grid.
     Returns a dict with ``input_gb``, ``features_gb``, ``attention_gb`` and ``total_gb``.
+
+    Raises:
+        ValueError: naming the argument, if any is not a positive integer (``height`` and
+            ``width`` at least ``attention_downsample``).
     """
+    sizes = {"height": height, "width": width, "channels": channels,
+             "batch_size": batch_size, "max_channels": max_channels,
+             "attention_downsample": attention_downsample}
+    for arg, value in sizes.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{arg} must be a positive integer, got {value!r}")
+    for arg in ("height", "width"):
+        if sizes[arg] < attention_downsample:
+            raise ValueError(f"{arg} must be at least attention_downsample="
+                             f"{attention_downsample}, got {sizes[arg]}")
     gib = 1024**3
     h, w = height // attention_downsample, width // attention_downsample
     inp = batch_size * channels * height * width * 4

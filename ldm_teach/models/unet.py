@@ -335,6 +335,12 @@ class UNet(nn.Module):
         if x.shape[0] == 0:
             raise ValueError(f"x must hold at least one sample (B >= 1), got an empty batch "
                              f"{tuple(x.shape)}")
+        weight = self.conv_in.weight
+        if x.dtype != weight.dtype:
+            raise TypeError(
+                f"x must have the UNet's dtype {weight.dtype}, got {x.dtype}; convert one of "
+                f"them (x.to({weight.dtype}) or unet.to({x.dtype}))"
+            )
         if x.shape[2] % self.size_divisor or x.shape[3] % self.size_divisor:
             raise ValueError(
                 f"x's height and width must be divisible by {self.size_divisor}, "

@@ -3,7 +3,10 @@
 from ldm_teach.pretrained.registry import (
     REGISTRY,
     WEIGHTS_DIR,
+    CardEditedError,
     ChecksumError,
+    ParentMismatchError,
+    UnsealedCardError,
     available,
     load_autoencoder,
     load_card,
@@ -11,12 +14,17 @@ from ldm_teach.pretrained.registry import (
     load_latent_diffusion,
     load_state_dict,
     save_pretrained,
+    seal_cards,
+    sealed,
 )
 
 __all__ = [
     "REGISTRY",
     "WEIGHTS_DIR",
+    "CardEditedError",
     "ChecksumError",
+    "ParentMismatchError",
+    "UnsealedCardError",
     "available",
     "load_autoencoder",
     "load_card",
@@ -24,4 +32,6 @@ __all__ = [
     "load_latent_diffusion",
     "load_state_dict",
     "save_pretrained",
+    "seal_cards",
+    "sealed",
 ]

@@ -31,10 +31,13 @@ from ldm_teach.training.checkpoint import (
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 
-#: ``card_format`` written on every card by :func:`save_pretrained`. Format 2 cards of
-#: latent diffusion models pin their autoencoder's SHA-256 (``autoencoder_sha256``); cards
-#: without ``card_format`` (format 1, the first shipped ones) may lack the pin.
-CARD_FORMAT = 2
+#: ``card_format`` written on every card by :func:`save_pretrained`. Format 3 cards are
+#: sealed: ``card_sha256`` is the SHA-256 of the rest of the card (:func:`card_seal`), so an
+#: edited ``config`` is refused on load instead of building another model; latent diffusion
+#: cards pin their autoencoder's SHA-256 (``autoencoder_sha256``, format 2 and later). Cards
+#: of formats 1 and 2 (written by earlier versions) are refused on load until
+#: ``ldm-teach seal-cards`` has verified and sealed them.
+CARD_FORMAT = 3
 
 #: name -> one-line description of the checkpoints the course ships.
 REGISTRY: dict[str, str] = {
@@ -77,6 +80,44 @@ class ChecksumError(RuntimeError):
 
 class ParentMismatchError(RuntimeError):
     """A latent diffusion card's pinned autoencoder SHA-256 is not the autoencoder's."""
+
+
+class CardEditedError(ValueError):
+    """A card's content differs from what :func:`save_pretrained` sealed (``card_sha256``)."""
+
+
+class UnsealedCardError(ValueError):
+    """A card written by an earlier version (format 1 or 2): not sealed, so not trusted."""
+
+
+def card_seal(card: dict[str, Any]) -> str:
+    """The SHA-256 (64 hex digits) of a card's canonical JSON without ``card_sha256``.
+
+    Canonical means ``json.dumps(..., sort_keys=True, separators=(",", ":"),
+    ensure_ascii=True)``, so the seal does not depend on the file's indentation or key order.
+
+    Raises:
+        TypeError: if ``card`` is not a dict or holds values JSON cannot encode.
+    """
+    import hashlib
+
+    if not isinstance(card, dict):
+        raise TypeError(f"card must be a dict, got {type(card).__name__}")
+    body = {k: v for k, v in card.items() if k != "card_sha256"}
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True,
+                      allow_nan=False)
+    return hashlib.sha256(text.encode("ascii")).hexdigest()
+
+
+def sealed(card: dict[str, Any]) -> dict[str, Any]:
+    """A copy of ``card`` with ``card_format`` :data:`CARD_FORMAT` and its ``card_sha256``.
+
+    For tools (and tests) that write a card by hand; :func:`save_pretrained` seals its cards.
+    Raises as :func:`card_seal`.
+    """
+    full = {**card, "card_format": CARD_FORMAT}
+    full["card_sha256"] = card_seal(full)
+    return full
 
 
 def _check_name(name: str) -> str:
@@ -129,7 +170,12 @@ def load_card(name: str, weights_dir: str | os.PathLike | None = None) -> dict[s
         FileNotFoundError: naming the missing file and the command that produces it.
         ValueError: naming the file, if it is not a JSON object, records another ``name``
             (the files were renamed), lacks the ``sha256`` of its weights, or has a
-            ``card_format`` that is not a positive integer; or if ``weights_dir`` is empty.
+            ``card_format`` that is not a positive integer or is newer than this version's;
+            or if ``weights_dir`` is empty.
+        UnsealedCardError: (a ValueError) a card of format 1 or 2, written by an earlier
+            version: the message gives the ``ldm-teach seal-cards`` command.
+        CardEditedError: (a ValueError) the card's content is not what was sealed
+            (``card_sha256``): it was edited since it was saved.
     """
     path = card_path(name, weights_dir)
     if not path.is_file():
@@ -159,6 +205,30 @@ def load_card(name: str, weights_dir: str | os.PathLike | None = None) -> dict[s
     if type(fmt) is not int or fmt < 1:
         raise ValueError(f"card {path}: 'card_format' must be a positive integer (this "
                          f"version writes {CARD_FORMAT}), got {fmt!r}; the card was edited")
+    if fmt < CARD_FORMAT:
+        raise UnsealedCardError(
+            f"card {path} has card_format {fmt}, written by an earlier ldm_teach: it is not "
+            f"sealed, so an edit to it could not be detected. Verify and seal it with "
+            f"`ldm-teach seal-cards {name} --weights-dir {path.parent}` (or train {name!r} "
+            "again)"
+        )
+    if fmt > CARD_FORMAT:
+        raise ValueError(f"card {path} has card_format {fmt}, newer than this version of "
+                         f"ldm_teach reads ({CARD_FORMAT}); upgrade ldm_teach")
+    recorded = card.get("card_sha256")
+    try:
+        actual = card_seal(card)
+    except (TypeError, ValueError) as err:  # nan/inf are not JSON; a card never holds them
+        raise ValueError(f"card {path} holds values JSON does not allow ({err}); the card "
+                         "was edited or damaged") from err
+    if recorded != actual:
+        raise CardEditedError(
+            f"card {path} was edited since it was saved (its content has SHA-256 {actual}, "
+            f"its 'card_sha256' says {recorded!r}): its config may no longer describe the "
+            f"weights. Restore the card, train {name!r} again, or, if the edit is deliberate, "
+            f"accept it with `ldm-teach seal-cards {name} --weights-dir {path.parent} "
+            "--accept-edits`"
+        )
     return card
 
 
@@ -251,11 +321,97 @@ def save_pretrained(
         tensors[key] = value
     with atomic_targets(wpath, cpath) as (wtmp, ctmp):
         write_tensors(tensors, wtmp, {"name": name})
-        full.update({"name": name, "dtype": "float16", "sha256": sha256_file(wtmp),
-                     "card_format": CARD_FORMAT})
+        full.update({"name": name, "dtype": "float16", "sha256": sha256_file(wtmp)})
+        full = sealed(full)
         Path(ctmp).write_text(json.dumps(full, indent=2, sort_keys=True) + "\n",
                               encoding="utf-8")
     return wpath
+
+
+def _verified_card(name: str, folder: Path) -> dict[str, Any]:
+    """A card as stored (sealed or not), after checking its weights match its ``sha256``.
+
+    Raises:
+        FileNotFoundError: the card or the weights are missing.
+        ValueError: the card is not a JSON object of that ``name`` with a ``sha256``.
+        ChecksumError: the weights do not match.
+    """
+    path, wpath = card_path(name, folder), weights_path(name, folder)
+    for needed in (path, wpath):
+        if not needed.is_file():
+            raise FileNotFoundError(f"{needed} is missing; cannot verify {name!r}")
+    try:
+        card = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ValueError(f"card {path} is not valid JSON ({err}); the file is damaged") from err
+    if not isinstance(card, dict) or card.get("name") != name or not isinstance(
+            card.get("sha256"), str):
+        raise ValueError(f"card {path} is not the card of {name!r} with the 'sha256' of its "
+                         "weights; it was damaged or renamed")
+    digest = sha256_file(wpath)
+    if digest != card["sha256"]:
+        raise ChecksumError(f"{wpath} has SHA-256 {digest}, but its card records "
+                            f"{card['sha256']}; not sealing {name!r}")
+    return card
+
+
+def seal_cards(
+    names: list[str] | None = None,
+    weights_dir: str | os.PathLike | None = None,
+    *,
+    accept_edits: bool = False,
+) -> list[tuple[str, str]]:
+    """Verify cards written by earlier versions (or deliberately edited) and seal them.
+
+    For each card: the weights must match the card's ``sha256``; a latent diffusion card
+    without ``autoencoder_sha256`` is pinned to the autoencoder's weights now in
+    ``weights_dir`` (verified against its card); then the card is rewritten atomically with
+    ``card_format`` :data:`CARD_FORMAT` and ``card_sha256``. Already sealed cards are left
+    as they are. A sealed card whose content changed is resealed only with
+    ``accept_edits``: that is the user saying the edit is deliberate.
+
+    Args:
+        names: the checkpoints to seal (default: all in ``weights_dir``).
+        weights_dir: the folder (default: the package's weights folder).
+        accept_edits: reseal sealed cards whose content changed.
+    Returns:
+        ``(name, what was done)`` for each card: "sealed", "resealed", "already sealed".
+    Raises:
+        FileNotFoundError: a card, its weights or a latent diffusion model's autoencoder
+            is missing.
+        ChecksumError: weights that do not match their card (nothing is sealed).
+        CardEditedError: an edited sealed card without ``accept_edits``.
+        ValueError: a damaged card (not JSON, another ``name``, no ``sha256``, a format
+            newer than this version's).
+    """
+    from ldm_teach.training.checkpoint import atomic_write_text
+
+    folder = _weights_dir(weights_dir)
+    names = available(folder) if names is None else list(names)
+    plan: list[tuple[str, dict[str, Any], str]] = []
+    for name in names:
+        try:
+            load_card(name, folder)
+            plan.append((name, {}, "already sealed"))
+            continue
+        except CardEditedError:
+            if not accept_edits:
+                raise
+            what = "resealed"
+        except UnsealedCardError:
+            what = "sealed"
+        card = _verified_card(name, folder)
+        parent = card.get("autoencoder")
+        if (card.get("kind") == "latent_diffusion" and isinstance(parent, str)
+                and parent != "pixel" and "autoencoder_sha256" not in card):
+            # the autoencoder's weights now in the folder, verified against its own card
+            card["autoencoder_sha256"] = _verified_card(parent, folder)["sha256"]
+        plan.append((name, sealed(card), what))
+    for name, card, what in plan:
+        if card:
+            atomic_write_text(card_path(name, folder),
+                              json.dumps(card, indent=2, sort_keys=True) + "\n")
+    return [(name, what) for name, _, what in plan]
 
 
 def load_state_dict(
@@ -349,9 +505,8 @@ def check_autoencoder_pin(
 
     The card pins the SHA-256 of its autoencoder's weights (``autoencoder_sha256``); the
     autoencoder's card in ``weights_dir`` records the SHA-256 of the weights there (which
-    :func:`load_autoencoder` verifies). Cards of the pixel baseline have no autoencoder;
-    cards without ``card_format`` (format 1, the first shipped ones) predate the pin and
-    are accepted without it.
+    :func:`load_autoencoder` verifies). Cards of the pixel baseline have no autoencoder.
+    (Cards of format 1, written before the pin, are pinned by :func:`seal_cards`.)
 
     Args:
         card: the latent diffusion model's card (from :func:`load_card`).
@@ -359,8 +514,7 @@ def check_autoencoder_pin(
     Raises:
         ParentMismatchError: if the pinned SHA-256 differs from the autoencoder's, naming
             both files and both hashes; the latent diffusion model must be retrained.
-        ValueError: if a card of format 2 or later has no pin, or its ``card_format`` is
-            not a positive integer.
+        ValueError: if the card has no pin (``autoencoder_sha256``).
         FileNotFoundError, ValueError: as :func:`load_card` for the autoencoder's card.
     """
     parent = card.get("autoencoder")
@@ -368,17 +522,11 @@ def check_autoencoder_pin(
         return
     ldm_card = card_path(card.get("name", "?"), weights_dir)
     pinned = card.get("autoencoder_sha256")
-    fmt = card.get("card_format", 1)
-    if type(fmt) is not int or fmt < 1:
-        raise ValueError(f"card {ldm_card}: 'card_format' must be a positive integer, got "
-                         f"{fmt!r}; the card was edited")
-    if pinned is None:
-        if fmt < 2:
-            return  # written before autoencoders were pinned
+    if not isinstance(pinned, str):
         raise ValueError(
-            f"card {ldm_card} (card_format {card['card_format']}) does not pin the SHA-256 of "
-            f"its autoencoder {parent!r} ('autoencoder_sha256'); the card was edited or "
-            f"damaged: train {card.get('name')!r} again"
+            f"card {ldm_card} does not pin the SHA-256 of its autoencoder {parent!r} "
+            f"('autoencoder_sha256', got {pinned!r}); the card was edited or damaged: train "
+            f"{card.get('name')!r} again"
         )
     actual = load_card(parent, weights_dir)["sha256"]
     if actual != pinned:

@@ -85,3 +85,32 @@ def test_time_training_step_bad_arguments(repeats, warmup):
     model = nn.Linear(2, 1)
     with pytest.raises(ValueError, match="repeats"):
         time_training_step(model, lambda m: m(torch.ones(1, 2)).sum(), repeats, warmup)
+
+
+def test_count_flops_refuses_a_backward_pass_that_does_not_exist():
+    layer = nn.Linear(3, 2)
+    x = torch.randn(4, 3)
+
+    def under_no_grad():
+        with torch.no_grad():
+            return layer(x)
+
+    with pytest.raises(ValueError, match="does not require a gradient.*backward=False"):
+        count_flops(under_no_grad)
+    assert count_flops(under_no_grad, backward=False) == 2 * 4 * 3 * 2
+    with pytest.raises(TypeError, match="fn\\(\\) must return a tensor, got float"):
+        count_flops(lambda: 1.0, backward=False)
+    with pytest.raises(TypeError, match="zero-argument callable"):
+        count_flops(layer(x))
+
+
+@pytest.mark.parametrize("kwargs,arg", [
+    ({"attention_downsample": 0}, "attention_downsample"),
+    ({"height": -8}, "height"), ({"width": 2.5}, "width"), ({"batch_size": True}, "batch_size"),
+    ({"height": 4}, "height must be at least attention_downsample=8"),
+])
+def test_chapter_memory_estimate_names_a_bad_argument(kwargs, arg):
+    # attention_downsample=0 used to raise ZeroDivisionError
+    args = {"height": 256, "width": 256, **kwargs}
+    with pytest.raises(ValueError, match=arg):
+        chapter_memory_estimate_gb(**args)

@@ -189,6 +189,16 @@ def test_empty_batch_raises(num_classes):
         _unet(num_classes=num_classes)(_x(B=0), torch.zeros(0, dtype=torch.long))
 
 
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float16, torch.int64])
+def test_x_of_another_dtype_than_the_weights_names_both(dtype):
+    # a float64 x used to fail deep inside conv2d ("Input type (double) and bias type ...")
+    with pytest.raises(TypeError, match=rf"x must have the UNet's dtype torch.float32, got "
+                                        rf"{dtype}; convert one"):
+        _unet()(_x().to(dtype), torch.tensor([1, 1]))
+    model = _unet().double()
+    assert model(_x().double(), torch.tensor([1, 1])).dtype == torch.float64
+
+
 def test_x_with_wrong_channels_or_size_raises():
     model = _unet(channel_mult=(1, 2, 2))  # divisor 4
     with pytest.raises(ValueError, match="x must have shape"):

@@ -236,14 +236,14 @@ def test_ldm_card_pins_the_autoencoder_it_was_trained_on(tmp_path, monkeypatch):
     card = train_ldm_recipe(name, tmp_path, steps=2, progress=False)
     assert card["autoencoder_sha256"] == ae_sha
     saved = json.loads(card_path(name, tmp_path).read_text())
-    assert saved["autoencoder_sha256"] == ae_sha and saved["card_format"] == 2
+    assert saved["autoencoder_sha256"] == ae_sha and saved["card_format"] == 3
     check_autoencoder_pin(saved, tmp_path)
     # the autoencoder is retrained into the same folder: the LDM no longer matches it
     ae = load_autoencoder("digits-kl-f4", tmp_path)
     with torch.no_grad():
         ae.post_quant_conv.bias.add_(0.5)
     ae_card = {k: v for k, v in load_card("digits-kl-f4", tmp_path).items()
-               if k not in ("sha256", "name", "dtype")}
+               if k not in ("sha256", "name", "dtype", "card_sha256")}
     save_pretrained(ae, "digits-kl-f4", ae_card, tmp_path, overwrite=True)
     with pytest.raises(ParentMismatchError, match="Retrain the latent diffusion model"):
         check_autoencoder_pin(saved, tmp_path)

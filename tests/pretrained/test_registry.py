@@ -273,7 +273,7 @@ def test_ldm_cards_pin_their_autoencoder_and_a_retrained_one_is_caught(tmp_path,
     card, unet_cfg = _tiny_ldm_card()
     save_pretrained(UNet(unet_cfg), "tiny-ldm", card, tmp_path)
     ldm_card = load_card("tiny-ldm", tmp_path)
-    assert ldm_card["autoencoder_sha256"] == ae_sha and ldm_card["card_format"] == 2
+    assert ldm_card["autoencoder_sha256"] == ae_sha and ldm_card["card_format"] == 3
     check_autoencoder_pin(ldm_card, tmp_path)  # the autoencoder it was trained on: fine
     with torch.no_grad():  # retrain the autoencoder into the same folder
         autoencoder.post_quant_conv.bias.add_(1.0)
@@ -287,15 +287,16 @@ def test_ldm_cards_pin_their_autoencoder_and_a_retrained_one_is_caught(tmp_path,
         assert fragment in message
 
 
-def test_autoencoder_pin_is_optional_only_on_old_cards(tmp_path, autoencoder):
+def test_autoencoder_pin_is_required_except_for_the_pixel_baseline(tmp_path, autoencoder):
     from ldm_teach.pretrained.registry import check_autoencoder_pin
 
     _save_ae(autoencoder, tmp_path)
     old = {"kind": "latent_diffusion", "name": "old-ldm", "autoencoder": "tiny-ae"}
-    check_autoencoder_pin(old, tmp_path)  # written before pins (no card_format): accepted
-    check_autoencoder_pin({**old, "autoencoder": "pixel", "card_format": 2}, tmp_path)
-    with pytest.raises(ValueError, match="does not pin"):
-        check_autoencoder_pin({**old, "card_format": 2}, tmp_path)
+    # once, cards without card_format skipped the pin: deleting it was enough to bypass it
+    for card in (old, {**old, "card_format": 1}, {**old, "card_format": 3}):
+        with pytest.raises(ValueError, match=r"old-ldm\.json does not pin"):
+            check_autoencoder_pin(card, tmp_path)
+    check_autoencoder_pin({**old, "autoencoder": "pixel"}, tmp_path)
     # an explicit pin (recipes pin the autoencoder they loaded) is kept as given
     card, unet_cfg = _tiny_ldm_card(autoencoder_sha256="0" * 64)
     from ldm_teach.models import UNet
@@ -357,7 +358,7 @@ def test_load_latent_diffusion_refuses_an_autoencoder_it_was_not_trained_on(tmp_
     card = json.loads(ldm_card.read_text())
     assert card["autoencoder_sha256"] == load_card("digits-kl-f4")["sha256"]
     card["autoencoder_sha256"] = "0" * 64  # as if digits-kl-f4 had been retrained since
-    ldm_card.write_text(json.dumps(card))
+    ldm_card.write_text(json.dumps(registry.sealed(card)))
     with pytest.raises(ParentMismatchError, match="digits-kl-f4"):
         load_latent_diffusion("digits-ldm", tmp_path)
 
@@ -407,11 +408,8 @@ def test_damaged_cards_name_the_file(tmp_path, autoencoder):
     path.write_text(json.dumps({**card, "card_format": "2"}))
     with pytest.raises(ValueError, match=r"tiny-ae\.json: 'card_format' must be a positive"):
         load_autoencoder("tiny-ae", tmp_path)
-    with pytest.raises(ValueError, match="'card_format' must be a positive integer"):
-        registry.check_autoencoder_pin({"name": "x", "autoencoder": "tiny-ae",
-                                        "card_format": "2"}, tmp_path)
     del card["config"]
-    path.write_text(json.dumps(card))
+    path.write_text(json.dumps(registry.sealed(card)))  # sealed, so the missing config shows
     with pytest.raises(ValueError, match=r"tiny-ae\.json has no 'config'"):
         load_autoencoder("tiny-ae", tmp_path)
     ldm_card, _ = _tiny_ldm_card()
@@ -420,3 +418,90 @@ def test_damaged_cards_name_the_file(tmp_path, autoencoder):
     save_pretrained(torch.nn.Linear(1, 1), "tiny-ldm", ldm_card, tmp_path)
     with pytest.raises(ValueError, match=r"tiny-ldm\.json: 'config' lacks 'schedule'"):
         load_latent_diffusion("tiny-ldm", tmp_path)
+
+
+def test_an_edited_card_config_is_refused_on_load(tmp_path, autoencoder):
+    # a hand-edited config used to load silently and build another model around the weights
+    from ldm_teach.pretrained.registry import CardEditedError
+
+    _save_ae(autoencoder, tmp_path)
+    path = tmp_path / "tiny-ae.json"
+    original = path.read_text()
+    card = json.loads(original)
+    assert card["card_format"] == 3 and card["card_sha256"] == registry.card_seal(card)
+    edits = [lambda c: c["config"].update(scaling_factor=0.5),
+             lambda c: c.update(kind="autoencoder_vq"),
+             lambda c: c.update(card_sha256="0" * 64),
+             lambda c: c.pop("card_sha256")]
+    for edit in edits:
+        edited = json.loads(original)
+        edit(edited)
+        path.write_text(json.dumps(edited))
+        with pytest.raises(CardEditedError, match=r"tiny-ae\.json was edited since it was saved"):
+            load_autoencoder("tiny-ae", tmp_path)
+    # layout does not matter: the seal is over the content
+    path.write_text(json.dumps(json.loads(original), indent=None, sort_keys=False))
+    load_autoencoder("tiny-ae", tmp_path)
+    path.write_text(original.replace('"steps": 0', '"steps": NaN'))
+    with pytest.raises(ValueError, match="values JSON does not allow"):
+        load_card("tiny-ae", tmp_path)
+
+
+def test_old_cards_are_refused_until_sealed_and_the_seal_pins_the_parent(tmp_path, autoencoder,
+                                                                        capsys):
+    from ldm_teach.cli import main
+    from ldm_teach.models import UNet
+    from ldm_teach.pretrained.registry import UnsealedCardError, seal_cards
+
+    _save_ae(autoencoder, tmp_path)
+    card, unet_cfg = _tiny_ldm_card()
+    save_pretrained(UNet(unet_cfg), "tiny-ldm", card, tmp_path)
+    ae_sha = load_card("tiny-ae", tmp_path)["sha256"]
+    for name in ("tiny-ae", "tiny-ldm"):  # as an earlier version wrote them: format 1
+        path = tmp_path / f"{name}.json"
+        old = json.loads(path.read_text())
+        for key in ("card_format", "card_sha256", "autoencoder_sha256"):
+            old.pop(key, None)
+        path.write_text(json.dumps(old))
+    with pytest.raises(UnsealedCardError, match=r"seal-cards tiny-ldm --weights-dir"):
+        load_latent_diffusion("tiny-ldm", tmp_path)
+    assert main(["seal-cards", "--weights-dir", str(tmp_path)]) == 0
+    assert capsys.readouterr().out == "tiny-ae: sealed\ntiny-ldm: sealed\n"
+    ldm_card = load_card("tiny-ldm", tmp_path)
+    assert ldm_card["autoencoder_sha256"] == ae_sha and ldm_card["card_format"] == 3
+    assert seal_cards(None, tmp_path) == [("tiny-ae", "already sealed"),
+                                          ("tiny-ldm", "already sealed")]
+
+
+def test_seal_cards_refuses_edits_and_bad_weights_unless_told(tmp_path, autoencoder, capsys):
+    from ldm_teach.cli import main
+
+    _save_ae(autoencoder, tmp_path)
+    path = tmp_path / "tiny-ae.json"
+    card = json.loads(path.read_text())
+    card["note"] = "mine"
+    path.write_text(json.dumps(card))
+    assert main(["seal-cards", "tiny-ae", "--weights-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "was edited since it was saved" in err and err.count("\n") == 1
+    assert json.loads(path.read_text()) == card  # nothing rewritten
+    assert main(["seal-cards", "tiny-ae", "--weights-dir", str(tmp_path),
+                 "--accept-edits"]) == 0
+    assert capsys.readouterr().out == "tiny-ae: resealed\n"
+    assert load_card("tiny-ae", tmp_path)["note"] == "mine"
+    # weights that do not match their card are never sealed
+    card = load_card("tiny-ae", tmp_path)
+    del card["card_format"], card["card_sha256"]
+    path.write_text(json.dumps(card))
+    wpath = tmp_path / "tiny-ae.safetensors"
+    wpath.write_bytes(wpath.read_bytes()[:-1] + b"\0")
+    assert main(["seal-cards", "--weights-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "not sealing 'tiny-ae'" in err and "Traceback" not in err
+    assert "card_sha256" not in json.loads(path.read_text())
+
+
+def test_every_shipped_card_is_sealed():
+    for name in available():
+        card = load_card(name)  # verifies the seal
+        assert card["card_format"] == registry.CARD_FORMAT, name
