@@ -34,12 +34,13 @@ from __future__ import annotations
 
 import math
 import numbers
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ldm_teach.config import ConfigDict
 from ldm_teach.nn import Downsample, ResnetBlock, SelfAttention2d, Upsample, group_norm
 from ldm_teach.nn.embeddings import timestep_embedding
 from ldm_teach.nn.film import FiLM
@@ -48,7 +49,7 @@ from ldm_teach.nn.transformer import SpatialTransformer
 
 
 @dataclass(frozen=True)
-class UNetConfig:
+class UNetConfig(ConfigDict):
     """Configuration of :class:`UNet`; validated at construction."""
 
     in_channels: int = 4  # channels of z_t (latent channels, or 3 in pixel space)
@@ -147,18 +148,6 @@ class UNetConfig:
             width = self.base_channels * m
             if width % self.num_heads:
                 raise ValueError(f"width {width} is not divisible by num_heads={self.num_heads}")
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> UNetConfig:
-        d = dict(d)
-        d["channel_mult"] = tuple(d["channel_mult"])
-        d["attention_levels"] = tuple(d["attention_levels"])
-        if d.get("condition_levels") is not None:
-            d["condition_levels"] = tuple(d["condition_levels"])
-        return cls(**d)
 
     @property
     def uses_cross_attention(self) -> bool:
