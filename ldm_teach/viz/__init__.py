@@ -1,10 +1,13 @@
-"""Figures for the notebooks: image grids, latent maps, training and rate-distortion curves."""
+"""Figures and tables for the notebooks: image grids, latent maps, training and
+rate-distortion curves, and :func:`table` for rows of values."""
 
 from ldm_teach.viz.curves import plot_curves, plot_rate_distortion, smooth
 from ldm_teach.viz.grids import image_grid_tensor, save_image_grid, show_images, to_uint8_grid
 from ldm_teach.viz.latents import embed_2d, plot_embedding
+from ldm_teach.viz.tables import Table, table
 
 __all__ = [
+    "Table",
     "embed_2d",
     "image_grid_tensor",
     "plot_curves",
@@ -13,5 +16,6 @@ __all__ = [
     "save_image_grid",
     "show_images",
     "smooth",
+    "table",
     "to_uint8_grid",
 ]
