@@ -72,8 +72,8 @@ def check_real(value: Any, name: str, lo: float | None = None, hi: float | None 
     if ok and hi is not None:
         ok = value <= hi
     if not ok:
-        raise ValueError(f"{name} must be {expected or _describe('a finite number', lo, hi, lo_open)}"
-                         f", got {value!r}")
+        wanted = expected or _describe("a finite number", lo, hi, lo_open)
+        raise ValueError(f"{name} must be {wanted}, got {value!r}")
     return float(value)
 
 

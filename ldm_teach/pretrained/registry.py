@@ -407,7 +407,7 @@ def seal_cards(
             # the autoencoder's weights now in the folder, verified against its own card
             card["autoencoder_sha256"] = _verified_card(parent, folder)["sha256"]
         plan.append((name, sealed(card), what))
-    for name, card, what in plan:
+    for name, card, _ in plan:
         if card:
             atomic_write_text(card_path(name, folder),
                               json.dumps(card, indent=2, sort_keys=True) + "\n")

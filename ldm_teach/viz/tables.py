@@ -58,7 +58,7 @@ class Table:
 
         def line(values: Sequence[str]) -> str:
             parts = [v.rjust(w) if num else v.ljust(w)
-                     for v, w, num in zip(values, widths, self.numeric)]
+                     for v, w, num in zip(values, widths, self.numeric, strict=True)]
             return "  ".join(parts).rstrip()
 
         out = [self.title] if self.title else []
@@ -73,9 +73,9 @@ class Table:
             align = "right" if num else "left"
             return f'<{name} style="text-align:{align}">{html.escape(value)}</{name}>'
 
-        head = "".join(tag("th", c, n) for c, n in zip(self.columns, self.numeric))
+        head = "".join(tag("th", c, n) for c, n in zip(self.columns, self.numeric, strict=True))
         body = "".join(
-            "<tr>" + "".join(tag("td", v, n) for v, n in zip(row, self.numeric)) + "</tr>"
+            "<tr>" + "".join(tag("td", v, n) for v, n in zip(row, self.numeric, strict=True)) + "</tr>"
             for row in self.cells
         )
         caption = f"<caption>{html.escape(self.title)}</caption>" if self.title else ""
@@ -115,5 +115,5 @@ def table(
         bool(rows) and all(isinstance(r[j], numbers.Number) or r[j] is None for r in rows)
         for j in range(len(columns))
     ]
-    cells = [[_cell(v, formats.get(c)) for v, c in zip(row, columns)] for row in rows]
+    cells = [[_cell(v, formats.get(c)) for v, c in zip(row, columns, strict=True)] for row in rows]
     return Table(columns, cells, numeric, title)
