@@ -74,10 +74,9 @@ class Table:
             return f'<{name} style="text-align:{align}">{html.escape(value)}</{name}>'
 
         head = "".join(tag("th", c, n) for c, n in zip(self.columns, self.numeric, strict=True))
-        body = "".join(
-            "<tr>" + "".join(tag("td", v, n) for v, n in zip(row, self.numeric, strict=True)) + "</tr>"
-            for row in self.cells
-        )
+        rows = ("".join(tag("td", v, n) for v, n in zip(row, self.numeric, strict=True))
+                for row in self.cells)
+        body = "".join(f"<tr>{row}</tr>" for row in rows)
         caption = f"<caption>{html.escape(self.title)}</caption>" if self.title else ""
         return f"<table>{caption}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
