@@ -355,6 +355,24 @@ def _verified_card(name: str, folder: Path) -> dict[str, Any]:
     return card
 
 
+def _refuse_forged_old_card(card: dict[str, Any], path: Path) -> None:
+    """Raise CardEditedError for an "old" card no earlier version could have written: one
+    carrying ``card_sha256`` (only format 3 writes it), or a format-2 latent diffusion card
+    without its autoencoder pin (format 2 always wrote it). Lowering ``card_format`` must
+    not be a way round the seal or the pin."""
+    fmt = card.get("card_format", 1)
+    forged = "card_sha256" in card or (
+        fmt >= 2 and card.get("kind") == "latent_diffusion"
+        and card.get("autoencoder") != "pixel" and "autoencoder_sha256" not in card)
+    if forged:
+        raise CardEditedError(
+            f"card {path} says card_format {fmt} but holds what that format never wrote "
+            "(a 'card_sha256', or a latent diffusion card without 'autoencoder_sha256'): it "
+            "was edited. Restore it or train the model again; if the edit is deliberate, "
+            "pass --accept-edits"
+        )
+
+
 def seal_cards(
     names: list[str] | None = None,
     weights_dir: str | os.PathLike | None = None,
@@ -387,6 +405,8 @@ def seal_cards(
     from ldm_teach.training.checkpoint import atomic_write_text
 
     folder = _weights_dir(weights_dir)
+    if isinstance(names, str):  # one name, not its letters
+        names = [names]
     names = available(folder) if names is None else list(names)
     plan: list[tuple[str, dict[str, Any], str]] = []
     for name in names:
@@ -401,6 +421,8 @@ def seal_cards(
         except UnsealedCardError:
             what = "sealed"
         card = _verified_card(name, folder)
+        if what == "sealed" and not accept_edits:
+            _refuse_forged_old_card(card, card_path(name, folder))
         parent = card.get("autoencoder")
         if (card.get("kind") == "latent_diffusion" and isinstance(parent, str)
                 and parent != "pixel" and "autoencoder_sha256" not in card):

@@ -505,3 +505,27 @@ def test_every_shipped_card_is_sealed():
     for name in available():
         card = load_card(name)  # verifies the seal
         assert card["card_format"] == registry.CARD_FORMAT, name
+
+
+def test_lowering_card_format_is_no_way_round_the_seal_or_the_pin(tmp_path, autoencoder):
+    # found by the third bad-input pass: card_format 2 + an edit, then seal-cards, loaded
+    from ldm_teach.models import UNet
+    from ldm_teach.pretrained.registry import CardEditedError, seal_cards
+
+    _save_ae(autoencoder, tmp_path)
+    card, unet_cfg = _tiny_ldm_card()
+    save_pretrained(UNet(unet_cfg), "tiny-ldm", card, tmp_path)
+    path = tmp_path / "tiny-ldm.json"
+    sealed_text = path.read_text()
+    edited = json.loads(sealed_text)
+    edited["card_format"], edited["config"]["scale_factor"] = 2, 5.0
+    path.write_text(json.dumps(edited))
+    with pytest.raises(CardEditedError, match="never wrote"):
+        seal_cards(["tiny-ldm"], tmp_path)
+    edited.pop("card_sha256")
+    edited.pop("autoencoder_sha256")  # format 2 always pinned the autoencoder
+    path.write_text(json.dumps(edited))
+    with pytest.raises(CardEditedError, match="never wrote"):
+        seal_cards(["tiny-ldm"], tmp_path)
+    assert json.loads(path.read_text()) == edited  # nothing rewritten
+    assert seal_cards("tiny-ldm", tmp_path, accept_edits=True) == [("tiny-ldm", "sealed")]
