@@ -271,7 +271,7 @@ def build_all(solutions_dir: str | Path, exercises_dir: str | Path,
         everything is up to date.
     Raises:
         ValueError: if ``solutions_dir`` or ``exercises_dir`` is empty ("" would mean the
-            current folder).
+            current folder), or both name the same folder (also through a symlink).
         FileNotFoundError: if ``solutions_dir`` is not a folder or holds no solution
             notebook (every exercise would count as stale and be deleted).
         NotADirectoryError: if ``exercises_dir`` exists as a file.
@@ -293,6 +293,12 @@ def build_all(solutions_dir: str | Path, exercises_dir: str | Path,
             "to build, as every exercise would count as stale (check --solutions)")
     if exercises_dir.exists() and not exercises_dir.is_dir():
         raise NotADirectoryError(f"exercises_dir {exercises_dir} is a file, not a folder")
+    if exercises_dir.resolve() == solutions_dir.resolve():
+        # the exercises would replace the solutions they are built from (even with --force)
+        raise ValueError(
+            f"exercises_dir {exercises_dir} and solutions_dir {solutions_dir} are the same "
+            "folder: building would overwrite the solutions with their exercises; pass "
+            "another --exercises")
     writes: list[tuple[Path, str]] = []  # (target, text)
     deletes: list[Path] = []
     reported: list[Path] = []  # check mode

@@ -254,3 +254,19 @@ def test_build_all_refuses_an_empty_solutions_folder_or_empty_names(tmp_path, ca
         err = capsys.readouterr().err
         assert "must name" in err or "holds no solution notebook" in err
     assert (exs / "ex1.ipynb").read_bytes() == before
+
+
+def test_build_all_refuses_to_build_into_the_solutions_folder(tmp_path):
+    # found by the third bad-input pass: --exercises = --solutions --force wiped the answers
+    sols = tmp_path / "solutions"
+    sols.mkdir()
+    nbformat.write(solution_nb(), sols / "ex1.ipynb")
+    before = (sols / "ex1.ipynb").read_bytes()
+    (tmp_path / "link").symlink_to(sols)
+    for exs in (sols, tmp_path / "link", tmp_path / "solutions" / ".." / "solutions"):
+        with pytest.raises(ValueError, match="are the same folder"):
+            build_all(sols, exs, force=True)
+    assert (sols / "ex1.ipynb").read_bytes() == before
+    assert build_exercises_main(["--solutions", str(sols), "--exercises", str(sols),
+                                 "--force"]) == 2
+    assert (sols / "ex1.ipynb").read_bytes() == before
