@@ -31,6 +31,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm.auto import tqdm
 
 from ldm_teach.training.checkpoint import (
+    check_output_dir,
     load_tensors,
     optimizer_from_tensors,
     optimizer_to_tensors,
@@ -261,7 +262,9 @@ def train(
         ema = AveragedModel(model, multi_avg_fn=avg_fn)  # its n_averaged is checkpointed
     start, losses = 0, []
 
-    ckpt_path = Path(checkpoint_dir) / CHECKPOINT_NAME if checkpoint_dir is not None else None
+    ckpt_path = None
+    if checkpoint_dir is not None:  # checked before training, not after the last step
+        ckpt_path = check_output_dir(checkpoint_dir, what="checkpoint_dir") / CHECKPOINT_NAME
     if ckpt_path is not None and ckpt_path.exists():
         if not resume:
             raise FileExistsError(
@@ -281,13 +284,14 @@ def train(
                             for k in differing)
                 + f"; only {', '.join(RESUMABLE_CHANGES)} may change on resume"
             )
+        start = int(meta["step"])
+        if start > config.steps:  # before touching the caller's model
+            raise ValueError(f"checkpoint is at step {start}, beyond config.steps={config.steps}")
         model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
         if ema is not None:
             ema.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("ema.")})
         optimizer_from_tensors(optimizer, tensors, meta["optimizer"])
-        start, losses = int(meta["step"]), list(meta["losses"])
-        if start > config.steps:
-            raise ValueError(f"checkpoint is at step {start}, beyond config.steps={config.steps}")
+        losses = list(meta["losses"])
 
     def save(step: int) -> None:
         if ckpt_path is None:

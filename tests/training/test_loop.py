@@ -440,3 +440,40 @@ def test_stages_may_be_a_generator():
     a = train(_mlp(), _mse, first, cfg, progress=False, stages=[(4, second)])
     b = train(_mlp(), _mse, first, cfg, progress=False, stages=((s, second) for s in [4]))
     assert a.losses == b.losses
+
+
+def test_checkpoint_dir_is_checked_before_training_and_a_refused_resume_leaves_the_model(
+        tmp_path):
+    # found by the third bad-input pass: "" wrote ./checkpoint.safetensors; a file as
+    # checkpoint_dir failed after the last step; a refused resume had loaded the weights
+    import torch
+
+    from ldm_teach.training import TrainConfig, train
+
+    def loss_fn(m, batch, g):
+        return m(batch[0]).pow(2).mean()
+
+    data = (torch.randn(8, 2),)
+    with pytest.raises(ValueError, match="checkpoint_dir must be a folder name"):
+        train(torch.nn.Linear(2, 1), loss_fn, data, TrainConfig(steps=1, batch_size=2),
+              checkpoint_dir="", progress=False)
+    (tmp_path / "afile").write_text("mine")
+    calls = []
+
+    def counting(m, batch, g):
+        calls.append(1)
+        return loss_fn(m, batch, g)
+
+    with pytest.raises(NotADirectoryError):
+        train(torch.nn.Linear(2, 1), counting, data, TrainConfig(steps=5, batch_size=2),
+              checkpoint_dir=tmp_path / "afile", progress=False)
+    assert calls == [] and (tmp_path / "afile").read_text() == "mine"
+    torch.manual_seed(0)
+    train(torch.nn.Linear(2, 1), loss_fn, data, TrainConfig(steps=3, batch_size=2),
+          checkpoint_dir=tmp_path / "ck", progress=False)
+    model = torch.nn.Linear(2, 1)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    with pytest.raises(ValueError, match="beyond config.steps=1"):
+        train(model, loss_fn, data, TrainConfig(steps=1, batch_size=2),
+              checkpoint_dir=tmp_path / "ck", resume=True, progress=False)
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
