@@ -9,7 +9,8 @@ ldm-teach seal-cards [NAME...] [--weights-dir DIR] [--accept-edits]  verify and 
 Output locations are checked before the work starts; every file is written atomically
 (a temporary file renamed over the target), so an error, a full disk or Ctrl-C never
 leaves a half-written file. Exit status: 0 done, 2 a mistake in what was asked (one line
-on stderr), 1 another error reading or writing files, 130 interrupted.
+on stderr), 1 another error reading or writing files (or a checkpoint failing its SHA-256
+or its autoencoder pin, one line), 130 interrupted.
 """
 
 from __future__ import annotations
@@ -366,6 +367,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except OSError as err:  # the disk is full, a device failed, ...
         print(f"ldm-teach {args.command}: {_describe(err)}", file=sys.stderr)
+        return 1
+    except RuntimeError as err:
+        # a checkpoint that fails its SHA-256 or its autoencoder pin: one line, not a traceback
+        from ldm_teach.pretrained.registry import ChecksumError, ParentMismatchError
+
+        if not isinstance(err, (ChecksumError, ParentMismatchError)):
+            raise
+        print(f"ldm-teach {args.command}: {err}", file=sys.stderr)
         return 1
 
 

@@ -290,3 +290,21 @@ def test_grading_commands_refuse_empty_paths_and_absurd_timeouts(tmp_path, monke
     assert err.count("\n") == 1 and ("must name" in err or "finite number" in err)
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["exercises", "mine.ipynb",
                                                           "solutions"]
+
+
+def test_a_checkpoint_failing_its_checksum_is_one_line_not_a_traceback(tmp_path, capsys):
+    # found by the third bad-input pass: ChecksumError escaped main() as a traceback
+    import shutil
+
+    from ldm_teach.pretrained.registry import card_path, weights_path
+
+    for path in (weights_path("digits-kl-f4"), card_path("digits-kl-f4")):
+        shutil.copy(path, tmp_path / path.name)
+    weights = tmp_path / "digits-kl-f4.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-8])
+    assert main(["train", "digits-ldm", "--steps", "1", "--out-dir", str(tmp_path),
+                 "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("ldm-teach train: ") and "SHA-256" in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert not (tmp_path / "digits-ldm.json").exists()
