@@ -36,3 +36,12 @@ def test_formula_and_sign(eps_pair):
 def test_rejects_mismatched_shapes():
     with pytest.raises(ValueError, match="eps_cond must have eps_uncond's shape"):
         classifier_free_guidance(torch.zeros(1, 4, 3, 3), torch.zeros(2, 4, 3, 3), 2.0)
+
+
+@pytest.mark.parametrize("w", [float("nan"), float("inf"), -float("inf"), True, "2", None])
+def test_guidance_scale_must_be_a_finite_number(eps_pair, w):
+    # found by the third bad-input pass: nan gave an all-NaN prediction, inf gave inf
+    eps_u, eps_c = eps_pair
+    with pytest.raises(ValueError, match="guidance_scale must be a finite number, got"):
+        classifier_free_guidance(eps_u, eps_c, w)
+    torch.testing.assert_close(classifier_free_guidance(eps_u, eps_c, -1), 2 * eps_u - eps_c)
