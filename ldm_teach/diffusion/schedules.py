@@ -62,6 +62,7 @@ class ScheduleConfig:
         T = self.num_train_timesteps
         if isinstance(T, bool) or not isinstance(T, int) or T < 1:
             raise ValueError(f"num_train_timesteps must be an int >= 1, got {T!r}")
+        _check_num_timesteps(T)  # and at most MAX_NUM_TIMESTEPS
         if self.beta_schedule not in BETA_SCHEDULES:
             raise ValueError(
                 f"beta_schedule must be one of {BETA_SCHEDULES}, got {self.beta_schedule!r}"
@@ -93,11 +94,19 @@ class ScheduleConfig:
         object.__setattr__(self, "snr_scale", float(self.snr_scale))  # plain float for JSON
 
 
+#: The most training timesteps a schedule may have: the UNet accepts t up to 1e5, and a
+#: schedule of 10**9 steps would need gigabytes per array (DDPM and SD use 1000).
+MAX_NUM_TIMESTEPS = 100_000
+
+
 def _check_num_timesteps(num_train_timesteps: int) -> int:
-    """``num_train_timesteps`` as an int; ValueError unless it is an integer >= 1."""
+    """``num_train_timesteps`` as an int; ValueError unless an integer in [1, 100000]."""
     T = num_train_timesteps
     if isinstance(T, bool) or not isinstance(T, numbers.Integral) or T < 1:
         raise ValueError(f"num_train_timesteps must be an int >= 1, got {T!r}")
+    if T > MAX_NUM_TIMESTEPS:
+        raise ValueError(f"num_train_timesteps must be at most {MAX_NUM_TIMESTEPS} (DDPM and "
+                         f"Stable Diffusion use 1000), got {T!r}")
     return int(T)
 
 

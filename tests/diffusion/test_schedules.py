@@ -249,3 +249,15 @@ def test_snr_refuses_mask_dtypes(dtype):
     with pytest.raises(ValueError, match="t must be an integer tensor.*boolean mask"):
         s.snr(torch.ones(4, dtype=dtype))
     torch.testing.assert_close(s.snr(torch.ones(4, dtype=torch.int8)), s.snr(torch.ones(4).long()))
+
+
+def test_num_train_timesteps_has_an_upper_bound():
+    # found by the third bad-input pass: ScheduleConfig(num_train_timesteps=10**9) was
+    # accepted and NoiseSchedule ran out of memory
+    from ldm_teach.diffusion import ScheduleConfig
+
+    with pytest.raises(ValueError, match="num_train_timesteps must be at most 100000"):
+        ScheduleConfig(num_train_timesteps=10**9)
+    with pytest.raises(ValueError, match="num_train_timesteps must be at most 100000"):
+        linear_betas(100_001, 1e-4, 0.02)
+    assert linear_betas(100_000, 1e-4, 0.02).shape == (100_000,)
