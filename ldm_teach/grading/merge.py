@@ -48,6 +48,10 @@ FLAG_PATTERNS: tuple[tuple[str, str], ...] = (
 )
 
 
+class WrongExerciseError(ValueError):
+    """The submission is the notebook of another exercise than the solution's."""
+
+
 @dataclass
 class MergeReport:
     """What the merge took from the submission."""
@@ -103,10 +107,22 @@ def merge_submission(instructor_nb: NotebookNode,
     Returns:
         (merged notebook, report). The merged notebook is the instructor's, with matched
         answer sources replaced; answer outputs stay cleared.
+    Raises:
+        WrongExerciseError: (a ValueError) if the submission has answer cells and none of
+            their grade ids is a part of the instructor's exercise.
     """
     merged = copy.deepcopy(instructor_nb)
     report = MergeReport()
     sub_answers = _answer_cells(submission_nb)
+    theirs = sorted({gid for _, _, gid in sub_answers})
+    ours = sorted({gid for _, _, gid in _answer_cells(merged)})
+    if theirs and not set(theirs) & set(ours):
+        # matching by cell id would take another exercise's answers as this one's
+        raise WrongExerciseError(
+            f"the submission answers parts {', '.join(theirs)}, none of which is a part of "
+            f"this exercise ({', '.join(ours)}): it is the notebook of another exercise, or "
+            "the wrong solution was given (check --solutions)"
+        )
     by_grade: dict[str, list[NotebookNode]] = {}
     for _, cell, gid in sub_answers:
         by_grade.setdefault(gid, []).append(cell)

@@ -131,3 +131,23 @@ def test_stub_answers_restores_stubs_of_named_parts(instructor):
     assert _answers(rerun) == {"1.a": _answers(instructor)["1.a"],
                                "1.b": "def f_b():\n    return 2"}
     assert _answers(merged)["1.a"] == "def f_a():\n    while True: pass"  # not modified
+
+
+def test_a_notebook_of_another_exercise_is_refused(instructor):
+    # found by the third bad-input pass: ex10_1 graded against the 10.2 solution matched
+    # 10.2's parts by cell id and reported no missing answer
+    from ldm_teach.grading.merge import WrongExerciseError
+
+    other = copy.deepcopy(instructor)
+    for cell in other.cells:
+        if cell.metadata.get("grade"):
+            cell.metadata["grade"]["id"] = "2." + cell.metadata["grade"]["id"][-1]
+    with pytest.raises(WrongExerciseError, match=r"answers parts 2\.a, 2\.b, none of which.*"
+                                                 r"\(1\.a, 1\.b\)"):
+        merge_submission(instructor, other)
+    stripped = copy.deepcopy(instructor)  # metadata stripped by an editor: still matched
+    for cell in stripped.cells:
+        cell.metadata.pop("grade", None)
+    stripped.cells[1].source = "def f_a():\n    return 1"
+    _, report = merge_submission(instructor, stripped)
+    assert report.found == ["1.a"]
