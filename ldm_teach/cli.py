@@ -120,9 +120,11 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         )
         return 2
     out = check_output_file(args.out, what="--out", overwrite=args.overwrite)
-    from PIL import Image
+    from ldm_teach.viz.grids import image_format
 
-    if out.suffix.lower() not in Image.registered_extensions():
+    try:
+        image_format(out)  # before sampling, not after
+    except ValueError:
         print(f"ldm-teach demo: --out must end in an image suffix such as .png, got {out}",
               file=sys.stderr)
         return 2

@@ -395,8 +395,8 @@ def seal_cards(
     Returns:
         ``(name, what was done)`` for each card: "sealed", "resealed", "already sealed".
     Raises:
-        FileNotFoundError: a card, its weights or a latent diffusion model's autoencoder
-            is missing.
+        FileNotFoundError: ``weights_dir`` is not a folder; a card, its weights or a latent
+            diffusion model's autoencoder is missing.
         ChecksumError: weights that do not match their card (nothing is sealed).
         CardEditedError: an edited sealed card without ``accept_edits``.
         ValueError: a damaged card (not JSON, another ``name``, no ``sha256``, a format
@@ -405,6 +405,8 @@ def seal_cards(
     from ldm_teach.training.checkpoint import atomic_write_text
 
     folder = _weights_dir(weights_dir)
+    if not folder.is_dir():  # a typo must not look like "nothing to seal"
+        raise FileNotFoundError(f"weights_dir {folder} is not a folder")
     if isinstance(names, str):  # one name, not its letters
         names = [names]
     names = available(folder) if names is None else list(names)

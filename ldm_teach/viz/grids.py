@@ -75,6 +75,24 @@ def to_uint8_grid(images: Tensor, nrow: int = 10, padding: int = 2) -> np.ndarra
     return arr[..., 0] if images.shape[1] == 1 else arr
 
 
+#: Formats a grid is written in: Pillow writes them at full size without extra plugins
+#: (ICO would shrink the grid to 256 px; PSD, HDF5, GRIB, ... cannot be written).
+IMAGE_FORMATS = ("PNG", "JPEG", "BMP", "GIF", "TIFF", "WEBP", "PPM", "TGA")
+
+
+def image_format(path: str | os.PathLike) -> str:
+    """The Pillow format name ``path``'s suffix asks for, one of :data:`IMAGE_FORMATS`.
+
+    Raises:
+        ValueError: naming the path, if its suffix is not one of those formats' suffixes.
+    """
+    fmt = Image.registered_extensions().get(Path(path).suffix.lower())
+    if fmt not in IMAGE_FORMATS:
+        raise ValueError(f"path must end in an image suffix such as .png (formats: "
+                         f"{', '.join(IMAGE_FORMATS)}), got {str(path)!r}")
+    return fmt
+
+
 def save_image_grid(
     images: Tensor, path: str | os.PathLike, nrow: int = 10, upscale: int = 2
 ) -> Path:
@@ -95,9 +113,7 @@ def save_image_grid(
             1 <= upscale <= MAX_UPSCALE):
         raise ValueError(f"upscale must be an int in [1, {MAX_UPSCALE}], got {upscale!r}")
     path = Path(path)
-    fmt = Image.registered_extensions().get(path.suffix.lower())
-    if fmt is None:
-        raise ValueError(f"path must end in an image suffix such as .png, got {str(path)!r}")
+    fmt = image_format(path)
     arr = to_uint8_grid(images, nrow)
     pixels = arr.shape[0] * arr.shape[1] * upscale**2
     if pixels > MAX_PIXELS:

@@ -529,3 +529,14 @@ def test_lowering_card_format_is_no_way_round_the_seal_or_the_pin(tmp_path, auto
         seal_cards(["tiny-ldm"], tmp_path)
     assert json.loads(path.read_text()) == edited  # nothing rewritten
     assert seal_cards("tiny-ldm", tmp_path, accept_edits=True) == [("tiny-ldm", "sealed")]
+
+
+def test_seal_cards_in_a_folder_that_does_not_exist_is_an_error(tmp_path, capsys):
+    from ldm_teach.cli import main
+
+    (tmp_path / "afile").write_text("x")
+    for missing in (tmp_path / "nope", tmp_path / "afile"):
+        assert main(["seal-cards", "--weights-dir", str(missing)]) == 2
+        assert f"weights_dir {missing} is not a folder" in capsys.readouterr().err
+    assert main(["seal-cards", "--weights-dir", str(tmp_path)]) == 0
+    assert capsys.readouterr().out == "no checkpoints found\n"

@@ -281,3 +281,22 @@ def test_umap_on_fewer_points_than_n_neighbors_clamps_without_warning(recwarn):
     assert [str(w.message) for w in recwarn] == []
     with pytest.raises(ValueError, match="n_neighbors"):
         embed_2d(latents, "umap", n_neighbors=1)
+
+
+@pytest.mark.parametrize("suffix", [".psd", ".ico", ".h5", ".xpm", ".txt", ""])
+def test_grids_are_written_only_in_formats_that_keep_them_whole(tmp_path, suffix):
+    # found by the third bad-input pass: .psd raised KeyError, .ico shrank the grid
+    path = tmp_path / f"grid{suffix}"
+    with pytest.raises(ValueError, match="image suffix such as .png"):
+        save_image_grid(_images(), path)
+    assert not path.exists()
+    for ok in (".png", ".jpg", ".bmp", ".tif", ".webp"):
+        assert save_image_grid(_images(), tmp_path / f"grid{ok}").is_file()
+
+
+def test_demo_refuses_an_unwritable_format_before_sampling(tmp_path, capsys):
+    from ldm_teach.cli import main
+
+    assert main(["demo", "--out", str(tmp_path / "x.psd"), "--num-samples", "10"]) == 2
+    assert "image suffix" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
