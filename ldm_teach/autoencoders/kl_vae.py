@@ -101,12 +101,19 @@ def check_dtype(name: str, t: Tensor, dtype: torch.dtype | None) -> None:
         )
 
 
+#: Images are in [-1, 1]; values beyond this magnitude can only be images in another range
+#: (most often [0, 255]), refused by :func:`check_image`. The bound is loose on purpose:
+#: noisy or augmented images, and the Gaussian test inputs, stay well inside it.
+MAX_ABS_IMAGE = 10.0
+
+
 def check_image(
     x: Tensor, in_channels: int, downsample_factor: int, dtype: torch.dtype | None = None
 ) -> None:
     """Raise a ValueError unless x is a finite, non-empty float (B, in_channels, H, W)
     tensor with H, W divisible by f, of the given ``dtype`` if one is given (see
-    :func:`check_dtype`)."""
+    :func:`check_dtype`), and no value beyond :data:`MAX_ABS_IMAGE` in magnitude (images in
+    [0, 255] instead of [-1, 1])."""
     f = downsample_factor
     if not isinstance(x, Tensor):
         raise ValueError(f"x must be a torch.Tensor, got {type(x).__name__}")
@@ -122,6 +129,12 @@ def check_image(
     check_dtype("x", x, dtype)
     if not bool(torch.isfinite(x).all()):
         raise ValueError("x must be finite, got NaN or inf values")
+    peak = float(x.detach().abs().max())
+    if peak > MAX_ABS_IMAGE:
+        raise ValueError(
+            f"x must be images in [-1, 1], got values up to {peak:g} in magnitude; images in "
+            "[0, 255] become x / 127.5 - 1, images in [0, 1] become 2 * x - 1"
+        )
 
 
 def check_latent(z: Tensor, channels: int, dtype: torch.dtype | None = None, name: str = "z"):

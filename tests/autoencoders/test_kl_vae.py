@@ -255,3 +255,18 @@ def test_tiny_autoencoder_learns_a_few_digits():
 def test_mid_attention_must_be_a_bool(value):
     with pytest.raises(ValueError, match="mid_attention"):
         AutoencoderKLConfig(mid_attention=value)
+
+
+def test_images_in_0_255_are_refused_not_encoded():
+    # found by the third bad-input pass: encode(x * 127.5 + 127.5) gave plausible latents
+    from ldm_teach.autoencoders import AutoencoderKL, AutoencoderKLConfig
+
+    ae = AutoencoderKL(AutoencoderKLConfig(in_channels=1, base_channels=8, channel_mult=(1, 2),
+                                           latent_channels=2, norm_groups=4)).eval()
+    x = torch.rand(2, 1, 8, 8) * 2 - 1
+    ae.encode(x)
+    with pytest.raises(ValueError, match=r"images in \[-1, 1\], got values up to 255.*"
+                                         r"x / 127.5 - 1"):
+        ae.encode(torch.full((2, 1, 8, 8), 255.0))
+    with pytest.raises(ValueError, match="images in"):
+        ae(x * 127.5 + 127.5)
