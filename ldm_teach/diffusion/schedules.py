@@ -126,6 +126,9 @@ def _check_beta_args(num_train_timesteps: int, beta_start: float, beta_end: floa
     """Validate the arguments shared by the linear, scaled-linear and sigmoid schedules."""
     _check_open_unit("beta_start", beta_start)
     _check_open_unit("beta_end", beta_end)
+    if beta_end < beta_start:  # noise must grow with t; ScheduleConfig refuses it too
+        raise ValueError(f"beta_end must be >= beta_start, got beta_start={beta_start!r}, "
+                         f"beta_end={beta_end!r}")
     return _check_num_timesteps(num_train_timesteps)
 
 
@@ -133,8 +136,8 @@ def linear_betas(num_train_timesteps: int, beta_start: float, beta_end: float) -
     """β_t linear in t (Ho et al. 2020, Sec. 4). Returns float64 (T,).
 
     Raises:
-        ValueError: unless num_train_timesteps is an int >= 1 and beta_start, beta_end are
-            finite numbers in (0, 1).
+        ValueError: unless num_train_timesteps is an int in [1, 100000] and beta_start <=
+            beta_end are finite numbers in (0, 1).
     """
     num_train_timesteps = _check_beta_args(num_train_timesteps, beta_start, beta_end)
     return _linear(num_train_timesteps, beta_start, beta_end)
@@ -218,6 +221,9 @@ def rescale_zero_terminal_snr(betas: Tensor) -> Tensor:
     if not isinstance(betas, Tensor) or betas.ndim != 1 or betas.shape[0] < 2:
         got = tuple(betas.shape) if isinstance(betas, Tensor) else type(betas).__name__
         raise ValueError(f"betas must be a 1-D tensor of length >= 2 (T >= 2), got {got}")
+    if not bool(((betas >= 0) & (betas <= 1)).all()):  # also false for NaN
+        raise ValueError(f"betas must be in [0, 1], got values in [{float(betas.min())}, "
+                         f"{float(betas.max())}]")
     alphas_cumprod = torch.cumprod(1.0 - betas, dim=0)
     alphas_bar_sqrt = alphas_cumprod.sqrt()  # sqrt(ᾱ_t)
     first, last = alphas_bar_sqrt[0].clone(), alphas_bar_sqrt[-1].clone()

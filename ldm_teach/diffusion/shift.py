@@ -176,7 +176,11 @@ def latent_std_snr_scale(latent_std: float) -> float:
         ValueError: if latent_std is not a positive finite number.
     """
     latent_std = _check_positive_finite("latent_std", latent_std)
-    return latent_std**2
+    scale = latent_std**2
+    if not (0.0 < scale < math.inf):  # 1e-200 ** 2 underflows to 0, 1e200 ** 2 overflows
+        raise ValueError(f"latent_std must be a std whose square is a positive finite float, "
+                         f"got {latent_std!r} (its square is {scale!r})")
+    return scale
 
 
 def chapter_heuristic_betas(

@@ -21,6 +21,8 @@ import torch
 from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from ldm_teach.argcheck import check_int
+
 
 def count_flops(fn: Callable[[], Tensor], backward: bool = True) -> int:
     """FLOPs of ``fn()`` (and of its backward pass if ``backward``), as counted by
@@ -87,7 +89,14 @@ def time_training_step(
 def attention_matrix_bytes(
     height: int, width: int, batch_size: int = 1, heads: int = 1, bytes_per_element: int = 4
 ) -> int:
-    """Bytes of one self-attention weight matrix over an H x W grid: B * h * (H W)^2 * bytes."""
+    """Bytes of one self-attention weight matrix over an H x W grid: B * h * (H W)^2 * bytes.
+
+    Raises:
+        ValueError: naming the argument, unless every one is a positive int.
+    """
+    for arg, value in (("height", height), ("width", width), ("batch_size", batch_size),
+                       ("heads", heads), ("bytes_per_element", bytes_per_element)):
+        check_int(value, arg, lo=1, expected="a positive integer")
     n = height * width
     return batch_size * heads * n * n * bytes_per_element
 

@@ -261,3 +261,18 @@ def test_num_train_timesteps_has_an_upper_bound():
     with pytest.raises(ValueError, match="num_train_timesteps must be at most 100000"):
         linear_betas(100_001, 1e-4, 0.02)
     assert linear_betas(100_000, 1e-4, 0.02).shape == (100_000,)
+
+
+def test_schedule_helpers_refuse_what_schedule_config_refuses():
+    # found by the third bad-input pass: decreasing linear betas, a negative beta after
+    # rescaling, and an snr_scale of 0 were returned without a word
+    from ldm_teach.diffusion import latent_std_snr_scale
+    from ldm_teach.diffusion.schedules import rescale_zero_terminal_snr
+
+    with pytest.raises(ValueError, match="beta_end must be >= beta_start"):
+        linear_betas(10, 0.02, 1e-4)
+    with pytest.raises(ValueError, match=r"betas must be in \[0, 1\]"):
+        rescale_zero_terminal_snr(torch.tensor([-0.1, 0.1]))
+    with pytest.raises(ValueError, match="latent_std must be a std whose square"):
+        latent_std_snr_scale(1e-200)
+    assert latent_std_snr_scale(0.5) == 0.25

@@ -114,3 +114,13 @@ def test_chapter_memory_estimate_names_a_bad_argument(kwargs, arg):
     args = {"height": 256, "width": 256, **kwargs}
     with pytest.raises(ValueError, match=arg):
         chapter_memory_estimate_gb(**args)
+
+
+@pytest.mark.parametrize("kwargs,arg", [({"height": -1}, "height"), ({"width": 64.5}, "width"),
+                                        ({"heads": -2}, "heads"), ({"height": 0}, "height"),
+                                        ({"width": float("nan")}, "width")])
+def test_attention_matrix_bytes_names_a_bad_argument(kwargs, arg):
+    # found by the third bad-input pass: (-1, 64) gave 16384, heads=-2 a negative size
+    args = {"height": 64, "width": 64, **kwargs}
+    with pytest.raises(ValueError, match=f"{arg} must be a positive integer"):
+        attention_matrix_bytes(**args)
