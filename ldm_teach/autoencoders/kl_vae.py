@@ -327,8 +327,9 @@ class AutoencoderKL(nn.Module):
             ValueError: if z is not a non-empty, finite float (B, latent_channels, h, w)
                 tensor of the parameters' dtype (any float dtype when upcasting, or under
                 autocast); NaN or inf latents would decode to NaN images silently.
-            FloatingPointError: if a float16 decode without upcasting gives NaN or inf from
-                a finite z (an overflow); set ``force_upcast = True`` or use float32.
+            FloatingPointError: if the decode gives NaN or inf from a finite z (an overflow:
+                in float16 without upcasting, set ``force_upcast = True`` or use float32; in
+                float32, latents of absurd magnitude such as 1e20).
         """
         upcast = self._upcast
         check_latent(z, self.config.latent_channels, None if upcast else self._param_dtype)
@@ -338,13 +339,21 @@ class AutoencoderKL(nn.Module):
                 f"of {z.numel()} (e.g. from a diverged sampler or a bad scale_factor)"
             )
         if upcast:
-            return _call_float32(self.decoder, _call_float32(self.post_quant_conv, z))
-        x_hat = self.decoder(self.post_quant_conv(z))
-        if x_hat.dtype == torch.float16 and not bool(torch.isfinite(x_hat).all()):
+            x_hat = _call_float32(self.decoder, _call_float32(self.post_quant_conv, z))
+        else:
+            x_hat = self.decoder(self.post_quant_conv(z))
+        if not bool(torch.isfinite(x_hat).all()):
+            if x_hat.dtype == torch.float16:
+                raise FloatingPointError(
+                    "the float16 decode overflowed to NaN/inf; with float16 parameters set "
+                    "model.force_upcast = True (decode in float32, as diffusers does for "
+                    "models whose config sets force_upcast), or decode in float32 (no float16 "
+                    "autocast)"
+                )
             raise FloatingPointError(
-                "the float16 decode overflowed to NaN/inf; with float16 parameters set "
-                "model.force_upcast = True (decode in float32, as diffusers does for models "
-                "whose config sets force_upcast), or decode in float32 (no float16 autocast)"
+                f"decoding overflowed to NaN/inf: z has values up to "
+                f"{float(z.detach().abs().max()):g} in magnitude, far beyond the latents the "
+                "encoder produces (check the scale_factor, or a diverged sampler)"
             )
         return x_hat
 

@@ -270,3 +270,13 @@ def test_images_in_0_255_are_refused_not_encoded():
         ae.encode(torch.full((2, 1, 8, 8), 255.0))
     with pytest.raises(ValueError, match="images in"):
         ae(x * 127.5 + 127.5)
+
+
+def test_latents_of_absurd_magnitude_are_an_error_not_nan_images():
+    # found by the third bad-input pass: decode(full(1e20)) returned all-NaN images
+    from ldm_teach.pretrained import load_autoencoder
+
+    ae = load_autoencoder("digits-kl-f4")
+    assert torch.isfinite(ae.decode(torch.randn(1, 4, 8, 8))).all()
+    with pytest.raises(FloatingPointError, match="z has values up to 1e\\+20"):
+        ae.decode(torch.full((1, 4, 8, 8), 1e20))
