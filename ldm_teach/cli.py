@@ -214,6 +214,7 @@ def _cmd_run_notebooks(args: argparse.Namespace) -> int:
 def _execute_notebooks(args: argparse.Namespace) -> int:
     import nbformat
     from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
 
     from ldm_teach.training.checkpoint import atomic_write_text, check_output_file
 
@@ -241,7 +242,18 @@ def _execute_notebooks(args: argparse.Namespace) -> int:
             kernel_name="python3",
             resources={"metadata": {"path": str(path.parent)}},
         )
-        client.execute()
+        try:
+            client.execute()
+        except CellExecutionError as err:  # a cell raised: the file is left as it was
+            name = getattr(err, "ename", None) or type(err).__name__
+            print(f"ldm-teach run-notebooks: {path}: a cell raised {name} "
+                  f"({getattr(err, 'evalue', '')}); the notebook was not changed",
+                  file=sys.stderr)
+            return 1
+        except TimeoutError:
+            print(f"ldm-teach run-notebooks: {path}: a cell ran longer than --cell-timeout "
+                  f"{args.cell_timeout} s; the notebook was not changed", file=sys.stderr)
+            return 1
         # the whole file, source cells kept, as nbformat.write would; atomically
         text = nbformat.writes(nb)
         atomic_write_text(path, text if text.endswith("\n") else text + "\n")

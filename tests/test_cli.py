@@ -308,3 +308,16 @@ def test_a_checkpoint_failing_its_checksum_is_one_line_not_a_traceback(tmp_path,
     assert err.startswith("ldm-teach train: ") and "SHA-256" in err
     assert err.count("\n") == 1 and "Traceback" not in err
     assert not (tmp_path / "digits-ldm.json").exists()
+
+
+def test_run_notebooks_with_a_failing_cell_is_one_line_and_keeps_the_file(tmp_path, capsys):
+    # found by the third bad-input pass: a cell raising gave a CellExecutionError traceback
+    import nbformat
+
+    path = tmp_path / "bad.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1 / 0")]), path)
+    before = path.read_bytes()
+    assert main(["run-notebooks", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert "a cell raised ZeroDivisionError" in err and "was not changed" in err
+    assert err.count("\n") == 1 and path.read_bytes() == before

@@ -307,8 +307,14 @@ def build_all(solutions_dir: str | Path, exercises_dir: str | Path,
     for solution in sorted(solutions_dir.glob("*.ipynb")):
         expected_names.add(solution.name)
         target = exercises_dir / solution.name
-        solution_nb = nbformat.read(solution, as_version=4)
-        text = notebook_text(build_exercise(solution_nb, source_name=solution.name))
+        try:
+            solution_nb = nbformat.read(solution, as_version=4)
+            text = notebook_text(build_exercise(solution_nb, source_name=solution.name))
+        except ValueError as err:  # our own messages name the part; add the file
+            raise ValueError(f"{solution}: {err}") from err
+        except Exception as err:  # not JSON, not a notebook, another nbformat version ...
+            first = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
+            raise ValueError(f"{solution} is not a valid solution notebook ({first})") from err
         if not target.exists():
             writes.append((target, text))
             reported.append(target)

@@ -270,3 +270,16 @@ def test_build_all_refuses_to_build_into_the_solutions_folder(tmp_path):
     assert build_exercises_main(["--solutions", str(sols), "--exercises", str(sols),
                                  "--force"]) == 2
     assert (sols / "ex1.ipynb").read_bytes() == before
+
+
+@pytest.mark.parametrize("text", ["[]", '{"cells": 5}', "{\n", '{"nbformat": 99, "cells": []}'])
+def test_a_broken_solution_notebook_is_named(tmp_path, text):
+    # found by the third bad-input pass: AttributeError/TypeError tracebacks, or messages
+    # that did not say which file
+    sols = tmp_path / "solutions"
+    sols.mkdir()
+    nbformat.write(solution_nb(), sols / "ex1.ipynb")
+    (sols / "bad.ipynb").write_text(text)
+    with pytest.raises(ValueError, match=r"bad\.ipynb"):
+        build_all(sols, tmp_path / "exercises")
+    assert not (tmp_path / "exercises" / "ex1.ipynb").exists()  # nothing written
