@@ -317,6 +317,9 @@ class UNet(nn.Module):
             concat: (B, concat_channels, H, W) spatial condition (``concat_channels`` > 0).
         """
         cfg = self.config
+        if not isinstance(x, Tensor):
+            raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__} (convert with "
+                            "torch.as_tensor)")
         if x.ndim != 4 or x.shape[1] != cfg.in_channels:
             raise ValueError(
                 f"x must have shape (B, {cfg.in_channels}, H, W), got {tuple(x.shape)}"
@@ -326,10 +329,10 @@ class UNet(nn.Module):
                              f"{tuple(x.shape)}")
         weight = self.conv_in.weight
         if x.dtype != weight.dtype:
-            raise TypeError(
-                f"x must have the UNet's dtype {weight.dtype}, got {x.dtype}; convert one of "
-                f"them (x.to({weight.dtype}) or unet.to({x.dtype}))"
-            )
+            fix = (f"x.to({weight.dtype}) or unet.to({x.dtype})" if x.is_floating_point()
+                   else f"x.to({weight.dtype}): x must be floating point")
+            raise TypeError(f"x must have the UNet's dtype {weight.dtype}, got {x.dtype}; "
+                            f"convert ({fix})")
         if x.shape[2] % self.size_divisor or x.shape[3] % self.size_divisor:
             raise ValueError(
                 f"x's height and width must be divisible by {self.size_divisor}, "
