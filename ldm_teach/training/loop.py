@@ -100,6 +100,8 @@ class TrainConfig:
             raise ValueError(f"bf16_autocast must be a bool, got {self.bf16_autocast!r}")
         if self.warmup_steps < 0 or self.checkpoint_every < 0 or self.seed < 0:
             raise ValueError("warmup_steps, checkpoint_every and seed must be >= 0")
+        if self.seed > 2**63 - 1:  # torch.Generator.manual_seed takes a signed 64-bit int
+            raise ValueError(f"seed must be at most 2**63 - 1, got {self.seed}")
         if self.ema_decay is not None and (
             isinstance(self.ema_decay, bool) or not 0.0 < self.ema_decay < 1.0
         ):
@@ -110,6 +112,18 @@ class TrainConfig:
             raise ValueError("ema_warmup=True needs an ema_decay (it warms up the EMA decay)")
         if self.grad_clip is not None and not self.grad_clip > 0:
             raise ValueError(f"grad_clip must be positive or None, got {self.grad_clip}")
+
+
+def _check_loss(loss: Tensor) -> None:
+    """Raise TypeError/ValueError unless ``loss`` is a scalar tensor with a gradient."""
+    if not isinstance(loss, Tensor):
+        raise TypeError(f"loss_fn must return a tensor, got {type(loss).__name__}")
+    if loss.numel() != 1:
+        raise ValueError(f"loss_fn must return a scalar (one value), got shape "
+                         f"{tuple(loss.shape)}; reduce it, e.g. with .mean()")
+    if not loss.requires_grad:
+        raise ValueError("loss_fn's loss does not require a gradient: it was computed under "
+                         "torch.no_grad(), detached, or from frozen parameters only")
 
 
 #: TrainConfig fields that may differ between a checkpoint and the run resuming it
@@ -249,7 +263,19 @@ def train(
         FileExistsError: if ``checkpoint_dir`` already holds a checkpoint and ``resume``
             is False (nothing a user saved is overwritten silently).
     """
-    if not data or any(d.shape[0] != data[0].shape[0] for d in data) or data[0].shape[0] == 0:
+    if not isinstance(config, TrainConfig):
+        raise TypeError(f"config must be a TrainConfig, got {type(config).__name__} (build one "
+                        "with TrainConfig(**fields))")
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if not callable(loss_fn):
+        raise TypeError(f"loss_fn must be callable (model, batch, generator) -> loss, got "
+                        f"{type(loss_fn).__name__}")
+    if isinstance(data, Tensor):
+        raise TypeError("data must be a tuple of tensors, got one tensor: pass (data,)")
+    if (not isinstance(data, (tuple, list)) or not data
+            or not all(isinstance(d, Tensor) and d.ndim >= 1 for d in data)
+            or any(d.shape[0] != data[0].shape[0] for d in data) or data[0].shape[0] == 0):
         raise ValueError("data must be a non-empty tuple of tensors with equal, non-zero length")
     stages = _check_stages(stages, data, config.steps)
     params = [p for p in model.parameters() if p.requires_grad]
@@ -338,6 +364,7 @@ def train(
             # 2. forward, optionally in bf16
             with torch.autocast(device_type, dtype=torch.bfloat16, enabled=config.bf16_autocast):
                 loss = loss_fn(model, batch, gen)
+            _check_loss(loss)
             # 3. accumulate
             (loss.float() / config.grad_accum).backward()
             total += float(loss.detach()) / config.grad_accum

@@ -477,3 +477,33 @@ def test_checkpoint_dir_is_checked_before_training_and_a_refused_resume_leaves_t
         train(model, loss_fn, data, TrainConfig(steps=1, batch_size=2),
               checkpoint_dir=tmp_path / "ck", resume=True, progress=False)
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+def test_train_names_what_is_wrong_with_its_arguments():
+    # found by the third bad-input pass: torch/Python errors from deep inside train()
+    import torch
+
+    from ldm_teach.training import TrainConfig, train
+
+    model = torch.nn.Linear(2, 1)
+    cfg = TrainConfig(steps=1, batch_size=2)
+    data = (torch.randn(4, 2),)
+
+    def loss_fn(m, batch, g):
+        return m(batch[0]).pow(2).mean()
+
+    cases = [
+        (dict(data=data[0]), TypeError, "got one tensor: pass"),
+        (dict(data=(torch.tensor(1.0),)), ValueError, "non-empty tuple of tensors"),
+        (dict(config={"steps": 1}), TypeError, "config must be a TrainConfig, got dict"),
+        (dict(loss_fn=lambda m, b, g: 1.0), TypeError, "must return a tensor, got float"),
+        (dict(loss_fn=lambda m, b, g: m(b[0])), ValueError, r"scalar.*got shape \(2, 1\)"),
+        (dict(loss_fn=lambda m, b, g: m(b[0]).mean().detach()), ValueError,
+         "does not require a gradient"),
+    ]
+    for change, error, message in cases:
+        kw = {"model": model, "loss_fn": loss_fn, "data": data, "config": cfg, **change}
+        with pytest.raises(error, match=message):
+            train(kw["model"], kw["loss_fn"], kw["data"], kw["config"], progress=False)
+    with pytest.raises(ValueError, match=r"seed must be at most 2\*\*63 - 1"):
+        TrainConfig(steps=1, seed=2**64)
