@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from ldm_teach.autoencoders import VQVAE, AutoencoderKL, AutoencoderKLConfig, VQVAEConfig
+from ldm_teach.device import check_device
 from ldm_teach.training.checkpoint import (
     atomic_targets,
     backup_path,
@@ -488,6 +489,7 @@ def load_autoencoder(
             ``config``, a bad ``card_format``) or ``weights_dir`` is empty.
         ChecksumError: the weights file does not match its card.
     """
+    device = check_device(device)  # before reading anything
     tensors, card = load_state_dict(name, weights_dir)
     kind = card.get("kind")
     if kind == "autoencoder_kl":
@@ -513,6 +515,7 @@ def load_feature_net(
     """
     from ldm_teach.metrics.features import DigitsFeatureNet
 
+    device = check_device(device)  # before reading anything
     tensors, card = load_state_dict(name, weights_dir)
     if card.get("kind") != "feature_net":
         raise ValueError(f"{name!r} is a {card.get('kind')!r}, not a feature_net")
@@ -582,6 +585,7 @@ def load_latent_diffusion(
     from ldm_teach.diffusion import ScheduleConfig
     from ldm_teach.models import LatentDiffusion, UNet, UNetConfig
 
+    device = check_device(device)  # before reading anything
     tensors, card = load_state_dict(name, weights_dir)
     if card.get("kind") != "latent_diffusion":
         raise ValueError(f"{name!r} is a {card.get('kind')!r}, not a latent_diffusion")

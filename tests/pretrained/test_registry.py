@@ -540,3 +540,16 @@ def test_seal_cards_in_a_folder_that_does_not_exist_is_an_error(tmp_path, capsys
         assert f"weights_dir {missing} is not a folder" in capsys.readouterr().err
     assert main(["seal-cards", "--weights-dir", str(tmp_path)]) == 0
     assert capsys.readouterr().out == "no checkpoints found\n"
+
+
+@pytest.mark.parametrize("device", ["gpu", "", 5, None, True])
+def test_loaders_name_a_bad_device(device):
+    # found by the third bad-input pass: torch RuntimeErrors ("Expected one of cpu, cuda...")
+    import torch
+
+    if device is None:
+        device = "cuda" if not torch.cuda.is_available() else "gpu"
+    for load in (load_autoencoder, load_latent_diffusion):
+        with pytest.raises(ValueError, match="device"):
+            load(device=device)
+    assert next(load_autoencoder(device="cpu").parameters()).device.type == "cpu"
