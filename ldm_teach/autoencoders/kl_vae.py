@@ -26,7 +26,7 @@ decode whose output is not finite raises a FloatingPointError instead of returni
 from __future__ import annotations
 
 import itertools
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from numbers import Real
 
 import torch
@@ -34,12 +34,13 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ldm_teach.autoencoders.distributions import DiagonalGaussian
+from ldm_teach.config import ConfigDict
 from ldm_teach.nn import Downsample, ResnetBlock, SelfAttention2d, Upsample, group_norm
 from ldm_teach.nn.norm import check_widths
 
 
 @dataclass(frozen=True)
-class AutoencoderKLConfig:
+class AutoencoderKLConfig(ConfigDict):
     """Configuration of :class:`AutoencoderKL`.
 
     Raises ValueError at construction if the widths cannot be group-normalised or a field
@@ -78,14 +79,6 @@ class AutoencoderKLConfig:
         """f: how much H and W shrink from image to latent."""
         return 2 ** (len(self.channel_mult) - 1)
 
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> AutoencoderKLConfig:
-        d = dict(d)
-        d["channel_mult"] = tuple(d["channel_mult"])
-        return cls(**d)
 
 
 def check_dtype(name: str, t: Tensor, dtype: torch.dtype | None) -> None:

@@ -22,7 +22,7 @@ K-ary symbols, ``decode_indices`` turns them back.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
@@ -39,10 +39,11 @@ from ldm_teach.autoencoders.quantizer import (
     VectorQuantizer,
     check_quantizer_args,
 )
+from ldm_teach.config import ConfigDict
 
 
 @dataclass(frozen=True)
-class VQVAEConfig:
+class VQVAEConfig(ConfigDict):
     """Configuration of :class:`VQVAE`. The first seven fields mean what they mean in
     :class:`~ldm_teach.autoencoders.kl_vae.AutoencoderKLConfig`.
 
@@ -97,14 +98,6 @@ class VQVAEConfig:
         """f: how much H and W shrink from image to latent."""
         return 2 ** (len(self.channel_mult) - 1)
 
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> VQVAEConfig:
-        d = dict(d)
-        d["channel_mult"] = tuple(d["channel_mult"])
-        return cls(**d)
 
 
 class VQVAE(nn.Module):

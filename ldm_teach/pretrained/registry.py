@@ -12,6 +12,7 @@ Each entry is two files in ``ldm_teach/pretrained/weights/``:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from pathlib import Path
@@ -231,6 +232,22 @@ def load_card(name: str, weights_dir: str | os.PathLike | None = None) -> dict[s
             "--accept-edits`"
         )
     return card
+
+
+@contextlib.contextmanager
+def _config_fits_weights(name: str, weights_dir):
+    """Turn the errors of building a model from a card's config and loading its weights
+    (torch's multi-line state_dict RuntimeError, a TypeError from a malformed field) into one
+    ValueError naming the card: its config does not describe its weights."""
+    try:
+        yield
+    except (RuntimeError, TypeError, KeyError, ValueError) as err:
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0][:300]
+        raise ValueError(
+            f"card {card_path(name, weights_dir)}: its config does not describe the weights in "
+            f"{weights_path(name, weights_dir)} ({first}); the card was edited or belongs to "
+            "other weights"
+        ) from err
 
 
 def _card_config(card: dict[str, Any], name: str, weights_dir, *keys: str) -> dict[str, Any]:
@@ -492,14 +509,15 @@ def load_autoencoder(
     device = check_device(device)  # before reading anything
     tensors, card = load_state_dict(name, weights_dir)
     kind = card.get("kind")
-    if kind == "autoencoder_kl":
-        model = AutoencoderKL(AutoencoderKLConfig.from_dict(
-            _card_config(card, name, weights_dir)))
-    elif kind == "autoencoder_vq":
-        model = VQVAE(VQVAEConfig.from_dict(_card_config(card, name, weights_dir)))
-    else:
+    if kind not in ("autoencoder_kl", "autoencoder_vq"):
         raise ValueError(f"{name!r} is a {kind!r}, not an autoencoder_kl or autoencoder_vq")
-    model.load_state_dict(tensors)
+    config = _card_config(card, name, weights_dir)
+    with _config_fits_weights(name, weights_dir):
+        if kind == "autoencoder_kl":
+            model = AutoencoderKL(AutoencoderKLConfig.from_dict(config))
+        else:
+            model = VQVAE(VQVAEConfig.from_dict(config))
+        model.load_state_dict(tensors)
     return model.eval().to(device)
 
 
@@ -520,8 +538,9 @@ def load_feature_net(
     if card.get("kind") != "feature_net":
         raise ValueError(f"{name!r} is a {card.get('kind')!r}, not a feature_net")
     config = _card_config(card, name, weights_dir, "widths", "num_classes")
-    net = DigitsFeatureNet(tuple(config["widths"]), config["num_classes"])
-    net.load_state_dict(tensors)
+    with _config_fits_weights(name, weights_dir):
+        net = DigitsFeatureNet(tuple(config["widths"]), config["num_classes"])
+        net.load_state_dict(tensors)
     return net.eval().to(device)
 
 
@@ -597,12 +616,14 @@ def load_latent_diffusion(
         autoencoder = IdentityAutoencoder(config["unet"]["in_channels"])
     else:
         autoencoder = load_autoencoder(card["autoencoder"], weights_dir)
-    unet = UNet(UNetConfig.from_dict(config["unet"]))
-    unet.load_state_dict(tensors)
+    with _config_fits_weights(name, weights_dir):
+        unet = UNet(UNetConfig.from_dict(config["unet"]))
+        unet.load_state_dict(tensors)
+        schedule = ScheduleConfig(**config["schedule"])
     ldm = LatentDiffusion(
         autoencoder,
         unet,
-        ScheduleConfig(**config["schedule"]),
+        schedule,
         scale_factor=config["scale_factor"],
         cond_drop_prob=config.get("cond_drop_prob", 0.0),
         # what the UNet predicts; cards before it was recorded are all epsilon models

@@ -553,3 +553,18 @@ def test_loaders_name_a_bad_device(device):
         with pytest.raises(ValueError, match="device"):
             load(device=device)
     assert next(load_autoencoder(device="cpu").parameters()).device.type == "cpu"
+
+
+def test_a_resealed_card_whose_config_does_not_fit_its_weights_is_named(tmp_path, autoencoder):
+    # found by the third bad-input pass: torch's multi-line "Error(s) in loading state_dict"
+    _save_ae(autoencoder, tmp_path)
+    path = tmp_path / "tiny-ae.json"
+    card = json.loads(path.read_text())
+    for edit in ({"latent_channels": 3}, {"base_channels": 8}, {"channel_mult": "ab"},
+                 {"nonsense": 1}):
+        edited = {**card, "config": {**card["config"], **edit}}
+        path.write_text(json.dumps(registry.sealed(edited)))
+        with pytest.raises(ValueError, match=r"tiny-ae\.json: its config does not describe "
+                                             r"the weights") as exc:
+            load_autoencoder("tiny-ae", tmp_path)
+        assert "\n" not in str(exc.value)
