@@ -146,7 +146,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     pred = classifier.predict(samples)
     acc = float((pred == y).float().mean())
     # one row per digit: reorder (class-major) into rows of per_class samples
-    save_image_grid(samples, out, nrow=per_class)
+    save_image_grid(samples, out, nrow=per_class, overwrite=True)  # --out checked above
     per_digit = [(pred[y == d] == d).float().mean().item() for d in range(10)]
     print(f"wrote {out} ({args.num_samples} samples, rows = digits 0-9)")
     print("per-digit accuracy: " + " ".join(f"{d}:{a:.0%}" for d, a in enumerate(per_digit)))

@@ -94,16 +94,19 @@ def image_format(path: str | os.PathLike) -> str:
 
 
 def save_image_grid(
-    images: Tensor, path: str | os.PathLike, nrow: int = 10, upscale: int = 2
+    images: Tensor, path: str | os.PathLike, nrow: int = 10, upscale: int = 2, *,
+    overwrite: bool = False,
 ) -> Path:
     """Write a PNG grid of ``images`` ([-1, 1], (B, C, H, W)); returns the path.
 
     ``upscale`` (an int in [1, :data:`MAX_UPSCALE`]) enlarges each pixel by
     nearest-neighbour so small images stay legible. The format follows the suffix of
     ``path`` (``.png``, ...). The file is written atomically (a temporary file renamed
-    over ``path``): an error or a full disk leaves an existing ``path`` as it was.
+    over ``path``): an error or a full disk leaves an existing ``path`` as it was. An
+    existing file is replaced only with ``overwrite=True``.
 
     Raises:
+        FileExistsError: if ``path`` exists and ``overwrite`` is False (checked first).
         ValueError: for an ``upscale`` outside [1, MAX_UPSCALE] or one that would make
             more than :data:`MAX_PIXELS` pixels, a ``path`` whose suffix is not an image
             format, and as :func:`to_uint8_grid` for ``images``.
@@ -113,6 +116,10 @@ def save_image_grid(
             1 <= upscale <= MAX_UPSCALE):
         raise ValueError(f"upscale must be an int in [1, {MAX_UPSCALE}], got {upscale!r}")
     path = Path(path)
+    if type(overwrite) is not bool:
+        raise ValueError(f"overwrite must be a bool, got {overwrite!r}")
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path} already exists; pass overwrite=True to replace it")
     fmt = image_format(path)
     arr = to_uint8_grid(images, nrow)
     pixels = arr.shape[0] * arr.shape[1] * upscale**2

@@ -126,9 +126,12 @@ def test_save_image_grid_is_atomic(tmp_path, monkeypatch):
     def full(src, dst):
         raise OSError(28, "No space left on device")
 
+    with pytest.raises(FileExistsError, match="pass overwrite=True"):
+        save_image_grid(_images(), path)  # a file the user has is not replaced silently
+    assert path.read_bytes() == b"the previous grid"
     monkeypatch.setattr(ckpt.os, "replace", full)
     with pytest.raises(OSError, match="No space"):
-        save_image_grid(_images(), path)
+        save_image_grid(_images(), path, overwrite=True)
     assert path.read_bytes() == b"the previous grid"  # not truncated
     assert [p.name for p in tmp_path.iterdir()] == ["grid.png"]
     with pytest.raises(ValueError, match="image suffix"):
