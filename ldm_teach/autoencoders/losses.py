@@ -45,6 +45,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ldm_teach.argcheck import check_int
+
 DISC_LOSSES = ("hinge", "non_saturating")
 REC_KINDS = ("l1", "l2")
 
@@ -200,7 +202,13 @@ def adaptive_weight(
 
 def discriminator_factor(step: int, disc_start: int) -> float:
     """Delayed start of the adversarial terms: 0.0 while step < disc_start, else 1.0
-    (taming's ``adopt_weight``; the LDM KL-f configs start D at step 50001)."""
+    (taming's ``adopt_weight``; the LDM KL-f configs start D at step 50001).
+
+    Raises:
+        ValueError: unless ``step`` and ``disc_start`` are ints >= 0 (NaN used to give 1.0).
+    """
+    check_int(step, "step", lo=0)
+    check_int(disc_start, "disc_start", lo=0)
     return 0.0 if step < disc_start else 1.0
 
 

@@ -115,7 +115,14 @@ def latent_bits_per_pixel(z: Tensor, image_hw: tuple[int, int], bits: int = 8) -
 def _to_pil(image: Tensor) -> Image.Image:
     if image.ndim != 3 or image.shape[0] not in (1, 3):
         raise ValueError(f"image must be (1 or 3, H, W), got {tuple(image.shape)}")
-    arr = ((image.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    x = image.detach().float()
+    if not bool(torch.isfinite(x).all()):
+        raise ValueError("image must be finite, got NaN or inf values (they would become "
+                         "black pixels)")
+    if x.numel() and float(x.abs().max()) > 1.5:  # small overshoot is clamped, not [0, 255]
+        raise ValueError(f"image must be in [-1, 1], got values in [{float(x.min()):g}, "
+                         f"{float(x.max()):g}]")
+    arr = ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
     arr = arr.permute(1, 2, 0).cpu().numpy()
     return Image.fromarray(arr[..., 0] if arr.shape[2] == 1 else arr)
 
@@ -129,7 +136,8 @@ def jpeg_roundtrip(image: Tensor, quality: int) -> tuple[Tensor, int]:
     Returns:
         (decoded image, same shape, float32 in [-1, 1]; size of the JPEG file in bytes).
     Raises:
-        ValueError: for a bad shape or a quality outside [1, 95].
+        ValueError: for a bad shape, non-finite values or values beyond [-1.5, 1.5] (not an
+            image in [-1, 1]), or a quality outside [1, 95].
     """
     if not isinstance(quality, int) or not 1 <= quality <= 95:
         raise ValueError(f"quality must be an int in [1, 95], got {quality!r}")

@@ -392,3 +392,12 @@ def test_kl_weight_and_commitment_cost_refuse_nan_and_inf(value):
                                               norm_groups=4, latent_channels=2))
     with pytest.raises(ValueError, match="kl_weight"):
         autoencoder_kl_loss(model, torch.zeros(1, 1, 8, 8), value)
+
+
+@pytest.mark.parametrize("step,start", [(float("nan"), 3), (1.5, 3), (-1, 3), (2, True)])
+def test_discriminator_factor_refuses_what_is_not_a_step(step, start):
+    from ldm_teach.autoencoders.losses import discriminator_factor
+
+    with pytest.raises(ValueError, match="must be an int >= 0"):
+        discriminator_factor(step, start)
+    assert discriminator_factor(3, 3) == 1.0 and discriminator_factor(2, 3) == 0.0

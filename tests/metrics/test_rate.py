@@ -141,3 +141,12 @@ def test_rate_functions_refuse_nan_batches_and_vq_models():
     vq = VQVAE(VQVAEConfig(in_channels=1, base_channels=8, channel_mult=(1, 2), norm_groups=4))
     with pytest.raises(TypeError, match="AutoencoderKL"):
         rate_distortion_point(vq, torch.zeros(2, 1, 8, 8))
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), 255.0])
+def test_jpeg_roundtrip_refuses_what_is_not_an_image_in_range(bad):
+    # found by the third bad-input pass: an all-NaN image gave a finite image and a size
+    from ldm_teach.metrics.rate import jpeg_roundtrip
+
+    with pytest.raises(ValueError, match="image must be"):
+        jpeg_roundtrip(torch.full((1, 32, 32), bad), 50)
