@@ -111,12 +111,18 @@ def digits_from_8x8(X: np.ndarray, size: int = 32) -> Tensor:
     Returns:
         (N, 1, size, size) float32 in [-1, 1].
     Raises:
-        ValueError: if X is not (N, 64) or size is not allowed.
+        ValueError: if X is not (N, 64) real values in [0, 16] (NaN included), or size is
+            not allowed.
     """
     _check_size(size)
     X = np.asarray(X)
     if X.ndim != 2 or X.shape[1] != 64:
         raise ValueError(f"X must have shape (N, 64), got {X.shape}")
+    if not np.issubdtype(X.dtype, np.number) or np.issubdtype(X.dtype, np.complexfloating):
+        raise ValueError(f"X must hold real numbers, got dtype {X.dtype}")
+    if X.size and not (np.isfinite(X).all() and X.min() >= 0 and X.max() <= DIGITS_MAX):
+        raise ValueError(f"X must hold pixel values in [0, {DIGITS_MAX:g}] (scikit-learn's "
+                         f"digits), got values in [{X.min()}, {X.max()}]")
     x = torch.as_tensor(X, dtype=torch.float32).view(-1, 1, 8, 8)  # (N, 1, 8, 8)
     x = x / DIGITS_MAX * 2.0 - 1.0  # 1. [0, 16] -> [-1, 1]
     if size != 8:  # 2. bicubic upsampling
@@ -124,6 +130,11 @@ def digits_from_8x8(X: np.ndarray, size: int = 32) -> Tensor:
             x, size=(size, size), mode="bicubic", antialias=True, align_corners=False
         )  # (N, 1, size, size)
     return x.clamp(-1.0, 1.0).contiguous()  # 3. undo bicubic overshoot
+
+
+#: Values beyond this magnitude cannot be a sampler's overshoot of [-1, 1]; they are images
+#: in another range (most often [0, 255]), refused by :func:`digits_to_8x8`.
+MAX_ABS_DIGIT = 100.0
 
 
 def digits_to_8x8(images: Tensor) -> np.ndarray:
@@ -138,7 +149,8 @@ def digits_to_8x8(images: Tensor) -> np.ndarray:
     Returns:
         (N, 64) float64 array in [0, 16], rows read row by row like ``load_digits().data``.
     Raises:
-        ValueError: if images is not (N, 1, H, W) with H and W multiples of 8.
+        ValueError: if images is not a non-empty (N, 1, H, W) tensor with H and W multiples
+            of 8, holds NaN or inf, or values beyond :data:`MAX_ABS_DIGIT` in magnitude.
     """
     if not isinstance(images, Tensor):
         raise ValueError(f"images must be a torch.Tensor, got {type(images).__name__}")
@@ -147,7 +159,15 @@ def digits_to_8x8(images: Tensor) -> np.ndarray:
     H, W = images.shape[-2:]
     if H % 8 != 0 or W % 8 != 0:
         raise ValueError(f"images height and width must be multiples of 8, got {H}x{W}")
+    if images.shape[0] == 0:
+        raise ValueError("images must hold at least one image (N >= 1), got an empty batch")
     x = images.detach().to(device="cpu", dtype=torch.float64)
+    if not bool(torch.isfinite(x).all()):
+        raise ValueError("images must be finite, got NaN or inf values")
+    peak = float(x.abs().max())
+    if peak > MAX_ABS_DIGIT:  # an overshooting sampler, yes; images in [0, 255], no
+        raise ValueError(f"images must be nominally in [-1, 1], got values up to {peak:g} in "
+                         "magnitude; images in [0, 255] become x / 127.5 - 1")
     x = F.adaptive_avg_pool2d(x, (8, 8))  # 1. (N, 1, 8, 8), exact block means
     x = ((x + 1.0) / 2.0 * DIGITS_MAX).clamp(0.0, DIGITS_MAX)  # 2. [-1, 1] -> [0, 16]
     return x.reshape(-1, 64).numpy()  # (N, 64)

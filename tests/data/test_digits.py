@@ -102,3 +102,17 @@ def test_digits_to_8x8_clips_and_validates():
         digits_to_8x8(torch.zeros(2, 3, 16, 16))
     with pytest.raises(ValueError, match="multiples of 8"):
         digits_to_8x8(torch.zeros(2, 1, 12, 12))
+
+
+@pytest.mark.parametrize("value", [255.0, -5.0, float("nan")])
+def test_digits_from_8x8_refuses_values_outside_0_16(value):
+    # found by the third bad-input pass: 255 and -5 were clipped without a word
+    import numpy as np
+
+    from ldm_teach.data.digits import digits_from_8x8
+
+    X = np.zeros((2, 64))
+    X[0, 5] = value
+    with pytest.raises(ValueError, match=r"X must hold pixel values in \[0, 16\]"):
+        digits_from_8x8(X)
+    assert digits_from_8x8(np.full((1, 64), 16.0)).max() == 1.0
