@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ldm_teach.argcheck import check_int
 from ldm_teach.autoencoders import AutoencoderKL
 from ldm_teach.diffusion import (
     PREDICTION_TYPES,
@@ -223,6 +224,12 @@ class LatentDiffusion(nn.Module):
         return guided
 
     def latent_shape(self, image_size: int) -> tuple[int, int, int]:
+        """(c, image_size / f, image_size / f), the latent of a square image.
+
+        Raises:
+            ValueError: unless ``image_size`` is a positive int divisible by f.
+        """
+        check_int(image_size, "image_size", lo=1, expected="a positive int")
         f = self.autoencoder.downsample_factor
         if image_size % f:
             raise ValueError(f"image_size must be divisible by f={f}, got {image_size}")

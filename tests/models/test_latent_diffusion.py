@@ -291,3 +291,14 @@ def test_loss_target_follows_prediction_type(prediction_type):
     out = ldm.unet(q_sample(z0, t, eps, ldm.schedule), t, y)
     loss = ldm.loss(z0, y, torch.Generator().manual_seed(3))
     torch.testing.assert_close(loss, torch.nn.functional.mse_loss(out, target))
+
+
+@pytest.mark.parametrize("size", [0, -4, 4.0, True])
+def test_latent_shape_refuses_what_is_not_a_size(size):
+    # found by the third bad-input pass: 0 gave (4, 0, 0), -4 gave (4, -1, -1)
+    from ldm_teach.pretrained import load_latent_diffusion
+
+    ldm = load_latent_diffusion()
+    with pytest.raises(ValueError, match="image_size must be a positive int"):
+        ldm.latent_shape(size)
+    assert ldm.latent_shape(32) == (4, 8, 8)
