@@ -18,7 +18,15 @@ import math
 import numbers
 from typing import Any
 
-__all__ = ["check_choice", "check_int", "check_probability", "check_real", "is_int", "is_real"]
+__all__ = [
+    "check_bool",
+    "check_choice",
+    "check_int",
+    "check_probability",
+    "check_real",
+    "is_int",
+    "is_real",
+]
 
 
 def is_int(value: Any) -> bool:
@@ -87,3 +95,12 @@ def check_choice(value: Any, name: str, choices) -> Any:
     if isinstance(value, (list, dict, set)) or value not in tuple(choices):
         raise ValueError(f"{name} must be one of {tuple(choices)}, got {value!r}")
     return value
+
+
+def check_bool(value: Any, name: str) -> bool:
+    """``value`` if it is a bool (numpy's included). Raises ValueError for anything else:
+    a truthy string such as "no" must not switch a flag on."""
+    if not isinstance(value, bool) and type(value).__module__ + type(value).__name__ not in (
+            "numpybool_", "numpybool"):
+        raise ValueError(f"{name} must be True or False, got {value!r}")
+    return bool(value)

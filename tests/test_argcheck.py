@@ -62,3 +62,37 @@ def test_check_probability_and_choice():
     for bad in ("DDIM", ["ddim"], None):
         with pytest.raises(ValueError, match=r"sampler must be one of \('ddpm', 'ddim'\)"):
             check_choice(bad, "sampler", ("ddpm", "ddim"))
+
+
+def test_check_bool_refuses_truthy_strings():
+    from ldm_teach.argcheck import check_bool
+
+    assert check_bool(True, "flag") is True and check_bool(np.bool_(False), "flag") is False
+    for bad in ("no", "yes", 1, None):
+        with pytest.raises(ValueError, match="flag must be True or False"):
+            check_bool(bad, "flag")
+
+
+def test_flags_refuse_truthy_strings_across_the_package():
+    # found by the third bad-input pass: "no" switched these flags on
+    import torch
+
+    from ldm_teach.autoencoders.quantizer import VectorQuantizer
+    from ldm_teach.diffusion import NoiseSchedule, ScheduleConfig, ddim_sample
+    from ldm_teach.metrics import count_flops, latent_stats
+    from ldm_teach.training import TrainConfig, train
+
+    schedule = NoiseSchedule(ScheduleConfig(num_train_timesteps=10))
+    calls = [
+        lambda: VectorQuantizer(8, 2, use_ema="yes"),
+        lambda: ddim_sample(lambda x, t: x, (1, 1, 2, 2), schedule, num_inference_steps=2,
+                            set_alpha_to_one="no", progress=False),
+        lambda: latent_stats(torch.randn(2, 1, 2, 2), per_channel="no"),
+        lambda: count_flops(lambda: torch.ones(1), backward="yes"),
+        lambda: train(torch.nn.Linear(1, 1), lambda m, b, g: m(b[0]).mean(),
+                      (torch.randn(2, 1),), TrainConfig(steps=1, batch_size=1),
+                      resume="yes", progress=False),
+    ]
+    for call in calls:
+        with pytest.raises(ValueError, match="must be True or False"):
+            call()

@@ -48,6 +48,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ldm_teach.argcheck import check_bool
+
 
 def check_quantizer_args(
     num_codes: int,
@@ -146,7 +148,7 @@ class VectorQuantizer(nn.Module):
         self.num_codes = num_codes
         self.code_dim = code_dim
         self.commitment_cost = commitment_cost
-        self.use_ema = use_ema
+        self.use_ema = check_bool(use_ema, "use_ema")
         self.ema_decay = ema_decay
         self.ema_eps = ema_eps
         self.dead_code_threshold = dead_code_threshold

@@ -24,6 +24,7 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from ldm_teach.argcheck import check_bool
 from ldm_teach.diffusion.ddpm import ModelFn, check_clip_sample, initial_noise
 from ldm_teach.diffusion.forward import (
     as_timestep,
@@ -226,6 +227,7 @@ def ddim_sample(
     """
     T = schedule.num_train_timesteps
     timesteps = ddim_timesteps(num_inference_steps, T, spacing, steps_offset).tolist()
+    set_alpha_to_one = check_bool(set_alpha_to_one, "set_alpha_to_one")
     final_alpha_cumprod = 1.0 if set_alpha_to_one else float(schedule.alphas_cumprod[0])
     x = initial_noise(shape, x_T, generator, device)
     B = x.shape[0]

@@ -21,7 +21,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from ldm_teach.argcheck import check_int
+from ldm_teach.argcheck import check_bool, check_int
 
 
 def count_flops(fn: Callable[[], Tensor], backward: bool = True) -> int:
@@ -40,6 +40,7 @@ def count_flops(fn: Callable[[], Tensor], backward: bool = True) -> int:
             requires a gradient (``fn`` ran under ``torch.no_grad()``, or the model's
             parameters are frozen): pass ``backward=False`` to count the forward pass only.
     """
+    backward = check_bool(backward, "backward")
     if not callable(fn):
         raise TypeError(f"fn must be a zero-argument callable, got {type(fn).__name__}")
     with FlopCounterMode(display=False) as counter:

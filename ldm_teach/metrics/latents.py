@@ -11,6 +11,8 @@ import numpy as np
 from scipy import stats
 from torch import Tensor
 
+from ldm_teach.argcheck import check_bool
+
 
 def latent_stats(z: Tensor, per_channel: bool = False) -> dict:
     """Mean, standard deviation and excess kurtosis of latents.
@@ -26,6 +28,7 @@ def latent_stats(z: Tensor, per_channel: bool = False) -> dict:
     """
     if z.ndim != 4 or z.numel() == 0:
         raise ValueError(f"z must be a non-empty (N, C, h, w) tensor, got {tuple(z.shape)}")
+    per_channel = check_bool(per_channel, "per_channel")
     arr = z.detach().float().cpu().numpy()
     flat = arr.ravel()
     out = {

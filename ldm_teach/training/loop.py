@@ -30,6 +30,7 @@ from torch import Tensor, nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm.auto import tqdm
 
+from ldm_teach.argcheck import check_bool
 from ldm_teach.training.checkpoint import (
     check_output_dir,
     load_tensors,
@@ -263,6 +264,7 @@ def train(
         FileExistsError: if ``checkpoint_dir`` already holds a checkpoint and ``resume``
             is False (nothing a user saved is overwritten silently).
     """
+    resume = check_bool(resume, "resume")
     if not isinstance(config, TrainConfig):
         raise TypeError(f"config must be a TrainConfig, got {type(config).__name__} (build one "
                         "with TrainConfig(**fields))")
