@@ -489,6 +489,11 @@ def load_state_dict(
             )
     tensors, _ = load_tensors(wpath)
     tensors = {k: (v.float() if v.is_floating_point() else v) for k, v in tensors.items()}
+    bad = [k for k, v in tensors.items() if v.is_floating_point() and v.numel()
+           and not bool(torch.isfinite(v).all())]
+    if bad:  # save_pretrained never writes them: a hand-made or damaged file
+        raise ValueError(f"{wpath} holds non-finite values (NaN or inf) in {', '.join(bad[:5])}"
+                         f"{' ...' if len(bad) > 5 else ''}; the model would compute NaN")
     return tensors, card
 
 

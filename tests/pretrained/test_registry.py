@@ -568,3 +568,19 @@ def test_a_resealed_card_whose_config_does_not_fit_its_weights_is_named(tmp_path
                                              r"the weights") as exc:
             load_autoencoder("tiny-ae", tmp_path)
         assert "\n" not in str(exc.value)
+
+
+def test_weights_holding_nan_are_refused_on_load(tmp_path, autoencoder):
+    # found by the third bad-input pass: a resealed checkpoint with NaN weights loaded
+    from ldm_teach.training.checkpoint import write_tensors
+
+    _save_ae(autoencoder, tmp_path)
+    tensors, _ = load_tensors(tmp_path / "tiny-ae.safetensors")
+    tensors["post_quant_conv.bias"][0] = float("nan")
+    write_tensors(tensors, tmp_path / "tiny-ae.safetensors", {"name": "tiny-ae"})
+    card = json.loads((tmp_path / "tiny-ae.json").read_text())
+    card["sha256"] = sha256_file(tmp_path / "tiny-ae.safetensors")
+    (tmp_path / "tiny-ae.json").write_text(json.dumps(registry.sealed(card)))
+    with pytest.raises(ValueError, match=r"non-finite values \(NaN or inf\) in "
+                                         r"post_quant_conv\.bias"):
+        load_autoencoder("tiny-ae", tmp_path)
