@@ -14,11 +14,15 @@ The same seed always gives the same images and captions.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 from PIL import Image, ImageDraw
 from torch import Tensor
 from torch.utils.data import Dataset
+
+from ldm_teach.argcheck import check_int, is_real
 
 SHAPES: tuple[str, ...] = ("circle", "square", "triangle")
 COLOURS: dict[str, tuple[int, int, int]] = {  # RGB in [0, 255], distinct on black
@@ -85,7 +89,8 @@ def render_shape(
     Returns:
         (size, size, 3) uint8 RGB array.
     Raises:
-        ValueError: if an attribute value is unknown.
+        ValueError: if an attribute value is unknown, ``size`` is not an int in [4, 1024], or
+            ``offset`` is not two finite numbers in [-1, 1].
     """
     for key, allowed in (
         ("shape", SHAPES),
@@ -97,6 +102,11 @@ def render_shape(
             raise ValueError(
                 f"attributes[{key!r}] must be one of {list(allowed)}, got {attributes.get(key)!r}"
             )
+    check_int(size, "size", lo=4, hi=1024)
+    if (not isinstance(offset, (tuple, list)) or len(offset) != 2
+            or not all(is_real(o) and math.isfinite(o) and abs(o) <= 1 for o in offset)):
+        raise ValueError(f"offset must be two finite fractions of the side in [-1, 1], got "
+                         f"{offset!r}")
     side = size * SUPERSAMPLE
     cx, cy = POSITIONS[attributes["position"]]
     cx, cy = (cx + offset[0]) * side, (cy + offset[1]) * side  # centre in canvas pixels
