@@ -100,7 +100,8 @@ class FeatureDistance(nn.Module):
     distance per image, (B,), float, >= 0 (0 when x == y). Gradients flow to both inputs,
     so it can be a training loss; the network's own weights are frozen.
 
-    Raises ValueError if x and y differ in shape or are not (B, 1, H, W).
+    Raises ValueError if x and y differ in shape or are not (B, 1, H, W), or the target y
+    has values beyond 10 in magnitude (images in [0, 255] instead of [-1, 1]).
     """
 
     def __init__(self, net: DigitsFeatureNet) -> None:
@@ -122,6 +123,11 @@ class FeatureDistance(nn.Module):
         if x.shape != y.shape:
             raise ValueError(f"x and y must have the same shape, got {tuple(x.shape)} and "
                              f"{tuple(y.shape)}")
+        # y is the target image: in [-1, 1]; values far beyond are images in [0, 255]
+        if y.numel() and float(y.detach().abs().max()) > 10.0:
+            raise ValueError(f"y must be images in [-1, 1], got values up to "
+                             f"{float(y.detach().abs().max()):g} in magnitude; images in "
+                             "[0, 255] become y / 127.5 - 1")
         total = x.new_zeros(x.shape[0])
         for fx, fy in zip(self.net.features(x), self.net.features(y), strict=False):
             diff = (_unit_normalize(fx) - _unit_normalize(fy)).pow(2).sum(dim=1)  # (B, h, w)

@@ -75,3 +75,10 @@ def test_short_training_learns_the_digits():
     with torch.no_grad():
         acc = (net(test.images).argmax(1) == test.labels).float().mean().item()
     assert acc > 0.5  # 60 steps: far above chance (0.1)
+
+
+def test_distance_refuses_a_target_in_0_255(net):
+    # found by the third bad-input pass: [0, 255] images gave a plausible distance
+    x = torch.rand(2, 1, 32, 32) * 2 - 1
+    with pytest.raises(ValueError, match=r"y must be images in \[-1, 1\], got values up to"):
+        FeatureDistance(net)(x, x * 127.5 + 127.5)
