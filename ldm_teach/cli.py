@@ -160,12 +160,17 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 def _cmd_info(args: argparse.Namespace) -> int:
     from ldm_teach.pretrained import REGISTRY, WEIGHTS_DIR, available, load_card
+    from ldm_teach.training.checkpoint import sha256_file
 
     present = set(available())
     for name, desc in REGISTRY.items():
         if name in present:
             try:
                 card = load_card(name)
+                digest = sha256_file(WEIGHTS_DIR / f"{name}.safetensors")
+                if digest != card["sha256"]:
+                    raise ValueError(f"{name}.safetensors has SHA-256 {digest}, its card "
+                                     f"records {card['sha256']}: the file is corrupted")
             except ValueError as err:
                 print(f"{name:14s} damaged    {desc}\n{'':14s} {err}")
                 continue

@@ -321,3 +321,23 @@ def test_run_notebooks_with_a_failing_cell_is_one_line_and_keeps_the_file(tmp_pa
     err = capsys.readouterr().err
     assert "a cell raised ZeroDivisionError" in err and "was not changed" in err
     assert err.count("\n") == 1 and path.read_bytes() == before
+
+
+def test_info_reports_truncated_weights_as_damaged(tmp_path, monkeypatch, capsys):
+    # found by the third bad-input pass: info read only the cards
+    import shutil
+
+    import ldm_teach.pretrained as pretrained
+    from ldm_teach.pretrained import registry
+
+    for name in ("digits-kl-f4", "digits-ldm"):
+        for suffix in (".json", ".safetensors"):
+            shutil.copy(registry.WEIGHTS_DIR / f"{name}{suffix}", tmp_path)
+    weights = tmp_path / "digits-kl-f4.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-8])
+    monkeypatch.setattr(registry, "WEIGHTS_DIR", tmp_path)
+    monkeypatch.setattr(pretrained, "WEIGHTS_DIR", tmp_path)
+    assert main(["info"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert any(line.startswith("digits-kl-f4") and "damaged" in line for line in lines)
+    assert any(line.startswith("digits-ldm") and "MB" in line for line in lines)
