@@ -7,6 +7,8 @@ from collections.abc import Mapping, Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 
+from ldm_teach.argcheck import check_int
+
 
 def smooth(values: Sequence[float], window: int = 1) -> np.ndarray:
     """Moving average over ``window`` points ('valid' mode: len - window + 1 points)."""
@@ -37,7 +39,10 @@ def plot_curves(
         title, ylabel: labels; logy: logarithmic y axis.
     Returns:
         the axes.
+    Raises:
+        ValueError: if ``every`` is not an int >= 1.
     """
+    check_int(every, "every", lo=1)
     if ax is None:
         _, ax = plt.subplots(figsize=(4.6, 3.2))
     for name, values in curves.items():

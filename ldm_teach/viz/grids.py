@@ -16,6 +16,7 @@ from PIL import Image
 from torch import Tensor
 from torchvision.utils import make_grid
 
+from ldm_teach.argcheck import check_real
 from ldm_teach.training.checkpoint import atomic_write_bytes
 
 #: largest ``upscale`` of :func:`save_image_grid`
@@ -147,8 +148,10 @@ def show_images(
     """Draw a grid of images ([-1, 1]) on a matplotlib axis (a new figure if ``ax`` is None).
 
     Raises:
-        ValueError: as :func:`to_uint8_grid` (bad shape, non-finite values, ``nrow`` < 1).
+        ValueError: as :func:`to_uint8_grid` (bad shape, non-finite values, ``nrow`` < 1),
+            or if ``scale`` (inches per image) is not a finite number in (0, 10].
     """
+    check_real(scale, "scale", lo=0.0, hi=10.0, lo_open=True)
     arr = to_uint8_grid(images, nrow)
     if ax is None:
         ncol = min(nrow, images.shape[0])

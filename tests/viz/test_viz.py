@@ -303,3 +303,15 @@ def test_demo_refuses_an_unwritable_format_before_sampling(tmp_path, capsys):
     assert main(["demo", "--out", str(tmp_path / "x.psd"), "--num-samples", "10"]) == 2
     assert "image suffix" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_plot_arguments_are_checked():
+    # found by the third bad-input pass: every=0 and scale=nan were accepted
+    from ldm_teach.viz import plot_curves, show_images
+
+    for every in (0, -1, 1.5):
+        with pytest.raises(ValueError, match="every must be an int >= 1"):
+            plot_curves({"loss": [1.0, 0.5]}, every=every)
+    for scale in (0, float("nan"), -1, 100):
+        with pytest.raises(ValueError, match="scale must be a finite number in"):
+            show_images(_images(), scale=scale)
