@@ -32,6 +32,8 @@ from PIL import Image
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from ldm_teach.argcheck import check_int
+
 # Which photographs are trained on and which are held out. Each is a natural RGB photo
 # that loads with no network (checked by tests/data/test_photos.py).
 PHOTO_SPLITS: dict[str, tuple[str, ...]] = {
@@ -203,8 +205,12 @@ def patchify(image: Tensor, patch_size: int) -> Tensor:
     (the order of ``photo_patches``).
 
     Raises:
-        ValueError: if the image is not 3-D or its sides are not multiples of patch_size.
+        ValueError: if ``patch_size`` is not an int >= 1, the image is not a 3-D tensor or
+            its sides are not multiples of patch_size.
     """
+    check_int(patch_size, "patch_size", lo=1)
+    if not isinstance(image, Tensor):
+        raise ValueError(f"image must be a (C, H, W) torch.Tensor, got {type(image).__name__}")
     if image.ndim != 3 or image.shape[1] % patch_size or image.shape[2] % patch_size:
         raise ValueError(f"image must be (C, H, W) with H and W multiples of {patch_size}, got "
                          f"{tuple(image.shape)}")

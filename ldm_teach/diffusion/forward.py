@@ -37,7 +37,10 @@ def extract(a: Tensor, t: Tensor, ndim: int, dtype: torch.dtype | None = None) -
         dtype: dtype of the result (the data's dtype); defaults to ``a.dtype``.
     Returns:
         (B, 1, ..., 1) with ``ndim`` dimensions, on t's device, in ``dtype``.
+    Raises:
+        ValueError: as :func:`check_timesteps` (t not an integer (B,) tensor in [0, T-1]).
     """
+    check_timesteps(t, a.shape[0])  # integer (B,) in [0, T-1], not an IndexError
     # int64 explicitly: a uint8 index would be read as a boolean mask, int8/int16 rejected
     out = a[t.to(device=a.device, dtype=torch.long)]  # (B,), gathered where the schedule lives
     # cast before moving: float64 does not exist on every device (e.g. mps)

@@ -84,3 +84,12 @@ def test_dataset_labels_name_the_source_photo():
 def test_bad_arguments_raise(kwargs, argument):
     with pytest.raises(ValueError, match=argument):
         photo_patches(**{"split": "test", **kwargs})
+
+
+@pytest.mark.parametrize("patch_size", [0, -2, 2.5, True])
+def test_patchify_names_a_bad_patch_size(patch_size):
+    # found by the third bad-input pass: patchify(img, 0) raised ZeroDivisionError
+    from ldm_teach.data.photos import patchify
+
+    with pytest.raises(ValueError, match="patch_size must be an int >= 1"):
+        patchify(torch.zeros(3, 8, 8), patch_size)

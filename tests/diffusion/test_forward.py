@@ -192,3 +192,13 @@ def test_q_sample_timestep_dtypes_and_shapes():
         q_sample(x0, torch.tensor(1), noise, s)  # 0-d
     with pytest.raises(ValueError, match=r"t must have shape \(4,\)"):
         q_sample(x0, torch.tensor([1]), noise, s)
+
+
+def test_extract_names_timesteps_out_of_range():
+    # found by the third bad-input pass: extract(a, t=5000) raised a bare IndexError
+    from ldm_teach.diffusion.forward import extract
+
+    a = torch.linspace(0, 1, 10, dtype=torch.float64)
+    with pytest.raises(ValueError, match=r"\[0, 9\]"):
+        extract(a, torch.tensor([5000]), 4)
+    assert extract(a, torch.tensor([9]), 4).shape == (1, 1, 1, 1)

@@ -38,3 +38,11 @@ def test_bad_arguments(kwargs, match):
 def test_negative_snr_rejected():
     with pytest.raises(ValueError, match="snr"):
         min_snr_weight(torch.tensor([-1.0]))
+
+
+def test_min_snr_weight_names_a_number_given_for_a_tensor():
+    # found by the third bad-input pass: "'bool' object has no attribute 'any'"
+    from ldm_teach.diffusion.weighting import min_snr_weight
+
+    with pytest.raises(ValueError, match="snr must be a torch.Tensor"):
+        min_snr_weight(3.0)
