@@ -220,6 +220,24 @@ def _check_stages(
     return stages
 
 
+def _check_extra_metadata(extra_metadata: dict | None) -> dict:
+    """Return ``extra_metadata`` (or ``{}``) once it is known to be JSON-able.
+
+    Checked before step 1, so that a non-JSON value does not fail at the first checkpoint
+    after minutes of training.
+    """
+    if extra_metadata is None:
+        return {}
+    if not isinstance(extra_metadata, dict):
+        raise TypeError(f"extra_metadata must be a dict or None, got {type(extra_metadata).__name__}")
+    try:
+        json.dumps(extra_metadata, allow_nan=False)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"extra_metadata must be JSON-able (str keys; str, number, bool, None, "
+                         f"list and dict values; no NaN): {err}") from None
+    return extra_metadata
+
+
 def train(
     model: nn.Module,
     loss_fn: Callable[[nn.Module, tuple[Tensor, ...], torch.Generator], Tensor],
@@ -258,7 +276,8 @@ def train(
             dimensions, or the stages' start steps are not increasing inside (0, steps);
             on resume, if the checkpoint's TrainConfig differs from ``config`` in a field
             other than :data:`RESUMABLE_CHANGES` (the differing fields are named).
-        TypeError: if ``stages`` is not a sequence of ``(start_step, tuple_of_tensors)``.
+        TypeError: if ``extra_metadata`` is not a dict (ValueError if it is not JSON-able),
+            or ``stages`` is not a sequence of ``(start_step, tuple_of_tensors)``.
         FloatingPointError: if the loss is NaN or inf at a step (named; raised before
             that step's update).
         FileExistsError: if ``checkpoint_dir`` already holds a checkpoint and ``resume``
@@ -280,6 +299,7 @@ def train(
             or any(d.shape[0] != data[0].shape[0] for d in data) or data[0].shape[0] == 0):
         raise ValueError("data must be a non-empty tuple of tensors with equal, non-zero length")
     stages = _check_stages(stages, data, config.steps)
+    extra_metadata = _check_extra_metadata(extra_metadata)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
     ema = None
@@ -334,7 +354,7 @@ def train(
             "losses": losses,
             "train_config": asdict(config),
             "optimizer": opt_meta,
-            "extra": extra_metadata or {},
+            "extra": extra_metadata,
         }
         save_tensors_atomic(tensors, ckpt_path, meta)
 

@@ -2,6 +2,7 @@
 
 import json
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -507,3 +508,22 @@ def test_train_names_what_is_wrong_with_its_arguments():
             train(kw["model"], kw["loss_fn"], kw["data"], kw["config"], progress=False)
     with pytest.raises(ValueError, match=r"seed must be at most 2\*\*63 - 1"):
         TrainConfig(steps=1, seed=2**64)
+
+
+@pytest.mark.parametrize("extra, error", [
+    ({"path": Path("x")}, ValueError),
+    ({"x": float("nan")}, ValueError),
+    ({1: {"x": object()}}, ValueError),
+    ([("a", 1)], TypeError),
+])
+def test_non_json_extra_metadata_is_refused_before_step_one(tmp_path, extra, error):
+    calls = []
+
+    def loss(model, batch, generator):
+        calls.append(1)
+        return _mse(model, batch, generator)
+
+    with pytest.raises(error, match="extra_metadata"):
+        train(_mlp(), loss, _regression_data(), TrainConfig(steps=3, batch_size=4),
+              checkpoint_dir=tmp_path, progress=False, extra_metadata=extra)
+    assert calls == [] and list(tmp_path.iterdir()) == []
