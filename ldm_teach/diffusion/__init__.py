@@ -1,7 +1,9 @@
 """Diffusion: noise schedules, the forward process, DDPM and DDIM samplers, guidance.
 
-schedules.py  β schedules, ᾱ, SNR, posterior coefficients (Ho et al. 2020)
+betas.py      β schedules (linear, scaled-linear, cosine, sigmoid) and their transforms
+schedules.py  ScheduleConfig and NoiseSchedule: ᾱ, SNR, posterior coefficients (Ho et al. 2020)
 forward.py    q_sample (Eq. 4), eps/x0/v conversions, q(x_{t-1} | x_t, x0) (Eq. 6-7)
+sampling.py   what both samplers share (model-function type, x_T, checks)
 ddpm.py       ancestral sampler (Ho et al. 2020, Algorithm 2)
 ddim.py       DDIM sampler (Song et al. 2020, Eq. 12, 16)
 guidance.py   classifier-free guidance (Ho & Salimans 2022)
@@ -9,6 +11,14 @@ weighting.py  min-SNR-γ loss weights (Hang et al. 2023)
 shift.py      log-SNR shift of a schedule for latents / resolution (Hoogeboom et al. 2023)
 """
 
+from ldm_teach.diffusion.betas import (
+    cosine_betas,
+    linear_betas,
+    rescale_zero_terminal_snr,
+    scaled_linear_betas,
+    shift_betas,
+    sigmoid_betas,
+)
 from ldm_teach.diffusion.ddim import ddim_sample, ddim_step, ddim_timesteps
 from ldm_teach.diffusion.ddpm import ddpm_sample, ddpm_step
 from ldm_teach.diffusion.forward import (
@@ -25,20 +35,11 @@ from ldm_teach.diffusion.forward import (
     q_sample,
 )
 from ldm_teach.diffusion.guidance import classifier_free_guidance
-from ldm_teach.diffusion.schedules import (
-    NoiseSchedule,
-    ScheduleConfig,
-    cosine_betas,
-    linear_betas,
-    rescale_zero_terminal_snr,
-    scaled_linear_betas,
-    sigmoid_betas,
-)
+from ldm_teach.diffusion.schedules import NoiseSchedule, ScheduleConfig
 from ldm_teach.diffusion.shift import (
     chapter_heuristic_betas,
     latent_std_snr_scale,
     resolution_snr_scale,
-    shift_betas,
     shifted_schedule,
 )
 from ldm_teach.diffusion.weighting import min_snr_weight

@@ -25,13 +25,13 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from ldm_teach.argcheck import check_bool
-from ldm_teach.diffusion.ddpm import ModelFn, check_clip_sample, initial_noise
 from ldm_teach.diffusion.forward import (
     as_timestep,
     check_same_shape,
     gaussian_noise,
     predict_x0_and_eps,
 )
+from ldm_teach.diffusion.sampling import ModelFn, check_clip_sample, initial_noise
 from ldm_teach.diffusion.schedules import NoiseSchedule
 
 SPACINGS = ("leading", "trailing", "linspace")
@@ -89,6 +89,30 @@ def ddim_timesteps(
     return torch.from_numpy(timesteps.copy())
 
 
+def _check_ddim_step(model_output, t, t_prev, x_t, schedule, eta, clip_sample,
+                     final_alpha_cumprod) -> tuple[int, int]:
+    """``ddim_step``'s argument checks; returns (t, t_prev) as ints (t_prev < 0: final step)."""
+    T = schedule.num_train_timesteps
+    t = as_timestep(t, T)
+    try:
+        t_prev = operator.index(t_prev)  # int, numpy integer or one-element integer tensor
+    except TypeError:
+        raise ValueError(f"t_prev must be an integer timestep, got {t_prev!r}") from None
+    if t_prev >= 0:
+        t_prev = as_timestep(t_prev, T, name="t_prev")
+        if t_prev >= t:
+            raise ValueError(
+                f"t_prev must be < t={t} (or negative for the final step), got {t_prev}"
+            )
+    if not 0.0 <= eta <= 1.0:
+        raise ValueError(f"eta must be in [0, 1], got {eta}")
+    check_clip_sample(clip_sample)
+    check_same_shape("x_t", x_t, "model_output", model_output)
+    if final_alpha_cumprod is not None and not 0.0 < float(final_alpha_cumprod) <= 1.0:
+        raise ValueError(f"final_alpha_cumprod must be in (0, 1], got {final_alpha_cumprod}")
+    return t, t_prev
+
+
 def ddim_step(
     model_output: Tensor,
     t: int,
@@ -125,24 +149,8 @@ def ddim_step(
         ValueError: on out-of-range t or t_prev, eta outside [0, 1], mismatched shapes, or
             an eps model_output at a t where ᾱ_t = 0 (see ``predict_x0_from_eps``).
     """
-    T = schedule.num_train_timesteps
-    t = as_timestep(t, T)
-    try:
-        t_prev = operator.index(t_prev)  # int, numpy integer or one-element integer tensor
-    except TypeError:
-        raise ValueError(f"t_prev must be an integer timestep, got {t_prev!r}") from None
-    if t_prev >= 0:
-        t_prev = as_timestep(t_prev, T, name="t_prev")
-        if t_prev >= t:
-            raise ValueError(
-                f"t_prev must be < t={t} (or negative for the final step), got {t_prev}"
-            )
-    if not 0.0 <= eta <= 1.0:
-        raise ValueError(f"eta must be in [0, 1], got {eta}")
-    check_clip_sample(clip_sample)
-    check_same_shape("x_t", x_t, "model_output", model_output)
-    if final_alpha_cumprod is not None and not 0.0 < float(final_alpha_cumprod) <= 1.0:
-        raise ValueError(f"final_alpha_cumprod must be in (0, 1], got {final_alpha_cumprod}")
+    t, t_prev = _check_ddim_step(model_output, t, t_prev, x_t, schedule, eta, clip_sample,
+                                 final_alpha_cumprod)
 
     # 1. ᾱ_t and ᾱ_prev as python floats (float64)
     alpha_t = float(schedule.alphas_cumprod[t])

@@ -16,7 +16,6 @@ Variable names: ``alphas_cumprod`` -> ᾱ, ``posterior_variance`` -> β̃, ``pre
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 
 import torch
 from torch import Tensor
@@ -29,15 +28,8 @@ from ldm_teach.diffusion.forward import (
     predict_x0_and_eps,
     q_posterior_mean_variance,
 )
+from ldm_teach.diffusion.sampling import ModelFn, check_clip_sample, initial_noise
 from ldm_teach.diffusion.schedules import NoiseSchedule
-
-ModelFn = Callable[[Tensor, Tensor], Tensor]  # (x_t (B, C, H, W), t (B,) int64) -> (B, C, H, W)
-
-
-def check_clip_sample(clip_sample: float | None) -> None:
-    """Raise ``ValueError`` unless clip_sample is None or a positive number."""
-    if clip_sample is not None and not (isinstance(clip_sample, (int, float)) and clip_sample > 0):
-        raise ValueError(f"clip_sample must be None or a positive float, got {clip_sample!r}")
 
 
 def ddpm_step(
@@ -92,26 +84,6 @@ def ddpm_step(
     else:
         check_same_shape("x_t", x_t, "variance_noise", variance_noise)
     return mean + std * variance_noise.to(device=x_t.device, dtype=x_t.dtype)
-
-
-def initial_noise(
-    shape: tuple[int, ...],
-    x_T: Tensor | None,
-    generator: torch.Generator | None,
-    device: torch.device | str | None,
-) -> Tensor:
-    """x_T for a sampler: the given ``x_T`` (moved to ``device`` if one is given) or fresh
-    float32 N(0, I) noise of ``shape``, seeded by ``generator``.
-
-    Raises:
-        ValueError: if x_T's shape is not ``shape``.
-    """
-    shape = tuple(shape)
-    if x_T is None:
-        return gaussian_noise(shape, generator, device=device, dtype=torch.float32)
-    if tuple(x_T.shape) != shape:
-        raise ValueError(f"x_T must have shape {shape}, got {tuple(x_T.shape)}")
-    return x_T.to(device) if device is not None else x_T
 
 
 @torch.no_grad()

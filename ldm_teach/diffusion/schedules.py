@@ -35,14 +35,24 @@ diffusers stores float32; the parity tests compare to float32 precision.
 from __future__ import annotations
 
 import copy
-import math
-import numbers
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
-BETA_SCHEDULES = ("linear", "scaled_linear", "cosine", "sigmoid")
+from ldm_teach.argcheck import check_choice, check_real
+from ldm_teach.diffusion.betas import (  # noqa: F401  (re-exported: the β functions' old home)
+    BETA_SCHEDULES,
+    MAX_NUM_TIMESTEPS,
+    _check_num_timesteps,
+    check_betas_range,
+    cosine_betas,
+    linear_betas,
+    rescale_zero_terminal_snr,
+    scaled_linear_betas,
+    shift_betas,
+    sigmoid_betas,
+)
 
 
 @dataclass(frozen=True)
@@ -59,194 +69,34 @@ class ScheduleConfig:
     snr_scale: float = 1.0
 
     def __post_init__(self) -> None:
-        T = self.num_train_timesteps
-        if isinstance(T, bool) or not isinstance(T, int) or T < 1:
-            raise ValueError(f"num_train_timesteps must be an int >= 1, got {T!r}")
-        _check_num_timesteps(T)  # and at most MAX_NUM_TIMESTEPS
-        if self.beta_schedule not in BETA_SCHEDULES:
-            raise ValueError(
-                f"beta_schedule must be one of {BETA_SCHEDULES}, got {self.beta_schedule!r}"
-            )
-        if not 0.0 < self.beta_start < 1.0:
-            raise ValueError(f"beta_start must be in (0, 1), got {self.beta_start}")
-        if not 0.0 < self.beta_end < 1.0:
-            raise ValueError(f"beta_end must be in (0, 1), got {self.beta_end}")
-        if self.beta_start > self.beta_end:
-            raise ValueError(
-                f"beta_start must be <= beta_end, got beta_start={self.beta_start}, "
-                f"beta_end={self.beta_end}"
-            )
-        if not isinstance(self.rescale_betas_zero_snr, bool):
-            raise ValueError(
-                f"rescale_betas_zero_snr must be a bool, got {self.rescale_betas_zero_snr!r}"
-            )
-        if self.rescale_betas_zero_snr and T < 2:
-            raise ValueError("rescale_betas_zero_snr needs num_train_timesteps >= 2, got 1")
-        if (
-            isinstance(self.snr_scale, bool)
-            or not isinstance(self.snr_scale, numbers.Real)
-            or not math.isfinite(self.snr_scale)
-            or self.snr_scale <= 0
-        ):
-            raise ValueError(
-                f"snr_scale must be a positive finite number, got {self.snr_scale!r}"
-            )
-        object.__setattr__(self, "snr_scale", float(self.snr_scale))  # plain float for JSON
+        _check_schedule_config(self)
+        # plain Python numbers, so that the config is JSON as it is
+        object.__setattr__(self, "num_train_timesteps", int(self.num_train_timesteps))
+        object.__setattr__(self, "snr_scale", float(self.snr_scale))
 
 
-#: The most training timesteps a schedule may have: the UNet accepts t up to 1e5, and a
-#: schedule of 10**9 steps would need gigabytes per array (DDPM and SD use 1000).
-MAX_NUM_TIMESTEPS = 100_000
-
-
-def _check_num_timesteps(num_train_timesteps: int) -> int:
-    """``num_train_timesteps`` as an int; ValueError unless an integer in [1, 100000]."""
-    T = num_train_timesteps
-    if isinstance(T, bool) or not isinstance(T, numbers.Integral) or T < 1:
-        raise ValueError(f"num_train_timesteps must be an int >= 1, got {T!r}")
-    if T > MAX_NUM_TIMESTEPS:
-        raise ValueError(f"num_train_timesteps must be at most {MAX_NUM_TIMESTEPS} (DDPM and "
-                         f"Stable Diffusion use 1000), got {T!r}")
-    return int(T)
-
-
-def _check_open_unit(name: str, value: float) -> float:
-    """``value`` as a float; ValueError naming ``name`` unless it is a finite number in (0, 1)."""
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, numbers.Real)
-        or not math.isfinite(value)
-        or not 0.0 < value < 1.0
-    ):
-        raise ValueError(f"{name} must be a finite number in (0, 1), got {value!r}")
-    return float(value)
-
-
-def _check_beta_args(num_train_timesteps: int, beta_start: float, beta_end: float) -> int:
-    """Validate the arguments shared by the linear, scaled-linear and sigmoid schedules."""
-    _check_open_unit("beta_start", beta_start)
-    _check_open_unit("beta_end", beta_end)
-    if beta_end < beta_start:  # noise must grow with t; ScheduleConfig refuses it too
-        raise ValueError(f"beta_end must be >= beta_start, got beta_start={beta_start!r}, "
-                         f"beta_end={beta_end!r}")
-    return _check_num_timesteps(num_train_timesteps)
-
-
-def linear_betas(num_train_timesteps: int, beta_start: float, beta_end: float) -> Tensor:
-    """β_t linear in t (Ho et al. 2020, Sec. 4). Returns float64 (T,).
-
-    Raises:
-        ValueError: unless num_train_timesteps is an int in [1, 100000] and beta_start <=
-            beta_end are finite numbers in (0, 1).
-    """
-    num_train_timesteps = _check_beta_args(num_train_timesteps, beta_start, beta_end)
-    return _linear(num_train_timesteps, beta_start, beta_end)
-
-
-def _linear(num_train_timesteps: int, beta_start: float, beta_end: float) -> Tensor:
-    """``linear_betas`` without the checks (``shift.chapter_heuristic_betas`` scales the
-    end points past 1 and clips afterwards)."""
-    return torch.linspace(beta_start, beta_end, num_train_timesteps, dtype=torch.float64)
-
-
-def scaled_linear_betas(num_train_timesteps: int, beta_start: float, beta_end: float) -> Tensor:
-    """sqrt(β_t) linear in t, then squared (LDM / Stable Diffusion). Returns float64 (T,).
-
-    Raises:
-        ValueError: as :func:`linear_betas`.
-    """
-    num_train_timesteps = _check_beta_args(num_train_timesteps, beta_start, beta_end)
-    return _scaled_linear(num_train_timesteps, beta_start, beta_end)
-
-
-def _scaled_linear(num_train_timesteps: int, beta_start: float, beta_end: float) -> Tensor:
-    """``scaled_linear_betas`` without the checks (see ``_linear``)."""
-    sqrt_betas = torch.linspace(
-        beta_start**0.5, beta_end**0.5, num_train_timesteps, dtype=torch.float64
-    )
-    return sqrt_betas**2
-
-
-def cosine_betas(num_train_timesteps: int, s: float = 0.008, max_beta: float = 0.999) -> Tensor:
-    """Cosine schedule (Nichol & Dhariwal 2021, arXiv:2102.09672, Eq. 17).
-
-    f(u) = cos²(((u + s) / (1 + s)) · π/2) on u = t/T ∈ [0, 1];  β_t = 1 - f((t+1)/T) / f(t/T),
-    clipped at ``max_beta`` so that the last steps do not become singular.
-
-    Returns:
-        float64 (T,), every value in (0, max_beta].
-    Raises:
-        ValueError: unless num_train_timesteps is an int >= 1, s a finite number >= 0 and
-            max_beta a number in (0, 1].
-    """
-    num_train_timesteps = _check_num_timesteps(num_train_timesteps)
-    if isinstance(s, bool) or not isinstance(s, numbers.Real) or not math.isfinite(s) or s < 0:
-        raise ValueError(f"s must be a finite number >= 0, got {s!r}")
-    if isinstance(max_beta, bool) or not isinstance(max_beta, numbers.Real) or not (
-        0.0 < max_beta <= 1.0
-    ):
-        raise ValueError(f"max_beta must be a number in (0, 1], got {max_beta!r}")
-    u = torch.arange(num_train_timesteps + 1, dtype=torch.float64) / num_train_timesteps  # (T+1,)
-    f = torch.cos((u + s) / (1 + s) * math.pi / 2) ** 2  # (T+1,)
-    betas = 1 - f[1:] / f[:-1]  # (T,)
-    return betas.clamp(max=max_beta)
-
-
-def sigmoid_betas(num_train_timesteps: int, beta_start: float, beta_end: float) -> Tensor:
-    """β_t = sigmoid(linspace(-6, 6)) · (beta_end - beta_start) + beta_start. Float64 (T,).
-
-    Raises:
-        ValueError: as :func:`linear_betas`.
-    """
-    num_train_timesteps = _check_beta_args(num_train_timesteps, beta_start, beta_end)
-    x = torch.linspace(-6, 6, num_train_timesteps, dtype=torch.float64)
-    return torch.sigmoid(x) * (beta_end - beta_start) + beta_start
-
-
-def rescale_zero_terminal_snr(betas: Tensor) -> Tensor:
-    """Rescale betas so that the final SNR is exactly zero (Lin et al. 2023, Algorithm 1).
-
-    sqrt(ᾱ) is shifted so its last value is 0 and scaled so its first value is unchanged;
-    betas are then recovered from the new ᾱ.
-
-    Args:
-        betas: (T,) with T >= 2, values in (0, 1).
-    Returns:
-        betas of the same shape and dtype; the last one equals 1 (ᾱ_{T-1} = 0).
-    Raises:
-        ValueError: if betas is not a 1-D tensor of length >= 2, or sqrt(ᾱ) does not fall
-            from its first to its last value (e.g. constant zero betas): the rescaling
-            divides by sqrt(ᾱ_0) - sqrt(ᾱ_{T-1}) and would give NaN.
-    """
-    if not isinstance(betas, Tensor) or betas.ndim != 1 or betas.shape[0] < 2:
-        got = tuple(betas.shape) if isinstance(betas, Tensor) else type(betas).__name__
-        raise ValueError(f"betas must be a 1-D tensor of length >= 2 (T >= 2), got {got}")
-    if not bool(((betas >= 0) & (betas <= 1)).all()):  # also false for NaN
-        raise ValueError(f"betas must be in [0, 1], got values in [{float(betas.min())}, "
-                         f"{float(betas.max())}]")
-    alphas_cumprod = torch.cumprod(1.0 - betas, dim=0)
-    alphas_bar_sqrt = alphas_cumprod.sqrt()  # sqrt(ᾱ_t)
-    first, last = alphas_bar_sqrt[0].clone(), alphas_bar_sqrt[-1].clone()
-    if not bool(first > last):  # one check; also false for NaN
+def _check_schedule_config(config: ScheduleConfig) -> None:
+    """ValueError naming the first field of ``config`` that is out of range."""
+    T = config.num_train_timesteps
+    _check_num_timesteps(T)  # an int in [1, MAX_NUM_TIMESTEPS]
+    check_choice(config.beta_schedule, "beta_schedule", BETA_SCHEDULES)
+    if not 0.0 < config.beta_start < 1.0:
+        raise ValueError(f"beta_start must be in (0, 1), got {config.beta_start}")
+    if not 0.0 < config.beta_end < 1.0:
+        raise ValueError(f"beta_end must be in (0, 1), got {config.beta_end}")
+    if config.beta_start > config.beta_end:
         raise ValueError(
-            f"betas must make sqrt(alpha_bar) fall (sqrt(alpha_bar_0) > sqrt(alpha_bar_T-1)) "
-            f"to be rescaled to zero terminal SNR, got {float(first)} and {float(last)}"
+            f"beta_start must be <= beta_end, got beta_start={config.beta_start}, "
+            f"beta_end={config.beta_end}"
         )
-    alphas_bar_sqrt = (alphas_bar_sqrt - last) * first / (first - last)  # shift, then scale
-    alphas_bar = alphas_bar_sqrt**2
-    alphas = torch.cat([alphas_bar[:1], alphas_bar[1:] / alphas_bar[:-1]])  # undo cumprod
-    return 1 - alphas
-
-
-def check_betas_range(betas: Tensor) -> Tensor:
-    """``betas`` as float64 on the CPU; ValueError unless every value is finite and in (0, 1]."""
-    betas = betas.detach().to(device="cpu", dtype=torch.float64)
-    if not bool(torch.isfinite(betas).all()) or not bool(((betas > 0) & (betas <= 1)).all()):
+    if not isinstance(config.rescale_betas_zero_snr, bool):
         raise ValueError(
-            f"betas must be finite and in (0, 1], got range "
-            f"[{float(betas.min())}, {float(betas.max())}]"
+            f"rescale_betas_zero_snr must be a bool, got {config.rescale_betas_zero_snr!r}"
         )
-    return betas
+    if config.rescale_betas_zero_snr and T < 2:
+        raise ValueError("rescale_betas_zero_snr needs num_train_timesteps >= 2, got 1")
+    check_real(config.snr_scale, "snr_scale", lo=0.0, lo_open=True,
+               expected="a positive finite number")
 
 
 def make_betas(config: ScheduleConfig) -> Tensor:
@@ -263,8 +113,6 @@ def make_betas(config: ScheduleConfig) -> Tensor:
     if config.rescale_betas_zero_snr:
         betas = rescale_zero_terminal_snr(betas)
     if config.snr_scale != 1.0:
-        from ldm_teach.diffusion.shift import shift_betas  # shift.py imports this module
-
         betas = shift_betas(betas, config.snr_scale)
     return betas
 

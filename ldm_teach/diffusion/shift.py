@@ -30,90 +30,21 @@ constant, so it is not the principled shift above (the tests and the notebook sh
 from __future__ import annotations
 
 import math
-import numbers
 from dataclasses import replace
 
-import torch
-import torch.nn.functional as F
 from torch import Tensor
 
-from ldm_teach.diffusion.schedules import (
-    NoiseSchedule,
-    ScheduleConfig,
-    _linear,
-    _scaled_linear,
-    check_betas_range,
-)
+from ldm_teach.argcheck import check_int, check_real
+from ldm_teach.diffusion.betas import _linear, _scaled_linear, shift_betas
+from ldm_teach.diffusion.schedules import NoiseSchedule, ScheduleConfig
 
 
 def _check_positive_finite(name: str, value: float) -> float:
-    """Return ``value`` as a float, or raise ValueError naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
-    value = float(value)
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a positive finite number, got {value}")
-    return value
+    return check_real(value, name, lo=0.0, lo_open=True, expected="a positive finite number")
 
 
 def _check_positive_int(name: str, value: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be an int >= 1, got {value!r}")
-    return value
-
-
-def shift_betas(betas: Tensor, snr_scale: float) -> Tensor:
-    """The betas whose SNR is ``snr_scale`` times that of ``betas`` at every t.
-
-    log SNR'(t) = log SNR(t) + log(snr_scale)  (Hoogeboom et al. 2023, arXiv:2301.11093,
-    Sec. 3.1); ᾱ'_t = sigmoid(log SNR'(t)); β'_t = 1 - ᾱ'_t / ᾱ'_{t-1}.
-
-    Args:
-        betas: (T,) tensor, T >= 1, finite values in (0, 1]; only the last may be 1 (zero
-            terminal SNR), and it stays 1. Any device; the work is done in float64 on the CPU.
-        snr_scale: positive finite factor on the SNR; 1 returns the same ᾱ.
-    Returns:
-        float64 (T,) CPU betas in (0, 1], with ᾱ' strictly decreasing and in (0, 1) (the
-        last may be 0 if the input's was).
-    Raises:
-        TypeError: if betas is not a tensor.
-        ValueError: if betas is not a non-empty 1-D tensor of finite values in (0, 1] with
-            1 only at the end, if snr_scale is not a positive finite number, or if the
-            shift is so large that ᾱ' rounds to 0 or 1 in float64 at some t (roughly
-            snr_scale > 1e12 or < 1e-15 for the usual schedules).
-    """
-    snr_scale = _check_positive_finite("snr_scale", snr_scale)
-    if not isinstance(betas, Tensor):
-        raise TypeError(f"betas must be a torch.Tensor, got {type(betas).__name__}")
-    if betas.ndim != 1 or betas.numel() == 0:
-        raise ValueError(
-            f"betas must be a non-empty 1-D (T,) tensor, got shape {tuple(betas.shape)}"
-        )
-    betas = check_betas_range(betas)
-    if bool((betas[:-1] == 1).any()):
-        raise ValueError("betas may equal 1 only at the last step (zero terminal SNR)")
-    zero_terminal = bool(betas[-1] == 1)
-    alphas_cumprod = torch.cumprod(1.0 - betas, dim=0)  # ᾱ_t, (T,)
-    log_snr = torch.log(alphas_cumprod) - torch.log1p(-alphas_cumprod)  # λ(t); -inf if ᾱ = 0
-    log_snr_shifted = log_snr + math.log(snr_scale)  # λ'(t)
-    # log ᾱ'_t = log sigmoid(λ'), computed in log space so that tiny β' keep their precision
-    log_alphas_cumprod = F.logsigmoid(log_snr_shifted)  # (T,)
-    zero = torch.zeros(1, dtype=torch.float64)
-    log_alphas_cumprod_prev = torch.cat([zero, log_alphas_cumprod[:-1]])  # log ᾱ'_{t-1}
-    # β'_t = 1 - exp(log ᾱ'_t - log ᾱ'_{t-1})
-    shifted = -torch.expm1(log_alphas_cumprod - log_alphas_cumprod_prev)  # (T,)
-    # the schedule is rebuilt as cumprod(1 - β'): it must stay strictly inside (0, 1)
-    rebuilt = torch.cumprod(1.0 - shifted, dim=0)
-    body = rebuilt[:-1] if zero_terminal else rebuilt
-    bad = ~((body > 0) & (body < 1)) | ~((1.0 - shifted[: len(body)]) < 1.0)
-    if bool(bad.any()):
-        t_bad = int(torch.nonzero(bad)[0])
-        raise ValueError(
-            f"snr_scale={snr_scale:g} is too extreme for float64: ᾱ' rounds to "
-            f"{float(body[t_bad]):g} at t={t_bad} (it must stay strictly inside (0, 1) and "
-            "decrease); use a factor closer to 1"
-        )
-    return shifted
+    return check_int(value, name, lo=1)
 
 
 def shifted_schedule(schedule: NoiseSchedule, snr_scale: float) -> NoiseSchedule:
