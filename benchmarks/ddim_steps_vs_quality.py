@@ -14,9 +14,12 @@ from __future__ import annotations
 
 import argparse
 
-from ldm_teach.cli import _guidance, _positive_int  # the CLI's argument checks
-from ldm_teach.pretrained import available, load_card, load_latent_diffusion
-from ldm_teach.pretrained.recipes import measure_ldm_samples
+from ldm_teach.argcheck import argparse_type, check_int, check_real
+from ldm_teach.metrics import measure_ldm_samples
+from ldm_teach.pretrained import available, load_card, load_feature_net, load_latent_diffusion
+
+_positive_int = argparse_type(check_int, lo=1, expected="a positive integer")
+_guidance = argparse_type(check_real, lo=0.0)
 
 
 def main() -> None:
@@ -38,6 +41,7 @@ def main() -> None:
     if args.per_class < 2:
         parser.error("--per-class must be >= 2 (diversity needs two samples of a class)")
     ldm = load_latent_diffusion(args.model, args.weights_dir)
+    feature_net = load_feature_net("digits-features")
     T = ldm.schedule.num_train_timesteps
     bad = [n for n in args.steps if n > T]
     if bad:
@@ -47,7 +51,7 @@ def main() -> None:
     rows = [("ddim", n) for n in args.steps] + ([] if args.no_ddpm else [("ddpm", T)])
     for sampler, n in rows:
         m = measure_ldm_samples(ldm, n, args.guidance_scale, per_class=args.per_class,
-                                sampler=sampler)
+                                sampler=sampler, feature_net=feature_net)
         print(f"{sampler:>8} {n:6d} {m['classifier_accuracy']:9.1%} {m['frechet_distance']:8.3f} "
               f"{m['within_class_diversity']:10.3f} {m['sampling_wall_s']:8.2f}", flush=True)
 

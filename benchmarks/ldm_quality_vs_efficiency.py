@@ -2,15 +2,17 @@
 
 For each of ``digits-cmp-{pixel,f4,f8,f16}`` (one UNet design and one training budget on
 pixels or on the latents of the f = 4, 8, 16 digit autoencoders) it measures, side by side
-in this one run:
+in this one run, with :func:`ldm_teach.metrics.measure_efficiency` (the function notebook
+10.3 calls):
 
-- UNet FLOPs per denoising step and per training step (torch.utils.flop_counter);
-- median wall time of one training step (batch 32) and of sampling 100 digits
-  (DDIM, 50 steps, guidance 2);
-- conditional accuracy of the independent classifier, Frechet distance on the course
-  feature net against the 360 test digits, and within-class diversity;
+- UNet FLOPs per denoising step of a batch of 32 (torch.utils.flop_counter);
+- median wall time of one training step (batch 32) and of sampling 10 digits
+  (DDIM, 25 steps, guidance 2);
 
-and prints the speed-ups and FLOP ratios relative to pixel space next to the chapter's
+and, with :func:`ldm_teach.metrics.measure_ldm_samples`, the quality of ``--samples``
+samples (DDIM ``--steps`` steps, guidance 2): conditional accuracy of the independent
+classifier, Frechet distance on the course feature net against the 360 test digits, and
+within-class diversity. It prints the savings relative to pixel space next to the chapter's
 claims (f = 4: 10-15x, f = 8: 40-60x, f = 16: 150-200x).
 
     python benchmarks/ldm_quality_vs_efficiency.py [--weights-dir DIR] [--samples 100]
@@ -22,30 +24,11 @@ import argparse
 
 import torch
 
-from ldm_teach.metrics import count_flops, time_training_step
-from ldm_teach.pretrained import available, load_latent_diffusion
-from ldm_teach.pretrained.recipes import measure_ldm_samples
+from ldm_teach.metrics import measure_efficiency, measure_ldm_samples, relative_to
+from ldm_teach.pretrained import available, load_feature_net, load_latent_diffusion
+from ldm_teach.viz import table
 
 NAMES = ("digits-cmp-pixel", "digits-cmp-f4", "digits-cmp-f8", "digits-cmp-f16")
-CHAPTER = {"digits-cmp-f4": "10-15x", "digits-cmp-f8": "40-60x", "digits-cmp-f16": "150-200x"}
-
-
-def measure(name: str, args) -> dict:
-    """FLOPs, step and sampling time, and sample quality of one comparison LDM."""
-    ldm = load_latent_diffusion(name, args.weights_dir)
-    shape = (32, *ldm.latent_shape(32))
-    z = torch.randn(shape)
-    t = torch.randint(0, 1000, (32,))
-    labels = torch.randint(0, 10, (32,))
-    flops = count_flops(lambda: ldm.unet(z, t, labels), backward=False)
-    step_s = time_training_step(ldm.unet, lambda m: m(z, t, labels).pow(2).mean(), repeats=5)
-    m = measure_ldm_samples(ldm, args.steps, 2.0, seed=0, per_class=args.samples // 10)
-    return {
-        "name": name, "latent": "x".join(map(str, shape[1:])), "gflop": flops / 1e9,
-        "step_ms": 1e3 * step_s, "sample_s": m["sampling_wall_s"],
-        "accuracy": m["classifier_accuracy"], "fd": m["frechet_distance"],
-        "diversity": m["within_class_diversity"],
-    }
 
 
 def main() -> None:
@@ -60,19 +43,26 @@ def main() -> None:
     missing = sorted(set(NAMES) - set(names))
     if missing:
         print("not trained yet (ldm-teach train NAME):", ", ".join(missing))
-    rows = [measure(name, args) for name in names]
-    base = next((r for r in rows if r["name"] == "digits-cmp-pixel"), None)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; {args.samples} samples, "
-          f"{args.steps} DDIM steps, guidance 2")
-    print(f"{'model':18}{'input':>9}{'GFLOP':>8}{'FLOP x':>8}{'ms/step':>9}{'step x':>8}"
-          f"{'sample s':>9}{'sample x':>9}{'acc':>6}{'FD':>8}{'div':>7}  chapter")
-    for r in rows:
-        fx = base["gflop"] / r["gflop"] if base else float("nan")
-        sx = base["step_ms"] / r["step_ms"] if base else float("nan")
-        px = base["sample_s"] / r["sample_s"] if base else float("nan")
-        print(f"{r['name']:18}{r['latent']:>9}{r['gflop']:8.3f}{fx:8.1f}{r['step_ms']:9.1f}"
-              f"{sx:8.1f}{r['sample_s']:9.1f}{px:9.1f}{r['accuracy']:6.2f}{r['fd']:8.2f}"
-              f"{r['diversity']:7.3f}  {CHAPTER.get(r['name'], '')}")
+    if "digits-cmp-pixel" not in names:
+        parser.error("the pixel-space baseline digits-cmp-pixel is needed for the ratios")
+    feature_net = load_feature_net("digits-features")
+    models = {name: load_latent_diffusion(name, args.weights_dir) for name in names}
+    cost = relative_to({n: measure_efficiency(m) for n, m in models.items()}, "digits-cmp-pixel")
+    quality = {n: measure_ldm_samples(m, args.steps, 2.0, feature_net=feature_net, seed=0,
+                                      per_class=args.samples // 10) for n, m in models.items()}
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; quality of "
+          f"{args.samples} samples, {args.steps} DDIM steps, guidance 2")
+    print(table(
+        [(n, "x".join(map(str, r["latent_shape"])), r["flops"] / 1e9, r["flop_ratio"],
+          1e3 * r["train_step_s"], r["step_ratio"], r["sampling_s"], r["sampling_ratio"],
+          r["chapter"], quality[n]["classifier_accuracy"], quality[n]["frechet_distance"],
+          quality[n]["within_class_diversity"]) for n, r in cost.items()],
+        columns=("model", "input", "GFLOP", "FLOP x", "ms/step", "step x", "sample s",
+                 "sample x", "chapter", "acc", "FD", "div"),
+        formats={"GFLOP": ".3f", "FLOP x": ".1f", "ms/step": ".1f", "step x": ".1f",
+                 "sample s": ".2f", "sample x": ".1f", "acc": ".2f", "FD": ".2f",
+                 "div": ".3f"},
+    ))
 
 
 if __name__ == "__main__":

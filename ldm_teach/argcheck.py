@@ -19,6 +19,7 @@ import numbers
 from typing import Any
 
 __all__ = [
+    "argparse_type",
     "check_bool",
     "check_choice",
     "check_int",
@@ -104,3 +105,31 @@ def check_bool(value: Any, name: str) -> bool:
             "numpybool_", "numpybool"):
         raise ValueError(f"{name} must be True or False, got {value!r}")
     return bool(value)
+
+
+def argparse_type(check, **bounds):
+    """An ``argparse`` ``type=`` built from :func:`check_int` or :func:`check_real`.
+
+    The text is parsed as an int (for ``check_int``) or a float, then checked with
+    ``bounds`` (``lo``, ``hi``, ...); a bad value becomes ``argparse.ArgumentTypeError``
+    with the check's message, so argparse prints one line naming the option::
+
+        parser.add_argument("--steps", type=argparse_type(check_int, lo=1))
+    """
+    import argparse
+
+    parse = int if check is check_int else float
+
+    def convert(text: str):
+        try:
+            value = parse(text)
+        except ValueError:
+            kind = "an int" if parse is int else "a number"
+            raise argparse.ArgumentTypeError(f"must be {kind}, got {text!r}") from None
+        try:
+            return check(value, "value", **bounds)
+        except ValueError as err:
+            raise argparse.ArgumentTypeError(str(err).removeprefix("value ")) from None
+
+    convert.__name__ = "int" if parse is int else "number"  # argparse names it in errors
+    return convert

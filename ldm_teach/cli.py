@@ -24,23 +24,11 @@ from pathlib import Path
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from ldm_teach.pretrained.recipes import (
-        AE_RECIPES,
-        FEATURE_RECIPES,
-        LDM_RECIPES,
-        train_autoencoder_recipe,
-        train_feature_recipe,
-        train_ldm_recipe,
-    )
+    from ldm_teach.pretrained.recipes import all_recipes
+    from ldm_teach.pretrained.trainers import train_recipe
 
-    if args.name in AE_RECIPES:
-        recipe_fn = train_autoencoder_recipe
-    elif args.name in LDM_RECIPES:
-        recipe_fn = train_ldm_recipe
-    elif args.name in FEATURE_RECIPES:
-        recipe_fn = train_feature_recipe
-    else:
-        known = ", ".join(sorted([*AE_RECIPES, *LDM_RECIPES, *FEATURE_RECIPES]))
+    if args.name not in all_recipes():
+        known = ", ".join(sorted(all_recipes()))
         print(
             f"ldm-teach train: unknown name {args.name!r}; choose one of: {known}", file=sys.stderr
         )
@@ -51,7 +39,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         return 2
     # the recipe checks the output location (a folder, writable, no checkpoint to
     # overwrite) before it trains
-    card = recipe_fn(
+    card = train_recipe(
         args.name,
         Path(args.out_dir) if args.out_dir else None,
         args.steps,
@@ -182,7 +170,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
 
 def _cmd_seal_cards(args: argparse.Namespace) -> int:
-    from ldm_teach.pretrained.registry import ChecksumError, ParentMismatchError, seal_cards
+    from ldm_teach.pretrained import ChecksumError, ParentMismatchError, seal_cards
 
     try:
         done = seal_cards(args.names or None, args.weights_dir,
@@ -389,7 +377,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except RuntimeError as err:
         # a checkpoint that fails its SHA-256 or its autoencoder pin: one line, not a traceback
-        from ldm_teach.pretrained.registry import ChecksumError, ParentMismatchError
+        from ldm_teach.pretrained import ChecksumError, ParentMismatchError
 
         if not isinstance(err, (ChecksumError, ParentMismatchError)):
             raise

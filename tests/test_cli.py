@@ -296,7 +296,7 @@ def test_a_checkpoint_failing_its_checksum_is_one_line_not_a_traceback(tmp_path,
     # found by the third bad-input pass: ChecksumError escaped main() as a traceback
     import shutil
 
-    from ldm_teach.pretrained.registry import card_path, weights_path
+    from ldm_teach.pretrained.cards import card_path, weights_path
 
     for path in (weights_path("digits-kl-f4"), card_path("digits-kl-f4")):
         shutil.copy(path, tmp_path / path.name)
@@ -328,14 +328,14 @@ def test_info_reports_truncated_weights_as_damaged(tmp_path, monkeypatch, capsys
     import shutil
 
     import ldm_teach.pretrained as pretrained
-    from ldm_teach.pretrained import registry
+    from ldm_teach.pretrained import cards
 
     for name in ("digits-kl-f4", "digits-ldm"):
         for suffix in (".json", ".safetensors"):
-            shutil.copy(registry.WEIGHTS_DIR / f"{name}{suffix}", tmp_path)
+            shutil.copy(cards.WEIGHTS_DIR / f"{name}{suffix}", tmp_path)
     weights = tmp_path / "digits-kl-f4.safetensors"
     weights.write_bytes(weights.read_bytes()[:-8])
-    monkeypatch.setattr(registry, "WEIGHTS_DIR", tmp_path)
+    monkeypatch.setattr(cards, "WEIGHTS_DIR", tmp_path)
     monkeypatch.setattr(pretrained, "WEIGHTS_DIR", tmp_path)
     assert main(["info"]) == 0
     lines = capsys.readouterr().out.splitlines()

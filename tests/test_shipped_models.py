@@ -83,7 +83,7 @@ COMPARISON_LDMS = [n for n in REGISTRY if n.startswith(("digits-cmp-", "digits-s
 def test_comparison_ldm_reproduces_its_card(name):
     """The 10.3 notebook quotes these cards: the shipped fp16 weights must reproduce them
     (same seed, steps and guidance; the card was measured in float32 before the cast)."""
-    from ldm_teach.pretrained.recipes import measure_ldm_samples
+    from ldm_teach.metrics import measure_ldm_samples
 
     card = load_card(name)
     metrics, conv = card["metrics"], card["convergence"]
@@ -94,7 +94,8 @@ def test_comparison_ldm_reproduces_its_card(name):
             "frechet_distance": conv["frechet_distance"][-1]}
     else:
         steps, expected = metrics["num_inference_steps"], metrics
-    m = measure_ldm_samples(ldm, steps, metrics["guidance_scale"], seed=metrics["seed"])
+    m = measure_ldm_samples(ldm, steps, metrics["guidance_scale"], seed=metrics["seed"],
+                            feature_net=load_feature_net("digits-features"))
     assert m["classifier_accuracy"] == pytest.approx(expected["classifier_accuracy"], abs=0.04)
     assert m["frechet_distance"] == pytest.approx(expected["frechet_distance"], rel=0.15, abs=0.1)
     assert conv["step"][-1] == card["steps"] and len(conv["step"]) == len(conv["frechet_distance"])

@@ -26,6 +26,7 @@ decode whose output is not finite raises a FloatingPointError instead of returni
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass
 from numbers import Real
 
@@ -369,24 +370,45 @@ def autoencoder_kl_loss(
     x: Tensor,
     kl_weight: float = 1e-6,
     generator: torch.Generator | None = None,
+    perceptual_fn: Callable[[Tensor, Tensor], Tensor] | None = None,
+    perceptual_weight: float = 0.0,
 ) -> tuple[Tensor, dict[str, float]]:
-    """L1 reconstruction + ``kl_weight`` * KL, the KL summed over latent elements and
-    averaged over the batch (Rombach et al. 2022, Sec. 3.1 and Appendix G).
+    """L1 reconstruction + ``kl_weight`` * KL (+ ``perceptual_weight`` * a perceptual
+    distance), the KL summed over latent elements and averaged over the batch (Rombach et
+    al. 2022, Sec. 3.1 and Appendix G):
+
+        L = mean |x - D(z)| + kl_weight * mean KL(q(z|x) || N(0, I)) + w_p * mean d(x, D(z))
+
+    with z ~ q(z|x) drawn with ``generator``. The course's recipes train every KL
+    autoencoder with this function; :class:`~ldm_teach.autoencoders.losses.AutoencoderLoss`
+    is the same objective plus the adversarial term of Sec. 10.2.4.
 
     Args:
         model: the autoencoder.
         x: images (B, C, H, W) in [-1, 1].
         kl_weight: weight of the KL term, >= 0 (1e-6 in the paper).
+        generator: seeds the posterior sample.
+        perceptual_fn: ``d(x, x_hat) -> (B,)`` distances (e.g. ``FeatureDistance`` or
+            ``LPIPSMetric``), or None for no perceptual term.
+        perceptual_weight: its weight w_p, >= 0; used only with ``perceptual_fn``.
     Returns:
-        (loss scalar, {"rec": mean |x - x_hat|, "kl": mean KL per image in nats}).
+        (loss scalar, {"rec": mean |x - x_hat|, "kl": mean KL per image in nats, and
+        "perceptual": mean d(x, x_hat) when perceptual_fn is given}).
     Raises:
-        ValueError: if ``kl_weight`` is negative, or x is not what
-            :meth:`AutoencoderKL.encode` accepts.
+        ValueError: if ``kl_weight`` or ``perceptual_weight`` is negative or not finite, or
+            x is not what :meth:`AutoencoderKL.encode` accepts.
     """
     if not kl_weight >= 0 or kl_weight == float("inf"):  # NaN fails >= 0
         raise ValueError(f"kl_weight must be a finite number >= 0, got {kl_weight}")
+    if not perceptual_weight >= 0 or perceptual_weight == float("inf"):
+        raise ValueError(f"perceptual_weight must be a finite number >= 0, got {perceptual_weight}")
     x_hat, posterior = model(x, sample_posterior=True, generator=generator)
     rec = (x - x_hat).abs().mean()
     kl = posterior.kl().mean()
     loss = rec + kl_weight * kl
-    return loss, {"rec": float(rec.detach()), "kl": float(kl.detach())}
+    parts = {"rec": float(rec.detach()), "kl": float(kl.detach())}
+    if perceptual_fn is not None:
+        perceptual = perceptual_fn(x, x_hat).mean()
+        loss = loss + perceptual_weight * perceptual
+        parts["perceptual"] = float(perceptual.detach())
+    return loss, parts

@@ -1,5 +1,20 @@
 """Metrics for reconstructions, latents, samples and compute: PSNR, SSIM, latent
-statistics, the course digits classifier, FLOPs and step times."""
+statistics, the course digits classifier, sample quality, FLOPs and step times.
+
+Metrics take the networks they need (a feature net, a classifier) as arguments: loading
+shipped networks is :mod:`ldm_teach.pretrained`'s job.
+
+image.py           PSNR and SSIM (torchmetrics)
+perceptual.py      LPIPS (the lpips package)
+features.py        the course's digits feature net and its FeatureDistance
+classifier.py      the independent digits classifier (scikit-learn SVC)
+samples.py         Fréchet distance, diversity, measure_ldm_samples for class-conditional LDMs
+reconstruction.py  evaluate_autoencoder: PSNR/SSIM of deterministic reconstructions
+latents.py         latent statistics
+rate.py            bits per pixel of latents and JPEG, rate-distortion points
+compute.py         FLOPs, step time, attention memory
+efficiency.py      pixel vs latent cost, measured side by side (Sec. 10.3.5)
+"""
 
 from ldm_teach.metrics.classifier import DigitsClassifier
 from ldm_teach.metrics.compute import (
@@ -8,6 +23,7 @@ from ldm_teach.metrics.compute import (
     count_flops,
     time_training_step,
 )
+from ldm_teach.metrics.efficiency import CHAPTER_SPEEDUPS, measure_efficiency, relative_to
 from ldm_teach.metrics.image import psnr, ssim
 from ldm_teach.metrics.latents import latent_stats
 from ldm_teach.metrics.perceptual import (
@@ -16,8 +32,17 @@ from ldm_teach.metrics.perceptual import (
     lpips_distance,
     lpips_weights_path,
 )
+from ldm_teach.metrics.reconstruction import evaluate_autoencoder
+from ldm_teach.metrics.samples import frechet_distance, measure_ldm_samples, within_class_diversity
 
 __all__ = [
+    "CHAPTER_SPEEDUPS",
+    "evaluate_autoencoder",
+    "frechet_distance",
+    "measure_efficiency",
+    "measure_ldm_samples",
+    "relative_to",
+    "within_class_diversity",
     "DigitsClassifier",
     "attention_matrix_bytes",
     "chapter_memory_estimate_gb",

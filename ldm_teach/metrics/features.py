@@ -16,7 +16,6 @@ it was not calibrated on human judgements. It is named for what it is.
 
 from __future__ import annotations
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -133,40 +132,3 @@ class FeatureDistance(nn.Module):
             diff = (_unit_normalize(fx) - _unit_normalize(fy)).pow(2).sum(dim=1)  # (B, h, w)
             total = total + diff.mean(dim=(1, 2))
         return total
-
-
-def train_digits_feature_net(
-    images: Tensor,
-    labels: Tensor,
-    steps: int = 600,
-    batch_size: int = 64,
-    lr: float = 2e-3,
-    seed: int = 0,
-    progress: bool = False,
-) -> tuple[DigitsFeatureNet, list[float]]:
-    """Train a :class:`DigitsFeatureNet` by cross-entropy with :func:`ldm_teach.training.train`.
-
-    Args:
-        images: (N, 1, 32, 32) in [-1, 1]; labels: (N,) int64 in [0, 9].
-        steps, batch_size, lr, seed: as in :class:`ldm_teach.training.TrainConfig`.
-        Augmentation: each batch is shifted by up to 2 pixels (seeded), so features do not
-        hinge on exact positions.
-    Returns:
-        (the network in eval mode, loss per step).
-    """
-    from ldm_teach.training import TrainConfig, train
-
-    if images.ndim != 4 or images.shape[1] != 1 or labels.shape != images.shape[:1]:
-        raise ValueError("images must be (N, 1, H, W) and labels (N,)")
-    net = DigitsFeatureNet()
-
-    def loss_fn(model, batch, gen):
-        x, y = batch
-        dx, dy = torch.randint(-2, 3, (2,), generator=gen).tolist()
-        x = torch.roll(x, shifts=(dy, dx), dims=(2, 3))
-        return F.cross_entropy(model(x), y)
-
-    cfg = TrainConfig(steps=steps, batch_size=batch_size, lr=lr, warmup_steps=50,
-                      ema_decay=None, seed=seed)
-    result = train(net, loss_fn, (images, labels), cfg, progress=progress)
-    return result.model.eval(), result.losses

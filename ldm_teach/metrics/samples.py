@@ -19,8 +19,14 @@ digits give the reference value.
 
 from __future__ import annotations
 
+import time
+
 import torch
 from torch import Tensor, nn
+
+from ldm_teach.argcheck import check_int
+from ldm_teach.data import DigitsDataset
+from ldm_teach.metrics.classifier import DigitsClassifier
 
 
 class _PooledFeatures(nn.Module):
@@ -35,12 +41,13 @@ class _PooledFeatures(nn.Module):
         return self.net.embed(x.float()).double()
 
 
-def _default_net(net):
-    if net is not None:
-        return net
-    from ldm_teach.pretrained import load_feature_net
-
-    return load_feature_net("digits-features")
+def _check_net(net: nn.Module) -> nn.Module:
+    if not isinstance(net, nn.Module) or not callable(getattr(net, "embed", None)):
+        raise TypeError(
+            f"net must be a DigitsFeatureNet (e.g. "
+            f"ldm_teach.pretrained.load_feature_net('digits-features')), got {type(net).__name__}"
+        )
+    return net
 
 
 def _check_images(name: str, x: Tensor) -> None:
@@ -56,35 +63,36 @@ def _check_images(name: str, x: Tensor) -> None:
 
 
 @torch.no_grad()
-def frechet_distance(real: Tensor, fake: Tensor, net: nn.Module | None = None) -> float:
+def frechet_distance(real: Tensor, fake: Tensor, net: nn.Module) -> float:
     """Frechet distance between two sets of digit images on DigitsFeatureNet features.
 
     Args:
         real, fake: (N, 1, 32, 32) float images in [-1, 1], N >= 2 each.
-        net: a DigitsFeatureNet (default: the shipped ``digits-features``).
+        net: a DigitsFeatureNet, e.g. ``load_feature_net("digits-features")``.
     Returns:
         FD >= 0, a float (feature units squared).
     Raises:
         ValueError: for images of the wrong shape.
+        TypeError: if net is not a DigitsFeatureNet.
     """
     from torchmetrics.image.fid import FrechetInceptionDistance
 
     _check_images("real", real)
     _check_images("fake", fake)
-    fid = FrechetInceptionDistance(feature=_PooledFeatures(_default_net(net)))
+    fid = FrechetInceptionDistance(feature=_PooledFeatures(_check_net(net)))
     fid.update(real, real=True)
     fid.update(fake, real=False)
     return max(0.0, float(fid.compute()))
 
 
 @torch.no_grad()
-def within_class_diversity(images: Tensor, labels: Tensor, net: nn.Module | None = None) -> float:
+def within_class_diversity(images: Tensor, labels: Tensor, net: nn.Module) -> float:
     """Mean pairwise feature distance between images of the same label, averaged over
     labels that have at least two images.
 
     Args:
         images: (N, 1, 32, 32) in [-1, 1]; labels: (N,) integer labels.
-        net: a DigitsFeatureNet (default: the shipped ``digits-features``).
+        net: a DigitsFeatureNet, e.g. ``load_feature_net("digits-features")``.
     Returns:
         a float >= 0 (0 if every image of each class is identical).
     Raises:
@@ -97,7 +105,7 @@ def within_class_diversity(images: Tensor, labels: Tensor, net: nn.Module | None
             type(labels).__name__
         raise ValueError(f"labels must be an integer tensor of shape ({images.shape[0]},), "
                          f"got {got}")
-    emb = _default_net(net).eval().embed(images.float())  # (N, 64)
+    emb = _check_net(net).eval().embed(images.float())  # (N, 64)
     per_class = []
     for c in labels.unique():
         e = emb[labels == c]
@@ -109,3 +117,62 @@ def within_class_diversity(images: Tensor, labels: Tensor, net: nn.Module | None
     if not per_class:
         raise ValueError("no label has at least two images")
     return sum(per_class) / len(per_class)
+
+
+#: Seed of the noise behind every card's sample measurements (``measure_ldm_samples``).
+EVAL_SEED = 1234
+#: Samples per digit class of a card's measurements: 10 x 10 = 100 samples.
+EVAL_PER_CLASS = 10
+
+
+@torch.no_grad()
+def measure_ldm_samples(ldm, num_inference_steps: int, guidance_scale: float, *,
+                        feature_net: nn.Module, seed: int = EVAL_SEED,
+                        per_class: int = EVAL_PER_CLASS, sampler: str = "ddim") -> dict:
+    """Sample ``per_class`` digits of each class and measure them against the test digits.
+
+    Sampling is DDIM with ``num_inference_steps`` steps and classifier-free guidance
+    ``guidance_scale`` (``sampler="ddpm"`` runs all T ancestral steps instead), the noise
+    seeded by ``seed``; the samples are judged by the independent
+    :class:`~ldm_teach.metrics.DigitsClassifier` and by ``feature_net``.
+
+    Args:
+        ldm: a 10-class digits :class:`~ldm_teach.models.LatentDiffusion` producing 1 x 32
+            x 32 images.
+        num_inference_steps, guidance_scale: as for ``LatentDiffusion.sample``.
+        feature_net: the DigitsFeatureNet of the Fréchet distance and the diversity, e.g.
+            ``ldm_teach.pretrained.load_feature_net("digits-features")``.
+        seed: an int in [0, 2**63).
+        per_class: samples per class, an int in [2, 200] (one batch of 10 x per_class).
+        sampler: "ddim" or "ddpm".
+    Returns:
+        {"classifier_accuracy": in [0, 1], "frechet_distance": >= 0 (FID's formula, Heusel
+        et al. 2017, arXiv:1706.08500, on the course features against the 360 test digits;
+        lower is better), "within_class_diversity": >= 0, "sampling_wall_s": seconds}.
+    Raises:
+        ValueError: if per_class or seed is out of range, and as ``LatentDiffusion.sample``
+            does for bad steps, sampler or guidance.
+        TypeError: if feature_net is not a DigitsFeatureNet.
+    """
+    # one batch of 10 * per_class samples: 200 per class needs about 1.5 GB
+    per_class = check_int(per_class, "per_class", 2, 200)
+    seed = check_int(seed, "seed", 0, 2**63 - 1, expected="an int in [0, 2**63)")
+    _check_net(feature_net)
+
+    gen = torch.Generator().manual_seed(seed)
+    y = torch.arange(10).repeat_interleave(per_class)
+    t0 = time.perf_counter()
+    # DDPM runs all T steps: num_inference_steps is DDIM's only
+    steps = {"num_inference_steps": num_inference_steps} if sampler == "ddim" else {}
+    samples = ldm.sample(
+        len(y), 32, y, guidance_scale=guidance_scale, sampler=sampler, generator=gen,
+        progress=False, **steps,
+    )
+    sample_s = time.perf_counter() - t0
+    test_images = DigitsDataset(split="test", size=32).images
+    return {
+        "classifier_accuracy": round(DigitsClassifier.fit_default().accuracy(samples, y), 4),
+        "frechet_distance": round(frechet_distance(test_images, samples, feature_net), 3),
+        "within_class_diversity": round(within_class_diversity(samples, y, feature_net), 4),
+        "sampling_wall_s": round(sample_s, 2),
+    }

@@ -229,7 +229,8 @@ def _check_extra_metadata(extra_metadata: dict | None) -> dict:
     if extra_metadata is None:
         return {}
     if not isinstance(extra_metadata, dict):
-        raise TypeError(f"extra_metadata must be a dict or None, got {type(extra_metadata).__name__}")
+        raise TypeError(
+            f"extra_metadata must be a dict or None, got {type(extra_metadata).__name__}")
     try:
         json.dumps(extra_metadata, allow_nan=False)
     except (TypeError, ValueError) as err:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import torch
 
 from ldm_teach.data import DigitsDataset
-from ldm_teach.metrics.features import DigitsFeatureNet, FeatureDistance, train_digits_feature_net
+from ldm_teach.metrics.features import DigitsFeatureNet, FeatureDistance
+from ldm_teach.pretrained.recipes import FEATURE_RECIPES
+from ldm_teach.pretrained.trainers import train_digits_feature_net
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +74,8 @@ def test_bad_inputs_fail_clearly(net):
 def test_short_training_learns_the_digits():
     train = DigitsDataset("train")
     test = DigitsDataset("test")
-    net, losses = train_digits_feature_net(train.images, train.labels, steps=60, seed=0)
+    config = replace(FEATURE_RECIPES["digits-features"].train, steps=60, seed=0)
+    net, losses = train_digits_feature_net(train.images, train.labels, config)
     assert losses[-1] < losses[0]
     with torch.no_grad():
         acc = (net(test.images).argmax(1) == test.labels).float().mean().item()

@@ -70,3 +70,11 @@ def test_nan_wrong_size_and_out_of_range_images_are_refused(net, digits):
         frechet_distance(x, x * 100, net)
     with pytest.raises(ValueError, match="integer tensor"):
         within_class_diversity(x, torch.arange(8).float(), net)
+
+
+def test_the_feature_net_is_an_argument_not_loaded_behind_the_callers_back():
+    x = torch.zeros(4, 1, 32, 32)
+    with pytest.raises(TypeError, match="DigitsFeatureNet"):
+        frechet_distance(x, x, None)
+    with pytest.raises(TypeError, match="DigitsFeatureNet"):
+        within_class_diversity(x, torch.zeros(4, dtype=torch.long), "digits-features")

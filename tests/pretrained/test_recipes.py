@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from ldm_teach.autoencoders import VQVAE, AutoencoderKL
+from ldm_teach.diffusion import ScheduleConfig
 from ldm_teach.pretrained import load_autoencoder, load_card, load_feature_net
 from ldm_teach.pretrained.recipes import (
     AE_RECIPES,
@@ -14,9 +15,8 @@ from ldm_teach.pretrained.recipes import (
     RD_FACTORS,
     kl_sweep_name,
     rd_name,
-    train_autoencoder_recipe,
-    train_feature_recipe,
 )
+from ldm_teach.pretrained.trainers import train_autoencoder_recipe, train_feature_recipe
 
 
 def test_sweep_recipes_differ_only_in_what_they_sweep():
@@ -69,7 +69,7 @@ def test_vq_recipe_records_codebook_usage(tmp_path):
 def _stage_one_in(tmp_path, name="digits-kl-f4"):
     import shutil
 
-    from ldm_teach.pretrained.registry import WEIGHTS_DIR, card_path, weights_path
+    from ldm_teach.pretrained.cards import WEIGHTS_DIR, card_path, weights_path
 
     shutil.copy(weights_path(name, WEIGHTS_DIR), tmp_path)
     shutil.copy(card_path(name, WEIGHTS_DIR), tmp_path)
@@ -97,7 +97,7 @@ def test_ldm_recipe_family_differs_only_in_what_it_compares():
                  "digits-xattn-coarse", "digits-cmp-f8", "digits-cmp-f16", "digits-cmp-pixel"):
         r = LDM_RECIPES[name]
         assert r.train == base.train, name
-        assert r.unet["base_channels"] == base.unet["base_channels"], name
+        assert r.unet.base_channels == base.unet.base_channels, name
         assert r.eval_every == base.eval_every and r.eval_steps == base.eval_steps, name
 
 
@@ -110,7 +110,7 @@ def test_ldm_recipe_family_differs_only_in_what_it_compares():
 )
 def test_schedule_from_latents_is_built_from_the_latent_std(tmp_path, monkeypatch, base, check):
     from ldm_teach.pretrained import load_latent_diffusion
-    from ldm_teach.pretrained.recipes import train_ldm_recipe
+    from ldm_teach.pretrained.ldm_trainer import train_ldm_recipe
 
     _stage_one_in(tmp_path)
     name = _tiny(monkeypatch, base)
@@ -125,7 +125,7 @@ def test_schedule_from_latents_is_built_from_the_latent_std(tmp_path, monkeypatc
     else:
         assert sched["beta_start"] == pytest.approx(0.00085 * sigma, rel=1e-4)
         assert sched["beta_end"] == pytest.approx(0.012 * sigma, rel=1e-4)
-        assert "snr_scale" not in sched
+        assert sched.get("snr_scale", 1.0) == 1.0  # the heuristic does not shift the SNR
     # the saved card rebuilds the same schedule
     ldm = load_latent_diffusion(name, tmp_path)
     assert ldm.schedule.config.snr_scale == sched.get("snr_scale", 1.0)
@@ -133,8 +133,8 @@ def test_schedule_from_latents_is_built_from_the_latent_std(tmp_path, monkeypatc
 
 
 def test_convergence_segments_equal_one_uninterrupted_run(tmp_path, monkeypatch):
-    from ldm_teach.pretrained.recipes import train_ldm_recipe
-    from ldm_teach.pretrained.registry import load_state_dict
+    from ldm_teach.pretrained import load_state_dict
+    from ldm_teach.pretrained.ldm_trainer import train_ldm_recipe
 
     _stage_one_in(tmp_path)
     tracked = _tiny(monkeypatch, "digits-cmp-f4", eval_every=2)
@@ -174,7 +174,8 @@ def test_convergence_segments_equal_one_uninterrupted_run(tmp_path, monkeypatch)
         ({"eval_steps": None}, "eval_steps"),
         ({"schedule_from_latents": "std_shift", "scale_factor": None}, "scale_factor=1.0"),
         ({"schedule_from_latents": "chapter_heuristic", "scale_factor": 1.0,
-          "schedule": {"num_train_timesteps": 1000, "beta_schedule": "cosine"}}, "heuristic"),
+          "schedule": ScheduleConfig(num_train_timesteps=1000, beta_schedule="cosine")},
+         "heuristic"),
     ],
 )
 def test_ldm_recipe_rejects_bad_fields(changes, match):
@@ -190,17 +191,18 @@ def test_ldm_recipe_rejects_bad_fields(changes, match):
                                            ({"per_class": 10_000}, "per_class"),
                                            ({"seed": -1}, "seed"), ({"seed": 1.5}, "seed")])
 def test_measure_ldm_samples_rejects_bad_arguments(kwargs, match):
+    from ldm_teach.metrics import measure_ldm_samples
     from ldm_teach.pretrained import load_latent_diffusion
-    from ldm_teach.pretrained.recipes import measure_ldm_samples
 
     with pytest.raises(ValueError, match=match):
-        measure_ldm_samples(load_latent_diffusion("digits-cmp-f8"), 2, 2.0, **kwargs)
+        measure_ldm_samples(load_latent_diffusion("digits-cmp-f8"), 2, 2.0,
+                            feature_net=load_feature_net("digits-features"), **kwargs)
 
 
 def test_output_folder_is_checked_before_training(tmp_path):
     import time
 
-    from ldm_teach.pretrained.recipes import train_ldm_recipe
+    from ldm_teach.pretrained.ldm_trainer import train_ldm_recipe
 
     afile = tmp_path / "afile"
     afile.write_text("keep")
@@ -222,13 +224,10 @@ def test_output_folder_is_checked_before_training(tmp_path):
 def test_ldm_card_pins_the_autoencoder_it_was_trained_on(tmp_path, monkeypatch):
     import json
 
-    from ldm_teach.pretrained.recipes import train_ldm_recipe
-    from ldm_teach.pretrained.registry import (
-        ParentMismatchError,
-        card_path,
-        check_autoencoder_pin,
-        save_pretrained,
-    )
+    from ldm_teach.pretrained import ParentMismatchError, save_pretrained
+    from ldm_teach.pretrained.cards import card_path
+    from ldm_teach.pretrained.ldm_trainer import train_ldm_recipe
+    from ldm_teach.pretrained.registry import check_autoencoder_pin
 
     _stage_one_in(tmp_path)
     ae_sha = load_card("digits-kl-f4", tmp_path)["sha256"]
@@ -247,3 +246,44 @@ def test_ldm_card_pins_the_autoencoder_it_was_trained_on(tmp_path, monkeypatch):
     save_pretrained(ae, "digits-kl-f4", ae_card, tmp_path, overwrite=True)
     with pytest.raises(ParentMismatchError, match="Retrain the latent diffusion model"):
         check_autoencoder_pin(saved, tmp_path)
+
+
+@pytest.mark.parametrize("name", sorted(AE_RECIPES))
+def test_autoencoder_recipe_is_what_its_shipped_card_records(name):
+    """The tables are the one source of each checkpoint's config: the shipped card was
+    trained from exactly this recipe."""
+    card = load_card(name)
+    recipe = AE_RECIPES[name]
+    assert type(recipe.config).from_dict(card["config"]) == recipe.config
+    assert card["train_config"]["steps"] == recipe.train.steps
+    assert card["train_config"]["seed"] == recipe.train.seed
+    # the earliest cards record kl_weight at the top level and no "loss" object
+    loss = card.get("loss") or {"kl_weight": card["kl_weight"], "perceptual": None}
+    assert loss["perceptual"] == recipe.perceptual
+    if card["kind"] == "autoencoder_kl":
+        assert loss["kl_weight"] == recipe.kl_weight
+
+
+def test_ldm_recipes_are_what_their_shipped_cards_record():
+    import math
+
+    from ldm_teach.diffusion import ScheduleConfig
+    from ldm_teach.models import UNetConfig
+    from ldm_teach.pretrained.ldm_trainer import latent_schedule
+    from ldm_teach.pretrained.recipes import LDM_RECIPES
+
+    for name, recipe in LDM_RECIPES.items():
+        card = load_card(name)
+        assert UNetConfig.from_dict(card["config"]["unet"]) == recipe.unet, name
+        assert card["autoencoder"] == recipe.autoencoder, name
+        assert card["train_config"]["steps"] == recipe.train.steps, name
+        shipped = ScheduleConfig(**card["config"]["schedule"])
+        # adapted schedules used the unrounded latent std; the card stores it to 5 digits
+        expected = latent_schedule(recipe, card["latent_std"] if recipe.schedule_from_latents
+                                   else 1.0)
+        for field in ("num_train_timesteps", "beta_schedule", "rescale_betas_zero_snr"):
+            assert getattr(shipped, field) == getattr(expected, field), (name, field)
+        for field in ("beta_start", "beta_end", "snr_scale"):
+            assert math.isclose(getattr(shipped, field), getattr(expected, field),
+                                rel_tol=1e-4), (name, field)
+        assert card["metrics"]["num_samples"] == 100 and card["metrics"]["seed"] == 1234

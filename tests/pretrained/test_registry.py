@@ -1,4 +1,4 @@
-"""Registry of shipped checkpoints (ldm_teach.pretrained.registry).
+"""Shipped checkpoints: cards, sealing and loaders (ldm_teach.pretrained cards, sealing, registry).
 
 Every test writes its own tiny checkpoints to tmp_path; the package's weights folder is
 neither read nor written.
@@ -10,14 +10,15 @@ import pytest
 import torch
 
 from ldm_teach.autoencoders import AutoencoderKL, AutoencoderKLConfig
-from ldm_teach.pretrained import registry
-from ldm_teach.pretrained.registry import (
+from ldm_teach.pretrained import (
     ChecksumError,
     available,
+    cards,
     load_autoencoder,
     load_card,
     load_latent_diffusion,
     load_state_dict,
+    registry,
     save_pretrained,
 )
 from ldm_teach.training.checkpoint import load_tensors, sha256_file
@@ -123,8 +124,8 @@ def test_available_lists_complete_checkpoints(tmp_path, autoencoder):
 
 
 def test_paths_default_to_the_package_folder():
-    assert registry.card_path("x") == registry.WEIGHTS_DIR / "x.json"
-    assert registry.weights_path("x") == registry.WEIGHTS_DIR / "x.safetensors"
+    assert cards.card_path("x") == cards.WEIGHTS_DIR / "x.json"
+    assert cards.weights_path("x") == cards.WEIGHTS_DIR / "x.safetensors"
     assert set(registry.REGISTRY) >= {"digits-kl-f4", "digits-ldm"}
 
 
@@ -266,7 +267,8 @@ def test_renamed_pair_and_card_without_sha256_name_the_file(tmp_path, autoencode
 
 def test_ldm_cards_pin_their_autoencoder_and_a_retrained_one_is_caught(tmp_path, autoencoder):
     from ldm_teach.models import UNet
-    from ldm_teach.pretrained.registry import ParentMismatchError, check_autoencoder_pin
+    from ldm_teach.pretrained import ParentMismatchError
+    from ldm_teach.pretrained.registry import check_autoencoder_pin
 
     _save_ae(autoencoder, tmp_path)
     ae_sha = load_card("tiny-ae", tmp_path)["sha256"]
@@ -348,7 +350,8 @@ def test_load_latent_diffusion_honours_the_cards_prediction_type(tmp_path, autoe
 def test_load_latent_diffusion_refuses_an_autoencoder_it_was_not_trained_on(tmp_path):
     import shutil
 
-    from ldm_teach.pretrained.registry import ParentMismatchError, card_path, weights_path
+    from ldm_teach.pretrained import ParentMismatchError
+    from ldm_teach.pretrained.cards import card_path, weights_path
 
     for name in ("digits-kl-f4", "digits-ldm"):
         for path in (weights_path(name), card_path(name)):
@@ -358,13 +361,14 @@ def test_load_latent_diffusion_refuses_an_autoencoder_it_was_not_trained_on(tmp_
     card = json.loads(ldm_card.read_text())
     assert card["autoencoder_sha256"] == load_card("digits-kl-f4")["sha256"]
     card["autoencoder_sha256"] = "0" * 64  # as if digits-kl-f4 had been retrained since
-    ldm_card.write_text(json.dumps(registry.sealed(card)))
+    ldm_card.write_text(json.dumps(cards.sealed(card)))
     with pytest.raises(ParentMismatchError, match="digits-kl-f4"):
         load_latent_diffusion("digits-ldm", tmp_path)
 
 
 def test_every_shipped_latent_diffusion_card_pins_its_autoencoder():
-    from ldm_teach.pretrained.registry import available, check_autoencoder_pin
+    from ldm_teach.pretrained import available
+    from ldm_teach.pretrained.registry import check_autoencoder_pin
 
     for name in available():
         card = load_card(name)
@@ -374,7 +378,7 @@ def test_every_shipped_latent_diffusion_card_pins_its_autoencoder():
 
 
 def test_empty_weights_dir_is_refused_not_the_package_folder(tmp_path, autoencoder):
-    for call in (lambda: registry.card_path("x", ""), lambda: registry.weights_path("x", ""),
+    for call in (lambda: cards.card_path("x", ""), lambda: cards.weights_path("x", ""),
                  lambda: available(""), lambda: load_card("digits-kl-f4", ""),
                  lambda: load_autoencoder("digits-kl-f4", ""),
                  lambda: _save_ae(autoencoder, "")):
@@ -409,7 +413,7 @@ def test_damaged_cards_name_the_file(tmp_path, autoencoder):
     with pytest.raises(ValueError, match=r"tiny-ae\.json: 'card_format' must be a positive"):
         load_autoencoder("tiny-ae", tmp_path)
     del card["config"]
-    path.write_text(json.dumps(registry.sealed(card)))  # sealed, so the missing config shows
+    path.write_text(json.dumps(cards.sealed(card)))  # sealed, so the missing config shows
     with pytest.raises(ValueError, match=r"tiny-ae\.json has no 'config'"):
         load_autoencoder("tiny-ae", tmp_path)
     ldm_card, _ = _tiny_ldm_card()
@@ -422,13 +426,13 @@ def test_damaged_cards_name_the_file(tmp_path, autoencoder):
 
 def test_an_edited_card_config_is_refused_on_load(tmp_path, autoencoder):
     # a hand-edited config used to load silently and build another model around the weights
-    from ldm_teach.pretrained.registry import CardEditedError
+    from ldm_teach.pretrained import CardEditedError
 
     _save_ae(autoencoder, tmp_path)
     path = tmp_path / "tiny-ae.json"
     original = path.read_text()
     card = json.loads(original)
-    assert card["card_format"] == 3 and card["card_sha256"] == registry.card_seal(card)
+    assert card["card_format"] == 3 and card["card_sha256"] == cards.card_seal(card)
     edits = [lambda c: c["config"].update(scaling_factor=0.5),
              lambda c: c.update(kind="autoencoder_vq"),
              lambda c: c.update(card_sha256="0" * 64),
@@ -451,7 +455,7 @@ def test_old_cards_are_refused_until_sealed_and_the_seal_pins_the_parent(tmp_pat
                                                                         capsys):
     from ldm_teach.cli import main
     from ldm_teach.models import UNet
-    from ldm_teach.pretrained.registry import UnsealedCardError, seal_cards
+    from ldm_teach.pretrained import UnsealedCardError, seal_cards
 
     _save_ae(autoencoder, tmp_path)
     card, unet_cfg = _tiny_ldm_card()
@@ -504,13 +508,13 @@ def test_seal_cards_refuses_edits_and_bad_weights_unless_told(tmp_path, autoenco
 def test_every_shipped_card_is_sealed():
     for name in available():
         card = load_card(name)  # verifies the seal
-        assert card["card_format"] == registry.CARD_FORMAT, name
+        assert card["card_format"] == cards.CARD_FORMAT, name
 
 
 def test_lowering_card_format_is_no_way_round_the_seal_or_the_pin(tmp_path, autoencoder):
     # found by the third bad-input pass: card_format 2 + an edit, then seal-cards, loaded
     from ldm_teach.models import UNet
-    from ldm_teach.pretrained.registry import CardEditedError, seal_cards
+    from ldm_teach.pretrained import CardEditedError, seal_cards
 
     _save_ae(autoencoder, tmp_path)
     card, unet_cfg = _tiny_ldm_card()
@@ -563,7 +567,7 @@ def test_a_resealed_card_whose_config_does_not_fit_its_weights_is_named(tmp_path
     for edit in ({"latent_channels": 3}, {"base_channels": 8}, {"channel_mult": "ab"},
                  {"nonsense": 1}):
         edited = {**card, "config": {**card["config"], **edit}}
-        path.write_text(json.dumps(registry.sealed(edited)))
+        path.write_text(json.dumps(cards.sealed(edited)))
         with pytest.raises(ValueError, match=r"tiny-ae\.json: its config does not describe "
                                              r"the weights") as exc:
             load_autoencoder("tiny-ae", tmp_path)
@@ -580,7 +584,7 @@ def test_weights_holding_nan_are_refused_on_load(tmp_path, autoencoder):
     write_tensors(tensors, tmp_path / "tiny-ae.safetensors", {"name": "tiny-ae"})
     card = json.loads((tmp_path / "tiny-ae.json").read_text())
     card["sha256"] = sha256_file(tmp_path / "tiny-ae.safetensors")
-    (tmp_path / "tiny-ae.json").write_text(json.dumps(registry.sealed(card)))
+    (tmp_path / "tiny-ae.json").write_text(json.dumps(cards.sealed(card)))
     with pytest.raises(ValueError, match=r"non-finite values \(NaN or inf\) in "
                                          r"post_quant_conv\.bias"):
         load_autoencoder("tiny-ae", tmp_path)

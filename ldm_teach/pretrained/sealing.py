@@ -1,0 +1,132 @@
+"""Sealing cards: verifying cards of earlier versions (or deliberately edited ones) and
+giving them the seal (``card_sha256``) that :func:`~ldm_teach.pretrained.cards.load_card`
+requires. ``ldm-teach seal-cards`` runs :func:`seal_cards`."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from ldm_teach.pretrained.cards import (
+    CARD_FORMAT,  # noqa: F401  (named in the docstrings)
+    CardEditedError,
+    ChecksumError,
+    UnsealedCardError,
+    _weights_dir,
+    available,
+    card_path,
+    load_card,
+    sealed,
+    weights_path,
+)
+from ldm_teach.training.checkpoint import atomic_write_text, sha256_file
+
+
+def _verified_card(name: str, folder: Path) -> dict[str, Any]:
+    """A card as stored (sealed or not), after checking its weights match its ``sha256``.
+
+    Raises:
+        FileNotFoundError: the card or the weights are missing.
+        ValueError: the card is not a JSON object of that ``name`` with a ``sha256``.
+        ChecksumError: the weights do not match.
+    """
+    path, wpath = card_path(name, folder), weights_path(name, folder)
+    for needed in (path, wpath):
+        if not needed.is_file():
+            raise FileNotFoundError(f"{needed} is missing; cannot verify {name!r}")
+    try:
+        card = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ValueError(f"card {path} is not valid JSON ({err}); the file is damaged") from err
+    if not isinstance(card, dict) or card.get("name") != name or not isinstance(
+            card.get("sha256"), str):
+        raise ValueError(f"card {path} is not the card of {name!r} with the 'sha256' of its "
+                         "weights; it was damaged or renamed")
+    digest = sha256_file(wpath)
+    if digest != card["sha256"]:
+        raise ChecksumError(f"{wpath} has SHA-256 {digest}, but its card records "
+                            f"{card['sha256']}; not sealing {name!r}")
+    return card
+
+
+def _refuse_forged_old_card(card: dict[str, Any], path: Path) -> None:
+    """Raise CardEditedError for an "old" card no earlier version could have written: one
+    carrying ``card_sha256`` (only format 3 writes it), or a format-2 latent diffusion card
+    without its autoencoder pin (format 2 always wrote it). Lowering ``card_format`` must
+    not be a way round the seal or the pin."""
+    fmt = card.get("card_format", 1)
+    forged = "card_sha256" in card or (
+        fmt >= 2 and card.get("kind") == "latent_diffusion"
+        and card.get("autoencoder") != "pixel" and "autoencoder_sha256" not in card)
+    if forged:
+        raise CardEditedError(
+            f"card {path} says card_format {fmt} but holds what that format never wrote "
+            "(a 'card_sha256', or a latent diffusion card without 'autoencoder_sha256'): it "
+            "was edited. Restore it or train the model again; if the edit is deliberate, "
+            "pass --accept-edits"
+        )
+
+
+def seal_cards(
+    names: list[str] | None = None,
+    weights_dir: str | os.PathLike | None = None,
+    *,
+    accept_edits: bool = False,
+) -> list[tuple[str, str]]:
+    """Verify cards written by earlier versions (or deliberately edited) and seal them.
+
+    For each card: the weights must match the card's ``sha256``; a latent diffusion card
+    without ``autoencoder_sha256`` is pinned to the autoencoder's weights now in
+    ``weights_dir`` (verified against its card); then the card is rewritten atomically with
+    ``card_format`` :data:`CARD_FORMAT` and ``card_sha256``. Already sealed cards are left
+    as they are. A sealed card whose content changed is resealed only with
+    ``accept_edits``: that is the user saying the edit is deliberate.
+
+    Args:
+        names: the checkpoints to seal (default: all in ``weights_dir``).
+        weights_dir: the folder (default: the package's weights folder).
+        accept_edits: reseal sealed cards whose content changed.
+    Returns:
+        ``(name, what was done)`` for each card: "sealed", "resealed", "already sealed".
+    Raises:
+        FileNotFoundError: ``weights_dir`` is not a folder; a card, its weights or a latent
+            diffusion model's autoencoder is missing.
+        ChecksumError: weights that do not match their card (nothing is sealed).
+        CardEditedError: an edited sealed card without ``accept_edits``.
+        ValueError: a damaged card (not JSON, another ``name``, no ``sha256``, a format
+            newer than this version's).
+    """
+    folder = _weights_dir(weights_dir)
+    if not folder.is_dir():  # a typo must not look like "nothing to seal"
+        raise FileNotFoundError(f"weights_dir {folder} is not a folder")
+    if isinstance(names, str):  # one name, not its letters
+        names = [names]
+    names = available(folder) if names is None else list(names)
+    plan: list[tuple[str, dict[str, Any], str]] = []
+    for name in names:
+        try:
+            load_card(name, folder)
+            plan.append((name, {}, "already sealed"))
+            continue
+        except CardEditedError:
+            if not accept_edits:
+                raise
+            what = "resealed"
+        except UnsealedCardError:
+            what = "sealed"
+        card = _verified_card(name, folder)
+        if what == "sealed" and not accept_edits:
+            _refuse_forged_old_card(card, card_path(name, folder))
+        parent = card.get("autoencoder")
+        if (card.get("kind") == "latent_diffusion" and isinstance(parent, str)
+                and parent != "pixel" and "autoencoder_sha256" not in card):
+            # the autoencoder's weights now in the folder, verified against its own card
+            card["autoencoder_sha256"] = _verified_card(parent, folder)["sha256"]
+        plan.append((name, sealed(card), what))
+    for name, card, _ in plan:
+        if card:
+            atomic_write_text(card_path(name, folder),
+                              json.dumps(card, indent=2, sort_keys=True) + "\n")
+    return [(name, what) for name, _, what in plan]
