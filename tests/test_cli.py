@@ -341,3 +341,31 @@ def test_info_reports_truncated_weights_as_damaged(tmp_path, monkeypatch, capsys
     lines = capsys.readouterr().out.splitlines()
     assert any(line.startswith("digits-kl-f4") and "damaged" in line for line in lines)
     assert any(line.startswith("digits-ldm") and "MB" in line for line in lines)
+
+
+def test_info_reports_an_ldm_whose_autoencoder_was_retrained(tmp_path, monkeypatch, capsys):
+    # found by the fourth bad-input pass: info said digits-ldm was fine, demo then failed
+    import shutil
+
+    import torch
+
+    import ldm_teach.pretrained as pretrained
+    from ldm_teach.pretrained import cards, load_card, save_pretrained
+
+    for name in ("digits-kl-f4", "digits-ldm"):
+        for suffix in (".json", ".safetensors"):
+            shutil.copy(cards.WEIGHTS_DIR / f"{name}{suffix}", tmp_path)
+    retrained = load_autoencoder("digits-kl-f4", tmp_path)
+    with torch.no_grad():
+        next(retrained.parameters()).add_(0.01)
+    card = {k: v for k, v in load_card("digits-kl-f4", tmp_path).items()
+            if k not in ("sha256", "card_sha256", "card_format", "name", "dtype")}
+    save_pretrained(retrained, "digits-kl-f4", card, tmp_path, overwrite=True)
+    monkeypatch.setattr(cards, "WEIGHTS_DIR", tmp_path)
+    monkeypatch.setattr(pretrained, "WEIGHTS_DIR", tmp_path)
+    assert main(["info"]) == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert any(line.startswith("digits-kl-f4") and "MB" in line for line in lines)
+    assert any(line.startswith("digits-ldm") and "damaged" in line for line in lines)
+    assert "retrained or replaced" in out

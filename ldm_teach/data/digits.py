@@ -21,6 +21,7 @@ scored by the classifier.
 from __future__ import annotations
 
 import functools
+import warnings
 from typing import Literal
 
 import numpy as np
@@ -137,6 +138,23 @@ def digits_from_8x8(X: np.ndarray, size: int = 32) -> Tensor:
 MAX_ABS_DIGIT = 100.0
 
 
+def warn_if_unit_range(name: str, *images: Tensor, stacklevel: int = 3) -> None:
+    """Warn when every value of ``images`` lies in [0, 1]: the course's digits are in
+    [-1, 1] (background -1), so such a batch is almost surely [0, 1] images, whose scores
+    would be plausible and wrong (an SVC accuracy of 38% instead of 99%). A warning, not an
+    error: a model can legitimately produce such a batch.
+    """
+    values = [x for x in images if isinstance(x, Tensor) and x.numel()]
+    if values and all(float(x.detach().min()) >= 0.0 for x in values):
+        warnings.warn(
+            f"every value of {name} lies in [0, 1], but the course's digits are [-1, 1] "
+            "images (background -1): if these are [0, 1] images, pass x * 2 - 1 (without it "
+            "the score is wrong)",
+            UserWarning,
+            stacklevel=stacklevel,
+        )
+
+
 def digits_to_8x8(images: Tensor) -> np.ndarray:
     """Map digit images back to scikit-learn's 8x8 view, to score generated digits.
 
@@ -151,6 +169,8 @@ def digits_to_8x8(images: Tensor) -> np.ndarray:
     Raises:
         ValueError: if images is not a non-empty (N, 1, H, W) tensor with H and W multiples
             of 8, holds NaN or inf, or values beyond :data:`MAX_ABS_DIGIT` in magnitude.
+    Warns:
+        UserWarning: if every value lies in [0, 1] (:func:`warn_if_unit_range`).
     """
     if not isinstance(images, Tensor):
         raise ValueError(f"images must be a torch.Tensor, got {type(images).__name__}")
@@ -168,6 +188,7 @@ def digits_to_8x8(images: Tensor) -> np.ndarray:
     if peak > MAX_ABS_DIGIT:  # an overshooting sampler, yes; images in [0, 255], no
         raise ValueError(f"images must be nominally in [-1, 1], got values up to {peak:g} in "
                          "magnitude; images in [0, 255] become x / 127.5 - 1")
+    warn_if_unit_range("images", images, stacklevel=4)
     x = F.adaptive_avg_pool2d(x, (8, 8))  # 1. (N, 1, 8, 8), exact block means
     x = ((x + 1.0) / 2.0 * DIGITS_MAX).clamp(0.0, DIGITS_MAX)  # 2. [-1, 1] -> [0, 16]
     return x.reshape(-1, 64).numpy()  # (N, 64)

@@ -21,7 +21,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from ldm_teach.argcheck import check_bool, check_int
+from ldm_teach.argcheck import check_bool, check_int, is_int
 
 
 def count_flops(fn: Callable[[], Tensor], backward: bool = True) -> int:
@@ -65,25 +65,39 @@ def time_training_step(
 
     Args:
         model: the network; its parameters get a plain SGD step (lr 0, so weights stay
-            unchanged and the measurement has no side effect).
+            unchanged) and its buffers (BatchNorm statistics) are restored afterwards, so
+            the measurement has no side effect.
         make_loss: ``make_loss(model) -> scalar``.
         repeats: timed repetitions (the median is returned), >= 1.
         warmup: untimed repetitions first (allocator and kernel warm-up).
     Raises:
-        ValueError: if ``repeats`` < 1 or ``warmup`` < 0.
+        ValueError: if ``repeats`` is not an int >= 1 or ``warmup`` an int >= 0, or the
+            loss has no gradient.
     """
-    if repeats < 1 or warmup < 0:
-        raise ValueError(f"repeats must be >= 1 and warmup >= 0, got {repeats}, {warmup}")
+    if not (is_int(repeats) and is_int(warmup)) or repeats < 1 or warmup < 0:
+        raise ValueError(f"repeats must be an int >= 1 and warmup an int >= 0, got "
+                         f"{repeats!r}, {warmup!r}")
     opt = torch.optim.SGD(model.parameters(), lr=0.0)
+    # forward passes in train mode update buffers (BatchNorm running statistics): keep a
+    # copy and put it back, so that timing leaves the model exactly as it was
+    buffers = {name: b.detach().clone() for name, b in model.named_buffers()}
     times = []
-    for i in range(warmup + repeats):
-        t0 = time.perf_counter()
-        loss = make_loss(model)
-        loss.backward()
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-        if i >= warmup:
-            times.append(time.perf_counter() - t0)
+    try:
+        for i in range(warmup + repeats):
+            t0 = time.perf_counter()
+            loss = make_loss(model)
+            if not isinstance(loss, Tensor) or not loss.requires_grad:
+                raise ValueError("make_loss(model) must return a scalar tensor that depends on "
+                                 "the model's parameters (it has no gradient to time)")
+            loss.backward()
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+            if i >= warmup:
+                times.append(time.perf_counter() - t0)
+    finally:
+        with torch.no_grad():
+            for name, b in model.named_buffers():
+                b.copy_(buffers[name])
     return statistics.median(times)
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ldm_teach.data.digits import warn_if_unit_range
 from ldm_teach.nn.norm import check_widths
 
 FEATURE_WIDTHS = (16, 32, 64, 64)  # channels of the four levels at 32, 16, 8, 4 px
@@ -122,11 +123,13 @@ class FeatureDistance(nn.Module):
         if x.shape != y.shape:
             raise ValueError(f"x and y must have the same shape, got {tuple(x.shape)} and "
                              f"{tuple(y.shape)}")
-        # y is the target image: in [-1, 1]; values far beyond are images in [0, 255]
-        if y.numel() and float(y.detach().abs().max()) > 10.0:
-            raise ValueError(f"y must be images in [-1, 1], got values up to "
-                             f"{float(y.detach().abs().max()):g} in magnitude; images in "
-                             "[0, 255] become y / 127.5 - 1")
+        # images in [-1, 1]; values far beyond are images in [0, 255]
+        for name, image in (("x", x), ("y", y)):
+            if image.numel() and float(image.detach().abs().max()) > 10.0:
+                raise ValueError(f"{name} must be images in [-1, 1], got values up to "
+                                 f"{float(image.detach().abs().max()):g} in magnitude; images "
+                                 f"in [0, 255] become {name} / 127.5 - 1")
+        warn_if_unit_range("x and y", x, y)
         total = x.new_zeros(x.shape[0])
         for fx, fy in zip(self.net.features(x), self.net.features(y), strict=False):
             diff = (_unit_normalize(fx) - _unit_normalize(fy)).pow(2).sum(dim=1)  # (B, h, w)

@@ -19,6 +19,7 @@ digits give the reference value.
 
 from __future__ import annotations
 
+import math
 import time
 
 import torch
@@ -26,6 +27,7 @@ from torch import Tensor, nn
 
 from ldm_teach.argcheck import check_int
 from ldm_teach.data import DigitsDataset
+from ldm_teach.data.digits import warn_if_unit_range
 from ldm_teach.metrics.classifier import DigitsClassifier
 
 
@@ -74,15 +76,23 @@ def frechet_distance(real: Tensor, fake: Tensor, net: nn.Module) -> float:
     Raises:
         ValueError: for images of the wrong shape.
         TypeError: if net is not a DigitsFeatureNet.
+        FloatingPointError: if the distance is not finite (non-finite features).
+    Warns:
+        UserWarning: if every value lies in [0, 1] (images in [0, 1], not [-1, 1]).
     """
     from torchmetrics.image.fid import FrechetInceptionDistance
 
     _check_images("real", real)
     _check_images("fake", fake)
+    warn_if_unit_range("real and fake", real, fake)
     fid = FrechetInceptionDistance(feature=_PooledFeatures(_check_net(net)))
     fid.update(real, real=True)
     fid.update(fake, real=False)
-    return max(0.0, float(fid.compute()))
+    value = float(fid.compute())
+    if not math.isfinite(value):  # e.g. a feature net with NaN weights; never a perfect 0
+        raise FloatingPointError(f"the Frechet distance is {value}: the feature net produced "
+                                 "non-finite features (are its weights finite?)")
+    return max(0.0, value)  # sqrtm rounding can give -1e-12 for identical sets
 
 
 @torch.no_grad()
@@ -105,6 +115,7 @@ def within_class_diversity(images: Tensor, labels: Tensor, net: nn.Module) -> fl
             type(labels).__name__
         raise ValueError(f"labels must be an integer tensor of shape ({images.shape[0]},), "
                          f"got {got}")
+    warn_if_unit_range("images", images)
     emb = _check_net(net).eval().embed(images.float())  # (N, 64)
     per_class = []
     for c in labels.unique():

@@ -9,10 +9,13 @@ import os
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from ldm_teach.pretrained.cards import (
     CARD_FORMAT,  # noqa: F401  (named in the docstrings)
     CardEditedError,
     ChecksumError,
+    ParentMismatchError,
     UnsealedCardError,
     _weights_dir,
     available,
@@ -69,6 +72,59 @@ def _refuse_forged_old_card(card: dict[str, Any], path: Path) -> None:
         )
 
 
+#: How far the latent std of an unpinned LDM's autoencoder may be from the one on the LDM's
+#: card before sealing refuses to pin it (fp16 storage moves it by about 1e-3).
+LATENT_STD_RTOL = 0.02
+
+
+def _check_parent_latents(card: dict[str, Any], parent: str, folder: Path) -> None:
+    """Before pinning an unpinned latent diffusion card to the autoencoder now in the
+    folder, check that this autoencoder gives the latents the model was trained on: the
+    std σ of its latents of the training digits must match the card's (``latent_std``, or
+    1 / ``scale_factor`` for cards that scaled their latents). A retrained autoencoder has
+    other latents; pinning it would make a wrong pair load silently.
+
+    Raises:
+        ParentMismatchError: σ differs by more than :data:`LATENT_STD_RTOL`, or the card
+            records nothing to compare with (pass ``accept_edits`` to pin anyway).
+    """
+    from ldm_teach.autoencoders import AutoencoderKL, AutoencoderKLConfig
+    from ldm_teach.data import DigitsDataset
+    from ldm_teach.models import compute_scale_factor
+    from ldm_teach.training.checkpoint import load_tensors
+
+    config = card.get("config") or {}
+    expected = card.get("latent_std")
+    if expected is None and isinstance(config.get("scale_factor"), (int, float)) and (
+            config["scale_factor"] not in (0, 1.0)):
+        expected = 1.0 / config["scale_factor"]
+    dataset = (card.get("data") or {}).get("dataset")
+    name = card.get("name")
+    if expected is None or dataset != "digits":
+        raise ParentMismatchError(
+            f"cannot check that {parent!r} in {folder} is the autoencoder {name!r} was "
+            "trained on (its card records no latent std of digits); pin it anyway with "
+            "--accept-edits only if you know it is, or train the model again")
+    # the parent's card may be unsealed too (sealed in this same run): build it from its
+    # verified card, not through load_card
+    parent_card = _verified_card(parent, folder)
+    if parent_card.get("kind") != "autoencoder_kl":
+        raise ParentMismatchError(f"{name!r} names {parent!r}, a {parent_card.get('kind')!r}, "
+                                  "not a KL autoencoder; it cannot be pinned")
+    autoencoder = AutoencoderKL(AutoencoderKLConfig.from_dict(parent_card["config"]))
+    tensors, _ = load_tensors(weights_path(parent, folder))
+    autoencoder.load_state_dict({k: v.float() for k, v in tensors.items()})
+    images = DigitsDataset(split="train", size=32).images
+    with torch.no_grad():
+        measured = 1.0 / compute_scale_factor(autoencoder, images)
+    if abs(measured / expected - 1.0) > LATENT_STD_RTOL:
+        raise ParentMismatchError(
+            f"{parent!r} in {folder} gives latents of std {measured:.4f}, but {name!r} was "
+            f"trained on latents of std {expected:.4f}: the autoencoder was retrained or "
+            f"replaced since, so it is not pinned. Restore the autoencoder {name!r} was "
+            f"trained on, or train {name!r} again (`ldm-teach train {name} --overwrite`)")
+
+
 def seal_cards(
     names: list[str] | None = None,
     weights_dir: str | os.PathLike | None = None,
@@ -95,6 +151,8 @@ def seal_cards(
             diffusion model's autoencoder is missing.
         ChecksumError: weights that do not match their card (nothing is sealed).
         CardEditedError: an edited sealed card without ``accept_edits``.
+        ParentMismatchError: an unpinned latent diffusion card whose autoencoder now in
+            the folder gives other latents than the card records (without ``accept_edits``).
         ValueError: a damaged card (not JSON, another ``name``, no ``sha256``, a format
             newer than this version's).
     """
@@ -122,8 +180,12 @@ def seal_cards(
         parent = card.get("autoencoder")
         if (card.get("kind") == "latent_diffusion" and isinstance(parent, str)
                 and parent != "pixel" and "autoencoder_sha256" not in card):
-            # the autoencoder's weights now in the folder, verified against its own card
-            card["autoencoder_sha256"] = _verified_card(parent, folder)["sha256"]
+            # the autoencoder's weights now in the folder, verified against its own card,
+            # and checked to give the latents this model was trained on
+            parent_sha = _verified_card(parent, folder)["sha256"]
+            if not accept_edits:
+                _check_parent_latents(card, parent, folder)
+            card["autoencoder_sha256"] = parent_sha
         plan.append((name, sealed(card), what))
     for name, card, _ in plan:
         if card:

@@ -27,11 +27,38 @@ from safetensors.torch import load_file, safe_open, save_file
 from torch import Tensor
 
 
+def _resolve_target(path: str | os.PathLike) -> tuple[Path, int]:
+    """The file an atomic write replaces, and the mode the new file gets.
+
+    A symbolic link is followed, so the file it points to gets the new content (replacing
+    the link by a regular file would leave the real file unchanged). An existing file keeps
+    its permission bits; a new file gets those open() would give (0666 minus the umask).
+
+    Raises:
+        PermissionError: if the existing file is read-only (no write bit for anyone): the
+            user protected it, so it is not replaced (even by root).
+    """
+    path = Path(os.path.realpath(path)) if os.path.islink(path) else Path(path)
+    try:
+        mode = os.stat(path).st_mode & 0o7777
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return path, 0o666 & ~umask
+    except OSError:  # e.g. a parent is a file: the write below reports it
+        return path, 0o644
+    if path.is_file() and not mode & 0o222:
+        raise PermissionError(f"{path} is read-only (mode {mode:o}); not replacing it. Make it "
+                              f"writable (chmod u+w {path}) or write elsewhere")
+    return path, mode
+
+
 @contextlib.contextmanager
 def _atomic_target(path: str | os.PathLike) -> Iterator[str]:
     """Yield a temporary file name beside ``path``; on success, flush it to disk and rename
-    it over ``path`` (``os.replace`` is atomic); on failure, remove it and leave ``path``."""
-    path = Path(path)
+    it over ``path`` (``os.replace`` is atomic); on failure, remove it and leave ``path``.
+    Symbolic links are followed and the file's permissions kept (:func:`_resolve_target`)."""
+    path, mode = _resolve_target(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
@@ -39,11 +66,9 @@ def _atomic_target(path: str | os.PathLike) -> Iterator[str]:
         yield tmp
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
-        # mkstemp creates the file readable by its owner only; give it the usual
-        # permissions of a new file (0666 minus the umask), as open() would have.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
+        # mkstemp creates the file readable by its owner only: give it the replaced
+        # file's permissions, or those of a new file (0666 minus the umask)
+        os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -53,6 +78,10 @@ def _atomic_target(path: str | os.PathLike) -> Iterator[str]:
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     """Write ``data`` to ``path`` atomically (temporary file + fsync + os.replace).
+
+    A symbolic link is followed (its target gets the data) and an existing file keeps its
+    permissions; a read-only file is refused. A hard link is broken: the other names keep
+    the previous content (an atomic replace cannot write through them).
 
     Raises:
         OSError: if the folder cannot be created or written (``path`` is then unchanged).
@@ -65,8 +94,12 @@ def atomic_write_text(path: str | os.PathLike, text: str, encoding: str = "utf-8
     """Write ``text`` to ``path`` atomically; newlines are written as given (no translation).
 
     Raises:
+        TypeError: if ``text`` is not a str (use :func:`atomic_write_bytes` for bytes).
         OSError: if the folder cannot be created or written (``path`` is then unchanged).
     """
+    if not isinstance(text, str):
+        raise TypeError(f"text must be a str, got {type(text).__name__} (for bytes use "
+                        "atomic_write_bytes)")
     atomic_write_bytes(path, text.encode(encoding))
 
 
@@ -103,11 +136,14 @@ def atomic_targets(*paths: str | os.PathLike) -> Iterator[list[str]]:
     either all new files are in place or all old ones are. If the block fails, the
     temporary files are removed and no path is touched.
 
+    Symbolic links are followed and permissions kept, as by :func:`atomic_write_bytes`.
+
     Raises:
         OSError: from creating the folder, the temporary files or the renames; the paths
-            are then as before.
+            are then as before (PermissionError for a read-only target, before anything).
     """
-    targets = [Path(p) for p in paths]
+    resolved = [_resolve_target(p) for p in paths]
+    targets = [target for target, _ in resolved]
     temps: list[str] = []
     done: list[tuple[Path, Path | None]] = []  # renamed so far: (target, previous version)
     pending: Path | None = None  # previous version kept for the rename under way
@@ -119,12 +155,10 @@ def atomic_targets(*paths: str | os.PathLike) -> Iterator[list[str]]:
             os.close(fd)
             temps.append(tmp)
         yield list(temps)
-        umask = os.umask(0)
-        os.umask(umask)
-        for tmp in temps:
+        for tmp, (_, mode) in zip(temps, resolved, strict=True):
             with open(tmp, "rb") as fh:
                 os.fsync(fh.fileno())
-            os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 -> what open() would give
+            os.chmod(tmp, mode)  # mkstemp's 0600 -> the replaced file's, or open()'s
         for index, (target, tmp) in enumerate(zip(targets, temps, strict=True)):
             # the last rename is the commit: no need to keep what it replaces
             pending = _keep_previous(target) if index < len(targets) - 1 else None

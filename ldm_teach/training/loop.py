@@ -17,6 +17,7 @@ What it does, step by step (each a standard trick the chapter's 10.3.4 discusses
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import numbers
@@ -220,6 +221,26 @@ def _check_stages(
     return stages
 
 
+def data_fingerprint(data: Sequence[Tensor],
+                     stages: Sequence[tuple[int, Sequence[Tensor]]] = ()) -> str:
+    """SHA-256 (hex) of the training data: the shape, dtype and bytes of every tensor of
+    ``data`` and of each stage (with its start step). Stored in checkpoints, so that a
+    resume with other data is refused instead of silently mixing two datasets."""
+    digest = hashlib.sha256()
+
+    def add(tensors: Sequence[Tensor]) -> None:
+        for t in tensors:
+            t = t.detach().to("cpu").contiguous()
+            digest.update(f"{tuple(t.shape)}|{t.dtype};".encode())
+            digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+
+    add(data)
+    for start, stage_data in stages:
+        digest.update(f"stage {start};".encode())
+        add(stage_data)
+    return digest.hexdigest()
+
+
 def _check_extra_metadata(extra_metadata: dict | None) -> dict:
     """Return ``extra_metadata`` (or ``{}``) once it is known to be JSON-able.
 
@@ -276,7 +297,9 @@ def train(
             length, a stage's tensors differ from ``data``'s in number, dtype, device or
             dimensions, or the stages' start steps are not increasing inside (0, steps);
             on resume, if the checkpoint's TrainConfig differs from ``config`` in a field
-            other than :data:`RESUMABLE_CHANGES` (the differing fields are named).
+            other than :data:`RESUMABLE_CHANGES` (the differing fields are named), or
+            the data (:func:`data_fingerprint`) or ``extra_metadata`` differ from the
+            checkpoint's.
         TypeError: if ``extra_metadata`` is not a dict (ValueError if it is not JSON-able),
             or ``stages`` is not a sequence of ``(start_step, tuple_of_tensors)``.
         FloatingPointError: if the loss is NaN or inf at a step (named; raised before
@@ -312,8 +335,11 @@ def train(
     start, losses = 0, []
 
     ckpt_path = None
+    fingerprint = None
     if checkpoint_dir is not None:  # checked before training, not after the last step
         ckpt_path = check_output_dir(checkpoint_dir, what="checkpoint_dir") / CHECKPOINT_NAME
+    if ckpt_path is not None:
+        fingerprint = data_fingerprint(data, stages)
     if ckpt_path is not None and ckpt_path.exists():
         if not resume:
             raise FileExistsError(
@@ -333,6 +359,15 @@ def train(
                             for k in differing)
                 + f"; only {', '.join(RESUMABLE_CHANGES)} may change on resume"
             )
+        if "data_sha256" in meta and meta["data_sha256"] != fingerprint:
+            raise ValueError(f"cannot resume {ckpt_path} with other data: the checkpoint was "
+                             f"trained on data with SHA-256 {meta['data_sha256']}, this data has "
+                             f"{fingerprint}; resume with the same data or start a new "
+                             "checkpoint_dir")
+        if "extra" in meta and meta["extra"] != extra_metadata:
+            raise ValueError(f"cannot resume {ckpt_path} with different extra_metadata: the "
+                             f"checkpoint has {meta['extra']!r}, got {extra_metadata!r} (it "
+                             "describes the model being trained)")
         start = int(meta["step"])
         if start > config.steps:  # before touching the caller's model
             raise ValueError(f"checkpoint is at step {start}, beyond config.steps={config.steps}")
@@ -356,6 +391,7 @@ def train(
             "train_config": asdict(config),
             "optimizer": opt_meta,
             "extra": extra_metadata,
+            "data_sha256": fingerprint,
         }
         save_tensors_atomic(tensors, ckpt_path, meta)
 

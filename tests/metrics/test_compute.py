@@ -124,3 +124,16 @@ def test_attention_matrix_bytes_names_a_bad_argument(kwargs, arg):
     args = {"height": 64, "width": 64, **kwargs}
     with pytest.raises(ValueError, match=f"{arg} must be a positive integer"):
         attention_matrix_bytes(**args)
+
+
+def test_time_training_step_leaves_batchnorm_statistics_as_they_were():
+    model = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.BatchNorm2d(4))
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    x = torch.randn(8, 1, 6, 6) + 3.0
+    time_training_step(model, lambda m: m(x).pow(2).mean(), repeats=2)
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, before[k]), k
+    with pytest.raises(ValueError, match="repeats"):
+        time_training_step(model, lambda m: m(x).pow(2).mean(), repeats=2.5)
+    with pytest.raises(ValueError, match="no gradient"):
+        time_training_step(model, lambda m: torch.tensor(1.0), repeats=1)

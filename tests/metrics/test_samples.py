@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 
@@ -78,3 +80,20 @@ def test_the_feature_net_is_an_argument_not_loaded_behind_the_callers_back():
         frechet_distance(x, x, None)
     with pytest.raises(TypeError, match="DigitsFeatureNet"):
         within_class_diversity(x, torch.zeros(4, dtype=torch.long), "digits-features")
+
+
+def test_images_in_zero_one_are_flagged_and_a_nan_distance_is_not_a_perfect_zero(net):
+    from ldm_teach.metrics import DigitsClassifier
+
+    test = DigitsDataset("test")
+    unit = (test.images + 1) / 2  # [0, 1] images: plausible, wrong scores without a word
+    with pytest.warns(UserWarning, match=r"lies in \[0, 1\]"):
+        DigitsClassifier.fit_default().accuracy(unit, test.labels)
+    with pytest.warns(UserWarning, match=r"lies in \[0, 1\]"):
+        frechet_distance(unit[:50], unit[50:100], net)
+    broken = copy.deepcopy(net)
+    with torch.no_grad():
+        for p in broken.parameters():
+            p.fill_(float("nan"))
+    with pytest.raises(FloatingPointError, match="non-finite"):
+        frechet_distance(test.images[:50], test.images[50:100], broken)

@@ -451,6 +451,39 @@ def test_an_edited_card_config_is_refused_on_load(tmp_path, autoencoder):
         load_card("tiny-ae", tmp_path)
 
 
+def _digits_latent_std(name, folder):
+    from ldm_teach.data import DigitsDataset
+    from ldm_teach.models import compute_scale_factor
+
+    return 1.0 / compute_scale_factor(load_autoencoder(name, folder),
+                                      DigitsDataset("train").images)
+
+
+def test_seal_cards_does_not_pin_an_old_ldm_card_to_a_retrained_autoencoder(tmp_path,
+                                                                             autoencoder):
+    # found by the fourth bad-input pass: the retrained autoencoder was pinned, and the
+    # wrong pair then loaded silently
+    from ldm_teach.models import UNet
+    from ldm_teach.pretrained import ParentMismatchError, seal_cards
+
+    _save_ae(autoencoder, tmp_path)
+    card, unet_cfg = _tiny_ldm_card(latent_std=_digits_latent_std("tiny-ae", tmp_path),
+                                    data={"dataset": "digits"})
+    save_pretrained(UNet(unet_cfg), "tiny-ldm", card, tmp_path)
+    path = tmp_path / "tiny-ldm.json"
+    old = json.loads(path.read_text())
+    for key in ("card_format", "card_sha256", "autoencoder_sha256"):
+        old.pop(key)
+    path.write_text(json.dumps(old))
+    with torch.no_grad():  # "retrain" the autoencoder: its latents now have another std
+        autoencoder.quant_conv.weight.mul_(3.0)
+    _save_ae(autoencoder, tmp_path, overwrite=True)
+    with pytest.raises(ParentMismatchError, match="retrained or replaced"):
+        seal_cards(["tiny-ldm"], tmp_path)
+    assert "card_sha256" not in json.loads(path.read_text())  # nothing was sealed
+    assert seal_cards(["tiny-ldm"], tmp_path, accept_edits=True) == [("tiny-ldm", "sealed")]
+
+
 def test_old_cards_are_refused_until_sealed_and_the_seal_pins_the_parent(tmp_path, autoencoder,
                                                                         capsys):
     from ldm_teach.cli import main
@@ -458,7 +491,8 @@ def test_old_cards_are_refused_until_sealed_and_the_seal_pins_the_parent(tmp_pat
     from ldm_teach.pretrained import UnsealedCardError, seal_cards
 
     _save_ae(autoencoder, tmp_path)
-    card, unet_cfg = _tiny_ldm_card()
+    card, unet_cfg = _tiny_ldm_card(latent_std=_digits_latent_std("tiny-ae", tmp_path),
+                                    data={"dataset": "digits"})
     save_pretrained(UNet(unet_cfg), "tiny-ldm", card, tmp_path)
     ae_sha = load_card("tiny-ae", tmp_path)["sha256"]
     for name in ("tiny-ae", "tiny-ldm"):  # as an earlier version wrote them: format 1

@@ -261,3 +261,36 @@ def test_path_arg_refuses_empty_names():
     with pytest.raises(ValueError, match="--out must name"):
         ckpt.path_arg("  ", "--out")
     assert ckpt.path_arg(".", "--out") == ckpt.Path(".")
+
+
+def test_atomic_write_follows_a_symlink_and_keeps_the_file_mode(tmp_path):
+    real = tmp_path / "real.ipynb"
+    real.write_text("old")
+    os.chmod(real, 0o640)
+    link = tmp_path / "link.ipynb"
+    link.symlink_to(real)
+    ckpt.atomic_write_text(link, "new")
+    assert link.is_symlink() and real.read_text() == "new"  # the link still points at it
+    assert os.stat(real).st_mode & 0o777 == 0o640
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    a.write_text("1")
+    os.chmod(a, 0o600)
+    with ckpt.atomic_targets(a, b) as (ta, tb):
+        open(ta, "w").write("2")
+        open(tb, "w").write("3")
+    assert a.read_text() == "2" and os.stat(a).st_mode & 0o777 == 0o600
+
+
+def test_atomic_write_refuses_a_read_only_file(tmp_path):
+    protected = tmp_path / "graded.ipynb"
+    protected.write_text("keep")
+    os.chmod(protected, 0o444)
+    with pytest.raises(PermissionError, match="read-only"):
+        ckpt.atomic_write_text(protected, "lost")
+    with pytest.raises(PermissionError, match="read-only"):
+        with ckpt.atomic_targets(tmp_path / "other", protected):
+            pass
+    assert protected.read_text() == "keep" and sorted(p.name for p in tmp_path.iterdir()) == [
+        "graded.ipynb"]
+    with pytest.raises(TypeError, match="atomic_write_bytes"):
+        ckpt.atomic_write_text(tmp_path / "x", b"bytes")

@@ -527,3 +527,22 @@ def test_non_json_extra_metadata_is_refused_before_step_one(tmp_path, extra, err
         train(_mlp(), loss, _regression_data(), TrainConfig(steps=3, batch_size=4),
               checkpoint_dir=tmp_path, progress=False, extra_metadata=extra)
     assert calls == [] and list(tmp_path.iterdir()) == []
+
+
+def test_resume_with_other_data_or_metadata_is_refused(tmp_path):
+    data = _regression_data()
+    cfg = TrainConfig(steps=4, batch_size=4, checkpoint_every=2)
+    train(_mlp(), _mse, data, cfg, checkpoint_dir=tmp_path, progress=False,
+          extra_metadata={"unet": 1})
+    longer = TrainConfig(steps=6, batch_size=4, checkpoint_every=2)
+    other = tuple(d.clone() for d in data)
+    other[0][0] += 1.0
+    with pytest.raises(ValueError, match="other data"):
+        train(_mlp(), _mse, other, longer, checkpoint_dir=tmp_path, resume=True,
+              progress=False, extra_metadata={"unet": 1})
+    with pytest.raises(ValueError, match="different extra_metadata"):
+        train(_mlp(), _mse, data, longer, checkpoint_dir=tmp_path, resume=True,
+              progress=False, extra_metadata={"unet": 2})
+    resumed = train(_mlp(), _mse, data, longer, checkpoint_dir=tmp_path, resume=True,
+                    progress=False, extra_metadata={"unet": 1})
+    assert resumed.step == 6
