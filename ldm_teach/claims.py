@@ -94,7 +94,9 @@ def _flat_floats(value: Any, name: str) -> tuple[list[float], tuple[int, ...]]:
     tolist = getattr(value, "tolist", None)
     if tolist is not None and not isinstance(value, (list, tuple)):
         value = tolist()
-    if isinstance(value, bool) or isinstance(value, Real):
+    if isinstance(value, bool):  # True == 1: a flag compared with a number is a mistake
+        raise TypeError(f"{name} must be a number, got the bool {value!r}")
+    if isinstance(value, Real):
         try:
             return [float(value)], ()
         except OverflowError:

@@ -45,7 +45,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ldm_teach.argcheck import check_int
+from ldm_teach.argcheck import check_int, check_real
 
 DISC_LOSSES = ("hinge", "non_saturating")
 REC_KINDS = ("l1", "l2")
@@ -180,10 +180,8 @@ def adaptive_weight(
         ValueError: if ``max_weight`` or ``eps`` is not positive, a loss is not a scalar
             float tensor that requires grad, or ``last_layer_weight`` does not require grad.
     """
-    if max_weight <= 0:
-        raise ValueError(f"max_weight must be positive, got {max_weight}")
-    if eps <= 0:
-        raise ValueError(f"eps must be positive, got {eps}")
+    check_real(max_weight, "max_weight", 0.0, lo_open=True, expected="positive")
+    check_real(eps, "eps", 0.0, lo_open=True, expected="positive")
     for name, t in (("rec_loss", rec_loss), ("g_loss", g_loss)):
         _check_float(name, t)
         if t.numel() != 1:

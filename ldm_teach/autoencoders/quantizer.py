@@ -48,7 +48,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ldm_teach.argcheck import check_bool
+from ldm_teach.argcheck import check_bool, check_real
 
 
 def check_quantizer_args(
@@ -72,8 +72,7 @@ def check_quantizer_args(
         raise ValueError(f"commitment_cost must be a finite number >= 0, got {commitment_cost}")
     if not 0.0 <= ema_decay < 1.0:
         raise ValueError(f"ema_decay must be in [0, 1), got {ema_decay}")
-    if dead_code_threshold < 0:
-        raise ValueError(f"dead_code_threshold must be >= 0, got {dead_code_threshold}")
+    check_real(dead_code_threshold, "dead_code_threshold", 0.0, expected=">= 0")
 
 
 def perplexity_of_counts(counts: Tensor) -> float:

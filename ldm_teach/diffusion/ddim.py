@@ -240,6 +240,7 @@ def ddim_sample(
     x = initial_noise(shape, x_T, generator, device)
     B = x.shape[0]
     trajectory: list[dict] = []
+    progress = check_bool(progress, "progress")
     for i, t in enumerate(tqdm(timesteps, disable=not progress, desc="DDIM")):
         t_prev = timesteps[i + 1] if i + 1 < len(timesteps) else -1
         t_batch = torch.full((B,), t, dtype=torch.long, device=x.device)  # (B,)

@@ -21,6 +21,7 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from ldm_teach.argcheck import check_bool
 from ldm_teach.diffusion.forward import (
     as_timestep,
     check_same_shape,
@@ -121,6 +122,7 @@ def ddpm_sample(
     """
     x = initial_noise(shape, x_T, generator, device)
     B = x.shape[0]
+    progress = check_bool(progress, "progress")
     for t in tqdm(
         range(schedule.num_train_timesteps - 1, -1, -1), disable=not progress, desc="DDPM"
     ):

@@ -39,6 +39,8 @@ import warnings
 import torch
 from torch import Tensor, nn
 
+from ldm_teach.argcheck import check_bool
+
 # torchvision's ImageNet weights for each LPIPS backbone (the IMAGENET1K_V1 weights that
 # ``pretrained=True`` selects). torch.hub stores a download under its URL's file name.
 BACKBONE_URLS = {
@@ -168,6 +170,7 @@ class LPIPSMetric(nn.Module):
                 f"LPIPS-{self.net} needs H and W >= {MIN_SIDE[self.net]}, got "
                 f"{x.shape[-2]}x{x.shape[-1]}; upsample the images first"
             )
+        normalize = check_bool(normalize, "normalize")
         _check_range(x, y, normalize)
         if normalize:  # [0, 1] -> [-1, 1], as lpips does with its own normalize flag
             x, y = 2 * x - 1, 2 * y - 1

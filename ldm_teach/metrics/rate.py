@@ -30,6 +30,8 @@ import torch
 from PIL import Image
 from torch import Tensor
 
+from ldm_teach.argcheck import check_int, is_int
+
 
 def quantize_latent(z: Tensor, bits: int = 8) -> tuple[Tensor, Tensor]:
     """Uniform per-channel quantisation of latents to 2^bits levels over each channel's range.
@@ -95,7 +97,7 @@ def latent_bits_per_pixel(z: Tensor, image_hw: tuple[int, int], bits: int = 8) -
         ValueError: as :func:`quantize_latent`, or if image_hw is not two positive ints.
     """
     if not isinstance(image_hw, (tuple, list)) or len(image_hw) != 2 or \
-            not all(isinstance(s, int) and s >= 1 for s in image_hw):
+            not all(is_int(s) and s >= 1 for s in image_hw):
         raise ValueError(f"image_hw must be (H, W) with positive int sides, got {image_hw!r}")
     if isinstance(z, Tensor) and z.ndim == 4 and (image_hw[0] < z.shape[2] or
                                                   image_hw[1] < z.shape[3]):
@@ -139,8 +141,7 @@ def jpeg_roundtrip(image: Tensor, quality: int) -> tuple[Tensor, int]:
         ValueError: for a bad shape, non-finite values or values beyond [-1.5, 1.5] (not an
             image in [-1, 1]), or a quality outside [1, 95].
     """
-    if not isinstance(quality, int) or not 1 <= quality <= 95:
-        raise ValueError(f"quality must be an int in [1, 95], got {quality!r}")
+    quality = check_int(quality, "quality", 1, 95)
     buf = io.BytesIO()
     _to_pil(image).save(buf, format="JPEG", quality=quality)
     size = buf.tell()

@@ -24,6 +24,7 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from ldm_teach.argcheck import check_bool, check_real
 from ldm_teach.autoencoders.kl_vae import AutoencoderKL
 from ldm_teach.autoencoders.losses import AutoencoderLoss, r1_gradient_penalty
 
@@ -85,8 +86,7 @@ def train_autoencoder_adversarial(
     disc_lr = lr if disc_lr is None else disc_lr
     if not (lr > 0 and disc_lr > 0):
         raise ValueError(f"lr and disc_lr must be positive, got {lr} and {disc_lr}")
-    if r1_weight < 0:
-        raise ValueError(f"r1_weight must be >= 0, got {r1_weight}")
+    check_real(r1_weight, "r1_weight", 0.0, expected=">= 0")
     if images.ndim != 4 or images.shape[0] == 0:
         raise ValueError(f"images must be a non-empty (N, C, H, W) tensor, got "
                          f"{tuple(images.shape)}")
@@ -102,6 +102,7 @@ def train_autoencoder_adversarial(
     autoencoder.train()
     discriminator.train()
     t0 = time.perf_counter()
+    progress = check_bool(progress, "progress")
     for step in tqdm(range(steps), disable=not progress, desc="train (GAN)"):
         gen = torch.Generator().manual_seed(seed * 1_000_003 + step)
         idx = torch.randint(0, images.shape[0], (batch_size,), generator=gen)

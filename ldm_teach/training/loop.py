@@ -308,6 +308,7 @@ def train(
             is False (nothing a user saved is overwritten silently).
     """
     resume = check_bool(resume, "resume")
+    progress = check_bool(progress, "progress")
     if not isinstance(config, TrainConfig):
         raise TypeError(f"config must be a TrainConfig, got {type(config).__name__} (build one "
                         "with TrainConfig(**fields))")

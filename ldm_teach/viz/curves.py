@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 
-from ldm_teach.argcheck import check_int
+from ldm_teach.argcheck import check_bool, check_int
 
 
 def smooth(values: Sequence[float], window: int = 1) -> np.ndarray:
@@ -51,7 +51,7 @@ def plot_curves(
         ax.plot(x, y, label=name, lw=1.2)
     ax.set_xlabel("step")
     ax.set_ylabel(ylabel)
-    if logy:
+    if check_bool(logy, "logy"):
         ax.set_yscale("log")
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=7)

@@ -15,6 +15,9 @@ def _flatten(latents: Tensor | np.ndarray) -> np.ndarray:
     arr = latents.detach().cpu().numpy() if isinstance(latents, Tensor) else np.asarray(latents)
     if arr.ndim < 2:
         raise ValueError(f"latents must have shape (N, ...), got {arr.shape}")
+    if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
+        raise ValueError(f"latents must be real numbers, got dtype {arr.dtype} (a complex "
+                         "value would lose its imaginary part)")
     return arr.reshape(arr.shape[0], -1).astype(np.float32)  # (N, D)
 
 

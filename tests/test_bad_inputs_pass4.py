@@ -1,0 +1,68 @@
+"""Inputs the fourth bad-input pass found accepted with a silently wrong meaning."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from ldm_teach.autoencoders import DiagonalGaussian, VectorQuantizer
+from ldm_teach.autoencoders.losses import adaptive_weight
+from ldm_teach.claims import claim_close
+from ldm_teach.diffusion import NoiseSchedule, ScheduleConfig, ddim_sample, ddpm_sample
+from ldm_teach.metrics.rate import jpeg_roundtrip, latent_bits_per_pixel
+from ldm_teach.training import TrainConfig, train
+from ldm_teach.viz import embed_2d, plot_curves
+
+SCHEDULE = NoiseSchedule(ScheduleConfig(num_train_timesteps=10))
+
+
+def _model(x, t):
+    return torch.zeros_like(x)
+
+
+@pytest.mark.parametrize("sampler", [ddim_sample, ddpm_sample])
+def test_a_truthy_string_does_not_switch_a_flag(sampler):
+    with pytest.raises(ValueError, match="progress must be True or False"):
+        kw = {"num_inference_steps": 2} if sampler is ddim_sample else {}
+        sampler(_model, (1, 1, 4, 4), SCHEDULE, progress="no", **kw)
+
+
+def test_train_and_plots_refuse_truthy_strings_for_flags():
+    net = torch.nn.Linear(2, 1)
+    with pytest.raises(ValueError, match="progress must be True or False"):
+        train(net, lambda m, b, g: m(b[0]).pow(2).mean(), (torch.zeros(4, 2),),
+              TrainConfig(steps=1, batch_size=2), progress="no")
+    with pytest.raises(ValueError, match="logy must be True or False"):
+        plot_curves({"loss": [1.0, 0.5]}, logy="no")
+
+
+def test_bools_are_not_numbers():
+    image = torch.zeros(1, 8, 8)
+    with pytest.raises(ValueError, match="quality must be an int in"):
+        jpeg_roundtrip(image, True)
+    with pytest.raises(ValueError, match="image_hw"):
+        latent_bits_per_pixel(torch.zeros(1, 4, 2, 2), (True, True))
+
+
+def test_claim_close_does_not_take_a_bool_for_one(capsys):
+    claim_close("x", True, 1.0, atol=0.1)
+    assert capsys.readouterr().out == ("x = 1.0 ± 0.1: False (value must be a number, got the "
+                                       "bool True)\n")
+
+
+@pytest.mark.parametrize("make", [
+    lambda: VectorQuantizer(8, 2, dead_code_threshold=float("nan")),
+    lambda: adaptive_weight(torch.ones((), requires_grad=True), torch.ones((), requires_grad=True),
+                            torch.ones(1, requires_grad=True), max_weight=float("nan")),
+])
+def test_nan_is_not_a_setting(make):
+    with pytest.raises(ValueError, match="got nan"):
+        make()
+
+
+def test_a_gaussian_needs_a_batch_dimension_and_real_latents_are_required():
+    with pytest.raises(ValueError, match="batch dimension"):
+        DiagonalGaussian(torch.zeros(4), torch.zeros(4))
+    with pytest.raises(ValueError, match="real numbers"):
+        embed_2d(np.ones((6, 3), dtype=complex))
