@@ -66,3 +66,26 @@ def test_a_gaussian_needs_a_batch_dimension_and_real_latents_are_required():
         DiagonalGaussian(torch.zeros(4), torch.zeros(4))
     with pytest.raises(ValueError, match="real numbers"):
         embed_2d(np.ones((6, 3), dtype=complex))
+
+
+def test_raw_errors_found_by_pass_four_are_clear_ones():
+    from ldm_teach.autoencoders import VQVAE, VQVAEConfig
+    from ldm_teach.diffusion import gaussian_noise
+    from ldm_teach.models import LatentDiffusion, UNet, UNetConfig, compute_scale_factor
+
+    with pytest.raises(TypeError, match="generator must be a torch.Generator"):
+        gaussian_noise((2, 2), generator=0)
+    with pytest.raises(TypeError, match="shape must be a tuple of ints"):
+        gaussian_noise((2, -1))
+    frozen = torch.nn.Linear(2, 1).requires_grad_(False)
+    with pytest.raises(ValueError, match="no trainable parameters"):
+        train(frozen, lambda m, b, g: m(b[0]).sum(), (torch.zeros(4, 2),),
+              TrainConfig(steps=1, batch_size=2), progress=False)
+    vq = VQVAE(VQVAEConfig(in_channels=1, base_channels=8, channel_mult=(1, 2), norm_groups=4,
+                           num_codes=8, code_dim=2))
+    with pytest.raises(TypeError, match="AutoencoderKL"):
+        compute_scale_factor(vq, torch.zeros(2, 1, 8, 8))
+    unet = UNet(UNetConfig(in_channels=2, out_channels=2, base_channels=8, channel_mult=(1,),
+                           attention_levels=(), norm_groups=4))
+    with pytest.raises(TypeError, match="AutoencoderKL"):
+        LatentDiffusion(vq, unet, ScheduleConfig(num_train_timesteps=10), 1.0)

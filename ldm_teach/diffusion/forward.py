@@ -22,6 +22,7 @@ import operator
 import torch
 from torch import Tensor
 
+from ldm_teach.argcheck import is_int
 from ldm_teach.diffusion.schedules import NoiseSchedule
 
 PREDICTION_TYPES = ("epsilon", "sample", "v_prediction")  # what the network outputs: eps, x0, v
@@ -143,7 +144,24 @@ def gaussian_noise(
 
     Drawn on the generator's device and then moved to ``device`` (so a CPU generator gives the
     same numbers whatever the accelerator), exactly as diffusers' ``randn_tensor`` does.
+
+    Args:
+        shape: the shape, a tuple of ints >= 0.
+        generator: a ``torch.Generator`` or None (the global RNG).
+        device, dtype: where and in which floating dtype the noise ends up.
+    Raises:
+        TypeError: if generator is not a torch.Generator, shape not a sequence of ints, or
+            dtype not a floating-point torch.dtype.
     """
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator must be a torch.Generator or None, got "
+                        f"{type(generator).__name__} (seed one: "
+                        "torch.Generator().manual_seed(0))")
+    if not isinstance(shape, (tuple, list, torch.Size)) or not all(
+            is_int(s) and s >= 0 for s in shape):
+        raise TypeError(f"shape must be a tuple of ints >= 0, got {shape!r}")
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise TypeError(f"dtype must be a floating-point torch.dtype, got {dtype!r}")
     device = torch.device(device) if device is not None else torch.device("cpu")
     draw_device = generator.device if generator is not None else device
     return torch.randn(shape, generator=generator, device=draw_device, dtype=dtype).to(device)

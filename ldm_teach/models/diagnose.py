@@ -126,6 +126,9 @@ def diagnose(
             f"images must be finite and in [-1, 1], got range [{lo:.4g}, {hi:.4g}]; map "
             "[0, 255] images with x / 127.5 - 1 and [0, 1] images with 2 * x - 1"
         )
+    if sample and images.shape[-2] != images.shape[-1]:
+        raise ValueError(f"sample=True draws square images: images must be square, got "
+                         f"{images.shape[-2]}x{images.shape[-1]} (pass sample=False)")
     B = images.shape[0]
     if labels is not None and (not isinstance(labels, Tensor) or labels.shape != (B,)):
         got = tuple(labels.shape) if isinstance(labels, Tensor) else type(labels).__name__
@@ -144,51 +147,53 @@ def diagnose(
 
     was_training = ldm.training
     ldm.eval()
-    device = ldm.scale_factor.device
-    x = images.to(device=device, dtype=torch.float32)
-    y = None
-    if ldm.num_classes is not None and labels is not None:
-        y = labels.to(device=device, dtype=torch.long)
+    try:  # the model's mode is restored even when a step below raises
+        device = ldm.scale_factor.device
+        x = images.to(device=device, dtype=torch.float32)
+        y = None
+        if ldm.num_classes is not None and labels is not None:
+            y = labels.to(device=device, dtype=torch.long)
 
-    # (a) statistics of the scaled latents z0 = scale_factor · E(x)
-    z0 = ldm.encode(x)  # (B, c, h, w)
-    latent_std = float(z0.std())
-    channel_std = z0.transpose(0, 1).flatten(1).std(dim=1)  # (c, B*h*w) -> (c,)
+        # (a) statistics of the scaled latents z0 = scale_factor · E(x)
+        z0 = ldm.encode(x)  # (B, c, h, w)
+        latent_std = float(z0.std())
+        channel_std = z0.transpose(0, 1).flatten(1).std(dim=1)  # (c, B*h*w) -> (c,)
 
-    # (b) stage-1 reconstruction, in [-1, 1] units
-    recon_mse = float(F.mse_loss(ldm.decode(z0), x))
-    if math.isnan(recon_mse):  # NaN > 0 is False: it used to report +inf dB
-        recon_psnr = math.nan
-    else:
-        recon_psnr = 10.0 * math.log10(4.0 / recon_mse) if recon_mse > 0 else math.inf
+        # (b) stage-1 reconstruction, in [-1, 1] units
+        recon_mse = float(F.mse_loss(ldm.decode(z0), x))
+        if math.isnan(recon_mse):  # NaN > 0 is False: it used to report +inf dB
+            recon_psnr = math.nan
+        else:
+            recon_psnr = 10.0 * math.log10(4.0 / recon_mse) if recon_mse > 0 else math.inf
 
-    # (c) noise-prediction error per timestep bucket (the LDM loss, Eq. 2, restricted to t)
-    eps_mse: list[tuple[int, int, float]] = []
-    for t_lo, t_hi in buckets:
-        t = torch.randint(t_lo, t_hi, (B,), generator=generator).to(device)  # (B,)
-        eps = torch.randn(z0.shape, generator=generator).to(device)  # (B, c, h, w)
-        z_t = q_sample(z0, t, eps, ldm.schedule)
-        out = ldm.unet(z_t, t, y)
-        # the eps the network implies: its output itself, or converted from v or x0
-        eps_hat = out if ldm.prediction_type == "epsilon" else predict_x0_and_eps(
-            out, z_t, t, ldm.schedule, ldm.prediction_type
-        )[1]
-        eps_mse.append((t_lo, t_hi, float(F.mse_loss(eps_hat, eps))))
+        # (c) noise-prediction error per timestep bucket (the LDM loss, Eq. 2, restricted to t)
+        eps_mse: list[tuple[int, int, float]] = []
+        for t_lo, t_hi in buckets:
+            t = torch.randint(t_lo, t_hi, (B,), generator=generator).to(device)  # (B,)
+            eps = torch.randn(z0.shape, generator=generator).to(device)  # (B, c, h, w)
+            z_t = q_sample(z0, t, eps, ldm.schedule)
+            out = ldm.unet(z_t, t, y)
+            # the eps the network implies: its output itself, or converted from v or x0
+            eps_hat = out if ldm.prediction_type == "epsilon" else predict_x0_and_eps(
+                out, z_t, t, ldm.schedule, ldm.prediction_type
+            )[1]
+            eps_mse.append((t_lo, t_hi, float(F.mse_loss(eps_hat, eps))))
 
-    # (d) a few samples, end to end
-    samples = None
-    if sample:
-        n = min(8, B)
-        samples = ldm.sample(
-            n,
-            images.shape[-1],
-            y[:n] if y is not None else None,
-            num_inference_steps=min(20, T),
-            generator=generator,
-            progress=False,
-        ).cpu()
+        # (d) a few samples, end to end
+        samples = None
+        if sample:
+            n = min(8, B)
+            samples = ldm.sample(
+                n,
+                images.shape[-1],
+                y[:n] if y is not None else None,
+                num_inference_steps=min(20, T),
+                generator=generator,
+                progress=False,
+            ).cpu()
 
-    ldm.train(was_training)
+    finally:
+        ldm.train(was_training)
     return {
         "latent_mean": float(z0.mean()),
         "latent_std": latent_std,

@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ldm_teach.argcheck import check_int
-from ldm_teach.autoencoders import AutoencoderKL
+from ldm_teach.autoencoders import VQVAE, AutoencoderKL
 from ldm_teach.diffusion import (
     PREDICTION_TYPES,
     NoiseSchedule,
@@ -63,6 +63,17 @@ def check_guidance_scale(guidance_scale: float) -> float:
 
 
 @torch.no_grad()
+def _check_kl_autoencoder(autoencoder) -> None:
+    """TypeError unless ``autoencoder`` encodes to a Gaussian posterior (AutoencoderKL, or
+    IdentityAutoencoder for pixel space): a VQVAE's latents are codebook vectors, not the
+    continuous latents this model scales and noises."""
+    if isinstance(autoencoder, VQVAE) or not isinstance(autoencoder, nn.Module) or not (
+            callable(getattr(autoencoder, "encode", None))
+            and callable(getattr(autoencoder, "decode", None))):
+        raise TypeError(f"autoencoder must be an AutoencoderKL (or IdentityAutoencoder for "
+                        f"pixel space), got {type(autoencoder).__name__}")
+
+
 def compute_scale_factor(autoencoder: AutoencoderKL, images: Iterable[Tensor] | Tensor) -> float:
     """1 / std of the posterior-mode latents of ``images`` (LDM Appendix G).
 
@@ -77,6 +88,7 @@ def compute_scale_factor(autoencoder: AutoencoderKL, images: Iterable[Tensor] | 
     batches = [images] if isinstance(images, Tensor) else list(images)
     if not batches or sum(b.shape[0] for b in batches) == 0:
         raise ValueError("images must contain at least one image")
+    _check_kl_autoencoder(autoencoder)
     autoencoder.eval()
     z = torch.cat([autoencoder.encode(b).mode() for b in batches])
     std = float(z.float().std())
@@ -115,6 +127,7 @@ class LatentDiffusion(nn.Module):
         prediction_type: str = "epsilon",
     ) -> None:
         super().__init__()
+        _check_kl_autoencoder(autoencoder)
         if not isinstance(schedule_config, ScheduleConfig):
             raise ValueError(
                 f"schedule_config must be a ScheduleConfig, got {type(schedule_config).__name__}"

@@ -326,6 +326,9 @@ def train(
     stages = _check_stages(stages, data, config.steps)
     extra_metadata = _check_extra_metadata(extra_metadata)
     params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        raise ValueError(f"model ({type(model).__name__}) has no trainable parameters (none "
+                         "with requires_grad=True): there is nothing to train")
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
     ema = None
     if config.ema_decay is not None:

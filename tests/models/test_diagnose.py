@@ -174,3 +174,13 @@ def test_eps_error_of_a_v_model_is_measured_on_the_eps_it_implies():
     for (_, _, a), (_, _, b) in zip(runs[0], runs[1], strict=True):
         assert math.isclose(a, b, rel_tol=1e-4, abs_tol=1e-6)
     assert runs[2] != runs[0]  # the same v-network read as eps is the clinic's case 4
+
+
+def test_the_model_mode_is_restored_when_a_step_fails_and_samples_need_square_images():
+    # found by the fourth bad-input pass
+    ldm = tiny_ldm().train()
+    with pytest.raises(ValueError, match="must be square"):
+        diagnose(ldm, torch.zeros(2, 1, 8, 16), torch.zeros(2, dtype=torch.long))
+    with pytest.raises(Exception):  # noqa: B017 - a label out of range fails inside the UNet
+        diagnose(ldm, images(2), torch.full((2,), 99))
+    assert ldm.training
