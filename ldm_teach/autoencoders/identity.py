@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from ldm_teach.argcheck import is_int
+
 
 class PointMass:
     """A posterior with all its mass on one point: ``mode()`` and ``sample()`` return it,
@@ -49,7 +51,7 @@ class IdentityAutoencoder(nn.Module):
 
     def __init__(self, in_channels: int = 1) -> None:
         super().__init__()
-        if isinstance(in_channels, bool) or not isinstance(in_channels, int) or in_channels < 1:
+        if not is_int(in_channels) or in_channels < 1:
             raise ValueError(f"in_channels must be an int >= 1, got {in_channels!r}")
         self.config = IdentityConfig(in_channels)
 

@@ -45,7 +45,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ldm_teach.argcheck import check_int, check_real
+from ldm_teach.argcheck import check_int, check_real, is_int, is_real
 
 DISC_LOSSES = ("hinge", "non_saturating")
 REC_KINDS = ("l1", "l2")
@@ -304,11 +304,11 @@ class AutoencoderLossConfig:
     def __post_init__(self) -> None:
         for name in ("kl_weight", "perceptual_weight", "disc_weight"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
+            if not is_real(value) or not (
                 math.isfinite(value) and value >= 0
             ):
                 raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-        if isinstance(self.disc_start, bool) or not isinstance(self.disc_start, int):
+        if not is_int(self.disc_start):
             raise ValueError(f"disc_start must be an int, got {self.disc_start!r}")
         if self.disc_start < 0:
             raise ValueError(f"disc_start must be >= 0, got {self.disc_start}")

@@ -24,7 +24,7 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from ldm_teach.argcheck import check_bool
+from ldm_teach.argcheck import check_bool, is_int
 from ldm_teach.diffusion.forward import (
     as_timestep,
     check_same_shape,
@@ -61,11 +61,11 @@ def ddim_timesteps(
     T, n = num_train_timesteps, num_inference_steps
     if isinstance(T, bool) or not isinstance(T, int) or T < 1:
         raise ValueError(f"num_train_timesteps must be an int >= 1, got {T!r}")
-    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= T:
+    if not is_int(n) or not 1 <= n <= T:
         raise ValueError(f"num_inference_steps must be an int in [1, {T}], got {n!r}")
     if spacing not in SPACINGS:
         raise ValueError(f"spacing must be one of {SPACINGS}, got {spacing!r}")
-    if isinstance(steps_offset, bool) or not isinstance(steps_offset, int) or steps_offset < 0:
+    if not is_int(steps_offset) or steps_offset < 0:
         raise ValueError(f"steps_offset must be an int >= 0, got {steps_offset!r}")
 
     # numpy, with the same float operations as diffusers, so the rounding agrees exactly

@@ -138,7 +138,7 @@ def chapter_memory_estimate_gb(
              "batch_size": batch_size, "max_channels": max_channels,
              "attention_downsample": attention_downsample}
     for arg, value in sizes.items():
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        if not is_int(value) or value < 1:
             raise ValueError(f"{arg} must be a positive integer, got {value!r}")
     for arg in ("height", "width"):
         if sizes[arg] < attention_downsample:

@@ -24,7 +24,6 @@ all 0 or 1, a black image, is refused too; rescale such images or use data_range
 from __future__ import annotations
 
 import math
-from numbers import Real
 
 import torch
 from torch import Tensor
@@ -32,6 +31,8 @@ from torchmetrics.functional.image import (
     peak_signal_noise_ratio,
     structural_similarity_index_measure,
 )
+
+from ldm_teach.argcheck import is_real
 
 SSIM_KERNEL_SIZE = 11  # side of the Gaussian window (Wang et al. 2004, Sec. III-C)
 
@@ -55,7 +56,7 @@ def _check_pair(x: Tensor, y: Tensor, data_range: float, min_side: int = 1) -> N
         )
     if x.dtype != y.dtype:
         raise ValueError(f"x and y must have the same dtype, got {x.dtype} and {y.dtype}")
-    if isinstance(data_range, bool) or not isinstance(data_range, Real):
+    if not is_real(data_range):
         raise ValueError(f"data_range must be a number, got {type(data_range).__name__}")
     if not (math.isfinite(data_range) and data_range > 0):
         raise ValueError(f"data_range must be finite and positive, got {data_range}")

@@ -52,7 +52,7 @@ def quantize_latent(z: Tensor, bits: int = 8) -> tuple[Tensor, Tensor]:
         raise ValueError(f"z must be a non-empty (B, c, h, w) tensor, got {got}")
     if not bool(torch.isfinite(z).all()):
         raise ValueError("z contains NaN or infinite values")
-    if isinstance(bits, bool) or not isinstance(bits, int) or not 1 <= bits <= 16:
+    if not is_int(bits) or not 1 <= bits <= 16:
         raise ValueError(f"bits must be an int in [1, 16], got {bits!r}")
     levels = 2**bits - 1
     lo = z.amin(dim=(0, 2, 3), keepdim=True)
@@ -228,7 +228,7 @@ def rate_distortion_point(
                         f"{type(autoencoder).__name__}")
     if not isinstance(images, Tensor) or images.ndim != 4 or images.shape[0] == 0:
         raise ValueError("images must be a non-empty (N, C, H, W) tensor")
-    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+    if not is_int(batch) or batch < 1:
         raise ValueError(f"batch must be a positive int, got {batch!r}")
     if perceptual_fn is not None and not callable(perceptual_fn):
         raise TypeError(f"perceptual_fn must be callable (x, x_hat) -> distances, got "

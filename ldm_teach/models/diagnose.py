@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ldm_teach.argcheck import is_int
 from ldm_teach.diffusion import predict_x0_and_eps, q_sample
 from ldm_teach.models.latent_diffusion import LatentDiffusion
 
@@ -37,7 +38,7 @@ def bucket_edges(num_train_timesteps: int, num_buckets: int) -> list[tuple[int, 
         ValueError: unless num_buckets is an int in [1, T].
     """
     T = num_train_timesteps
-    if isinstance(num_buckets, bool) or not isinstance(num_buckets, int):
+    if not is_int(num_buckets):
         raise ValueError(f"num_buckets must be an int in [1, {T}], got {num_buckets!r}")
     if not 1 <= num_buckets <= T:
         raise ValueError(f"num_buckets must be an int in [1, {T}], got {num_buckets!r}")

@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ldm_teach.argcheck import check_int
+from ldm_teach.argcheck import check_int, is_int
 from ldm_teach.autoencoders import VQVAE, AutoencoderKL
 from ldm_teach.diffusion import (
     PREDICTION_TYPES,
@@ -286,9 +286,9 @@ class LatentDiffusion(nn.Module):
                 from a too large guidance_scale or a schedule the UNet was not trained on);
                 no NaN images are returned.
         """
-        if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:
+        if not is_int(num_samples) or num_samples < 1:
             raise ValueError(f"num_samples must be an int >= 1, got {num_samples!r}")
-        if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 1:
+        if not is_int(image_size) or image_size < 1:
             raise ValueError(f"image_size must be a positive int, got {image_size!r}")
         guidance_scale = check_guidance_scale(guidance_scale)
         if sampler == "ddpm" and (num_inference_steps is not None or eta is not None):

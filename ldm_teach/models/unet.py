@@ -40,6 +40,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ldm_teach.argcheck import is_int
 from ldm_teach.config import ConfigDict
 from ldm_teach.nn import Downsample, ResnetBlock, SelfAttention2d, Upsample, group_norm
 from ldm_teach.nn.embeddings import timestep_embedding
@@ -71,7 +72,7 @@ class UNetConfig(ConfigDict):
         for name in ("in_channels", "out_channels", "base_channels", "num_res_blocks",
                      "num_heads", "norm_groups"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+            if not is_int(value):
                 raise ValueError(f"{name} must be an int, got {value!r}")
         if self.num_heads < 1:
             raise ValueError(f"num_heads must be an int >= 1, got {self.num_heads}")
@@ -103,7 +104,7 @@ class UNetConfig(ConfigDict):
                 f"attention_levels must be in [0, {len(self.channel_mult) - 1}], got {bad}"
             )
         if self.num_classes is not None and (
-            isinstance(self.num_classes, bool) or not isinstance(self.num_classes, int)
+            not is_int(self.num_classes)
         ):
             raise ValueError(f"num_classes must be None or an int >= 1, got {self.num_classes!r}")
         if self.num_classes is not None and self.num_classes < 1:
@@ -118,14 +119,14 @@ class UNetConfig(ConfigDict):
                                  f"got {self.condition_levels!r}")
         for name in ("concat_channels", "context_dim"):
             value = getattr(self, name)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            if value is not None and (not is_int(value)):
                 raise ValueError(f"{name} must be an int, got {value!r}")
         if self.class_conditioning not in CLASS_CONDITIONING:
             raise ValueError(f"class_conditioning must be one of {CLASS_CONDITIONING}, got "
                              f"{self.class_conditioning!r}")
         if self.condition_levels is not None:
             bad = [lvl for lvl in self.condition_levels
-                   if isinstance(lvl, bool) or not isinstance(lvl, int)
+                   if not is_int(lvl)
                    or not 0 <= lvl < len(self.channel_mult)]
             if bad or not self.condition_levels or \
                     len(set(self.condition_levels)) != len(self.condition_levels):

@@ -24,7 +24,7 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from ldm_teach.argcheck import check_bool, check_real
+from ldm_teach.argcheck import check_bool, check_real, is_int
 from ldm_teach.autoencoders.kl_vae import AutoencoderKL
 from ldm_teach.autoencoders.losses import AutoencoderLoss, r1_gradient_penalty
 
@@ -78,8 +78,8 @@ def train_autoencoder_adversarial(
     """
     if not isinstance(images, Tensor):
         raise ValueError(f"images must be one (N, C, H, W) tensor, got {type(images).__name__}")
-    if isinstance(steps, bool) or not isinstance(steps, int) or \
-            isinstance(batch_size, bool) or not isinstance(batch_size, int):
+    if not is_int(steps) or \
+            not is_int(batch_size):
         raise ValueError(f"steps and batch_size must be ints, got {steps!r} and {batch_size!r}")
     if steps < 1 or batch_size < 1:
         raise ValueError(f"steps and batch_size must be >= 1, got {steps} and {batch_size}")

@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import numbers
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -31,7 +30,7 @@ from torch import Tensor, nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm.auto import tqdm
 
-from ldm_teach.argcheck import check_bool
+from ldm_teach.argcheck import check_bool, is_int, is_real
 from ldm_teach.training.checkpoint import (
     check_output_dir,
     load_tensors,
@@ -83,14 +82,14 @@ class TrainConfig:
         for name in ("steps", "batch_size", "grad_accum", "warmup_steps", "checkpoint_every",
                      "seed"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+            if not is_int(value):
                 raise ValueError(f"{name} must be an int, got {value!r}")
         for name in ("steps", "batch_size", "grad_accum"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         for name in ("lr", "weight_decay"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not (
+            if not is_real(value) or not (
                 math.isfinite(value)
             ):
                 raise ValueError(f"{name} must be a finite number, got {value!r}")

@@ -16,7 +16,7 @@ from PIL import Image
 from torch import Tensor
 from torchvision.utils import make_grid
 
-from ldm_teach.argcheck import check_real
+from ldm_teach.argcheck import check_real, is_int
 from ldm_teach.training.checkpoint import atomic_write_bytes
 
 #: largest ``upscale`` of :func:`save_image_grid`
@@ -113,7 +113,7 @@ def save_image_grid(
             format, and as :func:`to_uint8_grid` for ``images``.
         OSError: if the file cannot be written.
     """
-    if isinstance(upscale, bool) or not isinstance(upscale, int) or not (
+    if not is_int(upscale) or not (
             1 <= upscale <= MAX_UPSCALE):
         raise ValueError(f"upscale must be an int in [1, {MAX_UPSCALE}], got {upscale!r}")
     path = Path(path)

@@ -10,6 +10,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 from torch import Tensor
 
+from ldm_teach.argcheck import is_int
+
 
 def _flatten(latents: Tensor | np.ndarray) -> np.ndarray:
     arr = latents.detach().cpu().numpy() if isinstance(latents, Tensor) else np.asarray(latents)
@@ -71,7 +73,7 @@ def embed_2d(
         )
     if not perplexity > 0:
         raise ValueError(f"perplexity must be positive, got {perplexity}")
-    if isinstance(n_neighbors, bool) or not isinstance(n_neighbors, (int, np.integer)) or (
+    if not is_int(n_neighbors) or (
         n_neighbors < 2
     ):
         raise ValueError(f"n_neighbors must be an int >= 2, got {n_neighbors!r}")

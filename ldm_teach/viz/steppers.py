@@ -27,6 +27,7 @@ import torch
 from matplotlib.figure import Figure
 from torch import Tensor
 
+from ldm_teach.argcheck import is_int
 from ldm_teach.diffusion.forward import q_sample
 from ldm_teach.diffusion.schedules import NoiseSchedule
 from ldm_teach.viz.grids import to_uint8_grid
@@ -70,7 +71,7 @@ class _Stepper:
 
     def _check(self, value: int) -> int:
         frames = self.frames()
-        if isinstance(value, bool) or not isinstance(value, int) or value not in frames:
+        if not is_int(value) or value not in frames:
             shown = frames if len(frames) <= 12 else frames[:6] + ["..."] + frames[-3:]
             raise ValueError(f"{self.label} must be one of the stepper's frames {shown}, "
                              f"got {value!r}")
@@ -262,7 +263,7 @@ class ScheduleExplorer:
     def figure(self, name: str, t: int) -> Figure:
         if name not in self.schedules:
             raise ValueError(f"name must be one of {list(self.schedules)}, got {name!r}")
-        if isinstance(t, bool) or not isinstance(t, int) or not 0 <= t < self.T:
+        if not is_int(t) or not 0 <= t < self.T:
             raise ValueError(f"t must be an int in [0, {self.T - 1}], got {t!r}")
         fig = Figure(figsize=(7.0, 2.8), dpi=72)
         ax1, ax2 = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
