@@ -42,6 +42,10 @@ from torch import Tensor, nn
 
 from ldm_teach.argcheck import is_int
 from ldm_teach.config import ConfigDict
+from ldm_teach.models.unet_inputs import (  # noqa: F401  (MAX_TIMESTEP: the UNet's API)
+    MAX_TIMESTEP,
+    check_forward_inputs,
+)
 from ldm_teach.nn import Downsample, ResnetBlock, SelfAttention2d, Upsample, group_norm
 from ldm_teach.nn.embeddings import timestep_embedding
 from ldm_teach.nn.film import FiLM
@@ -157,27 +161,6 @@ class UNetConfig(ConfigDict):
 
 CLASS_CONDITIONING = ("embedding", "film", "cross_attention")
 
-#: The largest timestep the UNet accepts. It does not know the schedule's T (usually 1000),
-#: so it only refuses values that cannot be a timestep of any reasonable schedule.
-MAX_TIMESTEP = 1e5
-
-
-def check_unet_timesteps(t: Tensor) -> None:
-    """Raise ``ValueError`` unless every t is a finite real number in [0, MAX_TIMESTEP].
-
-    One vectorised test (a single read from the device) per call.
-    """
-    if t.dtype.is_complex or t.dtype == torch.bool:
-        raise ValueError(f"t must be a real (integer) tensor of timesteps, got dtype {t.dtype}")
-    bad = (t < 0) | (t > MAX_TIMESTEP)
-    if t.dtype.is_floating_point:
-        bad = bad | ~torch.isfinite(t)
-    if bool(bad.any()):
-        value = t[bad][0].item()
-        raise ValueError(
-            f"t must be finite timesteps in [0, {MAX_TIMESTEP:g}] (integers in [0, T-1], "
-            f"e.g. [0, 999]), got {value}"
-        )
 
 
 class UNet(nn.Module):
@@ -318,72 +301,14 @@ class UNet(nn.Module):
             concat: (B, concat_channels, H, W) spatial condition (``concat_channels`` > 0).
         """
         cfg = self.config
-        if not isinstance(x, Tensor):
-            raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__} (convert with "
-                            "torch.as_tensor)")
-        if x.ndim != 4 or x.shape[1] != cfg.in_channels:
-            raise ValueError(
-                f"x must have shape (B, {cfg.in_channels}, H, W), got {tuple(x.shape)}"
-            )
-        if x.shape[0] == 0:
-            raise ValueError(f"x must hold at least one sample (B >= 1), got an empty batch "
-                             f"{tuple(x.shape)}")
-        weight = self.conv_in.weight
-        if x.dtype != weight.dtype:
-            fix = (f"x.to({weight.dtype}) or unet.to({x.dtype})" if x.is_floating_point()
-                   else f"x.to({weight.dtype}): x must be floating point")
-            raise TypeError(f"x must have the UNet's dtype {weight.dtype}, got {x.dtype}; "
-                            f"convert ({fix})")
-        if x.shape[2] % self.size_divisor or x.shape[3] % self.size_divisor:
-            raise ValueError(
-                f"x's height and width must be divisible by {self.size_divisor}, "
-                f"got {tuple(x.shape[2:])}"
-            )
-        if not isinstance(t, Tensor):
-            t = torch.as_tensor(t, device=x.device)
-        if t.ndim == 0:
-            t = t.expand(x.shape[0])
-        if t.shape != (x.shape[0],):
-            raise ValueError(f"t must have shape ({x.shape[0]},), got {tuple(t.shape)}")
-        check_unet_timesteps(t)
-
-        if cfg.concat_channels:
-            if concat is None or concat.shape != (x.shape[0], cfg.concat_channels, *x.shape[2:]):
-                got = None if concat is None else tuple(concat.shape)
-                raise ValueError(f"concat must have shape ({x.shape[0]}, {cfg.concat_channels}, "
-                                 f"{x.shape[2]}, {x.shape[3]}), got {got}")
-            x = torch.cat([x, concat.to(x.dtype)], dim=1)
-        elif concat is not None:
-            raise ValueError("concat was given but this UNet has concat_channels=0")
-        if context is not None:
-            if cfg.context_dim is None:
-                raise ValueError("context was given but this UNet has context_dim=None")
-            if context.ndim != 3 or context.shape[0] != x.shape[0] \
-                    or context.shape[2] != cfg.context_dim or context.shape[1] == 0:
-                raise ValueError(f"context must have shape ({x.shape[0]}, M >= 1, "
-                                 f"{cfg.context_dim}), got {tuple(context.shape)}")
-            context = context.to(x.dtype)
-        elif context_mask is not None:
-            raise ValueError("context_mask was given without context")
-
+        t, y, context, context_mask, concat = check_forward_inputs(
+            cfg, self.conv_in.weight.dtype, self.size_divisor, x, t, y, context, context_mask,
+            concat)
+        if concat is not None:  # a spatial condition, concatenated channel-wise
+            x = torch.cat([x, concat], dim=1)  # (B, in_channels + concat_channels, H, W)
         emb = self.time_embed(timestep_embedding(t, cfg.base_channels).to(x.dtype))  # (B, E)
         film = None
-        if self.class_embed is not None:
-            if y is None:
-                y = torch.full((x.shape[0],), cfg.num_classes, dtype=torch.long, device=x.device)
-            if not isinstance(y, Tensor):
-                raise ValueError(f"y must be an integer tensor of shape ({x.shape[0]},), got "
-                                 f"{type(y).__name__}")
-            if (y.shape != (x.shape[0],) or y.is_floating_point() or y.is_complex()
-                    or y.dtype in (torch.bool, torch.uint8)):
-                raise ValueError(f"y must be an integer tensor of shape ({x.shape[0]},), got "
-                                 f"{y.dtype} {tuple(y.shape)}")
-            y = y.long()  # int8/int16/int32 labels index the embedding as int64
-            if int(y.min()) < 0 or int(y.max()) > cfg.num_classes:
-                raise ValueError(
-                    f"labels y must be in [0, {cfg.num_classes}] ({cfg.num_classes} = "
-                    f"unconditional), got range [{int(y.min())}, {int(y.max())}]"
-                )
+        if y is not None:  # class-conditional: the label's embedding enters as configured
             label = self.class_embed(y)  # (B, E) or (B, context width)
             if cfg.class_conditioning == "embedding":
                 emb = emb + label
@@ -391,11 +316,6 @@ class UNet(nn.Module):
                 film = label
             elif context is None:  # cross-attention on the label's token
                 context, context_mask = label[:, None, :], None  # (B, 1, width)
-        elif y is not None:
-            raise ValueError("y was given but this UNet has num_classes=None")
-        if cfg.uses_cross_attention and context is None:
-            raise ValueError("this UNet conditions by cross-attention: pass context tokens "
-                             "(or labels y if it has num_classes)")
 
         def cond(module: nn.Module, h: Tensor) -> Tensor:
             return self._apply_cond(module, h, film, context, context_mask)
