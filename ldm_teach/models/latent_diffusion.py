@@ -286,6 +286,43 @@ class LatentDiffusion(nn.Module):
                 from a too large guidance_scale or a schedule the UNet was not trained on);
                 no NaN images are returned.
         """
+        guidance_scale = self._check_sample_args(num_samples, image_size, y, guidance_scale,
+                                                 sampler, num_inference_steps, eta, generator)
+        device = self.scale_factor.device
+        if y is not None:
+            y = y.to(device)
+        shape = (num_samples, *self.latent_shape(image_size))
+        x_T = torch.randn(shape, generator=generator).to(device)
+        model_fn = self.eps_fn(y, guidance_scale)
+        self.unet.eval()
+        if sampler == "ddim":
+            z0 = ddim_sample(
+                model_fn,
+                shape,
+                self.schedule,
+                num_inference_steps=50 if num_inference_steps is None else num_inference_steps,
+                eta=0.0 if eta is None else eta,
+                prediction_type=self.prediction_type,
+                generator=generator,
+                x_T=x_T,
+                progress=progress,
+            )
+        else:  # "ddpm", checked above
+            z0 = ddpm_sample(
+                model_fn, shape, self.schedule, prediction_type=self.prediction_type,
+                generator=generator, x_T=x_T, progress=progress,
+            )
+        self._check_finite("latents", z0, guidance_scale, sampler)
+        images = self.decode(z0)
+        self._check_finite("images", images, guidance_scale, sampler)
+        return images
+
+    def _check_sample_args(self, num_samples, image_size, y, guidance_scale, sampler,
+                           num_inference_steps, eta, generator) -> float:
+        """:meth:`sample`'s argument checks; returns guidance_scale as a float."""
+        if generator is not None and not isinstance(generator, torch.Generator):
+            raise TypeError(f"generator must be a torch.Generator or None, got "
+                            f"{type(generator).__name__}")
         if not is_int(num_samples) or num_samples < 1:
             raise ValueError(f"num_samples must be an int >= 1, got {num_samples!r}")
         if not is_int(image_size) or image_size < 1:
@@ -318,36 +355,7 @@ class LatentDiffusion(nn.Module):
                     f"labels y must be in [0, {self.num_classes - 1}], got range "
                     f"[{int(y.min())}, {int(y.max())}] (for unconditional samples pass y=None)"
                 )
-        device = self.scale_factor.device
-        if y is not None:
-            y = y.to(device)
-        shape = (num_samples, *self.latent_shape(image_size))
-        x_T = torch.randn(shape, generator=generator).to(device)
-        model_fn = self.eps_fn(y, guidance_scale)
-        self.unet.eval()
-        if sampler == "ddim":
-            z0 = ddim_sample(
-                model_fn,
-                shape,
-                self.schedule,
-                num_inference_steps=50 if num_inference_steps is None else num_inference_steps,
-                eta=0.0 if eta is None else eta,
-                prediction_type=self.prediction_type,
-                generator=generator,
-                x_T=x_T,
-                progress=progress,
-            )
-        elif sampler == "ddpm":
-            z0 = ddpm_sample(
-                model_fn, shape, self.schedule, prediction_type=self.prediction_type,
-                generator=generator, x_T=x_T, progress=progress,
-            )
-        else:
-            raise ValueError(f"sampler must be 'ddim' or 'ddpm', got {sampler!r}")
-        self._check_finite("latents", z0, guidance_scale, sampler)
-        images = self.decode(z0)
-        self._check_finite("images", images, guidance_scale, sampler)
-        return images
+        return guidance_scale
 
     def _check_finite(self, what: str, x: Tensor, guidance_scale: float, sampler: str) -> None:
         """RuntimeError naming the settings if ``x`` holds NaN or inf (one check per call)."""
