@@ -41,44 +41,52 @@ from ldm_teach.nn.norm import check_widths
 
 
 @dataclass(frozen=True)
-class AutoencoderKLConfig(ConfigDict):
-    """Configuration of :class:`AutoencoderKL`.
-
-    Raises ValueError at construction if the widths cannot be group-normalised or a field
-    is out of range.
-    """
+class BackboneConfig(ConfigDict):
+    """The encoder/decoder fields every course autoencoder shares (KL and VQ)."""
 
     in_channels: int = 3  # image channels (1 for digits, 3 for photos)
     base_channels: int = 64  # width of the first level
     channel_mult: tuple[int, ...] = (1, 2, 2)  # width multiplier per level; f = 2^(levels-1)
     num_res_blocks: int = 1  # ResNet blocks per level in the encoder (decoder: one more)
-    latent_channels: int = 4  # c, channels of z
     norm_groups: int = 32  # GroupNorm groups; must divide every width
     mid_attention: bool = True  # self-attention in the middle block (lowest resolution)
     dropout: float = 0.0  # dropout inside ResNet blocks
-
-    def __post_init__(self) -> None:
-        for flag in ("mid_attention", "force_upcast"):
-            if hasattr(self, flag) and type(getattr(self, flag)) is not bool:
-                raise ValueError(f"{flag} must be a bool, got {getattr(self, flag)!r}")
-        if self.in_channels <= 0:
-            raise ValueError(f"in_channels must be positive, got {self.in_channels}")
-        if self.latent_channels <= 0:
-            raise ValueError(f"latent_channels must be positive, got {self.latent_channels}")
-        if not self.channel_mult or any(m <= 0 for m in self.channel_mult):
-            raise ValueError(
-                f"channel_mult must be non-empty positive ints, got {self.channel_mult}"
-            )
-        if self.num_res_blocks < 1:
-            raise ValueError(f"num_res_blocks must be >= 1, got {self.num_res_blocks}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
-        check_widths(self.base_channels, self.channel_mult, self.norm_groups)
 
     @property
     def downsample_factor(self) -> int:
         """f: how much H and W shrink from image to latent."""
         return 2 ** (len(self.channel_mult) - 1)
+
+
+@dataclass(frozen=True)
+class AutoencoderKLConfig(BackboneConfig):
+    """Configuration of :class:`AutoencoderKL`: the backbone fields and ``latent_channels``.
+
+    Raises ValueError at construction if the widths cannot be group-normalised or a field
+    is out of range.
+    """
+
+    latent_channels: int = 4  # c, channels of z
+
+    def __post_init__(self) -> None:
+        _check_backbone(self, self.latent_channels)
+
+
+def _check_backbone(cfg: BackboneConfig, latent_channels: int) -> None:
+    """ValueError naming the first backbone field of ``cfg`` out of range."""
+    if type(cfg.mid_attention) is not bool:
+        raise ValueError(f"mid_attention must be a bool, got {cfg.mid_attention!r}")
+    if cfg.in_channels <= 0:
+        raise ValueError(f"in_channels must be positive, got {cfg.in_channels}")
+    if latent_channels <= 0:
+        raise ValueError(f"latent_channels must be positive, got {latent_channels}")
+    if not cfg.channel_mult or any(m <= 0 for m in cfg.channel_mult):
+        raise ValueError(f"channel_mult must be non-empty positive ints, got {cfg.channel_mult}")
+    if cfg.num_res_blocks < 1:
+        raise ValueError(f"num_res_blocks must be >= 1, got {cfg.num_res_blocks}")
+    if not 0.0 <= cfg.dropout < 1.0:
+        raise ValueError(f"dropout must be in [0, 1), got {cfg.dropout}")
+    check_widths(cfg.base_channels, cfg.channel_mult, cfg.norm_groups)
 
 
 

@@ -22,13 +22,14 @@ K-ary symbols, ``decode_indices`` turns them back.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import torch
 from torch import Tensor, nn
 
 from ldm_teach.autoencoders.kl_vae import (
     AutoencoderKLConfig,
+    BackboneConfig,
     Decoder,
     Encoder,
     check_image,
@@ -39,25 +40,18 @@ from ldm_teach.autoencoders.quantizer import (
     VectorQuantizer,
     check_quantizer_args,
 )
-from ldm_teach.config import ConfigDict
 
 
 @dataclass(frozen=True)
-class VQVAEConfig(ConfigDict):
-    """Configuration of :class:`VQVAE`. The first seven fields mean what they mean in
-    :class:`~ldm_teach.autoencoders.kl_vae.AutoencoderKLConfig`.
+class VQVAEConfig(BackboneConfig):
+    """Configuration of :class:`VQVAE`: the backbone fields of
+    :class:`~ldm_teach.autoencoders.kl_vae.BackboneConfig` (shared with
+    :class:`~ldm_teach.autoencoders.kl_vae.AutoencoderKLConfig`) and the codebook's.
 
     Raises ValueError at construction if the widths cannot be group-normalised or a field
     is out of range.
     """
 
-    in_channels: int = 3  # image channels (1 for digits, 3 for photos)
-    base_channels: int = 64  # width of the first level
-    channel_mult: tuple[int, ...] = (1, 2, 2)  # width multiplier per level; f = 2^(levels-1)
-    num_res_blocks: int = 1  # ResNet blocks per level in the encoder (decoder: one more)
-    norm_groups: int = 32  # GroupNorm groups; must divide every width
-    mid_attention: bool = True  # self-attention in the middle block (lowest resolution)
-    dropout: float = 0.0  # dropout inside ResNet blocks
     num_codes: int = 512  # K, codebook size (van den Oord: 512; LDM's VQ-f4: 8192)
     code_dim: int = 4  # D, width of a code = latent channels (LDM's VQ-f4: 3)
     commitment_cost: float = 0.25  # beta of the commitment term (paper: 0.25)
@@ -67,37 +61,19 @@ class VQVAEConfig(ConfigDict):
 
     def __post_init__(self) -> None:
         # quantiser fields first, so that code_dim's error names code_dim
-        check_quantizer_args(
-            self.num_codes,
-            self.code_dim,
-            self.commitment_cost,
-            self.ema_decay,
-            self.dead_code_threshold,
-        )
+        check_quantizer_args(self.num_codes, self.code_dim, self.commitment_cost,
+                             self.ema_decay, self.dead_code_threshold)
         self.backbone_config()  # validates the encoder/decoder fields
 
     def backbone_config(self) -> AutoencoderKLConfig:
-        """The shared encoder/decoder's configuration: these fields with latent_channels = D.
+        """The shared encoder/decoder's configuration: the backbone fields with
+        latent_channels = D.
 
         Raises:
             ValueError: as :class:`AutoencoderKLConfig` does, naming the bad field.
         """
-        return AutoencoderKLConfig(
-            in_channels=self.in_channels,
-            base_channels=self.base_channels,
-            channel_mult=self.channel_mult,
-            num_res_blocks=self.num_res_blocks,
-            latent_channels=self.code_dim,
-            norm_groups=self.norm_groups,
-            mid_attention=self.mid_attention,
-            dropout=self.dropout,
-        )
-
-    @property
-    def downsample_factor(self) -> int:
-        """f: how much H and W shrink from image to latent."""
-        return 2 ** (len(self.channel_mult) - 1)
-
+        backbone = {f.name: getattr(self, f.name) for f in fields(BackboneConfig)}
+        return AutoencoderKLConfig(**backbone, latent_channels=self.code_dim)
 
 
 class VQVAE(nn.Module):
