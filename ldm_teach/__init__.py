@@ -8,6 +8,19 @@ arXiv:2112.10752) taught with code a reader can follow line by line:
 
 Subpackages are imported explicitly (``from ldm_teach.diffusion import q_sample``); this
 top level only offers the version and the device choice shared by every notebook.
+
+Layers (a module imports only its own subpackage and lower layers; CONTRIBUTING.md and
+``tests/test_layering.py``):
+
+    0  argcheck, config, device, claims
+    1  data, nn
+    2  autoencoders, diffusion
+    3  models
+    4  training
+    5  metrics, viz
+    6  pretrained
+    7  grading
+    8  cli
 """
 
 __version__ = "0.1.0"

@@ -73,86 +73,7 @@ class UNetConfig(ConfigDict):
     concat_channels: int = 0  # channels of a spatial condition concatenated to z_t
 
     def __post_init__(self) -> None:
-        for name in ("in_channels", "out_channels", "base_channels", "num_res_blocks",
-                     "num_heads", "norm_groups"):
-            value = getattr(self, name)
-            if not is_int(value):
-                raise ValueError(f"{name} must be an int, got {value!r}")
-        if self.num_heads < 1:
-            raise ValueError(f"num_heads must be an int >= 1, got {self.num_heads}")
-        if self.base_channels < 1:
-            raise ValueError(f"base_channels must be a positive even int, got {self.base_channels}")
-        if self.norm_groups < 1:
-            raise ValueError(f"norm_groups must be an int >= 1, got {self.norm_groups}")
-        if (
-            isinstance(self.dropout, bool)
-            or not isinstance(self.dropout, numbers.Real)
-            or not math.isfinite(self.dropout)
-            or not 0.0 <= self.dropout < 1.0
-        ):
-            raise ValueError(f"dropout must be a finite number in [0, 1), got {self.dropout!r}")
-        if self.in_channels <= 0 or self.out_channels <= 0:
-            raise ValueError(
-                f"in_channels and out_channels must be positive, got "
-                f"{self.in_channels} and {self.out_channels}"
-            )
-        if not self.channel_mult or any(m <= 0 for m in self.channel_mult):
-            raise ValueError(
-                f"channel_mult must be non-empty positive ints, got {self.channel_mult}"
-            )
-        if self.num_res_blocks < 1:
-            raise ValueError(f"num_res_blocks must be >= 1, got {self.num_res_blocks}")
-        bad = [lvl for lvl in self.attention_levels if not 0 <= lvl < len(self.channel_mult)]
-        if bad:
-            raise ValueError(
-                f"attention_levels must be in [0, {len(self.channel_mult) - 1}], got {bad}"
-            )
-        if self.num_classes is not None and (
-            not is_int(self.num_classes)
-        ):
-            raise ValueError(f"num_classes must be None or an int >= 1, got {self.num_classes!r}")
-        if self.num_classes is not None and self.num_classes < 1:
-            raise ValueError(f"num_classes must be None or >= 1, got {self.num_classes}")
-        if self.base_channels % 2:
-            raise ValueError(f"base_channels must be even, got {self.base_channels}")
-        if self.condition_levels is not None and not isinstance(self.condition_levels, tuple):
-            if isinstance(self.condition_levels, list):  # accept a list, store a tuple
-                object.__setattr__(self, "condition_levels", tuple(self.condition_levels))
-            else:
-                raise ValueError(f"condition_levels must be None or a tuple of level indices, "
-                                 f"got {self.condition_levels!r}")
-        for name in ("concat_channels", "context_dim"):
-            value = getattr(self, name)
-            if value is not None and (not is_int(value)):
-                raise ValueError(f"{name} must be an int, got {value!r}")
-        if self.class_conditioning not in CLASS_CONDITIONING:
-            raise ValueError(f"class_conditioning must be one of {CLASS_CONDITIONING}, got "
-                             f"{self.class_conditioning!r}")
-        if self.condition_levels is not None:
-            bad = [lvl for lvl in self.condition_levels
-                   if not is_int(lvl)
-                   or not 0 <= lvl < len(self.channel_mult)]
-            if bad or not self.condition_levels or \
-                    len(set(self.condition_levels)) != len(self.condition_levels):
-                raise ValueError(f"condition_levels must be None or distinct int levels in "
-                                 f"[0, {len(self.channel_mult) - 1}], got {self.condition_levels}")
-            if self.class_conditioning == "embedding" and self.context_dim is None:
-                raise ValueError("condition_levels only applies to class_conditioning='film' or "
-                                 "'cross_attention' (or a context_dim): the 'embedding' label "
-                                 "reaches every block through the time embedding")
-        if self.context_dim is not None and self.context_dim < 1:
-            raise ValueError(f"context_dim must be None or >= 1, got {self.context_dim}")
-        if self.concat_channels < 0:
-            raise ValueError(f"concat_channels must be >= 0, got {self.concat_channels}")
-        if self.class_conditioning != "embedding" and self.num_classes is None \
-                and self.context_dim is None:
-            raise ValueError(f"class_conditioning={self.class_conditioning!r} needs "
-                             f"num_classes (labels) or context_dim (context tokens)")
-        check_widths(self.base_channels, self.channel_mult, self.norm_groups)
-        for m in self.channel_mult:
-            width = self.base_channels * m
-            if width % self.num_heads:
-                raise ValueError(f"width {width} is not divisible by num_heads={self.num_heads}")
+        _check_unet_config(self)
 
     @property
     def uses_cross_attention(self) -> bool:
@@ -161,6 +82,91 @@ class UNetConfig(ConfigDict):
 
 CLASS_CONDITIONING = ("embedding", "film", "cross_attention")
 
+
+
+def _check_unet_config(cfg: UNetConfig) -> None:
+    """ValueError naming the first field of ``cfg`` out of range (normalises
+    ``condition_levels`` to a tuple)."""
+    for name in ("in_channels", "out_channels", "base_channels", "num_res_blocks",
+                 "num_heads", "norm_groups"):
+        value = getattr(cfg, name)
+        if not is_int(value):
+            raise ValueError(f"{name} must be an int, got {value!r}")
+    if cfg.num_heads < 1:
+        raise ValueError(f"num_heads must be an int >= 1, got {cfg.num_heads}")
+    if cfg.base_channels < 1:
+        raise ValueError(f"base_channels must be a positive even int, got {cfg.base_channels}")
+    if cfg.norm_groups < 1:
+        raise ValueError(f"norm_groups must be an int >= 1, got {cfg.norm_groups}")
+    if (
+        isinstance(cfg.dropout, bool)
+        or not isinstance(cfg.dropout, numbers.Real)
+        or not math.isfinite(cfg.dropout)
+        or not 0.0 <= cfg.dropout < 1.0
+    ):
+        raise ValueError(f"dropout must be a finite number in [0, 1), got {cfg.dropout!r}")
+    if cfg.in_channels <= 0 or cfg.out_channels <= 0:
+        raise ValueError(
+            f"in_channels and out_channels must be positive, got "
+            f"{cfg.in_channels} and {cfg.out_channels}"
+        )
+    if not cfg.channel_mult or any(m <= 0 for m in cfg.channel_mult):
+        raise ValueError(
+            f"channel_mult must be non-empty positive ints, got {cfg.channel_mult}"
+        )
+    if cfg.num_res_blocks < 1:
+        raise ValueError(f"num_res_blocks must be >= 1, got {cfg.num_res_blocks}")
+    bad = [lvl for lvl in cfg.attention_levels if not 0 <= lvl < len(cfg.channel_mult)]
+    if bad:
+        raise ValueError(
+            f"attention_levels must be in [0, {len(cfg.channel_mult) - 1}], got {bad}"
+        )
+    if cfg.num_classes is not None and (
+        not is_int(cfg.num_classes)
+    ):
+        raise ValueError(f"num_classes must be None or an int >= 1, got {cfg.num_classes!r}")
+    if cfg.num_classes is not None and cfg.num_classes < 1:
+        raise ValueError(f"num_classes must be None or >= 1, got {cfg.num_classes}")
+    if cfg.base_channels % 2:
+        raise ValueError(f"base_channels must be even, got {cfg.base_channels}")
+    if cfg.condition_levels is not None and not isinstance(cfg.condition_levels, tuple):
+        if isinstance(cfg.condition_levels, list):  # accept a list, store a tuple
+            object.__setattr__(cfg, "condition_levels", tuple(cfg.condition_levels))
+        else:
+            raise ValueError(f"condition_levels must be None or a tuple of level indices, "
+                             f"got {cfg.condition_levels!r}")
+    for name in ("concat_channels", "context_dim"):
+        value = getattr(cfg, name)
+        if value is not None and (not is_int(value)):
+            raise ValueError(f"{name} must be an int, got {value!r}")
+    if cfg.class_conditioning not in CLASS_CONDITIONING:
+        raise ValueError(f"class_conditioning must be one of {CLASS_CONDITIONING}, got "
+                         f"{cfg.class_conditioning!r}")
+    if cfg.condition_levels is not None:
+        bad = [lvl for lvl in cfg.condition_levels
+               if not is_int(lvl)
+               or not 0 <= lvl < len(cfg.channel_mult)]
+        if bad or not cfg.condition_levels or \
+                len(set(cfg.condition_levels)) != len(cfg.condition_levels):
+            raise ValueError(f"condition_levels must be None or distinct int levels in "
+                             f"[0, {len(cfg.channel_mult) - 1}], got {cfg.condition_levels}")
+        if cfg.class_conditioning == "embedding" and cfg.context_dim is None:
+            raise ValueError("condition_levels only applies to class_conditioning='film' or "
+                             "'cross_attention' (or a context_dim): the 'embedding' label "
+                             "reaches every block through the time embedding")
+    if cfg.context_dim is not None and cfg.context_dim < 1:
+        raise ValueError(f"context_dim must be None or >= 1, got {cfg.context_dim}")
+    if cfg.concat_channels < 0:
+        raise ValueError(f"concat_channels must be >= 0, got {cfg.concat_channels}")
+    if cfg.class_conditioning != "embedding" and cfg.num_classes is None \
+            and cfg.context_dim is None:
+        raise ValueError(f"class_conditioning={cfg.class_conditioning!r} needs "
+                         f"num_classes (labels) or context_dim (context tokens)")
+    check_widths(cfg.base_channels, cfg.channel_mult, cfg.norm_groups)
+    for m in cfg.channel_mult:
+        width = cfg.base_channels * m
+        if width % cfg.num_heads:
+            raise ValueError(f"width {width} is not divisible by num_heads={cfg.num_heads}")
 
 
 class UNet(nn.Module):

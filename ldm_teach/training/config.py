@@ -51,40 +51,45 @@ class TrainConfig:
     seed: int = 0  # seeds batches and the loss's randomness
 
     def __post_init__(self) -> None:
-        for name in ("steps", "batch_size", "grad_accum", "warmup_steps", "checkpoint_every",
-                     "seed"):
-            value = getattr(self, name)
-            if not is_int(value):
-                raise ValueError(f"{name} must be an int, got {value!r}")
-        for name in ("steps", "batch_size", "grad_accum"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("lr", "weight_decay"):
-            value = getattr(self, name)
-            if not is_real(value) or not (
-                math.isfinite(value)
-            ):
-                raise ValueError(f"{name} must be a finite number, got {value!r}")
-        if not self.lr > 0:
-            raise ValueError(f"lr must be positive, got {self.lr}")
-        if self.weight_decay < 0:
-            raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay}")
-        if not isinstance(self.bf16_autocast, bool):
-            raise ValueError(f"bf16_autocast must be a bool, got {self.bf16_autocast!r}")
-        if self.warmup_steps < 0 or self.checkpoint_every < 0 or self.seed < 0:
-            raise ValueError("warmup_steps, checkpoint_every and seed must be >= 0")
-        if self.seed > 2**63 - 1:  # torch.Generator.manual_seed takes a signed 64-bit int
-            raise ValueError(f"seed must be at most 2**63 - 1, got {self.seed}")
-        if self.ema_decay is not None and (
-            isinstance(self.ema_decay, bool) or not 0.0 < self.ema_decay < 1.0
+        _check_train_config(self)
+
+
+def _check_train_config(cfg: TrainConfig) -> None:
+    """ValueError naming the first field of ``cfg`` out of range."""
+    for name in ("steps", "batch_size", "grad_accum", "warmup_steps", "checkpoint_every",
+                 "seed"):
+        value = getattr(cfg, name)
+        if not is_int(value):
+            raise ValueError(f"{name} must be an int, got {value!r}")
+    for name in ("steps", "batch_size", "grad_accum"):
+        if getattr(cfg, name) < 1:
+            raise ValueError(f"{name} must be >= 1, got {getattr(cfg, name)}")
+    for name in ("lr", "weight_decay"):
+        value = getattr(cfg, name)
+        if not is_real(value) or not (
+            math.isfinite(value)
         ):
-            raise ValueError(f"ema_decay must be in (0, 1) or None, got {self.ema_decay}")
-        if not isinstance(self.ema_warmup, bool):
-            raise ValueError(f"ema_warmup must be a bool, got {self.ema_warmup!r}")
-        if self.ema_warmup and self.ema_decay is None:
-            raise ValueError("ema_warmup=True needs an ema_decay (it warms up the EMA decay)")
-        if self.grad_clip is not None and not self.grad_clip > 0:
-            raise ValueError(f"grad_clip must be positive or None, got {self.grad_clip}")
+            raise ValueError(f"{name} must be a finite number, got {value!r}")
+    if not cfg.lr > 0:
+        raise ValueError(f"lr must be positive, got {cfg.lr}")
+    if cfg.weight_decay < 0:
+        raise ValueError(f"weight_decay must be >= 0, got {cfg.weight_decay}")
+    if not isinstance(cfg.bf16_autocast, bool):
+        raise ValueError(f"bf16_autocast must be a bool, got {cfg.bf16_autocast!r}")
+    if cfg.warmup_steps < 0 or cfg.checkpoint_every < 0 or cfg.seed < 0:
+        raise ValueError("warmup_steps, checkpoint_every and seed must be >= 0")
+    if cfg.seed > 2**63 - 1:  # torch.Generator.manual_seed takes a signed 64-bit int
+        raise ValueError(f"seed must be at most 2**63 - 1, got {cfg.seed}")
+    if cfg.ema_decay is not None and (
+        isinstance(cfg.ema_decay, bool) or not 0.0 < cfg.ema_decay < 1.0
+    ):
+        raise ValueError(f"ema_decay must be in (0, 1) or None, got {cfg.ema_decay}")
+    if not isinstance(cfg.ema_warmup, bool):
+        raise ValueError(f"ema_warmup must be a bool, got {cfg.ema_warmup!r}")
+    if cfg.ema_warmup and cfg.ema_decay is None:
+        raise ValueError("ema_warmup=True needs an ema_decay (it warms up the EMA decay)")
+    if cfg.grad_clip is not None and not cfg.grad_clip > 0:
+        raise ValueError(f"grad_clip must be positive or None, got {cfg.grad_clip}")
 
 
 #: TrainConfig fields that may differ between a checkpoint and the run resuming it
