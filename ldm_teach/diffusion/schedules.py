@@ -41,9 +41,8 @@ import torch
 from torch import Tensor
 
 from ldm_teach.argcheck import check_choice, check_real
-from ldm_teach.diffusion.betas import (  # noqa: F401  (re-exported: the β functions' old home)
+from ldm_teach.diffusion.betas import (
     BETA_SCHEDULES,
-    MAX_NUM_TIMESTEPS,
     _check_num_timesteps,
     check_betas_range,
     cosine_betas,

@@ -6,16 +6,15 @@ import math
 import pytest
 import torch
 
-from ldm_teach.diffusion.schedules import (
+from ldm_teach.diffusion.betas import (
     BETA_SCHEDULES,
-    NoiseSchedule,
-    ScheduleConfig,
     cosine_betas,
     linear_betas,
     rescale_zero_terminal_snr,
     scaled_linear_betas,
     sigmoid_betas,
 )
+from ldm_teach.diffusion.schedules import NoiseSchedule, ScheduleConfig
 
 SD_BETAS = {"beta_start": 0.00085, "beta_end": 0.012}  # Stable Diffusion's scaled_linear
 
@@ -267,7 +266,7 @@ def test_schedule_helpers_refuse_what_schedule_config_refuses():
     # found by the third bad-input pass: decreasing linear betas, a negative beta after
     # rescaling, and an snr_scale of 0 were returned without a word
     from ldm_teach.diffusion import latent_std_snr_scale
-    from ldm_teach.diffusion.schedules import rescale_zero_terminal_snr
+    from ldm_teach.diffusion.betas import rescale_zero_terminal_snr
 
     with pytest.raises(ValueError, match="beta_end must be >= beta_start"):
         linear_betas(10, 0.02, 1e-4)
