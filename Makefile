@@ -19,7 +19,7 @@ WEIGHTS := digits-features digits-kl-f4 photos-kl-f4 digits-vq-f4 digits-kl-f8 \
 	photos-rd-f2-c4 photos-rd-f2-c8 photos-rd-f4-c4 photos-rd-f4-c8 \
 	photos-rd-f8-c4 photos-rd-f8-c8 photos-rd-f16-c4 photos-rd-f16-c8 \
 	digits-klw-0 digits-klw-1e-06 digits-klw-1e-05 digits-klw-0.0001 digits-klw-0.001 \
-	digits-ldm digits-cmp-f4 digits-cmp-f8 digits-cmp-f16 digits-cmp-pixel \
+	digits-ldm digits-cmp-f4 digits-cmp-f8 digits-cmp-f16 digits-cmp-pixel digits-cmp-pool \
 	digits-xattn-fine digits-xattn-coarse digits-sched-linear digits-sched-cosine \
 	digits-sched-raw digits-sched-heuristic digits-sched-shift digits-sched-resolution
 TMP_HOME := $(CURDIR)/.tmp-home

@@ -89,3 +89,12 @@ def test_raw_errors_found_by_pass_four_are_clear_ones():
                            attention_levels=(), norm_groups=4))
     with pytest.raises(TypeError, match="AutoencoderKL"):
         LatentDiffusion(vq, unet, ScheduleConfig(num_train_timesteps=10), 1.0)
+
+
+def test_an_offset_that_moves_the_shape_off_its_caption_is_refused():
+    from ldm_teach.data.shapes import render_shape
+
+    a = {"shape": "circle", "colour": "red", "size": "large", "position": "top left"}
+    with pytest.raises(ValueError, match="offset must be two finite fractions"):
+        render_shape(a, offset=(1, 1))  # drew a black image under "top left"
+    assert render_shape(a, offset=(0.05, -0.05)).max() > 0

@@ -3,7 +3,7 @@
 from ldm_teach.autoencoders.diffusers_interop import from_diffusers, load_diffusers_state_dict
 from ldm_teach.autoencoders.discriminator import PatchDiscriminator
 from ldm_teach.autoencoders.distributions import DiagonalGaussian
-from ldm_teach.autoencoders.identity import IdentityAutoencoder
+from ldm_teach.autoencoders.identity import IdentityAutoencoder, PooledPixels
 from ldm_teach.autoencoders.kl_vae import (
     AutoencoderKL,
     AutoencoderKLConfig,
@@ -29,6 +29,7 @@ from ldm_teach.autoencoders.vq_vae import VQVAE, VQVAEConfig, vq_vae_loss
 
 __all__ = [
     "IdentityAutoencoder",
+    "PooledPixels",
     "from_diffusers",
     "load_diffusers_state_dict",
     "AutoencoderKL",

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ldm_teach.argcheck import is_int
@@ -73,3 +74,65 @@ class IdentityAutoencoder(nn.Module):
 
     def reconstruct(self, x: Tensor) -> Tensor:
         return self.encode(x).mode().clamp(-1.0, 1.0)
+
+
+@dataclass(frozen=True)
+class PooledPixelsConfig:
+    in_channels: int = 1  # image channels
+    pool: int = 2  # side of the average-pooled blocks
+    fold: int = 2  # pixel_unshuffle factor: fold x fold pooled pixels become channels
+
+    @property
+    def latent_channels(self) -> int:
+        return self.in_channels * self.fold**2
+
+    @property
+    def downsample_factor(self) -> int:
+        return self.pool * self.fold
+
+
+class PooledPixels(nn.Module):
+    """Information compression as stage 1: no learning, only averaging and reshaping.
+
+    encode(x) = pixel_unshuffle(avg_pool(x, pool), fold): each ``pool`` x ``pool`` block of
+    pixels becomes its mean (the low-pass, information-preserving compression of Sec. 10.1),
+    then ``fold`` x ``fold`` pooled pixels are stacked as channels, so that a 1 x 32 x 32
+    digit becomes a 4 x 8 x 8 "latent" of the same shape (and size, 256 numbers) as the
+    f = 4 autoencoder's. decode(z) = bicubic upsampling (by ``pool``) of pixel_shuffle(z).
+
+    The comparison LDM trained on it (``digits-cmp-pool``) runs the same UNet with the same
+    budget as ``digits-cmp-f4``: what differs is only what the numbers mean.
+
+    Raises ValueError for pool or fold not an int >= 1, or images whose channels or sides
+    do not fit (sides must be divisible by pool * fold).
+    """
+
+    def __init__(self, in_channels: int = 1, pool: int = 2, fold: int = 2) -> None:
+        super().__init__()
+        for name, value in (("in_channels", in_channels), ("pool", pool), ("fold", fold)):
+            if not is_int(value) or value < 1:
+                raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+        self.config = PooledPixelsConfig(in_channels, pool, fold)
+
+    @property
+    def downsample_factor(self) -> int:
+        return self.config.downsample_factor
+
+    def encode(self, x: Tensor) -> PointMass:
+        cfg, f = self.config, self.config.downsample_factor
+        if x.ndim != 4 or x.shape[1] != cfg.in_channels or x.shape[2] % f or x.shape[3] % f:
+            raise ValueError(f"x must have shape (B, {cfg.in_channels}, H, W) with H and W "
+                             f"divisible by {f}, got {tuple(x.shape)}")
+        pooled = F.avg_pool2d(x, cfg.pool)  # (B, C, H/pool, W/pool): block means
+        return PointMass(F.pixel_unshuffle(pooled, cfg.fold))  # (B, C fold^2, H/f, W/f)
+
+    def decode(self, z: Tensor) -> Tensor:
+        cfg = self.config
+        if z.ndim != 4 or z.shape[1] != cfg.latent_channels:
+            raise ValueError(f"z must have shape (B, {cfg.latent_channels}, h, w), got "
+                             f"{tuple(z.shape)}")
+        pooled = F.pixel_shuffle(z, cfg.fold)  # (B, C, h fold, w fold)
+        return F.interpolate(pooled, scale_factor=cfg.pool, mode="bicubic", align_corners=False)
+
+    def reconstruct(self, x: Tensor) -> Tensor:
+        return self.decode(self.encode(x).mode()).clamp(-1.0, 1.0)

@@ -77,6 +77,11 @@ def caption_for(attributes: dict[str, str]) -> str:
     return f"a {a['size']} {a['colour']} {a['shape']} {_POSITION_PHRASES[a['position']]}"
 
 
+#: Largest |offset| of render_shape: four times the dataset's jitter, so the shape stays where
+#: its caption says.
+MAX_OFFSET = 0.1
+
+
 def render_shape(
     attributes: dict[str, str], size: int = 32, offset: tuple[float, float] = (0.0, 0.0)
 ) -> np.ndarray:
@@ -90,7 +95,9 @@ def render_shape(
         (size, size, 3) uint8 RGB array.
     Raises:
         ValueError: if an attribute value is unknown, ``size`` is not an int in [4, 1024], or
-            ``offset`` is not two finite numbers in [-1, 1].
+            ``offset`` is not two finite numbers in [-MAX_OFFSET, MAX_OFFSET] (a larger
+            shift moves the shape off its quadrant, or off the canvas, under the caption of
+            its position).
     """
     for key, allowed in (
         ("shape", SHAPES),
@@ -104,9 +111,10 @@ def render_shape(
             )
     check_int(size, "size", lo=4, hi=1024)
     if (not isinstance(offset, (tuple, list)) or len(offset) != 2
-            or not all(is_real(o) and math.isfinite(o) and abs(o) <= 1 for o in offset)):
-        raise ValueError(f"offset must be two finite fractions of the side in [-1, 1], got "
-                         f"{offset!r}")
+            or not all(is_real(o) and math.isfinite(o) and abs(o) <= MAX_OFFSET
+                       for o in offset)):
+        raise ValueError(f"offset must be two finite fractions of the side in [-{MAX_OFFSET:g}, "
+                         f"{MAX_OFFSET:g}], got {offset!r}")
     side = size * SUPERSAMPLE
     cx, cy = POSITIONS[attributes["position"]]
     cx, cy = (cx + offset[0]) * side, (cy + offset[1]) * side  # centre in canvas pixels

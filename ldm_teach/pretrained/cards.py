@@ -25,7 +25,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ldm_teach.pretrained.recipes import all_recipes
+from ldm_teach.pretrained.recipes import FIXED_STAGE_ONE, all_recipes
 from ldm_teach.training.checkpoint import (
     atomic_targets,
     backup_path,
@@ -247,7 +247,8 @@ def save_pretrained(
         )
     full = dict(card)
     parent = full.get("autoencoder")
-    if (full.get("kind") == "latent_diffusion" and isinstance(parent, str) and parent != "pixel"
+    if (full.get("kind") == "latent_diffusion" and isinstance(parent, str)
+            and parent not in FIXED_STAGE_ONE
             and "autoencoder_sha256" not in full):
         full["autoencoder_sha256"] = load_card(parent, weights_dir)["sha256"]
     tensors = {}

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import torch
 
-from ldm_teach.autoencoders import IdentityAutoencoder
 from ldm_teach.data import DigitsDataset
 from ldm_teach.diffusion import ScheduleConfig
 from ldm_teach.metrics.samples import EVAL_PER_CLASS, EVAL_SEED, measure_ldm_samples
@@ -29,7 +28,7 @@ from ldm_teach.pretrained.recipe_run import (
     refuse_to_overwrite,
     run_card,
 )
-from ldm_teach.pretrained.registry import load_autoencoder, load_feature_net
+from ldm_teach.pretrained.registry import fixed_stage_one, load_autoencoder, load_feature_net
 from ldm_teach.training import train
 
 
@@ -47,10 +46,9 @@ def latent_schedule(recipe: recipes.LDMRecipe, latent_std: float) -> ScheduleCon
 
 
 def _stage_one(name: str, folder: Path, device) -> torch.nn.Module:
-    """The recipe's frozen stage 1: a shipped autoencoder, or the identity for "pixel"."""
-    if name == "pixel":
-        return IdentityAutoencoder(1).to(device)
-    return load_autoencoder(name, folder, device=device)
+    """The recipe's frozen stage 1: a shipped autoencoder, or a fixed one (FIXED_STAGE_ONE)."""
+    fixed = fixed_stage_one(name, 1)
+    return (fixed if fixed is not None else load_autoencoder(name, folder)).to(device)
 
 
 def _ema_copy(ldm: LatentDiffusion, result) -> LatentDiffusion:
@@ -81,8 +79,8 @@ def train_ldm_recipe(name: str, out_dir: Path | None = None, steps: int | None =
     autoencoder = _stage_one(recipe.autoencoder, folder, device)
     # pinned now, when it is loaded (and verified): if the autoencoder is retrained while
     # this model trains, the card still names the one the latents came from
-    parent_sha = None if recipe.autoencoder == "pixel" else load_card(recipe.autoencoder,
-                                                                       folder)["sha256"]
+    parent_sha = (None if recipe.autoencoder in recipes.FIXED_STAGE_ONE
+                  else load_card(recipe.autoencoder, folder)["sha256"])
     # the measuring instrument is the shipped feature net, whatever folder this run writes to
     feature_net = load_feature_net("digits-features")
     train_set = DigitsDataset(split="train", size=32)

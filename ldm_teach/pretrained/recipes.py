@@ -21,6 +21,10 @@ from ldm_teach.diffusion import ScheduleConfig
 from ldm_teach.models import UNetConfig
 from ldm_teach.training import TrainConfig
 
+#: Stage-1 names that are no checkpoint: pixels as they are (the identity), and pixels
+#: average-pooled 2x2 then folded into 4 x 8 x 8 (information compression, Sec. 10.1).
+FIXED_STAGE_ONE = ("pixel", "pooled-pixels")
+
 #: How a latent-diffusion recipe adapts its schedule to the std σ of unscaled latents.
 SCHEDULE_ADAPTATIONS = (None, "chapter_heuristic", "std_shift")
 
@@ -50,7 +54,7 @@ class FeatureNetRecipe:
 @dataclass(frozen=True)
 class LDMRecipe:
     summary: str
-    autoencoder: str  # name of the shipped autoencoder whose latents are modelled, or "pixel"
+    autoencoder: str  # the shipped autoencoder whose latents are modelled, or FIXED_STAGE_ONE
     unet: UNetConfig
     schedule: ScheduleConfig
     train: TrainConfig
@@ -285,7 +289,7 @@ def _comparison_ldm(
     on pixels or on the latents of the f = 4, 8, 16 digit autoencoders. Only the stage 1,
     the schedule, the latent scaling or the conditioning differs between members."""
     if scale_factor is None and autoencoder == "pixel":
-        scale_factor = 1.0  # pixels in [-1, 1] are not rescaled
+        scale_factor = 1.0  # pixels in [-1, 1] are not rescaled (pooled pixels: 1 / std)
     return LDMRecipe(
         summary=summary,
         autoencoder=autoencoder,
@@ -298,7 +302,8 @@ def _comparison_ldm(
         schedule_from_latents=schedule_from_latents,
         eval_every=300,
         description=f"comparison LDM on {autoencoder} "
-        + ("pixels" if autoencoder == "pixel" else "latents")
+        + ({"pixel": "pixels", "pooled-pixels": "2x2-pooled pixels folded to 4x8x8"}
+           .get(autoencoder, "latents"))
         + (f", class by {unet['class_conditioning']} at levels {unet['condition_levels']}"
            if "class_conditioning" in unet else "")
         + (f", {what}" if what else ""),
@@ -324,6 +329,11 @@ LDM_RECIPES: dict[str, LDMRecipe] = {
                                       "digits-kl-f16", 8),
     "digits-cmp-pixel": _comparison_ldm("comparison diffusion model on the 1x32x32 pixels",
                                         "pixel", 1),
+    # 10.1 / 10.3.5: the chapter's central claim, perceptual vs information compression: the
+    # same UNet and budget as digits-cmp-f4 on 2x2-pooled pixels of the same 4x8x8 shape
+    "digits-cmp-pool": _comparison_ldm(
+        "comparison LDM on 2x2-pooled pixels folded to 4x8x8 (no autoencoder)",
+        "pooled-pixels", 4),
     # 10.3.3: where the condition enters (cross-attention on the label token)
     "digits-xattn-fine": _comparison_ldm(
         "comparison LDM, label by cross-attention at the 8x8 level only",

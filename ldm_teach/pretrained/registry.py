@@ -20,6 +20,7 @@ from ldm_teach.autoencoders import (
     AutoencoderKL,
     AutoencoderKLConfig,
     IdentityAutoencoder,
+    PooledPixels,
     VQVAEConfig,
 )
 from ldm_teach.device import check_device
@@ -33,10 +34,23 @@ from ldm_teach.pretrained.cards import (
     load_state_dict,
     weights_path,
 )
-from ldm_teach.pretrained.recipes import all_recipes
+from ldm_teach.pretrained.recipes import FIXED_STAGE_ONE, all_recipes
 
 #: name -> one-line description of the checkpoints the course ships (in training order).
 REGISTRY: dict[str, str] = {name: recipe.summary for name, recipe in all_recipes().items()}
+
+
+def fixed_stage_one(name: str, latent_channels: int) -> torch.nn.Module | None:
+    """The stage 1 of a name in FIXED_STAGE_ONE (no checkpoint: nothing to load), or None.
+
+    "pixel" is :class:`IdentityAutoencoder` with the UNet's ``latent_channels``;
+    "pooled-pixels" is :class:`PooledPixels` of 1-channel digits (2x2 pool, 2x2 fold).
+    """
+    if name == "pixel":
+        return IdentityAutoencoder(latent_channels)
+    if name == "pooled-pixels":
+        return PooledPixels(1, pool=2, fold=2)
+    return None
 
 
 @contextlib.contextmanager
@@ -145,7 +159,7 @@ def check_autoencoder_pin(
         FileNotFoundError, ValueError: as :func:`load_card` for the autoencoder's card.
     """
     parent = card.get("autoencoder")
-    if parent == "pixel":
+    if parent in FIXED_STAGE_ONE:
         return
     ldm_card = card_path(card.get("name", "?"), weights_dir)
     pinned = card.get("autoencoder_sha256")
@@ -188,9 +202,8 @@ def load_latent_diffusion(
         raise ValueError(f"{name!r} is a {card.get('kind')!r}, not a latent_diffusion")
     config = _card_config(card, name, weights_dir, "unet", "schedule", "scale_factor")
     check_autoencoder_pin(card, weights_dir)  # the autoencoder it was trained on, or refuse
-    if card["autoencoder"] == "pixel":  # pixel-space baseline: stage 1 is the identity
-        autoencoder = IdentityAutoencoder(config["unet"]["in_channels"])
-    else:
+    autoencoder = fixed_stage_one(card["autoencoder"], config["unet"]["in_channels"])
+    if autoencoder is None:
         autoencoder = load_autoencoder(card["autoencoder"], weights_dir)
     with _config_fits_weights(name, weights_dir):
         unet = UNet(UNetConfig.from_dict(config["unet"]))

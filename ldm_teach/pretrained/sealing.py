@@ -24,6 +24,7 @@ from ldm_teach.pretrained.cards import (
     sealed,
     weights_path,
 )
+from ldm_teach.pretrained.recipes import FIXED_STAGE_ONE
 from ldm_teach.training.checkpoint import atomic_write_text, sha256_file
 
 
@@ -62,7 +63,7 @@ def _refuse_forged_old_card(card: dict[str, Any], path: Path) -> None:
     fmt = card.get("card_format", 1)
     forged = "card_sha256" in card or (
         fmt >= 2 and card.get("kind") == "latent_diffusion"
-        and card.get("autoencoder") != "pixel" and "autoencoder_sha256" not in card)
+        and card.get("autoencoder") not in FIXED_STAGE_ONE and "autoencoder_sha256" not in card)
     if forged:
         raise CardEditedError(
             f"card {path} says card_format {fmt} but holds what that format never wrote "
@@ -179,7 +180,7 @@ def seal_cards(
             _refuse_forged_old_card(card, card_path(name, folder))
         parent = card.get("autoencoder")
         if (card.get("kind") == "latent_diffusion" and isinstance(parent, str)
-                and parent != "pixel" and "autoencoder_sha256" not in card):
+                and parent not in FIXED_STAGE_ONE and "autoencoder_sha256" not in card):
             # the autoencoder's weights now in the folder, verified against its own card,
             # and checked to give the latents this model was trained on
             parent_sha = _verified_card(parent, folder)["sha256"]

@@ -44,3 +44,25 @@ def test_identity_decode_checks_channels():
         IdentityAutoencoder(1).decode(torch.zeros(2, 3, 8, 8))
     with pytest.raises(ValueError, match="int"):
         IdentityAutoencoder(1.5)
+
+
+def test_pooled_pixels_are_block_means_folded_into_channels():
+    from ldm_teach.autoencoders import PooledPixels
+
+    stage1 = PooledPixels(1, pool=2, fold=2)
+    x = torch.rand(3, 1, 32, 32, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    z = stage1.encode(x).mode()
+    assert z.shape == (3, 4, 8, 8) and stage1.downsample_factor == 4
+    assert stage1.config.latent_channels == 4
+    pooled = torch.nn.functional.avg_pool2d(x, 2)  # (3, 1, 16, 16)
+    # channel c = 2 i + j holds the pooled pixel (2 h + i, 2 w + j)
+    assert torch.equal(z[:, 0], pooled[:, 0, 0::2, 0::2])
+    assert torch.equal(z[:, 3], pooled[:, 0, 1::2, 1::2])
+    back = stage1.decode(z)
+    assert back.shape == x.shape
+    assert torch.equal(back, torch.nn.functional.interpolate(pooled, scale_factor=2,
+                                                             mode="bicubic"))
+    with pytest.raises(ValueError, match="divisible by 4"):
+        stage1.encode(torch.zeros(1, 1, 30, 30))
+    with pytest.raises(ValueError, match="pool must be an int"):
+        PooledPixels(1, pool=0)
