@@ -26,17 +26,28 @@ BUDGET_S = {"notebook": 180.0, "exercise": 120.0, "demo": 60.0}
 def time_notebook(path: Path) -> float:
     nb = nbformat.read(path, as_version=4)
     t0 = time.perf_counter()
-    NotebookClient(nb, timeout=600, kernel_name="python3",
-                   resources={"metadata": {"path": str(path.parent)}}).execute()
+    NotebookClient(
+        nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
+    ).execute()
     return time.perf_counter() - t0
 
 
 def time_demo() -> float:
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "ldm_teach.cli", "demo", "--out",
-                        str(Path(tmp) / "demo.png"), "--no-progress"], check=True,
-                       stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "ldm_teach.cli",
+                "demo",
+                "--out",
+                str(Path(tmp) / "demo.png"),
+                "--no-progress",
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
         return time.perf_counter() - t0
 
 
@@ -50,8 +61,10 @@ def main() -> None:
         budget = BUDGET_S["exercise" if path.parent.name == "solutions" else "notebook"]
         print(f"{path.name:<40}{seconds:>9.1f}{budget:>8.0f}{seconds / budget:>7.0%}")
     seconds = time_demo()
-    print(f"{'ldm-teach demo':<40}{seconds:>9.1f}{BUDGET_S['demo']:>8.0f}"
-          f"{seconds / BUDGET_S['demo']:>7.0%}")
+    print(
+        f"{'ldm-teach demo':<40}{seconds:>9.1f}{BUDGET_S['demo']:>8.0f}"
+        f"{seconds / BUDGET_S['demo']:>7.0%}"
+    )
 
 
 if __name__ == "__main__":

@@ -25,10 +25,16 @@ _guidance = argparse_type(check_real, lo=0.0)
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="digits-cmp-f4", help="a shipped latent_diffusion")
-    parser.add_argument("--per-class", type=_positive_int, default=10,
-                        help="samples per digit class (>= 2)")
-    parser.add_argument("--steps", type=_positive_int, nargs="+", default=[10, 25, 50, 100, 1000],
-                        help="numbers of DDIM steps, each in [1, T]")
+    parser.add_argument(
+        "--per-class", type=_positive_int, default=10, help="samples per digit class (>= 2)"
+    )
+    parser.add_argument(
+        "--steps",
+        type=_positive_int,
+        nargs="+",
+        default=[10, 25, 50, 100, 1000],
+        help="numbers of DDIM steps, each in [1, T]",
+    )
     parser.add_argument("--guidance-scale", type=_guidance, default=2.0)
     parser.add_argument("--no-ddpm", action="store_true", help="skip the DDPM reference row")
     parser.add_argument("--weights-dir", default=None)
@@ -50,10 +56,19 @@ def main() -> None:
     print(f"{'sampler':>8} {'steps':>6} {'accuracy':>9} {'FD':>8} {'diversity':>10} {'seconds':>8}")
     rows = [("ddim", n) for n in args.steps] + ([] if args.no_ddpm else [("ddpm", T)])
     for sampler, n in rows:
-        m = measure_ldm_samples(ldm, n, args.guidance_scale, per_class=args.per_class,
-                                sampler=sampler, feature_net=feature_net)
-        print(f"{sampler:>8} {n:6d} {m['classifier_accuracy']:9.1%} {m['frechet_distance']:8.3f} "
-              f"{m['within_class_diversity']:10.3f} {m['sampling_wall_s']:8.2f}", flush=True)
+        m = measure_ldm_samples(
+            ldm,
+            n,
+            args.guidance_scale,
+            per_class=args.per_class,
+            sampler=sampler,
+            feature_net=feature_net,
+        )
+        print(
+            f"{sampler:>8} {n:6d} {m['classifier_accuracy']:9.1%} {m['frechet_distance']:8.3f} "
+            f"{m['within_class_diversity']:10.3f} {m['sampling_wall_s']:8.2f}",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -48,21 +48,62 @@ def main() -> None:
     feature_net = load_feature_net("digits-features")
     models = {name: load_latent_diffusion(name, args.weights_dir) for name in names}
     cost = relative_to({n: measure_efficiency(m) for n, m in models.items()}, "digits-cmp-pixel")
-    quality = {n: measure_ldm_samples(m, args.steps, 2.0, feature_net=feature_net, seed=0,
-                                      per_class=args.samples // 10) for n, m in models.items()}
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; quality of "
-          f"{args.samples} samples, {args.steps} DDIM steps, guidance 2")
-    print(table(
-        [(n, "x".join(map(str, r["latent_shape"])), r["flops"] / 1e9, r["flop_ratio"],
-          1e3 * r["train_step_s"], r["step_ratio"], r["sampling_s"], r["sampling_ratio"],
-          r["chapter"], quality[n]["classifier_accuracy"], quality[n]["frechet_distance"],
-          quality[n]["within_class_diversity"]) for n, r in cost.items()],
-        columns=("model", "input", "GFLOP", "FLOP x", "ms/step", "step x", "sample s",
-                 "sample x", "chapter", "acc", "FD", "div"),
-        formats={"GFLOP": ".3f", "FLOP x": ".1f", "ms/step": ".1f", "step x": ".1f",
-                 "sample s": ".2f", "sample x": ".1f", "acc": ".2f", "FD": ".2f",
-                 "div": ".3f"},
-    ))
+    quality = {
+        n: measure_ldm_samples(
+            m, args.steps, 2.0, feature_net=feature_net, seed=0, per_class=args.samples // 10
+        )
+        for n, m in models.items()
+    }
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads; quality of "
+        f"{args.samples} samples, {args.steps} DDIM steps, guidance 2"
+    )
+    print(
+        table(
+            [
+                (
+                    n,
+                    "x".join(map(str, r["latent_shape"])),
+                    r["flops"] / 1e9,
+                    r["flop_ratio"],
+                    1e3 * r["train_step_s"],
+                    r["step_ratio"],
+                    r["sampling_s"],
+                    r["sampling_ratio"],
+                    r["chapter"],
+                    quality[n]["classifier_accuracy"],
+                    quality[n]["frechet_distance"],
+                    quality[n]["within_class_diversity"],
+                )
+                for n, r in cost.items()
+            ],
+            columns=(
+                "model",
+                "input",
+                "GFLOP",
+                "FLOP x",
+                "ms/step",
+                "step x",
+                "sample s",
+                "sample x",
+                "chapter",
+                "acc",
+                "FD",
+                "div",
+            ),
+            formats={
+                "GFLOP": ".3f",
+                "FLOP x": ".1f",
+                "ms/step": ".1f",
+                "step x": ".1f",
+                "sample s": ".2f",
+                "sample x": ".1f",
+                "acc": ".2f",
+                "FD": ".2f",
+                "div": ".3f",
+            },
+        )
+    )
 
 
 if __name__ == "__main__":

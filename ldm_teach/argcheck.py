@@ -50,8 +50,14 @@ def _describe(kind: str, lo, hi, lo_open: bool = False) -> str:
     return kind
 
 
-def check_int(value: Any, name: str, lo: int | None = None, hi: int | None = None, *,
-              expected: str | None = None) -> int:
+def check_int(
+    value: Any,
+    name: str,
+    lo: int | None = None,
+    hi: int | None = None,
+    *,
+    expected: str | None = None,
+) -> int:
     """``value`` if it is an int (not a bool) in ``[lo, hi]`` (either bound optional).
 
     Raises:
@@ -59,13 +65,19 @@ def check_int(value: Any, name: str, lo: int | None = None, hi: int | None = Non
             "an int >= 1" or "an int in [1, 1000]".
     """
     if not is_int(value) or (lo is not None and value < lo) or (hi is not None and value > hi):
-        raise ValueError(f"{name} must be {expected or _describe('an int', lo, hi)}, "
-                         f"got {value!r}")
+        raise ValueError(f"{name} must be {expected or _describe('an int', lo, hi)}, got {value!r}")
     return int(value)
 
 
-def check_real(value: Any, name: str, lo: float | None = None, hi: float | None = None, *,
-               lo_open: bool = False, expected: str | None = None) -> float:
+def check_real(
+    value: Any,
+    name: str,
+    lo: float | None = None,
+    hi: float | None = None,
+    *,
+    lo_open: bool = False,
+    expected: str | None = None,
+) -> float:
     """``value`` as a float if it is a finite real number (not a bool) in the bounds.
 
     Args:
@@ -102,7 +114,9 @@ def check_bool(value: Any, name: str) -> bool:
     """``value`` if it is a bool (numpy's included). Raises ValueError for anything else:
     a truthy string such as "no" must not switch a flag on."""
     if not isinstance(value, bool) and type(value).__module__ + type(value).__name__ not in (
-            "numpybool_", "numpybool"):
+        "numpybool_",
+        "numpybool",
+    ):
         raise ValueError(f"{name} must be True or False, got {value!r}")
     return bool(value)
 

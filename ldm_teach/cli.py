@@ -34,8 +34,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
         )
         return 2
     if args.out_dir is not None and not args.out_dir.strip():
-        print("ldm-teach train: --out-dir must name a folder, got an empty string (leave it "
-              "out for the package's weights folder)", file=sys.stderr)
+        print(
+            "ldm-teach train: --out-dir must name a folder, got an empty string (leave it "
+            "out for the package's weights folder)",
+            file=sys.stderr,
+        )
         return 2
     # the recipe checks the output location (a folder, writable, no checkpoint to
     # overwrite) before it trains
@@ -78,7 +81,8 @@ def _seed(text: str) -> int:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"must be an integer in [0, 2**63-1], got {text!r}") from None
+            f"must be an integer in [0, 2**63-1], got {text!r}"
+        ) from None
     if not 0 <= value <= MAX_SEED:
         raise argparse.ArgumentTypeError(f"must be an integer in [0, 2**63-1], got {text}")
     return value
@@ -113,8 +117,10 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     try:
         image_format(out)  # before sampling, not after
     except ValueError:
-        print(f"ldm-teach demo: --out must end in an image suffix such as .png, got {out}",
-              file=sys.stderr)
+        print(
+            f"ldm-teach demo: --out must end in an image suffix such as .png, got {out}",
+            file=sys.stderr,
+        )
         return 2
     t0 = time.perf_counter()
     ldm = load_latent_diffusion("digits-ldm", device=default_device())
@@ -166,8 +172,10 @@ def _cmd_info(args: argparse.Namespace) -> int:
             card = load_card(name)
             digest = sha256_file(WEIGHTS_DIR / f"{name}.safetensors")
             if digest != card["sha256"]:
-                raise ValueError(f"{name}.safetensors has SHA-256 {digest}, its card "
-                                 f"records {card['sha256']}: the file is corrupted")
+                raise ValueError(
+                    f"{name}.safetensors has SHA-256 {digest}, its card "
+                    f"records {card['sha256']}: the file is corrupted"
+                )
             if card.get("kind") == "latent_diffusion":  # and trained on this autoencoder?
                 check_autoencoder_pin(card)
         except (ValueError, OSError, ParentMismatchError) as err:
@@ -182,8 +190,7 @@ def _cmd_seal_cards(args: argparse.Namespace) -> int:
     from ldm_teach.pretrained import ChecksumError, ParentMismatchError, seal_cards
 
     try:
-        done = seal_cards(args.names or None, args.weights_dir,
-                          accept_edits=args.accept_edits)
+        done = seal_cards(args.names or None, args.weights_dir, accept_edits=args.accept_edits)
     except (ChecksumError, ParentMismatchError) as err:
         raise ValueError(str(err)) from err
     for name, what in done:
@@ -233,8 +240,10 @@ def _execute_notebooks(args: argparse.Namespace) -> int:
             raise
         except Exception as err:  # not JSON, or JSON that is not a notebook (jsonschema)
             first = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
-            print(f"ldm-teach run-notebooks: {path} is not a valid notebook ({first})",
-                  file=sys.stderr)
+            print(
+                f"ldm-teach run-notebooks: {path} is not a valid notebook ({first})",
+                file=sys.stderr,
+            )
             return 2
     for path, nb in zip(paths, notebooks, strict=True):
         t0 = time.perf_counter()
@@ -248,13 +257,18 @@ def _execute_notebooks(args: argparse.Namespace) -> int:
             client.execute()
         except CellExecutionError as err:  # a cell raised: the file is left as it was
             name = getattr(err, "ename", None) or type(err).__name__
-            print(f"ldm-teach run-notebooks: {path}: a cell raised {name} "
-                  f"({getattr(err, 'evalue', '')}); the notebook was not changed",
-                  file=sys.stderr)
+            print(
+                f"ldm-teach run-notebooks: {path}: a cell raised {name} "
+                f"({getattr(err, 'evalue', '')}); the notebook was not changed",
+                file=sys.stderr,
+            )
             return 1
         except TimeoutError:
-            print(f"ldm-teach run-notebooks: {path}: a cell ran longer than --cell-timeout "
-                  f"{args.cell_timeout} s; the notebook was not changed", file=sys.stderr)
+            print(
+                f"ldm-teach run-notebooks: {path}: a cell ran longer than --cell-timeout "
+                f"{args.cell_timeout} s; the notebook was not changed",
+                file=sys.stderr,
+            )
             return 1
         # the whole file, source cells kept, as nbformat.write would; atomically
         text = nbformat.writes(nb)
@@ -299,8 +313,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="sample digits from the shipped LDM and score them",
     )
     p.add_argument("--out", default="outputs/demo_digits.png", help="PNG grid to write")
-    p.add_argument("--num-samples", type=int, default=100,
-                   help=f"a multiple of 10, at most {MAX_DEMO_SAMPLES}")
+    p.add_argument(
+        "--num-samples", type=int, default=100, help=f"a multiple of 10, at most {MAX_DEMO_SAMPLES}"
+    )
     p.add_argument(
         "--guidance-scale",
         type=_guidance,
@@ -311,8 +326,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--steps", type=_positive_int, default=50, help="DDIM steps, 1 to 1000 (the training steps)"
     )
-    p.add_argument("--seed", type=_seed, default=0,
-                   help="seed of the initial noise, an integer in [0, 2**63-1]")
+    p.add_argument(
+        "--seed",
+        type=_seed,
+        default=0,
+        help="seed of the initial noise, an integer in [0, 2**63-1]",
+    )
     p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(func=_cmd_demo)
@@ -345,10 +364,16 @@ def build_parser() -> argparse.ArgumentParser:
         "left alone; an edited sealed card is resealed only with --accept-edits.",
     )
     p.add_argument("names", nargs="*", help="checkpoint names (default: all in the folder)")
-    p.add_argument("--weights-dir", default=None,
-                   help="folder of the checkpoints (default: the package's weights folder)")
-    p.add_argument("--accept-edits", action="store_true",
-                   help="reseal sealed cards whose content was edited deliberately")
+    p.add_argument(
+        "--weights-dir",
+        default=None,
+        help="folder of the checkpoints (default: the package's weights folder)",
+    )
+    p.add_argument(
+        "--accept-edits",
+        action="store_true",
+        help="reseal sealed cards whose content was edited deliberately",
+    )
     p.set_defaults(func=_cmd_seal_cards)
     return parser
 
@@ -372,14 +397,23 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         # every file is written atomically: none is left half-written
-        print(f"ldm-teach {args.command}: interrupted; no file was left half-written",
-              file=sys.stderr)
+        print(
+            f"ldm-teach {args.command}: interrupted; no file was left half-written", file=sys.stderr
+        )
         return 130
-    except (FileExistsError, FileNotFoundError, IsADirectoryError, NotADirectoryError,
-            PermissionError, ValueError) as err:
+    except (
+        FileExistsError,
+        FileNotFoundError,
+        IsADirectoryError,
+        NotADirectoryError,
+        PermissionError,
+        ValueError,
+    ) as err:
         # a mistake in what was asked for: one line, no traceback
-        print(f"ldm-teach {args.command}: {_describe(err) if isinstance(err, OSError) else err}",
-              file=sys.stderr)
+        print(
+            f"ldm-teach {args.command}: {_describe(err) if isinstance(err, OSError) else err}",
+            file=sys.stderr,
+        )
         return 2
     except OSError as err:  # the disk is full, a device failed, ...
         print(f"ldm-teach {args.command}: {_describe(err)}", file=sys.stderr)

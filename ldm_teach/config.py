@@ -50,8 +50,10 @@ class ConfigDict:
         fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
         unknown = sorted(set(d) - set(fields))
         if unknown:
-            raise ValueError(f"{cls.__name__} has no field {', '.join(map(repr, unknown))} "
-                             f"(fields: {', '.join(fields)})")
+            raise ValueError(
+                f"{cls.__name__} has no field {', '.join(map(repr, unknown))} "
+                f"(fields: {', '.join(fields)})"
+            )
         kwargs = {}
         for key, value in d.items():
             if isinstance(value, list) and _is_tuple_field(fields[key]):

@@ -71,16 +71,21 @@ def check_device(device) -> torch.device:
             or its backend (CUDA, MPS) is not available here.
     """
     if isinstance(device, bool) or not isinstance(device, (str, torch.device)):
-        raise ValueError(f"device must be a device name such as 'cpu' or 'cuda', or a "
-                         f"torch.device, got {device!r}")
+        raise ValueError(
+            f"device must be a device name such as 'cpu' or 'cuda', or a "
+            f"torch.device, got {device!r}"
+        )
     try:
         dev = torch.device(device)
     except (RuntimeError, ValueError) as err:
-        raise ValueError(f"device must be a device name such as 'cpu', 'cuda' or 'mps', got "
-                         f"{device!r}") from err
+        raise ValueError(
+            f"device must be a device name such as 'cpu', 'cuda' or 'mps', got {device!r}"
+        ) from err
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device={device!r} but torch.cuda.is_available() is False here "
-                         "(use 'cpu', or ldm_teach.default_device())")
+        raise ValueError(
+            f"device={device!r} but torch.cuda.is_available() is False here "
+            "(use 'cpu', or ldm_teach.default_device())"
+        )
     if dev.type == "mps" and not torch.backends.mps.is_available():
         raise ValueError(f"device={device!r} but torch.backends.mps.is_available() is False")
     return dev

@@ -21,14 +21,17 @@ def test_is_int_and_is_real_refuse_bools():
     assert not is_real(1j) and not is_real("1")
 
 
-@pytest.mark.parametrize("value,kw,message", [
-    (0, {"lo": 1}, "steps must be an int >= 1, got 0"),
-    (True, {"lo": 1}, "steps must be an int >= 1, got True"),
-    (2.0, {}, "steps must be an int, got 2.0"),
-    (1001, {"lo": 1, "hi": 1000}, r"steps must be an int in \[1, 1000\], got 1001"),
-    (5, {"hi": 4}, "steps must be an int <= 4, got 5"),
-    (0, {"lo": 1, "expected": "a positive int"}, "steps must be a positive int, got 0"),
-])
+@pytest.mark.parametrize(
+    "value,kw,message",
+    [
+        (0, {"lo": 1}, "steps must be an int >= 1, got 0"),
+        (True, {"lo": 1}, "steps must be an int >= 1, got True"),
+        (2.0, {}, "steps must be an int, got 2.0"),
+        (1001, {"lo": 1, "hi": 1000}, r"steps must be an int in \[1, 1000\], got 1001"),
+        (5, {"hi": 4}, "steps must be an int <= 4, got 5"),
+        (0, {"lo": 1, "expected": "a positive int"}, "steps must be a positive int, got 0"),
+    ],
+)
 def test_check_int_names_the_argument(value, kw, message):
     with pytest.raises(ValueError, match=f"^{message}$"):
         check_int(value, "steps", **kw)
@@ -85,13 +88,24 @@ def test_flags_refuse_truthy_strings_across_the_package():
     schedule = NoiseSchedule(ScheduleConfig(num_train_timesteps=10))
     calls = [
         lambda: VectorQuantizer(8, 2, use_ema="yes"),
-        lambda: ddim_sample(lambda x, t: x, (1, 1, 2, 2), schedule, num_inference_steps=2,
-                            set_alpha_to_one="no", progress=False),
+        lambda: ddim_sample(
+            lambda x, t: x,
+            (1, 1, 2, 2),
+            schedule,
+            num_inference_steps=2,
+            set_alpha_to_one="no",
+            progress=False,
+        ),
         lambda: latent_stats(torch.randn(2, 1, 2, 2), per_channel="no"),
         lambda: count_flops(lambda: torch.ones(1), backward="yes"),
-        lambda: train(torch.nn.Linear(1, 1), lambda m, b, g: m(b[0]).mean(),
-                      (torch.randn(2, 1),), TrainConfig(steps=1, batch_size=1),
-                      resume="yes", progress=False),
+        lambda: train(
+            torch.nn.Linear(1, 1),
+            lambda m, b, g: m(b[0]).mean(),
+            (torch.randn(2, 1),),
+            TrainConfig(steps=1, batch_size=1),
+            resume="yes",
+            progress=False,
+        ),
     ]
     for call in calls:
         with pytest.raises(ValueError, match="must be True or False"):

@@ -31,8 +31,13 @@ def test_a_truthy_string_does_not_switch_a_flag(sampler):
 def test_train_and_plots_refuse_truthy_strings_for_flags():
     net = torch.nn.Linear(2, 1)
     with pytest.raises(ValueError, match="progress must be True or False"):
-        train(net, lambda m, b, g: m(b[0]).pow(2).mean(), (torch.zeros(4, 2),),
-              TrainConfig(steps=1, batch_size=2), progress="no")
+        train(
+            net,
+            lambda m, b, g: m(b[0]).pow(2).mean(),
+            (torch.zeros(4, 2),),
+            TrainConfig(steps=1, batch_size=2),
+            progress="no",
+        )
     with pytest.raises(ValueError, match="logy must be True or False"):
         plot_curves({"loss": [1.0, 0.5]}, logy="no")
 
@@ -47,15 +52,23 @@ def test_bools_are_not_numbers():
 
 def test_claim_close_does_not_take_a_bool_for_one(capsys):
     claim_close("x", True, 1.0, atol=0.1)
-    assert capsys.readouterr().out == ("x = 1.0 ± 0.1: False (value must be a number, got the "
-                                       "bool True)\n")
+    assert capsys.readouterr().out == (
+        "x = 1.0 ± 0.1: False (value must be a number, got the bool True)\n"
+    )
 
 
-@pytest.mark.parametrize("make", [
-    lambda: VectorQuantizer(8, 2, dead_code_threshold=float("nan")),
-    lambda: adaptive_weight(torch.ones((), requires_grad=True), torch.ones((), requires_grad=True),
-                            torch.ones(1, requires_grad=True), max_weight=float("nan")),
-])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: VectorQuantizer(8, 2, dead_code_threshold=float("nan")),
+        lambda: adaptive_weight(
+            torch.ones((), requires_grad=True),
+            torch.ones((), requires_grad=True),
+            torch.ones(1, requires_grad=True),
+            max_weight=float("nan"),
+        ),
+    ],
+)
 def test_nan_is_not_a_setting(make):
     with pytest.raises(ValueError, match="got nan"):
         make()
@@ -79,14 +92,35 @@ def test_raw_errors_found_by_pass_four_are_clear_ones():
         gaussian_noise((2, -1))
     frozen = torch.nn.Linear(2, 1).requires_grad_(False)
     with pytest.raises(ValueError, match="no trainable parameters"):
-        train(frozen, lambda m, b, g: m(b[0]).sum(), (torch.zeros(4, 2),),
-              TrainConfig(steps=1, batch_size=2), progress=False)
-    vq = VQVAE(VQVAEConfig(in_channels=1, base_channels=8, channel_mult=(1, 2), norm_groups=4,
-                           num_codes=8, code_dim=2))
+        train(
+            frozen,
+            lambda m, b, g: m(b[0]).sum(),
+            (torch.zeros(4, 2),),
+            TrainConfig(steps=1, batch_size=2),
+            progress=False,
+        )
+    vq = VQVAE(
+        VQVAEConfig(
+            in_channels=1,
+            base_channels=8,
+            channel_mult=(1, 2),
+            norm_groups=4,
+            num_codes=8,
+            code_dim=2,
+        )
+    )
     with pytest.raises(TypeError, match="AutoencoderKL"):
         compute_scale_factor(vq, torch.zeros(2, 1, 8, 8))
-    unet = UNet(UNetConfig(in_channels=2, out_channels=2, base_channels=8, channel_mult=(1,),
-                           attention_levels=(), norm_groups=4))
+    unet = UNet(
+        UNetConfig(
+            in_channels=2,
+            out_channels=2,
+            base_channels=8,
+            channel_mult=(1,),
+            attention_levels=(),
+            norm_groups=4,
+        )
+    )
     with pytest.raises(TypeError, match="AutoencoderKL"):
         LatentDiffusion(vq, unet, ScheduleConfig(num_train_timesteps=10), 1.0)
 

@@ -12,16 +12,30 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _run(script: str, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), *args],
-                          capture_output=True, text=True, timeout=600, cwd=ROOT)
+    return subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / script), *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=ROOT,
+    )
 
 
 def test_ddim_steps_benchmark_prints_one_row_per_setting():
-    out = _run("ddim_steps_vs_quality.py", "--model", "digits-cmp-f8", "--per-class", "2",
-               "--steps", "2", "3")
+    out = _run(
+        "ddim_steps_vs_quality.py",
+        "--model",
+        "digits-cmp-f8",
+        "--per-class",
+        "2",
+        "--steps",
+        "2",
+        "3",
+    )
     assert out.returncode == 0, out.stderr
-    rows = [line.split() for line in out.stdout.splitlines()
-            if line.split()[:1] in (["ddim"], ["ddpm"])]
+    rows = [
+        line.split() for line in out.stdout.splitlines() if line.split()[:1] in (["ddim"], ["ddpm"])
+    ]
     assert [(r[0], r[1]) for r in rows] == [("ddim", "2"), ("ddim", "3"), ("ddpm", "1000")]
     for r in rows:
         assert r[2].endswith("%") and float(r[3]) >= 0

@@ -111,8 +111,9 @@ def test_exported_for_check_cells():
 
 
 def test_expected_tensors_print_their_exact_values_not_rounded_ones(capsys):
-    out = printed(capsys, claim_close, "v", 0.123456, torch.tensor(0.123456, dtype=torch.float64),
-                  atol=1e-7)
+    out = printed(
+        capsys, claim_close, "v", 0.123456, torch.tensor(0.123456, dtype=torch.float64), atol=1e-7
+    )
     assert out == "v = 0.123456 ± 1e-07: True\n"
 
 

@@ -115,11 +115,16 @@ def test_demo_steps_beyond_training_steps_is_a_one_line_error(tmp_path, capsys):
 
 @pytest.mark.parametrize(
     "inherited, flags, expected",
-    [(None, [], "'1'"), (None, ["--widgets"], "None"), ("1", ["--widgets"], "None"),
-     ("0", [], "'1'")],
+    [
+        (None, [], "'1'"),
+        (None, ["--widgets"], "None"),
+        ("1", ["--widgets"], "None"),
+        ("0", [], "'1'"),
+    ],
 )
-def test_run_notebooks_stores_static_stepper_figures_unless_widgets(tmp_path, monkeypatch,
-                                                                     inherited, flags, expected):
+def test_run_notebooks_stores_static_stepper_figures_unless_widgets(
+    tmp_path, monkeypatch, inherited, flags, expected
+):
     import os
 
     import nbformat
@@ -132,8 +137,9 @@ def test_run_notebooks_stores_static_stepper_figures_unless_widgets(tmp_path, mo
     else:
         monkeypatch.setenv(STATIC_ENV, inherited)
     path = tmp_path / "env.ipynb"
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
-        f"import os; print(repr(os.environ.get({STATIC_ENV!r})))")])
+    nb = nbformat.v4.new_notebook(
+        cells=[nbformat.v4.new_code_cell(f"import os; print(repr(os.environ.get({STATIC_ENV!r})))")]
+    )
     nbformat.write(nb, path)
     assert main(["run-notebooks", str(path), *flags]) == 0
     out = nbformat.read(path, as_version=4).cells[0].outputs[0]["text"].strip()
@@ -147,13 +153,20 @@ def _one_line(err: str) -> str:
     return lines[0]
 
 
-@pytest.mark.parametrize("out_dir, fragment", [("afile", "is a file"),
-                                               ("afile/sub", "is a file"),
-                                               ("", "empty string")])
+@pytest.mark.parametrize(
+    "out_dir, fragment", [("afile", "is a file"), ("afile/sub", "is a file"), ("", "empty string")]
+)
 def test_train_checks_the_output_folder_before_training(tmp_path, capsys, out_dir, fragment):
     (tmp_path / "afile").write_text("keep")
-    argv = ["train", "digits-kl-f4", "--steps", "500", "--no-progress",
-            "--out-dir", str(tmp_path / out_dir) if out_dir else ""]
+    argv = [
+        "train",
+        "digits-kl-f4",
+        "--steps",
+        "500",
+        "--no-progress",
+        "--out-dir",
+        str(tmp_path / out_dir) if out_dir else "",
+    ]
     t0 = time.perf_counter()
     assert main(argv) == 2
     assert time.perf_counter() - t0 < 30  # refused before training: 500 steps take minutes
@@ -161,8 +174,9 @@ def test_train_checks_the_output_folder_before_training(tmp_path, capsys, out_di
     assert (tmp_path / "afile").read_text() == "keep"
 
 
-def test_unwritable_output_folder_is_a_one_line_error_before_training(tmp_path, capsys,
-                                                                     monkeypatch):
+def test_unwritable_output_folder_is_a_one_line_error_before_training(
+    tmp_path, capsys, monkeypatch
+):
     from ldm_teach.training import checkpoint as ckpt
 
     def denied(*args, **kwargs):  # a read-only folder (chmod does not stop root)
@@ -179,8 +193,12 @@ def test_unwritable_output_folder_is_a_one_line_error_before_training(tmp_path, 
 
 def test_demo_checks_its_output_before_sampling(tmp_path, capsys):
     (tmp_path / "afile").write_text("")
-    for out, fragment in ((tmp_path, "is a folder"), (tmp_path / "afile" / "g.png", "is a file"),
-                          ("", "empty string"), (tmp_path / "grid.txt", "image suffix")):
+    for out, fragment in (
+        (tmp_path, "is a folder"),
+        (tmp_path / "afile" / "g.png", "is a file"),
+        ("", "empty string"),
+        (tmp_path / "grid.txt", "image suffix"),
+    ):
         assert main(["demo", "--out", str(out), "--overwrite"]) == 2
         assert fragment in _one_line(capsys.readouterr().err)
 
@@ -253,8 +271,17 @@ def test_demo_overwrite_keeps_the_old_grid_when_the_write_fails(tmp_path, monkey
         raise OSError(28, "No space left on device", str(dst))
 
     monkeypatch.setattr(ckpt.os, "replace", full)
-    argv = ["demo", "--out", str(out), "--overwrite", "--num-samples", "10", "--steps", "1",
-            "--no-progress"]
+    argv = [
+        "demo",
+        "--out",
+        str(out),
+        "--overwrite",
+        "--num-samples",
+        "10",
+        "--steps",
+        "1",
+        "--no-progress",
+    ]
     assert main(argv) == 1
     assert "No space left on device" in _one_line(capsys.readouterr().err)
     assert out.read_bytes() == b"the previous grid"
@@ -274,13 +301,20 @@ def test_run_notebooks_refuses_a_file_that_is_not_a_notebook_in_one_line(tmp_pat
     assert first.read_bytes() == before and bad.read_text() == text  # nothing executed
 
 
-@pytest.mark.parametrize("argv", [["grade", "x.ipynb", "--timeout", "inf"],
-                                  ["grade", "x.ipynb", "--timeout", "1e308"],
-                                  ["grade", ""], ["grade", "x.ipynb", "--out", ""],
-                                  ["build-exercises", "--exercises", ""],
-                                  ["build-exercises", "--solutions", ""]])
-def test_grading_commands_refuse_empty_paths_and_absurd_timeouts(tmp_path, monkeypatch,
-                                                                 capsys, argv):
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["grade", "x.ipynb", "--timeout", "inf"],
+        ["grade", "x.ipynb", "--timeout", "1e308"],
+        ["grade", ""],
+        ["grade", "x.ipynb", "--out", ""],
+        ["build-exercises", "--exercises", ""],
+        ["build-exercises", "--solutions", ""],
+    ],
+)
+def test_grading_commands_refuse_empty_paths_and_absurd_timeouts(
+    tmp_path, monkeypatch, capsys, argv
+):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "solutions").mkdir()
     (tmp_path / "exercises").mkdir()
@@ -288,8 +322,7 @@ def test_grading_commands_refuse_empty_paths_and_absurd_timeouts(tmp_path, monke
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and ("must name" in err or "finite number" in err)
-    assert sorted(p.name for p in tmp_path.rglob("*")) == ["exercises", "mine.ipynb",
-                                                          "solutions"]
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["exercises", "mine.ipynb", "solutions"]
 
 
 def test_a_checkpoint_failing_its_checksum_is_one_line_not_a_traceback(tmp_path, capsys):
@@ -302,8 +335,10 @@ def test_a_checkpoint_failing_its_checksum_is_one_line_not_a_traceback(tmp_path,
         shutil.copy(path, tmp_path / path.name)
     weights = tmp_path / "digits-kl-f4.safetensors"
     weights.write_bytes(weights.read_bytes()[:-8])
-    assert main(["train", "digits-ldm", "--steps", "1", "--out-dir", str(tmp_path),
-                 "--no-progress"]) == 1
+    assert (
+        main(["train", "digits-ldm", "--steps", "1", "--out-dir", str(tmp_path), "--no-progress"])
+        == 1
+    )
     err = capsys.readouterr().err
     assert err.startswith("ldm-teach train: ") and "SHA-256" in err
     assert err.count("\n") == 1 and "Traceback" not in err
@@ -358,8 +393,11 @@ def test_info_reports_an_ldm_whose_autoencoder_was_retrained(tmp_path, monkeypat
     retrained = load_autoencoder("digits-kl-f4", tmp_path)
     with torch.no_grad():
         next(retrained.parameters()).add_(0.01)
-    card = {k: v for k, v in load_card("digits-kl-f4", tmp_path).items()
-            if k not in ("sha256", "card_sha256", "card_format", "name", "dtype")}
+    card = {
+        k: v
+        for k, v in load_card("digits-kl-f4", tmp_path).items()
+        if k not in ("sha256", "card_sha256", "card_format", "name", "dtype")
+    }
     save_pretrained(retrained, "digits-kl-f4", card, tmp_path, overwrite=True)
     monkeypatch.setattr(cards, "WEIGHTS_DIR", tmp_path)
     monkeypatch.setattr(pretrained, "WEIGHTS_DIR", tmp_path)

@@ -12,15 +12,22 @@ PACKAGE = Path(__file__).resolve().parents[1] / "ldm_teach"
 
 #: Rank of each top-level module or subpackage: lower layers know nothing of higher ones.
 LAYERS = {
-    "argcheck": 0, "config": 0, "device": 0, "claims": 0,
-    "data": 1, "nn": 1,
-    "autoencoders": 2, "diffusion": 2,
+    "argcheck": 0,
+    "config": 0,
+    "device": 0,
+    "claims": 0,
+    "data": 1,
+    "nn": 1,
+    "autoencoders": 2,
+    "diffusion": 2,
     "models": 3,
     "training": 4,
-    "metrics": 5, "viz": 5,
+    "metrics": 5,
+    "viz": 5,
     "pretrained": 6,
     "grading": 7,
-    "cli": 8, "__main__": 8,
+    "cli": 8,
+    "__main__": 8,
 }
 
 
@@ -39,8 +46,12 @@ def _imports(path: Path) -> set[str]:
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.Import):
             found.update(a.name for a in node.names if a.name.startswith("ldm_teach"))
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module and \
-                node.module.startswith("ldm_teach"):
+        elif (
+            isinstance(node, ast.ImportFrom)
+            and node.level == 0
+            and node.module
+            and node.module.startswith("ldm_teach")
+        ):
             subs = [f"{node.module}.{a.name}" for a in node.names]
             submodules = [s for s in subs if s in MODULES]
             found.update(submodules)
@@ -84,7 +95,7 @@ def test_no_import_cycles():
         state[node] = 1
         for nxt in sorted(graph[node]):
             if state.get(nxt) == 1:
-                cycles.append(stack[stack.index(nxt):] + [nxt])
+                cycles.append(stack[stack.index(nxt) :] + [nxt])
             elif nxt not in state:
                 visit(nxt, [*stack, nxt])
         state[node] = 2
@@ -100,12 +111,17 @@ def _user_code() -> list[tuple[str, str]]:
     import json
 
     root = PACKAGE.parent
-    code = [(str(p.relative_to(root)), p.read_text(encoding="utf-8"))
-            for p in sorted((root / "benchmarks").glob("*.py"))]
+    code = [
+        (str(p.relative_to(root)), p.read_text(encoding="utf-8"))
+        for p in sorted((root / "benchmarks").glob("*.py"))
+    ]
     for nb in sorted((root / "notebooks").glob("*.ipynb")):
         cells = json.loads(nb.read_text(encoding="utf-8"))["cells"]
-        code += [(f"{nb.name} cell {i}", "".join(c["source"])) for i, c in enumerate(cells)
-                 if c["cell_type"] == "code"]
+        code += [
+            (f"{nb.name} cell {i}", "".join(c["source"]))
+            for i, c in enumerate(cells)
+            if c["cell_type"] == "code"
+        ]
     return code
 
 
@@ -120,6 +136,8 @@ def test_benchmarks_and_notebooks_use_the_public_api_only():
             if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("ldm_teach"):
                 private = [a.name for a in node.names if a.name.startswith("_")]
                 if private or node.module == "ldm_teach.cli":
-                    bad.append(f"{where}: from {node.module} import "
-                               + ", ".join(private or [a.name for a in node.names]))
+                    bad.append(
+                        f"{where}: from {node.module} import "
+                        + ", ".join(private or [a.name for a in node.names])
+                    )
     assert not bad, "private or CLI imports: " + "; ".join(bad)

@@ -75,8 +75,9 @@ def test_ldm_samples_are_recognised_by_the_independent_classifier():
     assert acc == pytest.approx(metrics["classifier_accuracy"], abs=0.03)
 
 
-COMPARISON_LDMS = [n for n in REGISTRY if n.startswith(("digits-cmp-", "digits-sched-",
-                                                        "digits-xattn-"))]
+COMPARISON_LDMS = [
+    n for n in REGISTRY if n.startswith(("digits-cmp-", "digits-sched-", "digits-xattn-"))
+]
 
 
 @pytest.mark.parametrize("name", COMPARISON_LDMS)
@@ -89,13 +90,22 @@ def test_comparison_ldm_reproduces_its_card(name):
     metrics, conv = card["metrics"], card["convergence"]
     ldm = load_latent_diffusion(name)
     if name == "digits-cmp-pixel":  # 32x32 sampling is slow on a CPU: check the 25-step point
-        steps, expected = conv["num_inference_steps"], {
-            "classifier_accuracy": conv["classifier_accuracy"][-1],
-            "frechet_distance": conv["frechet_distance"][-1]}
+        steps, expected = (
+            conv["num_inference_steps"],
+            {
+                "classifier_accuracy": conv["classifier_accuracy"][-1],
+                "frechet_distance": conv["frechet_distance"][-1],
+            },
+        )
     else:
         steps, expected = metrics["num_inference_steps"], metrics
-    m = measure_ldm_samples(ldm, steps, metrics["guidance_scale"], seed=metrics["seed"],
-                            feature_net=load_feature_net("digits-features"))
+    m = measure_ldm_samples(
+        ldm,
+        steps,
+        metrics["guidance_scale"],
+        seed=metrics["seed"],
+        feature_net=load_feature_net("digits-features"),
+    )
     assert m["classifier_accuracy"] == pytest.approx(expected["classifier_accuracy"], abs=0.04)
     assert m["frechet_distance"] == pytest.approx(expected["frechet_distance"], rel=0.15, abs=0.1)
     assert conv["step"][-1] == card["steps"] and len(conv["step"]) == len(conv["frechet_distance"])

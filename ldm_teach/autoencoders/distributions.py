@@ -31,8 +31,10 @@ class DiagonalGaussian:
     def __init__(self, mean: Tensor, logvar: Tensor) -> None:
         if not isinstance(mean, Tensor) or mean.ndim < 2:
             got = tuple(mean.shape) if isinstance(mean, Tensor) else type(mean).__name__
-            raise ValueError(f"mean must be a (B, ...) tensor with a batch dimension and at "
-                             f"least one more (the KL sums over all but the first), got {got}")
+            raise ValueError(
+                f"mean must be a (B, ...) tensor with a batch dimension and at "
+                f"least one more (the KL sums over all but the first), got {got}"
+            )
         if mean.shape != logvar.shape:
             raise ValueError(
                 f"mean and logvar must have the same shape, got {tuple(mean.shape)} "

@@ -62,14 +62,16 @@ class IdentityAutoencoder(nn.Module):
 
     def encode(self, x: Tensor) -> PointMass:
         if x.ndim != 4 or x.shape[1] != self.config.in_channels:
-            raise ValueError(f"x must have shape (B, {self.config.in_channels}, H, W), got "
-                             f"{tuple(x.shape)}")
+            raise ValueError(
+                f"x must have shape (B, {self.config.in_channels}, H, W), got {tuple(x.shape)}"
+            )
         return PointMass(x)
 
     def decode(self, z: Tensor) -> Tensor:
         if z.ndim != 4 or z.shape[1] != self.config.in_channels:
-            raise ValueError(f"z must have shape (B, {self.config.in_channels}, H, W), got "
-                             f"{tuple(z.shape)}")
+            raise ValueError(
+                f"z must have shape (B, {self.config.in_channels}, H, W), got {tuple(z.shape)}"
+            )
         return z
 
     def reconstruct(self, x: Tensor) -> Tensor:
@@ -121,16 +123,19 @@ class PooledPixels(nn.Module):
     def encode(self, x: Tensor) -> PointMass:
         cfg, f = self.config, self.config.downsample_factor
         if x.ndim != 4 or x.shape[1] != cfg.in_channels or x.shape[2] % f or x.shape[3] % f:
-            raise ValueError(f"x must have shape (B, {cfg.in_channels}, H, W) with H and W "
-                             f"divisible by {f}, got {tuple(x.shape)}")
+            raise ValueError(
+                f"x must have shape (B, {cfg.in_channels}, H, W) with H and W "
+                f"divisible by {f}, got {tuple(x.shape)}"
+            )
         pooled = F.avg_pool2d(x, cfg.pool)  # (B, C, H/pool, W/pool): block means
         return PointMass(F.pixel_unshuffle(pooled, cfg.fold))  # (B, C fold^2, H/f, W/f)
 
     def decode(self, z: Tensor) -> Tensor:
         cfg = self.config
         if z.ndim != 4 or z.shape[1] != cfg.latent_channels:
-            raise ValueError(f"z must have shape (B, {cfg.latent_channels}, h, w), got "
-                             f"{tuple(z.shape)}")
+            raise ValueError(
+                f"z must have shape (B, {cfg.latent_channels}, h, w), got {tuple(z.shape)}"
+            )
         pooled = F.pixel_shuffle(z, cfg.fold)  # (B, C, h fold, w fold)
         return F.interpolate(pooled, scale_factor=cfg.pool, mode="bicubic", align_corners=False)
 

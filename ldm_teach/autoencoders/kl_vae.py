@@ -89,7 +89,6 @@ def _check_backbone(cfg: BackboneConfig, latent_channels: int) -> None:
     check_widths(cfg.base_channels, cfg.channel_mult, cfg.norm_groups)
 
 
-
 def check_dtype(name: str, t: Tensor, dtype: torch.dtype | None) -> None:
     """Raise a ValueError unless ``t`` is floating point and, when ``dtype`` is given and no
     ``torch.autocast`` region is active on t's device (autocast casts inputs itself), has

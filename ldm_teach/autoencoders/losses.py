@@ -187,11 +187,15 @@ def adaptive_weight(
         if t.numel() != 1:
             raise ValueError(f"{name} must be a scalar, got shape {tuple(t.shape)}")
         if not t.requires_grad:
-            raise ValueError(f"{name} must require grad (be computed from last_layer_weight, "
-                             f"outside torch.no_grad)")
+            raise ValueError(
+                f"{name} must require grad (be computed from last_layer_weight, "
+                f"outside torch.no_grad)"
+            )
     if not isinstance(last_layer_weight, Tensor) or not last_layer_weight.requires_grad:
-        raise ValueError("last_layer_weight must be a tensor that requires grad, e.g. "
-                         "model.decoder.conv_out.weight")
+        raise ValueError(
+            "last_layer_weight must be a tensor that requires grad, e.g. "
+            "model.decoder.conv_out.weight"
+        )
     (rec_grad,) = torch.autograd.grad(rec_loss, last_layer_weight, retain_graph=True)
     (g_grad,) = torch.autograd.grad(g_loss, last_layer_weight, retain_graph=True)
     weight = rec_grad.norm() / (g_grad.norm() + eps)
@@ -264,19 +268,26 @@ def wgan_gradient_penalty(
     _check_float("real", real)
     _check_float("fake", fake)
     if real.dtype != fake.dtype:
-        raise ValueError(f"real and fake must have the same dtype, got {real.dtype} and "
-                         f"{fake.dtype}")
+        raise ValueError(
+            f"real and fake must have the same dtype, got {real.dtype} and {fake.dtype}"
+        )
     if real.shape != fake.shape:
-        raise ValueError(f"real and fake must have the same shape, got {tuple(real.shape)} "
-                         f"and {tuple(fake.shape)}")
+        raise ValueError(
+            f"real and fake must have the same shape, got {tuple(real.shape)} "
+            f"and {tuple(fake.shape)}"
+        )
     if real.ndim != 4 or real.shape[0] == 0:
-        raise ValueError(f"real and fake must be non-empty (B, C, H, W) batches, got "
-                         f"{tuple(real.shape)}")
+        raise ValueError(
+            f"real and fake must be non-empty (B, C, H, W) batches, got {tuple(real.shape)}"
+        )
     if not torch.is_grad_enabled():
-        raise RuntimeError("wgan_gradient_penalty needs gradients: call it outside "
-                           "torch.no_grad() (it differentiates D with respect to its input)")
-    eps = torch.rand(real.shape[0], 1, 1, 1, generator=generator, device=real.device,
-                     dtype=real.dtype)
+        raise RuntimeError(
+            "wgan_gradient_penalty needs gradients: call it outside "
+            "torch.no_grad() (it differentiates D with respect to its input)"
+        )
+    eps = torch.rand(
+        real.shape[0], 1, 1, 1, generator=generator, device=real.device, dtype=real.dtype
+    )
     mixed = (eps * real.detach() + (1 - eps) * fake.detach()).requires_grad_(True)
     (grad,) = torch.autograd.grad(discriminator(mixed).sum(), mixed, create_graph=True)
     return (grad.flatten(1).norm(dim=1) - 1).pow(2).mean()
@@ -304,9 +315,7 @@ class AutoencoderLossConfig:
     def __post_init__(self) -> None:
         for name in ("kl_weight", "perceptual_weight", "disc_weight"):
             value = getattr(self, name)
-            if not is_real(value) or not (
-                math.isfinite(value) and value >= 0
-            ):
+            if not is_real(value) or not (math.isfinite(value) and value >= 0):
                 raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
         if not is_int(self.disc_start):
             raise ValueError(f"disc_start must be an int, got {self.disc_start!r}")

@@ -61,8 +61,13 @@ class VQVAEConfig(BackboneConfig):
 
     def __post_init__(self) -> None:
         # quantiser fields first, so that code_dim's error names code_dim
-        check_quantizer_args(self.num_codes, self.code_dim, self.commitment_cost,
-                             self.ema_decay, self.dead_code_threshold)
+        check_quantizer_args(
+            self.num_codes,
+            self.code_dim,
+            self.commitment_cost,
+            self.ema_decay,
+            self.dead_code_threshold,
+        )
         self.backbone_config()  # validates the encoder/decoder fields
 
     def backbone_config(self) -> AutoencoderKLConfig:

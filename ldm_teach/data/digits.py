@@ -122,8 +122,10 @@ def digits_from_8x8(X: np.ndarray, size: int = 32) -> Tensor:
     if not np.issubdtype(X.dtype, np.number) or np.issubdtype(X.dtype, np.complexfloating):
         raise ValueError(f"X must hold real numbers, got dtype {X.dtype}")
     if X.size and not (np.isfinite(X).all() and X.min() >= 0 and X.max() <= DIGITS_MAX):
-        raise ValueError(f"X must hold pixel values in [0, {DIGITS_MAX:g}] (scikit-learn's "
-                         f"digits), got values in [{X.min()}, {X.max()}]")
+        raise ValueError(
+            f"X must hold pixel values in [0, {DIGITS_MAX:g}] (scikit-learn's "
+            f"digits), got values in [{X.min()}, {X.max()}]"
+        )
     x = torch.as_tensor(X, dtype=torch.float32).view(-1, 1, 8, 8)  # (N, 1, 8, 8)
     x = x / DIGITS_MAX * 2.0 - 1.0  # 1. [0, 16] -> [-1, 1]
     if size != 8:  # 2. bicubic upsampling
@@ -186,8 +188,10 @@ def digits_to_8x8(images: Tensor) -> np.ndarray:
         raise ValueError("images must be finite, got NaN or inf values")
     peak = float(x.abs().max())
     if peak > MAX_ABS_DIGIT:  # an overshooting sampler, yes; images in [0, 255], no
-        raise ValueError(f"images must be nominally in [-1, 1], got values up to {peak:g} in "
-                         "magnitude; images in [0, 255] become x / 127.5 - 1")
+        raise ValueError(
+            f"images must be nominally in [-1, 1], got values up to {peak:g} in "
+            "magnitude; images in [0, 255] become x / 127.5 - 1"
+        )
     warn_if_unit_range("images", images, stacklevel=4)
     x = F.adaptive_avg_pool2d(x, (8, 8))  # 1. (N, 1, 8, 8), exact block means
     x = ((x + 1.0) / 2.0 * DIGITS_MAX).clamp(0.0, DIGITS_MAX)  # 2. [-1, 1] -> [0, 16]

@@ -194,8 +194,10 @@ def photo_crops(split: Split = "test", patch_size: int = 32, scale: float = 0.5)
         x = _photo_to_tensor(_load_photo_cached(name), scale)
         r, c = x.shape[1] // patch_size, x.shape[2] // patch_size
         if r == 0 or c == 0:
-            raise ValueError(f"patch_size must be at most {min(x.shape[1:])} for photo "
-                             f"{name!r} at scale={scale}, got {patch_size}")
+            raise ValueError(
+                f"patch_size must be at most {min(x.shape[1:])} for photo "
+                f"{name!r} at scale={scale}, got {patch_size}"
+            )
         crops.append(x[:, : r * patch_size, : c * patch_size].contiguous())
     return crops
 
@@ -212,8 +214,10 @@ def patchify(image: Tensor, patch_size: int) -> Tensor:
     if not isinstance(image, Tensor):
         raise ValueError(f"image must be a (C, H, W) torch.Tensor, got {type(image).__name__}")
     if image.ndim != 3 or image.shape[1] % patch_size or image.shape[2] % patch_size:
-        raise ValueError(f"image must be (C, H, W) with H and W multiples of {patch_size}, got "
-                         f"{tuple(image.shape)}")
+        raise ValueError(
+            f"image must be (C, H, W) with H and W multiples of {patch_size}, got "
+            f"{tuple(image.shape)}"
+        )
     grid = image.unfold(1, patch_size, patch_size).unfold(2, patch_size, patch_size)
     return grid.permute(1, 2, 0, 3, 4).reshape(-1, image.shape[0], patch_size, patch_size)
 

@@ -110,11 +110,15 @@ def render_shape(
                 f"attributes[{key!r}] must be one of {list(allowed)}, got {attributes.get(key)!r}"
             )
     check_int(size, "size", lo=4, hi=1024)
-    if (not isinstance(offset, (tuple, list)) or len(offset) != 2
-            or not all(is_real(o) and math.isfinite(o) and abs(o) <= MAX_OFFSET
-                       for o in offset)):
-        raise ValueError(f"offset must be two finite fractions of the side in [-{MAX_OFFSET:g}, "
-                         f"{MAX_OFFSET:g}], got {offset!r}")
+    if (
+        not isinstance(offset, (tuple, list))
+        or len(offset) != 2
+        or not all(is_real(o) and math.isfinite(o) and abs(o) <= MAX_OFFSET for o in offset)
+    ):
+        raise ValueError(
+            f"offset must be two finite fractions of the side in [-{MAX_OFFSET:g}, "
+            f"{MAX_OFFSET:g}], got {offset!r}"
+        )
     side = size * SUPERSAMPLE
     cx, cy = POSITIONS[attributes["position"]]
     cx, cy = (cx + offset[0]) * side, (cy + offset[1]) * side  # centre in canvas pixels

@@ -40,8 +40,10 @@ def _check_num_timesteps(num_train_timesteps: int) -> int:
     if not is_int(T) or T < 1:
         raise ValueError(f"num_train_timesteps must be an int >= 1, got {T!r}")
     if T > MAX_NUM_TIMESTEPS:
-        raise ValueError(f"num_train_timesteps must be at most {MAX_NUM_TIMESTEPS} (DDPM and "
-                         f"Stable Diffusion use 1000), got {T!r}")
+        raise ValueError(
+            f"num_train_timesteps must be at most {MAX_NUM_TIMESTEPS} (DDPM and "
+            f"Stable Diffusion use 1000), got {T!r}"
+        )
     return int(T)
 
 
@@ -57,8 +59,9 @@ def _check_beta_args(num_train_timesteps: int, beta_start: float, beta_end: floa
     _check_open_unit("beta_start", beta_start)
     _check_open_unit("beta_end", beta_end)
     if beta_end < beta_start:  # noise must grow with t; ScheduleConfig refuses it too
-        raise ValueError(f"beta_end must be >= beta_start, got beta_start={beta_start!r}, "
-                         f"beta_end={beta_end!r}")
+        raise ValueError(
+            f"beta_end must be >= beta_start, got beta_start={beta_start!r}, beta_end={beta_end!r}"
+        )
     return _check_num_timesteps(num_train_timesteps)
 
 
@@ -111,8 +114,9 @@ def cosine_betas(num_train_timesteps: int, s: float = 0.008, max_beta: float = 0
     """
     num_train_timesteps = _check_num_timesteps(num_train_timesteps)
     s = check_real(s, "s", lo=0.0)
-    max_beta = check_real(max_beta, "max_beta", 0.0, 1.0, lo_open=True,
-                          expected="a number in (0, 1]")
+    max_beta = check_real(
+        max_beta, "max_beta", 0.0, 1.0, lo_open=True, expected="a number in (0, 1]"
+    )
     u = torch.arange(num_train_timesteps + 1, dtype=torch.float64) / num_train_timesteps  # (T+1,)
     f = torch.cos((u + s) / (1 + s) * math.pi / 2) ** 2  # (T+1,)
     betas = 1 - f[1:] / f[:-1]  # (T,)
@@ -149,8 +153,9 @@ def rescale_zero_terminal_snr(betas: Tensor) -> Tensor:
         got = tuple(betas.shape) if isinstance(betas, Tensor) else type(betas).__name__
         raise ValueError(f"betas must be a 1-D tensor of length >= 2 (T >= 2), got {got}")
     if not bool(((betas >= 0) & (betas <= 1)).all()):  # also false for NaN
-        raise ValueError(f"betas must be in [0, 1], got values in [{float(betas.min())}, "
-                         f"{float(betas.max())}]")
+        raise ValueError(
+            f"betas must be in [0, 1], got values in [{float(betas.min())}, {float(betas.max())}]"
+        )
     alphas_cumprod = torch.cumprod(1.0 - betas, dim=0)
     alphas_bar_sqrt = alphas_cumprod.sqrt()  # sqrt(ᾱ_t)
     first, last = alphas_bar_sqrt[0].clone(), alphas_bar_sqrt[-1].clone()
@@ -196,8 +201,9 @@ def shift_betas(betas: Tensor, snr_scale: float) -> Tensor:
             shift is so large that ᾱ' rounds to 0 or 1 in float64 at some t (roughly
             snr_scale > 1e12 or < 1e-15 for the usual schedules).
     """
-    snr_scale = check_real(snr_scale, "snr_scale", lo=0.0, lo_open=True,
-                           expected="a positive finite number")
+    snr_scale = check_real(
+        snr_scale, "snr_scale", lo=0.0, lo_open=True, expected="a positive finite number"
+    )
     if not isinstance(betas, Tensor):
         raise TypeError(f"betas must be a torch.Tensor, got {type(betas).__name__}")
     if betas.ndim != 1 or betas.numel() == 0:

@@ -89,8 +89,9 @@ def ddim_timesteps(
     return torch.from_numpy(timesteps.copy())
 
 
-def _check_ddim_step(model_output, t, t_prev, x_t, schedule, eta, clip_sample,
-                     final_alpha_cumprod) -> tuple[int, int]:
+def _check_ddim_step(
+    model_output, t, t_prev, x_t, schedule, eta, clip_sample, final_alpha_cumprod
+) -> tuple[int, int]:
     """``ddim_step``'s argument checks; returns (t, t_prev) as ints (t_prev < 0: final step)."""
     T = schedule.num_train_timesteps
     t = as_timestep(t, T)
@@ -149,8 +150,9 @@ def ddim_step(
         ValueError: on out-of-range t or t_prev, eta outside [0, 1], mismatched shapes, or
             an eps model_output at a t where ᾱ_t = 0 (see ``predict_x0_from_eps``).
     """
-    t, t_prev = _check_ddim_step(model_output, t, t_prev, x_t, schedule, eta, clip_sample,
-                                 final_alpha_cumprod)
+    t, t_prev = _check_ddim_step(
+        model_output, t, t_prev, x_t, schedule, eta, clip_sample, final_alpha_cumprod
+    )
 
     # 1. ᾱ_t and ᾱ_prev as python floats (float64)
     alpha_t = float(schedule.alphas_cumprod[t])

@@ -154,11 +154,14 @@ def gaussian_noise(
             dtype not a floating-point torch.dtype.
     """
     if generator is not None and not isinstance(generator, torch.Generator):
-        raise TypeError(f"generator must be a torch.Generator or None, got "
-                        f"{type(generator).__name__} (seed one: "
-                        "torch.Generator().manual_seed(0))")
+        raise TypeError(
+            f"generator must be a torch.Generator or None, got "
+            f"{type(generator).__name__} (seed one: "
+            "torch.Generator().manual_seed(0))"
+        )
     if not isinstance(shape, (tuple, list, torch.Size)) or not all(
-            is_int(s) and s >= 0 for s in shape):
+        is_int(s) and s >= 0 for s in shape
+    ):
         raise TypeError(f"shape must be a tuple of ints >= 0, got {shape!r}")
     if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
         raise TypeError(f"dtype must be a floating-point torch.dtype, got {dtype!r}")
@@ -197,9 +200,7 @@ def q_sample(x0: Tensor, t: Tensor, noise: Tensor, schedule: NoiseSchedule) -> T
         ValueError: if x0 or noise is not a floating-point tensor, t is not an integer (B,)
             tensor in range, or shapes disagree.
     """
-    sqrt_ac, sqrt_one_minus_ac = _signal_noise_coefficients(
-        t, schedule, "x0", x0, "noise", noise
-    )
+    sqrt_ac, sqrt_one_minus_ac = _signal_noise_coefficients(t, schedule, "x0", x0, "noise", noise)
     return sqrt_ac * x0 + sqrt_one_minus_ac * noise.to(x0.dtype)
 
 
@@ -232,9 +233,7 @@ def predict_eps_from_x0(x_t: Tensor, t: Tensor, x0: Tensor, schedule: NoiseSched
     Shapes: x_t, x0 (B, ...); t (B,). Returns x_t's shape and dtype.
     Raises: ValueError on non-float inputs, bad t or mismatched shapes.
     """
-    sqrt_ac, sqrt_one_minus_ac = _signal_noise_coefficients(
-        t, schedule, "x_t", x_t, "x0", x0
-    )
+    sqrt_ac, sqrt_one_minus_ac = _signal_noise_coefficients(t, schedule, "x_t", x_t, "x0", x0)
     return (x_t - sqrt_ac * x0) / sqrt_one_minus_ac
 
 
@@ -244,9 +243,7 @@ def get_v(x0: Tensor, eps: Tensor, t: Tensor, schedule: NoiseSchedule) -> Tensor
     Shapes: x0, eps (B, ...); t (B,). Returns x0's shape and dtype.
     Raises: ValueError on non-float inputs, bad t or mismatched shapes.
     """
-    sqrt_ac, sqrt_one_minus_ac = _signal_noise_coefficients(
-        t, schedule, "x0", x0, "eps", eps
-    )
+    sqrt_ac, sqrt_one_minus_ac = _signal_noise_coefficients(t, schedule, "x0", x0, "eps", eps)
     return sqrt_ac * eps - sqrt_one_minus_ac * x0
 
 
@@ -256,9 +253,7 @@ def predict_x0_from_v(x_t: Tensor, t: Tensor, v: Tensor, schedule: NoiseSchedule
     Shapes: x_t, v (B, ...); t (B,). Returns x_t's shape and dtype.
     Raises: ValueError on non-float inputs, bad t or mismatched shapes.
     """
-    sqrt_ac, sqrt_one_minus_ac = _signal_noise_coefficients(
-        t, schedule, "x_t", x_t, "v", v
-    )
+    sqrt_ac, sqrt_one_minus_ac = _signal_noise_coefficients(t, schedule, "x_t", x_t, "v", v)
     return sqrt_ac * x_t - sqrt_one_minus_ac * v
 
 
@@ -268,9 +263,7 @@ def predict_eps_from_v(x_t: Tensor, t: Tensor, v: Tensor, schedule: NoiseSchedul
     Shapes: x_t, v (B, ...); t (B,). Returns x_t's shape and dtype.
     Raises: ValueError on non-float inputs, bad t or mismatched shapes.
     """
-    sqrt_ac, sqrt_one_minus_ac = _signal_noise_coefficients(
-        t, schedule, "x_t", x_t, "v", v
-    )
+    sqrt_ac, sqrt_one_minus_ac = _signal_noise_coefficients(t, schedule, "x_t", x_t, "v", v)
     return sqrt_ac * v + sqrt_one_minus_ac * x_t
 
 

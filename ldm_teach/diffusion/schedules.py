@@ -94,8 +94,9 @@ def _check_schedule_config(config: ScheduleConfig) -> None:
         )
     if config.rescale_betas_zero_snr and T < 2:
         raise ValueError("rescale_betas_zero_snr needs num_train_timesteps >= 2, got 1")
-    check_real(config.snr_scale, "snr_scale", lo=0.0, lo_open=True,
-               expected="a positive finite number")
+    check_real(
+        config.snr_scale, "snr_scale", lo=0.0, lo_open=True, expected="a positive finite number"
+    )
 
 
 def make_betas(config: ScheduleConfig) -> Tensor:

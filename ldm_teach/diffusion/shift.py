@@ -109,8 +109,10 @@ def latent_std_snr_scale(latent_std: float) -> float:
     latent_std = _check_positive_finite("latent_std", latent_std)
     scale = latent_std**2
     if not (0.0 < scale < math.inf):  # 1e-200 ** 2 underflows to 0, 1e200 ** 2 overflows
-        raise ValueError(f"latent_std must be a std whose square is a positive finite float, "
-                         f"got {latent_std!r} (its square is {scale!r})")
+        raise ValueError(
+            f"latent_std must be a std whose square is a positive finite float, "
+            f"got {latent_std!r} (its square is {scale!r})"
+        )
     return scale
 
 

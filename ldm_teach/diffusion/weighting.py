@@ -40,8 +40,10 @@ def min_snr_weight(snr: Tensor, prediction_type: str = "epsilon", gamma: float =
     if not gamma > 0:
         raise ValueError(f"gamma must be positive, got {gamma}")
     if not isinstance(snr, Tensor):
-        raise ValueError(f"snr must be a torch.Tensor of shape (B,), got {type(snr).__name__} "
-                         "(wrap a number with torch.tensor([value]))")
+        raise ValueError(
+            f"snr must be a torch.Tensor of shape (B,), got {type(snr).__name__} "
+            "(wrap a number with torch.tensor([value]))"
+        )
     if bool((snr < 0).any()):
         raise ValueError("snr must be >= 0")
     capped = torch.clamp(snr, max=gamma)  # min(SNR, γ)

@@ -75,8 +75,9 @@ def time_training_step(
             loss has no gradient.
     """
     if not (is_int(repeats) and is_int(warmup)) or repeats < 1 or warmup < 0:
-        raise ValueError(f"repeats must be an int >= 1 and warmup an int >= 0, got "
-                         f"{repeats!r}, {warmup!r}")
+        raise ValueError(
+            f"repeats must be an int >= 1 and warmup an int >= 0, got {repeats!r}, {warmup!r}"
+        )
     opt = torch.optim.SGD(model.parameters(), lr=0.0)
     # forward passes in train mode update buffers (BatchNorm running statistics): keep a
     # copy and put it back, so that timing leaves the model exactly as it was
@@ -87,8 +88,10 @@ def time_training_step(
             t0 = time.perf_counter()
             loss = make_loss(model)
             if not isinstance(loss, Tensor) or not loss.requires_grad:
-                raise ValueError("make_loss(model) must return a scalar tensor that depends on "
-                                 "the model's parameters (it has no gradient to time)")
+                raise ValueError(
+                    "make_loss(model) must return a scalar tensor that depends on "
+                    "the model's parameters (it has no gradient to time)"
+                )
             loss.backward()
             opt.step()
             opt.zero_grad(set_to_none=True)
@@ -109,8 +112,13 @@ def attention_matrix_bytes(
     Raises:
         ValueError: naming the argument, unless every one is a positive int.
     """
-    for arg, value in (("height", height), ("width", width), ("batch_size", batch_size),
-                       ("heads", heads), ("bytes_per_element", bytes_per_element)):
+    for arg, value in (
+        ("height", height),
+        ("width", width),
+        ("batch_size", batch_size),
+        ("heads", heads),
+        ("bytes_per_element", bytes_per_element),
+    ):
         check_int(value, arg, lo=1, expected="a positive integer")
     n = height * width
     return batch_size * heads * n * n * bytes_per_element
@@ -134,16 +142,23 @@ def chapter_memory_estimate_gb(
         ValueError: naming the argument, if any is not a positive integer (``height`` and
             ``width`` at least ``attention_downsample``).
     """
-    sizes = {"height": height, "width": width, "channels": channels,
-             "batch_size": batch_size, "max_channels": max_channels,
-             "attention_downsample": attention_downsample}
+    sizes = {
+        "height": height,
+        "width": width,
+        "channels": channels,
+        "batch_size": batch_size,
+        "max_channels": max_channels,
+        "attention_downsample": attention_downsample,
+    }
     for arg, value in sizes.items():
         if not is_int(value) or value < 1:
             raise ValueError(f"{arg} must be a positive integer, got {value!r}")
     for arg in ("height", "width"):
         if sizes[arg] < attention_downsample:
-            raise ValueError(f"{arg} must be at least attention_downsample="
-                             f"{attention_downsample}, got {sizes[arg]}")
+            raise ValueError(
+                f"{arg} must be at least attention_downsample="
+                f"{attention_downsample}, got {sizes[arg]}"
+            )
     gib = 1024**3
     h, w = height // attention_downsample, width // attention_downsample
     inp = batch_size * channels * height * width * 4

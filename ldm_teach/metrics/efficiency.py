@@ -24,9 +24,17 @@ from ldm_teach.metrics.compute import count_flops, time_training_step
 CHAPTER_SPEEDUPS = {1: "1x", 4: "10-15x", 8: "40-60x", 16: "150-200x"}
 
 
-def measure_efficiency(ldm, *, image_size: int = 32, batch_size: int = 32, repeats: int = 3,
-                       num_samples: int = 10, num_inference_steps: int = 25,
-                       guidance_scale: float = 2.0, seed: int = 0) -> dict:
+def measure_efficiency(
+    ldm,
+    *,
+    image_size: int = 32,
+    batch_size: int = 32,
+    repeats: int = 3,
+    num_samples: int = 10,
+    num_inference_steps: int = 25,
+    guidance_scale: float = 2.0,
+    seed: int = 0,
+) -> dict:
     """FLOPs, training-step time and sampling time of a class-conditional LDM.
 
     Args:
@@ -54,17 +62,27 @@ def measure_efficiency(ldm, *, image_size: int = 32, batch_size: int = 32, repea
     seed = check_int(seed, "seed", 0, 2**63 - 1)
     shape = tuple(ldm.latent_shape(image_size))
     z = torch.randn(batch_size, *shape, generator=torch.Generator().manual_seed(seed))
-    t = torch.randint(0, ldm.schedule.num_train_timesteps, (batch_size,),
-                      generator=torch.Generator().manual_seed(seed + 1))
+    t = torch.randint(
+        0,
+        ldm.schedule.num_train_timesteps,
+        (batch_size,),
+        generator=torch.Generator().manual_seed(seed + 1),
+    )
     y = torch.arange(batch_size) % 10
     with torch.no_grad():
         flops = count_flops(lambda: ldm.unet(z, t, y), backward=False)
     with torch.enable_grad():
         step_s = time_training_step(ldm.unet, lambda m: m(z, t, y).pow(2).mean(), repeats=repeats)
     t0 = time.perf_counter()
-    ldm.sample(num_samples, image_size, torch.arange(num_samples) % 10,
-               guidance_scale=guidance_scale, num_inference_steps=num_inference_steps,
-               generator=torch.Generator().manual_seed(seed), progress=False)
+    ldm.sample(
+        num_samples,
+        image_size,
+        torch.arange(num_samples) % 10,
+        guidance_scale=guidance_scale,
+        num_inference_steps=num_inference_steps,
+        generator=torch.Generator().manual_seed(seed),
+        progress=False,
+    )
     return {
         "latent_shape": shape,
         "latent_numbers": math.prod(shape),

@@ -64,8 +64,9 @@ class DigitsFeatureNet(nn.Module):
             raise ValueError(f"x must have shape (B, 1, H, W), got {tuple(x.shape)}")
         need = 2 ** (len(self.widths) - 1)
         if x.shape[-1] % need or x.shape[-2] % need:
-            raise ValueError(f"x's height and width must be divisible by {need}, got "
-                             f"{tuple(x.shape[-2:])}")
+            raise ValueError(
+                f"x's height and width must be divisible by {need}, got {tuple(x.shape[-2:])}"
+            )
 
     def features(self, x: Tensor) -> list[Tensor]:
         """Activations of every level, from fine (full size) to coarse (size / 8)."""
@@ -107,8 +108,10 @@ class FeatureDistance(nn.Module):
     def __init__(self, net: DigitsFeatureNet) -> None:
         super().__init__()
         if not isinstance(net, DigitsFeatureNet):
-            raise TypeError(f"net must be a DigitsFeatureNet (e.g. load_feature_net()), got "
-                            f"{type(net).__name__}")
+            raise TypeError(
+                f"net must be a DigitsFeatureNet (e.g. load_feature_net()), got "
+                f"{type(net).__name__}"
+            )
         self.net = net.eval()
         for p in self.net.parameters():
             p.requires_grad_(False)
@@ -121,14 +124,17 @@ class FeatureDistance(nn.Module):
 
     def forward(self, x: Tensor, y: Tensor) -> Tensor:
         if x.shape != y.shape:
-            raise ValueError(f"x and y must have the same shape, got {tuple(x.shape)} and "
-                             f"{tuple(y.shape)}")
+            raise ValueError(
+                f"x and y must have the same shape, got {tuple(x.shape)} and {tuple(y.shape)}"
+            )
         # images in [-1, 1]; values far beyond are images in [0, 255]
         for name, image in (("x", x), ("y", y)):
             if image.numel() and float(image.detach().abs().max()) > 10.0:
-                raise ValueError(f"{name} must be images in [-1, 1], got values up to "
-                                 f"{float(image.detach().abs().max()):g} in magnitude; images "
-                                 f"in [0, 255] become {name} / 127.5 - 1")
+                raise ValueError(
+                    f"{name} must be images in [-1, 1], got values up to "
+                    f"{float(image.detach().abs().max()):g} in magnitude; images "
+                    f"in [0, 255] become {name} / 127.5 - 1"
+                )
         warn_if_unit_range("x and y", x, y)
         total = x.new_zeros(x.shape[0])
         for fx, fy in zip(self.net.features(x), self.net.features(y), strict=False):

@@ -74,8 +74,10 @@ def empirical_entropy_bits(symbols: Tensor) -> float:
         over all B*h*w positions; 0.0 for constant channels.
     """
     if symbols.ndim != 4 or symbols.is_floating_point():
-        raise ValueError(f"symbols must be an integer (B, c, h, w) tensor, got "
-                         f"{symbols.dtype} {tuple(symbols.shape)}")
+        raise ValueError(
+            f"symbols must be an integer (B, c, h, w) tensor, got "
+            f"{symbols.dtype} {tuple(symbols.shape)}"
+        )
     ent = []
     for ch in range(symbols.shape[1]):
         counts = torch.bincount(symbols[:, ch].flatten()).double()
@@ -96,13 +98,21 @@ def latent_bits_per_pixel(z: Tensor, image_hw: tuple[int, int], bits: int = 8) -
     Raises:
         ValueError: as :func:`quantize_latent`, or if image_hw is not two positive ints.
     """
-    if not isinstance(image_hw, (tuple, list)) or len(image_hw) != 2 or \
-            not all(is_int(s) and s >= 1 for s in image_hw):
+    if (
+        not isinstance(image_hw, (tuple, list))
+        or len(image_hw) != 2
+        or not all(is_int(s) and s >= 1 for s in image_hw)
+    ):
         raise ValueError(f"image_hw must be (H, W) with positive int sides, got {image_hw!r}")
-    if isinstance(z, Tensor) and z.ndim == 4 and (image_hw[0] < z.shape[2] or
-                                                  image_hw[1] < z.shape[3]):
-        raise ValueError(f"image_hw {tuple(image_hw)} is smaller than the latent grid "
-                         f"{tuple(z.shape[2:])}: pass the size of the encoded images")
+    if (
+        isinstance(z, Tensor)
+        and z.ndim == 4
+        and (image_hw[0] < z.shape[2] or image_hw[1] < z.shape[3])
+    ):
+        raise ValueError(
+            f"image_hw {tuple(image_hw)} is smaller than the latent grid "
+            f"{tuple(z.shape[2:])}: pass the size of the encoded images"
+        )
     _, symbols = quantize_latent(z, bits)
     per_pixel = z[0].numel() / (image_hw[0] * image_hw[1])  # latent elements per pixel
     h = empirical_entropy_bits(symbols)
@@ -119,11 +129,13 @@ def _to_pil(image: Tensor) -> Image.Image:
         raise ValueError(f"image must be (1 or 3, H, W), got {tuple(image.shape)}")
     x = image.detach().float()
     if not bool(torch.isfinite(x).all()):
-        raise ValueError("image must be finite, got NaN or inf values (they would become "
-                         "black pixels)")
+        raise ValueError(
+            "image must be finite, got NaN or inf values (they would become black pixels)"
+        )
     if x.numel() and float(x.abs().max()) > 1.5:  # small overshoot is clamped, not [0, 255]
-        raise ValueError(f"image must be in [-1, 1], got values in [{float(x.min()):g}, "
-                         f"{float(x.max()):g}]")
+        raise ValueError(
+            f"image must be in [-1, 1], got values in [{float(x.min()):g}, {float(x.max()):g}]"
+        )
     arr = ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
     arr = arr.permute(1, 2, 0).cpu().numpy()
     return Image.fromarray(arr[..., 0] if arr.shape[2] == 1 else arr)
@@ -155,8 +167,10 @@ def jpeg_roundtrip(image: Tensor, quality: int) -> tuple[Tensor, int]:
 def jpeg_bits_per_pixel(images: list[Tensor], quality: int) -> tuple[list[Tensor], float]:
     """JPEG-code every image at one quality; (decoded images, total bits / total pixels)."""
     if not isinstance(images, (list, tuple)) or not images:
-        raise ValueError("images must be a non-empty list of (C, H, W) tensors (e.g. "
-                         "photo_crops('test')), not a batch tensor")
+        raise ValueError(
+            "images must be a non-empty list of (C, H, W) tensors (e.g. "
+            "photo_crops('test')), not a batch tensor"
+        )
     decoded, bits, pixels = [], 0, 0
     for im in images:
         dec, size = jpeg_roundtrip(im, quality)
@@ -184,8 +198,10 @@ def jpeg_at_bpp(images: list[Tensor], target_bpp: float) -> dict:
     if not target_bpp > 0:
         raise ValueError(f"target_bpp must be positive, got {target_bpp}")
     if not isinstance(images, (list, tuple)) or not images:
-        raise ValueError("images must be a non-empty list of (C, H, W) tensors (e.g. "
-                         "photo_crops('test')), not a batch tensor")
+        raise ValueError(
+            "images must be a non-empty list of (C, H, W) tensors (e.g. "
+            "photo_crops('test')), not a batch tensor"
+        )
     best, lowest, bpp = None, None, 0.0
     for q in range(1, 96):
         decoded, bpp = jpeg_bits_per_pixel(images, q)
@@ -223,24 +239,32 @@ def rate_distortion_point(
     from ldm_teach.metrics.image import psnr, ssim
 
     if not isinstance(autoencoder, AutoencoderKL):
-        raise TypeError(f"autoencoder must be an AutoencoderKL (a VQ model's rate is its "
-                        f"index bits, not a quantised float latent), got "
-                        f"{type(autoencoder).__name__}")
+        raise TypeError(
+            f"autoencoder must be an AutoencoderKL (a VQ model's rate is its "
+            f"index bits, not a quantised float latent), got "
+            f"{type(autoencoder).__name__}"
+        )
     if not isinstance(images, Tensor) or images.ndim != 4 or images.shape[0] == 0:
         raise ValueError("images must be a non-empty (N, C, H, W) tensor")
     if not is_int(batch) or batch < 1:
         raise ValueError(f"batch must be a positive int, got {batch!r}")
     if perceptual_fn is not None and not callable(perceptual_fn):
-        raise TypeError(f"perceptual_fn must be callable (x, x_hat) -> distances, got "
-                        f"{perceptual_fn!r}")
+        raise TypeError(
+            f"perceptual_fn must be callable (x, x_hat) -> distances, got {perceptual_fn!r}"
+        )
     autoencoder.eval()
-    z = torch.cat([autoencoder.encode(images[i : i + batch]).mode()
-                   for i in range(0, len(images), batch)])
+    z = torch.cat(
+        [autoencoder.encode(images[i : i + batch]).mode() for i in range(0, len(images), batch)]
+    )
     z_hat, _ = quantize_latent(z, bits)
 
     def decode(latents: Tensor) -> Tensor:
-        return torch.cat([autoencoder.decode(latents[i : i + batch]).clamp(-1, 1)
-                          for i in range(0, len(latents), batch)])
+        return torch.cat(
+            [
+                autoencoder.decode(latents[i : i + batch]).clamp(-1, 1)
+                for i in range(0, len(latents), batch)
+            ]
+        )
 
     rec, rec_float = decode(z_hat), decode(z)
     rate = latent_bits_per_pixel(z, tuple(images.shape[-2:]), bits)

@@ -60,8 +60,9 @@ def _check_images(name: str, x: Tensor) -> None:
         raise ValueError(f"{name} contains NaN or infinite values")
     lo, hi = float(x.min()), float(x.max())
     if lo < -1.001 or hi > 1.001:
-        raise ValueError(f"{name} must lie in [-1, 1] (clamp samples first), got range "
-                         f"[{lo:.3g}, {hi:.3g}]")
+        raise ValueError(
+            f"{name} must lie in [-1, 1] (clamp samples first), got range [{lo:.3g}, {hi:.3g}]"
+        )
 
 
 @torch.no_grad()
@@ -90,8 +91,10 @@ def frechet_distance(real: Tensor, fake: Tensor, net: nn.Module) -> float:
     fid.update(fake, real=False)
     value = float(fid.compute())
     if not math.isfinite(value):  # e.g. a feature net with NaN weights; never a perfect 0
-        raise FloatingPointError(f"the Frechet distance is {value}: the feature net produced "
-                                 "non-finite features (are its weights finite?)")
+        raise FloatingPointError(
+            f"the Frechet distance is {value}: the feature net produced "
+            "non-finite features (are its weights finite?)"
+        )
     return max(0.0, value)  # sqrtm rounding can give -1e-12 for identical sets
 
 
@@ -109,12 +112,19 @@ def within_class_diversity(images: Tensor, labels: Tensor, net: nn.Module) -> fl
         ValueError: for mismatched shapes or when no label has two images.
     """
     _check_images("images", images)
-    if not isinstance(labels, Tensor) or labels.is_floating_point() or \
-            labels.shape != images.shape[:1]:
-        got = f"{labels.dtype} {tuple(labels.shape)}" if isinstance(labels, Tensor) else \
-            type(labels).__name__
-        raise ValueError(f"labels must be an integer tensor of shape ({images.shape[0]},), "
-                         f"got {got}")
+    if (
+        not isinstance(labels, Tensor)
+        or labels.is_floating_point()
+        or labels.shape != images.shape[:1]
+    ):
+        got = (
+            f"{labels.dtype} {tuple(labels.shape)}"
+            if isinstance(labels, Tensor)
+            else type(labels).__name__
+        )
+        raise ValueError(
+            f"labels must be an integer tensor of shape ({images.shape[0]},), got {got}"
+        )
     warn_if_unit_range("images", images)
     emb = _check_net(net).eval().embed(images.float())  # (N, 64)
     per_class = []
@@ -137,9 +147,16 @@ EVAL_PER_CLASS = 10
 
 
 @torch.no_grad()
-def measure_ldm_samples(ldm, num_inference_steps: int, guidance_scale: float, *,
-                        feature_net: nn.Module, seed: int = EVAL_SEED,
-                        per_class: int = EVAL_PER_CLASS, sampler: str = "ddim") -> dict:
+def measure_ldm_samples(
+    ldm,
+    num_inference_steps: int,
+    guidance_scale: float,
+    *,
+    feature_net: nn.Module,
+    seed: int = EVAL_SEED,
+    per_class: int = EVAL_PER_CLASS,
+    sampler: str = "ddim",
+) -> dict:
     """Sample ``per_class`` digits of each class and measure them against the test digits.
 
     Sampling is DDIM with ``num_inference_steps`` steps and classifier-free guidance
@@ -176,8 +193,14 @@ def measure_ldm_samples(ldm, num_inference_steps: int, guidance_scale: float, *,
     # DDPM runs all T steps: num_inference_steps is DDIM's only
     steps = {"num_inference_steps": num_inference_steps} if sampler == "ddim" else {}
     samples = ldm.sample(
-        len(y), 32, y, guidance_scale=guidance_scale, sampler=sampler, generator=gen,
-        progress=False, **steps,
+        len(y),
+        32,
+        y,
+        guidance_scale=guidance_scale,
+        sampler=sampler,
+        generator=gen,
+        progress=False,
+        **steps,
     )
     sample_s = time.perf_counter() - t0
     test_images = DigitsDataset(split="test", size=32).images

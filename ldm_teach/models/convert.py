@@ -47,8 +47,13 @@ class PredictionConverter(nn.Module):
     save the wrapped network, not the wrapper.
     """
 
-    def __init__(self, network: nn.Module, schedule: NoiseSchedule, source: str = "epsilon",
-                 target: str = "v_prediction") -> None:
+    def __init__(
+        self,
+        network: nn.Module,
+        schedule: NoiseSchedule,
+        source: str = "epsilon",
+        target: str = "v_prediction",
+    ) -> None:
         super().__init__()
         if not callable(network):
             raise TypeError(f"network must be a callable module, got {type(network).__name__}")

@@ -128,8 +128,10 @@ def diagnose(
             "[0, 255] images with x / 127.5 - 1 and [0, 1] images with 2 * x - 1"
         )
     if sample and images.shape[-2] != images.shape[-1]:
-        raise ValueError(f"sample=True draws square images: images must be square, got "
-                         f"{images.shape[-2]}x{images.shape[-1]} (pass sample=False)")
+        raise ValueError(
+            f"sample=True draws square images: images must be square, got "
+            f"{images.shape[-2]}x{images.shape[-1]} (pass sample=False)"
+        )
     B = images.shape[0]
     if labels is not None and (not isinstance(labels, Tensor) or labels.shape != (B,)):
         got = tuple(labels.shape) if isinstance(labels, Tensor) else type(labels).__name__
@@ -175,9 +177,11 @@ def diagnose(
             z_t = q_sample(z0, t, eps, ldm.schedule)
             out = ldm.unet(z_t, t, y)
             # the eps the network implies: its output itself, or converted from v or x0
-            eps_hat = out if ldm.prediction_type == "epsilon" else predict_x0_and_eps(
-                out, z_t, t, ldm.schedule, ldm.prediction_type
-            )[1]
+            eps_hat = (
+                out
+                if ldm.prediction_type == "epsilon"
+                else predict_x0_and_eps(out, z_t, t, ldm.schedule, ldm.prediction_type)[1]
+            )
             eps_mse.append((t_lo, t_hi, float(F.mse_loss(eps_hat, eps))))
 
         # (d) a few samples, end to end

@@ -67,11 +67,18 @@ def _check_kl_autoencoder(autoencoder) -> None:
     """TypeError unless ``autoencoder`` encodes to a Gaussian posterior (AutoencoderKL, or
     IdentityAutoencoder for pixel space): a VQVAE's latents are codebook vectors, not the
     continuous latents this model scales and noises."""
-    if isinstance(autoencoder, VQVAE) or not isinstance(autoencoder, nn.Module) or not (
+    if (
+        isinstance(autoencoder, VQVAE)
+        or not isinstance(autoencoder, nn.Module)
+        or not (
             callable(getattr(autoencoder, "encode", None))
-            and callable(getattr(autoencoder, "decode", None))):
-        raise TypeError(f"autoencoder must be an AutoencoderKL (or IdentityAutoencoder for "
-                        f"pixel space), got {type(autoencoder).__name__}")
+            and callable(getattr(autoencoder, "decode", None))
+        )
+    ):
+        raise TypeError(
+            f"autoencoder must be an AutoencoderKL (or IdentityAutoencoder for "
+            f"pixel space), got {type(autoencoder).__name__}"
+        )
 
 
 def compute_scale_factor(autoencoder: AutoencoderKL, images: Iterable[Tensor] | Tensor) -> float:
@@ -286,8 +293,9 @@ class LatentDiffusion(nn.Module):
                 from a too large guidance_scale or a schedule the UNet was not trained on);
                 no NaN images are returned.
         """
-        guidance_scale = self._check_sample_args(num_samples, image_size, y, guidance_scale,
-                                                 sampler, num_inference_steps, eta, generator)
+        guidance_scale = self._check_sample_args(
+            num_samples, image_size, y, guidance_scale, sampler, num_inference_steps, eta, generator
+        )
         device = self.scale_factor.device
         if y is not None:
             y = y.to(device)
@@ -309,20 +317,35 @@ class LatentDiffusion(nn.Module):
             )
         else:  # "ddpm", checked above
             z0 = ddpm_sample(
-                model_fn, shape, self.schedule, prediction_type=self.prediction_type,
-                generator=generator, x_T=x_T, progress=progress,
+                model_fn,
+                shape,
+                self.schedule,
+                prediction_type=self.prediction_type,
+                generator=generator,
+                x_T=x_T,
+                progress=progress,
             )
         self._check_finite("latents", z0, guidance_scale, sampler)
         images = self.decode(z0)
         self._check_finite("images", images, guidance_scale, sampler)
         return images
 
-    def _check_sample_args(self, num_samples, image_size, y, guidance_scale, sampler,
-                           num_inference_steps, eta, generator) -> float:
+    def _check_sample_args(
+        self,
+        num_samples,
+        image_size,
+        y,
+        guidance_scale,
+        sampler,
+        num_inference_steps,
+        eta,
+        generator,
+    ) -> float:
         """:meth:`sample`'s argument checks; returns guidance_scale as a float."""
         if generator is not None and not isinstance(generator, torch.Generator):
-            raise TypeError(f"generator must be a torch.Generator or None, got "
-                            f"{type(generator).__name__}")
+            raise TypeError(
+                f"generator must be a torch.Generator or None, got {type(generator).__name__}"
+            )
         if not is_int(num_samples) or num_samples < 1:
             raise ValueError(f"num_samples must be an int >= 1, got {num_samples!r}")
         if not is_int(image_size) or image_size < 1:

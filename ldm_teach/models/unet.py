@@ -83,12 +83,17 @@ class UNetConfig(ConfigDict):
 CLASS_CONDITIONING = ("embedding", "film", "cross_attention")
 
 
-
 def _check_unet_config(cfg: UNetConfig) -> None:
     """ValueError naming the first field of ``cfg`` out of range (normalises
     ``condition_levels`` to a tuple)."""
-    for name in ("in_channels", "out_channels", "base_channels", "num_res_blocks",
-                 "num_heads", "norm_groups"):
+    for name in (
+        "in_channels",
+        "out_channels",
+        "base_channels",
+        "num_res_blocks",
+        "num_heads",
+        "norm_groups",
+    ):
         value = getattr(cfg, name)
         if not is_int(value):
             raise ValueError(f"{name} must be an int, got {value!r}")
@@ -111,19 +116,13 @@ def _check_unet_config(cfg: UNetConfig) -> None:
             f"{cfg.in_channels} and {cfg.out_channels}"
         )
     if not cfg.channel_mult or any(m <= 0 for m in cfg.channel_mult):
-        raise ValueError(
-            f"channel_mult must be non-empty positive ints, got {cfg.channel_mult}"
-        )
+        raise ValueError(f"channel_mult must be non-empty positive ints, got {cfg.channel_mult}")
     if cfg.num_res_blocks < 1:
         raise ValueError(f"num_res_blocks must be >= 1, got {cfg.num_res_blocks}")
     bad = [lvl for lvl in cfg.attention_levels if not 0 <= lvl < len(cfg.channel_mult)]
     if bad:
-        raise ValueError(
-            f"attention_levels must be in [0, {len(cfg.channel_mult) - 1}], got {bad}"
-        )
-    if cfg.num_classes is not None and (
-        not is_int(cfg.num_classes)
-    ):
+        raise ValueError(f"attention_levels must be in [0, {len(cfg.channel_mult) - 1}], got {bad}")
+    if cfg.num_classes is not None and (not is_int(cfg.num_classes)):
         raise ValueError(f"num_classes must be None or an int >= 1, got {cfg.num_classes!r}")
     if cfg.num_classes is not None and cfg.num_classes < 1:
         raise ValueError(f"num_classes must be None or >= 1, got {cfg.num_classes}")
@@ -133,35 +132,53 @@ def _check_unet_config(cfg: UNetConfig) -> None:
         if isinstance(cfg.condition_levels, list):  # accept a list, store a tuple
             object.__setattr__(cfg, "condition_levels", tuple(cfg.condition_levels))
         else:
-            raise ValueError(f"condition_levels must be None or a tuple of level indices, "
-                             f"got {cfg.condition_levels!r}")
+            raise ValueError(
+                f"condition_levels must be None or a tuple of level indices, "
+                f"got {cfg.condition_levels!r}"
+            )
     for name in ("concat_channels", "context_dim"):
         value = getattr(cfg, name)
         if value is not None and (not is_int(value)):
             raise ValueError(f"{name} must be an int, got {value!r}")
     if cfg.class_conditioning not in CLASS_CONDITIONING:
-        raise ValueError(f"class_conditioning must be one of {CLASS_CONDITIONING}, got "
-                         f"{cfg.class_conditioning!r}")
+        raise ValueError(
+            f"class_conditioning must be one of {CLASS_CONDITIONING}, got "
+            f"{cfg.class_conditioning!r}"
+        )
     if cfg.condition_levels is not None:
-        bad = [lvl for lvl in cfg.condition_levels
-               if not is_int(lvl)
-               or not 0 <= lvl < len(cfg.channel_mult)]
-        if bad or not cfg.condition_levels or \
-                len(set(cfg.condition_levels)) != len(cfg.condition_levels):
-            raise ValueError(f"condition_levels must be None or distinct int levels in "
-                             f"[0, {len(cfg.channel_mult) - 1}], got {cfg.condition_levels}")
+        bad = [
+            lvl
+            for lvl in cfg.condition_levels
+            if not is_int(lvl) or not 0 <= lvl < len(cfg.channel_mult)
+        ]
+        if (
+            bad
+            or not cfg.condition_levels
+            or len(set(cfg.condition_levels)) != len(cfg.condition_levels)
+        ):
+            raise ValueError(
+                f"condition_levels must be None or distinct int levels in "
+                f"[0, {len(cfg.channel_mult) - 1}], got {cfg.condition_levels}"
+            )
         if cfg.class_conditioning == "embedding" and cfg.context_dim is None:
-            raise ValueError("condition_levels only applies to class_conditioning='film' or "
-                             "'cross_attention' (or a context_dim): the 'embedding' label "
-                             "reaches every block through the time embedding")
+            raise ValueError(
+                "condition_levels only applies to class_conditioning='film' or "
+                "'cross_attention' (or a context_dim): the 'embedding' label "
+                "reaches every block through the time embedding"
+            )
     if cfg.context_dim is not None and cfg.context_dim < 1:
         raise ValueError(f"context_dim must be None or >= 1, got {cfg.context_dim}")
     if cfg.concat_channels < 0:
         raise ValueError(f"concat_channels must be >= 0, got {cfg.concat_channels}")
-    if cfg.class_conditioning != "embedding" and cfg.num_classes is None \
-            and cfg.context_dim is None:
-        raise ValueError(f"class_conditioning={cfg.class_conditioning!r} needs "
-                         f"num_classes (labels) or context_dim (context tokens)")
+    if (
+        cfg.class_conditioning != "embedding"
+        and cfg.num_classes is None
+        and cfg.context_dim is None
+    ):
+        raise ValueError(
+            f"class_conditioning={cfg.class_conditioning!r} needs "
+            f"num_classes (labels) or context_dim (context tokens)"
+        )
     check_widths(cfg.base_channels, cfg.channel_mult, cfg.norm_groups)
     for m in cfg.channel_mult:
         width = cfg.base_channels * m
@@ -269,15 +286,21 @@ class UNet(nn.Module):
         if cfg.condition_levels is not None and level not in cfg.condition_levels:
             return nn.Identity()
         if cfg.uses_cross_attention:
-            return SpatialTransformer(width, cfg.num_heads, width // cfg.num_heads,
-                                      self.context_width, 1, cfg.norm_groups)
+            return SpatialTransformer(
+                width, cfg.num_heads, width // cfg.num_heads, self.context_width, 1, cfg.norm_groups
+            )
         if cfg.class_conditioning == "film":
             return FiLM(width, 4 * cfg.base_channels)
         return nn.Identity()
 
     @staticmethod
-    def _apply_cond(cond: nn.Module, h: Tensor, film: Tensor | None, context: Tensor | None,
-                    context_mask: Tensor | None) -> Tensor:
+    def _apply_cond(
+        cond: nn.Module,
+        h: Tensor,
+        film: Tensor | None,
+        context: Tensor | None,
+        context_mask: Tensor | None,
+    ) -> Tensor:
         if isinstance(cond, FiLM):
             return cond(h, film)
         if isinstance(cond, SpatialTransformer):
@@ -308,8 +331,16 @@ class UNet(nn.Module):
         """
         cfg = self.config
         t, y, context, context_mask, concat = check_forward_inputs(
-            cfg, self.conv_in.weight.dtype, self.size_divisor, x, t, y, context, context_mask,
-            concat)
+            cfg,
+            self.conv_in.weight.dtype,
+            self.size_divisor,
+            x,
+            t,
+            y,
+            context,
+            context_mask,
+            concat,
+        )
         if concat is not None:  # a spatial condition, concatenated channel-wise
             x = torch.cat([x, concat], dim=1)  # (B, in_channels + concat_channels, H, W)
         emb = self.time_embed(timestep_embedding(t, cfg.base_channels).to(x.dtype))  # (B, E)

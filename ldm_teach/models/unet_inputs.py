@@ -32,20 +32,26 @@ def check_unet_timesteps(t: Tensor) -> None:
 
 def _check_x(cfg, dtype: torch.dtype, size_divisor: int, x) -> None:
     if not isinstance(x, Tensor):
-        raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__} (convert with "
-                        "torch.as_tensor)")
+        raise TypeError(
+            f"x must be a torch.Tensor, got {type(x).__name__} (convert with torch.as_tensor)"
+        )
     if x.ndim != 4 or x.shape[1] != cfg.in_channels:
         raise ValueError(f"x must have shape (B, {cfg.in_channels}, H, W), got {tuple(x.shape)}")
     if x.shape[0] == 0:
-        raise ValueError(f"x must hold at least one sample (B >= 1), got an empty batch "
-                         f"{tuple(x.shape)}")
+        raise ValueError(
+            f"x must hold at least one sample (B >= 1), got an empty batch {tuple(x.shape)}"
+        )
     if x.dtype != dtype:
-        fix = (f"x.to({dtype}) or unet.to({x.dtype})" if x.is_floating_point()
-               else f"x.to({dtype}): x must be floating point")
+        fix = (
+            f"x.to({dtype}) or unet.to({x.dtype})"
+            if x.is_floating_point()
+            else f"x.to({dtype}): x must be floating point"
+        )
         raise TypeError(f"x must have the UNet's dtype {dtype}, got {x.dtype}; convert ({fix})")
     if x.shape[2] % size_divisor or x.shape[3] % size_divisor:
-        raise ValueError(f"x's height and width must be divisible by {size_divisor}, "
-                         f"got {tuple(x.shape[2:])}")
+        raise ValueError(
+            f"x's height and width must be divisible by {size_divisor}, got {tuple(x.shape[2:])}"
+        )
 
 
 def _check_labels(cfg, x: Tensor, y) -> Tensor | None:
@@ -59,10 +65,15 @@ def _check_labels(cfg, x: Tensor, y) -> Tensor | None:
         return torch.full((B,), cfg.num_classes, dtype=torch.long, device=x.device)
     if not isinstance(y, Tensor):
         raise ValueError(f"y must be an integer tensor of shape ({B},), got {type(y).__name__}")
-    if (y.shape != (B,) or y.is_floating_point() or y.is_complex()
-            or y.dtype in (torch.bool, torch.uint8)):
-        raise ValueError(f"y must be an integer tensor of shape ({B},), got "
-                         f"{y.dtype} {tuple(y.shape)}")
+    if (
+        y.shape != (B,)
+        or y.is_floating_point()
+        or y.is_complex()
+        or y.dtype in (torch.bool, torch.uint8)
+    ):
+        raise ValueError(
+            f"y must be an integer tensor of shape ({B},), got {y.dtype} {tuple(y.shape)}"
+        )
     y = y.long()  # int8/int16/int32 labels index the embedding as int64
     if int(y.min()) < 0 or int(y.max()) > cfg.num_classes:
         raise ValueError(
@@ -72,8 +83,9 @@ def _check_labels(cfg, x: Tensor, y) -> Tensor | None:
     return y
 
 
-def check_forward_inputs(cfg, dtype: torch.dtype, size_divisor: int, x, t, y, context,
-                         context_mask, concat):
+def check_forward_inputs(
+    cfg, dtype: torch.dtype, size_divisor: int, x, t, y, context, context_mask, concat
+):
     """Validate ``UNet.forward``'s inputs for a UNet of config ``cfg`` whose weights have
     ``dtype`` and whose levels need H, W divisible by ``size_divisor``.
 
@@ -96,24 +108,34 @@ def check_forward_inputs(cfg, dtype: torch.dtype, size_divisor: int, x, t, y, co
     if cfg.concat_channels:
         if concat is None or concat.shape != (B, cfg.concat_channels, *x.shape[2:]):
             got = None if concat is None else tuple(concat.shape)
-            raise ValueError(f"concat must have shape ({B}, {cfg.concat_channels}, "
-                             f"{x.shape[2]}, {x.shape[3]}), got {got}")
+            raise ValueError(
+                f"concat must have shape ({B}, {cfg.concat_channels}, "
+                f"{x.shape[2]}, {x.shape[3]}), got {got}"
+            )
         concat = concat.to(x.dtype)
     elif concat is not None:
         raise ValueError("concat was given but this UNet has concat_channels=0")
     if context is not None:
         if cfg.context_dim is None:
             raise ValueError("context was given but this UNet has context_dim=None")
-        if context.ndim != 3 or context.shape[0] != B \
-                or context.shape[2] != cfg.context_dim or context.shape[1] == 0:
-            raise ValueError(f"context must have shape ({B}, M >= 1, "
-                             f"{cfg.context_dim}), got {tuple(context.shape)}")
+        if (
+            context.ndim != 3
+            or context.shape[0] != B
+            or context.shape[2] != cfg.context_dim
+            or context.shape[1] == 0
+        ):
+            raise ValueError(
+                f"context must have shape ({B}, M >= 1, "
+                f"{cfg.context_dim}), got {tuple(context.shape)}"
+            )
         context = context.to(x.dtype)
     elif context_mask is not None:
         raise ValueError("context_mask was given without context")
     y = _check_labels(cfg, x, y)
     label_is_context = y is not None and cfg.class_conditioning == "cross_attention"
     if cfg.uses_cross_attention and context is None and not label_is_context:
-        raise ValueError("this UNet conditions by cross-attention: pass context tokens "
-                         "(or labels y if it has num_classes)")
+        raise ValueError(
+            "this UNet conditions by cross-attention: pass context tokens "
+            "(or labels y if it has num_classes)"
+        )
     return t, y, context, context_mask, concat

@@ -45,6 +45,7 @@ WEIGHTS_DIR = Path(__file__).parent / "weights"
 #: ``ldm-teach seal-cards`` has verified and sealed them.
 CARD_FORMAT = 3
 
+
 class ChecksumError(RuntimeError):
     """The weights file does not match the SHA-256 recorded in its card."""
 
@@ -73,8 +74,9 @@ def card_seal(card: dict[str, Any]) -> str:
     if not isinstance(card, dict):
         raise TypeError(f"card must be a dict, got {type(card).__name__}")
     body = {k: v for k, v in card.items() if k != "card_sha256"}
-    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True,
-                      allow_nan=False)
+    text = json.dumps(
+        body, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False
+    )
     return hashlib.sha256(text.encode("ascii")).hexdigest()
 
 
@@ -91,8 +93,10 @@ def sealed(card: dict[str, Any]) -> dict[str, Any]:
 
 def _check_name(name: str) -> str:
     if not isinstance(name, str) or not name or "/" in name or "\\" in name or name.startswith("."):
-        raise ValueError(f"name must be a checkpoint name such as 'digits-kl-f4' (no folders; "
-                         f"use weights_dir for another folder), got {name!r}")
+        raise ValueError(
+            f"name must be a checkpoint name such as 'digits-kl-f4' (no folders; "
+            f"use weights_dir for another folder), got {name!r}"
+        )
     return name
 
 
@@ -105,8 +109,10 @@ def _weights_dir(weights_dir: str | os.PathLike | None) -> Path:
     if weights_dir is None:
         return WEIGHTS_DIR
     if not str(os.fspath(weights_dir)).strip():
-        raise ValueError(f"weights_dir must name a folder, got {weights_dir!r} (leave it out, "
-                         "or pass None, for the package's weights folder)")
+        raise ValueError(
+            f"weights_dir must name a folder, got {weights_dir!r} (leave it out, "
+            "or pass None, for the package's weights folder)"
+        )
     return Path(weights_dir)
 
 
@@ -172,8 +178,10 @@ def load_card(name: str, weights_dir: str | os.PathLike | None = None) -> dict[s
         )
     fmt = card.get("card_format", 1)
     if type(fmt) is not int or fmt < 1:
-        raise ValueError(f"card {path}: 'card_format' must be a positive integer (this "
-                         f"version writes {CARD_FORMAT}), got {fmt!r}; the card was edited")
+        raise ValueError(
+            f"card {path}: 'card_format' must be a positive integer (this "
+            f"version writes {CARD_FORMAT}), got {fmt!r}; the card was edited"
+        )
     if fmt < CARD_FORMAT:
         raise UnsealedCardError(
             f"card {path} has card_format {fmt}, written by an earlier ldm_teach: it is not "
@@ -182,14 +190,17 @@ def load_card(name: str, weights_dir: str | os.PathLike | None = None) -> dict[s
             "again)"
         )
     if fmt > CARD_FORMAT:
-        raise ValueError(f"card {path} has card_format {fmt}, newer than this version of "
-                         f"ldm_teach reads ({CARD_FORMAT}); upgrade ldm_teach")
+        raise ValueError(
+            f"card {path} has card_format {fmt}, newer than this version of "
+            f"ldm_teach reads ({CARD_FORMAT}); upgrade ldm_teach"
+        )
     recorded = card.get("card_sha256")
     try:
         actual = card_seal(card)
     except (TypeError, ValueError) as err:  # nan/inf are not JSON; a card never holds them
-        raise ValueError(f"card {path} holds values JSON does not allow ({err}); the card "
-                         "was edited or damaged") from err
+        raise ValueError(
+            f"card {path} holds values JSON does not allow ({err}); the card was edited or damaged"
+        ) from err
     if recorded != actual:
         raise CardEditedError(
             f"card {path} was edited since it was saved (its content has SHA-256 {actual}, "
@@ -247,9 +258,12 @@ def save_pretrained(
         )
     full = dict(card)
     parent = full.get("autoencoder")
-    if (full.get("kind") == "latent_diffusion" and isinstance(parent, str)
-            and parent not in FIXED_STAGE_ONE
-            and "autoencoder_sha256" not in full):
+    if (
+        full.get("kind") == "latent_diffusion"
+        and isinstance(parent, str)
+        and parent not in FIXED_STAGE_ONE
+        and "autoencoder_sha256" not in full
+    ):
         full["autoencoder_sha256"] = load_card(parent, weights_dir)["sha256"]
     tensors = {}
     f16_max = torch.finfo(torch.float16).max
@@ -257,22 +271,24 @@ def save_pretrained(
         if value.is_floating_point():
             if value.numel():
                 if not bool(torch.isfinite(value).all()):
-                    raise ValueError(f"save_pretrained({name!r}): tensor {key!r} holds "
-                                     "non-finite values (nan or inf); refusing to save it")
+                    raise ValueError(
+                        f"save_pretrained({name!r}): tensor {key!r} holds "
+                        "non-finite values (nan or inf); refusing to save it"
+                    )
                 peak = float(value.detach().abs().max())
                 if peak > f16_max:
                     raise ValueError(
                         f"save_pretrained({name!r}): tensor {key!r} has a value of magnitude "
                         f"{peak:g}, beyond float16's range (+-{f16_max:g}); saved as float16 "
-                        "it would become inf")
+                        "it would become inf"
+                    )
             value = value.half()
         tensors[key] = value
     with atomic_targets(wpath, cpath) as (wtmp, ctmp):
         write_tensors(tensors, wtmp, {"name": name})
         full.update({"name": name, "dtype": "float16", "sha256": sha256_file(wtmp)})
         full = sealed(full)
-        Path(ctmp).write_text(json.dumps(full, indent=2, sort_keys=True) + "\n",
-                              encoding="utf-8")
+        Path(ctmp).write_text(json.dumps(full, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     return wpath
 
 
@@ -309,9 +325,14 @@ def load_state_dict(
             )
     tensors, _ = load_tensors(wpath)
     tensors = {k: (v.float() if v.is_floating_point() else v) for k, v in tensors.items()}
-    bad = [k for k, v in tensors.items() if v.is_floating_point() and v.numel()
-           and not bool(torch.isfinite(v).all())]
+    bad = [
+        k
+        for k, v in tensors.items()
+        if v.is_floating_point() and v.numel() and not bool(torch.isfinite(v).all())
+    ]
     if bad:  # save_pretrained never writes them: a hand-made or damaged file
-        raise ValueError(f"{wpath} holds non-finite values (NaN or inf) in {', '.join(bad[:5])}"
-                         f"{' ...' if len(bad) > 5 else ''}; the model would compute NaN")
+        raise ValueError(
+            f"{wpath} holds non-finite values (NaN or inf) in {', '.join(bad[:5])}"
+            f"{' ...' if len(bad) > 5 else ''}; the model would compute NaN"
+        )
     return tensors, card

@@ -38,8 +38,11 @@ def latent_schedule(recipe: recipes.LDMRecipe, latent_std: float) -> ScheduleCon
     "chapter_heuristic", SNR times 1/σ² for "std_shift")."""
     schedule = recipe.schedule
     if recipe.schedule_from_latents == "chapter_heuristic":
-        return replace(schedule, beta_start=schedule.beta_start * latent_std,
-                       beta_end=schedule.beta_end * latent_std)
+        return replace(
+            schedule,
+            beta_start=schedule.beta_start * latent_std,
+            beta_end=schedule.beta_end * latent_std,
+        )
     if recipe.schedule_from_latents == "std_shift":
         return replace(schedule, snr_scale=1.0 / latent_std**2)
     return schedule
@@ -59,9 +62,14 @@ def _ema_copy(ldm: LatentDiffusion, result) -> LatentDiffusion:
     return model
 
 
-def train_ldm_recipe(name: str, out_dir: Path | None = None, steps: int | None = None,
-                     overwrite: bool = False, progress: bool = True,
-                     command: str | None = None) -> dict:
+def train_ldm_recipe(
+    name: str,
+    out_dir: Path | None = None,
+    steps: int | None = None,
+    overwrite: bool = False,
+    progress: bool = True,
+    command: str | None = None,
+) -> dict:
     """Run the latent-diffusion recipe ``name`` (its autoencoder must exist in ``out_dir``);
     returns the card written. ``command``, ``overwrite`` and the errors as for
     :func:`~ldm_teach.pretrained.trainers.train_autoencoder_recipe`. The card pins the
@@ -79,8 +87,11 @@ def train_ldm_recipe(name: str, out_dir: Path | None = None, steps: int | None =
     autoencoder = _stage_one(recipe.autoencoder, folder, device)
     # pinned now, when it is loaded (and verified): if the autoencoder is retrained while
     # this model trains, the card still names the one the latents came from
-    parent_sha = (None if recipe.autoencoder in recipes.FIXED_STAGE_ONE
-                  else load_card(recipe.autoencoder, folder)["sha256"])
+    parent_sha = (
+        None
+        if recipe.autoencoder in recipes.FIXED_STAGE_ONE
+        else load_card(recipe.autoencoder, folder)["sha256"]
+    )
     # the measuring instrument is the shipped feature net, whatever folder this run writes to
     feature_net = load_feature_net("digits-features")
     train_set = DigitsDataset(split="train", size=32)
@@ -88,8 +99,9 @@ def train_ldm_recipe(name: str, out_dir: Path | None = None, steps: int | None =
     latent_std = 1.0 / compute_scale_factor(autoencoder, images)  # σ of the unscaled latents
     scale_factor = recipe.scale_factor or 1.0 / latent_std
     schedule = latent_schedule(recipe, latent_std)
-    ldm = LatentDiffusion(autoencoder, UNet(recipe.unet), schedule, scale_factor,
-                          recipe.cond_drop_prob).to(device)
+    ldm = LatentDiffusion(
+        autoencoder, UNet(recipe.unet), schedule, scale_factor, recipe.cond_drop_prob
+    ).to(device)
     z0 = ldm.encode(images)  # encode once: the autoencoder is frozen
 
     def loss_fn(unet, batch, gen):
@@ -97,9 +109,14 @@ def train_ldm_recipe(name: str, out_dir: Path | None = None, steps: int | None =
         return ldm.loss(z, y, gen)
 
     def measure(model: LatentDiffusion, num_steps: int) -> dict:
-        return measure_ldm_samples(model, num_steps, recipe.eval_guidance_scale,
-                                   feature_net=feature_net, seed=EVAL_SEED,
-                                   per_class=EVAL_PER_CLASS)
+        return measure_ldm_samples(
+            model,
+            num_steps,
+            recipe.eval_guidance_scale,
+            feature_net=feature_net,
+            seed=EVAL_SEED,
+            per_class=EVAL_PER_CLASS,
+        )
 
     # train, in segments of eval_every steps when the recipe tracks convergence
     every = recipe.eval_every if 0 < recipe.eval_every < cfg.steps else cfg.steps
@@ -110,9 +127,15 @@ def train_ldm_recipe(name: str, out_dir: Path | None = None, steps: int | None =
     with tempfile.TemporaryDirectory(prefix=f"{name}-") as ckpt_dir:
         for end in ends:
             t0 = time.perf_counter()
-            result = train(ldm.unet, loss_fn, (z0, labels), replace(cfg, steps=end),
-                           checkpoint_dir=ckpt_dir if len(ends) > 1 else None,
-                           resume=True, progress=progress)
+            result = train(
+                ldm.unet,
+                loss_fn,
+                (z0, labels),
+                replace(cfg, steps=end),
+                checkpoint_dir=ckpt_dir if len(ends) > 1 else None,
+                resume=True,
+                progress=progress,
+            )
             wall += time.perf_counter() - t0
             if end < cfg.steps:
                 m = measure(_ema_copy(ldm, result), recipe.convergence_steps)
@@ -154,9 +177,15 @@ def train_ldm_recipe(name: str, out_dir: Path | None = None, steps: int | None =
             "seed": EVAL_SEED,
         },
         **(
-            {"convergence": {**convergence, "num_inference_steps": recipe.convergence_steps,
-                             "num_samples": num_samples}}
-            if len(ends) > 1 else {}
+            {
+                "convergence": {
+                    **convergence,
+                    "num_inference_steps": recipe.convergence_steps,
+                    "num_samples": num_samples,
+                }
+            }
+            if len(ends) > 1
+            else {}
         ),
     }
     save_pretrained(ldm.unet, name, card, folder, overwrite=overwrite)

@@ -79,8 +79,14 @@ def recipe_images(data: str, split: str, size: int) -> torch.Tensor:
     raise ValueError(f"data must be 'digits' or 'photos', got {data!r}")
 
 
-def run_card(name: str, steps: int | None, command: str | None, cfg: TrainConfig,
-             losses: list[float], wall_s: float) -> dict:
+def run_card(
+    name: str,
+    steps: int | None,
+    command: str | None,
+    cfg: TrainConfig,
+    losses: list[float],
+    wall_s: float,
+) -> dict:
     """The card fields every recipe writes: training config, steps, final loss, wall time
     (seconds), the command line, and the torch version."""
     return {

@@ -47,8 +47,10 @@ class AutoencoderRecipe:
 class FeatureNetRecipe:
     summary: str
     train: TrainConfig
-    description: str = ("DigitsFeatureNet: a small digits CNN whose activations define the "
-                        "course's perceptual FeatureDistance (not LPIPS)")
+    description: str = (
+        "DigitsFeatureNet: a small digits CNN whose activations define the "
+        "course's perceptual FeatureDistance (not LPIPS)"
+    )
 
 
 @dataclass(frozen=True)
@@ -76,16 +78,15 @@ class LDMRecipe:
 
 def _check_ldm_recipe(recipe: LDMRecipe) -> None:
     """ValueError (TypeError for a config of the wrong type) naming the field at fault."""
-    for name, kind in (("unet", UNetConfig), ("schedule", ScheduleConfig),
-                       ("train", TrainConfig)):
+    for name, kind in (("unet", UNetConfig), ("schedule", ScheduleConfig), ("train", TrainConfig)):
         if not isinstance(getattr(recipe, name), kind):
-            raise TypeError(f"{name} must be a {kind.__name__}, got "
-                            f"{type(getattr(recipe, name)).__name__}")
+            raise TypeError(
+                f"{name} must be a {kind.__name__}, got {type(getattr(recipe, name)).__name__}"
+            )
     adapt = recipe.schedule_from_latents
     if adapt not in SCHEDULE_ADAPTATIONS:
         raise ValueError(
-            "schedule_from_latents must be None, 'chapter_heuristic' or 'std_shift', "
-            f"got {adapt!r}"
+            f"schedule_from_latents must be None, 'chapter_heuristic' or 'std_shift', got {adapt!r}"
         )
     if adapt is not None and recipe.scale_factor != 1.0:
         raise ValueError(
@@ -94,14 +95,19 @@ def _check_ldm_recipe(recipe: LDMRecipe) -> None:
             f"twice), got scale_factor={recipe.scale_factor!r}"
         )
     if adapt == "chapter_heuristic" and recipe.schedule.beta_schedule not in (
-            "linear", "scaled_linear"):
-        raise ValueError("the chapter's heuristic scales beta_start and beta_end: it needs "
-                         "a 'linear' or 'scaled_linear' schedule")
+        "linear",
+        "scaled_linear",
+    ):
+        raise ValueError(
+            "the chapter's heuristic scales beta_start and beta_end: it needs "
+            "a 'linear' or 'scaled_linear' schedule"
+        )
     for name, low in (("eval_every", 0), ("eval_steps", 1), ("convergence_steps", 1)):
         check_int(getattr(recipe, name), name, low)
 
 
 # --- autoencoders (Sec. 10.1, 10.2) ---------------------------------------------------------
+
 
 def _f_mult(f: int) -> tuple[int, ...]:
     """channel_mult giving downsampling factor f (a power of two >= 2): (1, 2, 2, ...)."""
@@ -109,8 +115,9 @@ def _f_mult(f: int) -> tuple[int, ...]:
     return (1,) + (2,) * levels
 
 
-def _kl_config(in_channels: int, base_channels: int, f: int, latent_channels: int,
-               norm_groups: int) -> AutoencoderKLConfig:
+def _kl_config(
+    in_channels: int, base_channels: int, f: int, latent_channels: int, norm_groups: int
+) -> AutoencoderKLConfig:
     """The course's KL autoencoders: one ResNet block per level, widths (1, 2, 2, ...) x
     base, self-attention in the middle; only width, f, c and the groups vary."""
     return AutoencoderKLConfig(
@@ -126,8 +133,9 @@ def _kl_config(in_channels: int, base_channels: int, f: int, latent_channels: in
 
 def _ae_train(steps: int, warmup_steps: int = 100) -> TrainConfig:
     """Autoencoder training: AdamW at 1e-3, batch 32, no EMA, seed 0."""
-    return TrainConfig(steps=steps, batch_size=32, lr=1e-3, warmup_steps=warmup_steps,
-                       ema_decay=None, seed=0)
+    return TrainConfig(
+        steps=steps, batch_size=32, lr=1e-3, warmup_steps=warmup_steps, ema_decay=None, seed=0
+    )
 
 
 def _small_kl_f4(data: str, in_channels: int, summary: str) -> AutoencoderRecipe:
@@ -157,8 +165,11 @@ def _digits_f8(perceptual: bool) -> AutoencoderRecipe:
     """A tight f = 8 digits autoencoder (32x32 -> 2x4x4, 32 numbers per digit), trained on
     pixels alone or with the course's feature distance: the semantic-preservation pair."""
     return AutoencoderRecipe(
-        summary=("as digits-kl-f8, trained with L1 + FeatureDistance" if perceptual else
-                 "KL autoencoder, 1x32x32 digits -> 2x4x4 latents (f=8), L1 only"),
+        summary=(
+            "as digits-kl-f8, trained with L1 + FeatureDistance"
+            if perceptual
+            else "KL autoencoder, 1x32x32 digits -> 2x4x4 latents (f=8), L1 only"
+        ),
         data="digits",
         config=_kl_config(1, 16, 8, 2, norm_groups=8),
         train=_ae_train(1500, warmup_steps=100),
@@ -206,10 +217,12 @@ FEATURE_RECIPES: dict[str, FeatureNetRecipe] = {
 }
 
 AE_RECIPES: dict[str, AutoencoderRecipe] = {
-    "digits-kl-f4": _small_kl_f4("digits", 1,
-                                 "KL autoencoder, 1x32x32 digits -> 4x8x8 latents (f=4)"),
-    "photos-kl-f4": _small_kl_f4("photos", 3,
-                                 "KL autoencoder, 3x32x32 photo patches -> 4x8x8 latents (f=4)"),
+    "digits-kl-f4": _small_kl_f4(
+        "digits", 1, "KL autoencoder, 1x32x32 digits -> 4x8x8 latents (f=4)"
+    ),
+    "photos-kl-f4": _small_kl_f4(
+        "photos", 3, "KL autoencoder, 3x32x32 photo patches -> 4x8x8 latents (f=4)"
+    ),
     "digits-vq-f4": AutoencoderRecipe(
         summary="VQ autoencoder, 1x32x32 digits -> 8x8 codes of 256 (f=4)",
         data="digits",
@@ -247,17 +260,20 @@ AE_RECIPES: dict[str, AutoencoderRecipe] = {
 # --- latent diffusion (Sec. 10.3) ----------------------------------------------------------
 
 #: Stable Diffusion's training schedule (scaled-linear betas 0.00085 -> 0.012, T = 1000).
-SD_SCHEDULE = ScheduleConfig(num_train_timesteps=1000, beta_schedule="scaled_linear",
-                             beta_start=0.00085, beta_end=0.012)
+SD_SCHEDULE = ScheduleConfig(
+    num_train_timesteps=1000, beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012
+)
 #: The linear schedule of DDPM (Ho et al. 2020, Sec. 4: beta 1e-4 -> 0.02, T = 1000).
-DDPM_SCHEDULE = ScheduleConfig(num_train_timesteps=1000, beta_schedule="linear",
-                               beta_start=1e-4, beta_end=0.02)
+DDPM_SCHEDULE = ScheduleConfig(
+    num_train_timesteps=1000, beta_schedule="linear", beta_start=1e-4, beta_end=0.02
+)
 #: The cosine schedule (Nichol & Dhariwal 2021, Eq. 17; beta clipped at 0.999).
 COSINE_SCHEDULE = ScheduleConfig(num_train_timesteps=1000, beta_schedule="cosine")
 
 
-def _digits_unet(in_channels: int, base_channels: int, norm_groups: int = 16,
-                 **extra) -> UNetConfig:
+def _digits_unet(
+    in_channels: int, base_channels: int, norm_groups: int = 16, **extra
+) -> UNetConfig:
     """The course's class-conditional digits UNets: two levels, attention at the lower one,
     10 classes (+ the null label)."""
     return UNetConfig(
@@ -302,10 +318,16 @@ def _comparison_ldm(
         schedule_from_latents=schedule_from_latents,
         eval_every=300,
         description=f"comparison LDM on {autoencoder} "
-        + ({"pixel": "pixels", "pooled-pixels": "2x2-pooled pixels folded to 4x8x8"}
-           .get(autoencoder, "latents"))
-        + (f", class by {unet['class_conditioning']} at levels {unet['condition_levels']}"
-           if "class_conditioning" in unet else "")
+        + (
+            {"pixel": "pixels", "pooled-pixels": "2x2-pooled pixels folded to 4x8x8"}.get(
+                autoencoder, "latents"
+            )
+        )
+        + (
+            f", class by {unet['class_conditioning']} at levels {unet['condition_levels']}"
+            if "class_conditioning" in unet
+            else ""
+        )
         + (f", {what}" if what else ""),
     )
 
@@ -321,54 +343,88 @@ LDM_RECIPES: dict[str, LDMRecipe] = {
         ),
     ),
     # 10.3.5: f = 4, 8, 16 and pixels (the Stable Diffusion schedule, scaled latents)
-    "digits-cmp-f4": _comparison_ldm("comparison LDM on digits-kl-f4 latents (4x8x8)",
-                                     "digits-kl-f4", 4),
-    "digits-cmp-f8": _comparison_ldm("comparison LDM on digits-kl-f8 latents (2x4x4)",
-                                     "digits-kl-f8", 2),
-    "digits-cmp-f16": _comparison_ldm("comparison LDM on digits-kl-f16 latents (8x2x2)",
-                                      "digits-kl-f16", 8),
-    "digits-cmp-pixel": _comparison_ldm("comparison diffusion model on the 1x32x32 pixels",
-                                        "pixel", 1),
+    "digits-cmp-f4": _comparison_ldm(
+        "comparison LDM on digits-kl-f4 latents (4x8x8)", "digits-kl-f4", 4
+    ),
+    "digits-cmp-f8": _comparison_ldm(
+        "comparison LDM on digits-kl-f8 latents (2x4x4)", "digits-kl-f8", 2
+    ),
+    "digits-cmp-f16": _comparison_ldm(
+        "comparison LDM on digits-kl-f16 latents (8x2x2)", "digits-kl-f16", 8
+    ),
+    "digits-cmp-pixel": _comparison_ldm(
+        "comparison diffusion model on the 1x32x32 pixels", "pixel", 1
+    ),
     # 10.1 / 10.3.5: the chapter's central claim, perceptual vs information compression: the
     # same UNet and budget as digits-cmp-f4 on 2x2-pooled pixels of the same 4x8x8 shape
     "digits-cmp-pool": _comparison_ldm(
-        "comparison LDM on 2x2-pooled pixels folded to 4x8x8 (no autoencoder)",
-        "pooled-pixels", 4),
+        "comparison LDM on 2x2-pooled pixels folded to 4x8x8 (no autoencoder)", "pooled-pixels", 4
+    ),
     # 10.3.3: where the condition enters (cross-attention on the label token)
     "digits-xattn-fine": _comparison_ldm(
         "comparison LDM, label by cross-attention at the 8x8 level only",
-        "digits-kl-f4", 4, class_conditioning="cross_attention", condition_levels=(0,)),
+        "digits-kl-f4",
+        4,
+        class_conditioning="cross_attention",
+        condition_levels=(0,),
+    ),
     "digits-xattn-coarse": _comparison_ldm(
         "comparison LDM, label by cross-attention at the 4x4 level + middle",
-        "digits-kl-f4", 4, class_conditioning="cross_attention", condition_levels=(1,)),
+        "digits-kl-f4",
+        4,
+        class_conditioning="cross_attention",
+        condition_levels=(1,),
+    ),
     # 10.3.2 / 10.3.4: schedules on the f = 4 latents (digits-cmp-f4 is the scaled-linear one)
     "digits-sched-linear": _comparison_ldm(
         "comparison LDM on digits-kl-f4 latents, DDPM linear schedule",
-        "digits-kl-f4", 4, schedule=DDPM_SCHEDULE, what="DDPM linear schedule"),
+        "digits-kl-f4",
+        4,
+        schedule=DDPM_SCHEDULE,
+        what="DDPM linear schedule",
+    ),
     "digits-sched-cosine": _comparison_ldm(
         "comparison LDM on digits-kl-f4 latents, cosine schedule",
-        "digits-kl-f4", 4, schedule=COSINE_SCHEDULE, what="cosine schedule"),
+        "digits-kl-f4",
+        4,
+        schedule=COSINE_SCHEDULE,
+        what="cosine schedule",
+    ),
     "digits-sched-raw": _comparison_ldm(
         "comparison LDM on unscaled digits-kl-f4 latents (no scale_factor)",
-        "digits-kl-f4", 4, scale_factor=1.0, what="unscaled latents (no scale_factor)"),
+        "digits-kl-f4",
+        4,
+        scale_factor=1.0,
+        what="unscaled latents (no scale_factor)",
+    ),
     "digits-sched-heuristic": _comparison_ldm(
         "unscaled latents, betas times the latent std (chapter)",
-        "digits-kl-f4", 4, scale_factor=1.0, schedule_from_latents="chapter_heuristic",
-        what="unscaled latents, betas times the latent std (the chapter's heuristic)"),
+        "digits-kl-f4",
+        4,
+        scale_factor=1.0,
+        schedule_from_latents="chapter_heuristic",
+        what="unscaled latents, betas times the latent std (the chapter's heuristic)",
+    ),
     "digits-sched-shift": _comparison_ldm(
         "unscaled latents, log-SNR shifted by log(1/std^2)",
-        "digits-kl-f4", 4, scale_factor=1.0, schedule_from_latents="std_shift",
-        what="unscaled latents, log-SNR shifted by log(1/std^2)"),
+        "digits-kl-f4",
+        4,
+        scale_factor=1.0,
+        schedule_from_latents="std_shift",
+        what="unscaled latents, log-SNR shifted by log(1/std^2)",
+    ),
     # Hoogeboom et al. 2023: SD's schedule was tuned for 64x64 latents; these are 8x8, so
     # the resolution rule multiplies the SNR by (64 / 8)^2 = 64 (resolution_snr_scale(8, 64))
     "digits-sched-resolution": _comparison_ldm(
         "comparison LDM, SD schedule with SNR x64 (8x8 vs 64x64 latents)",
-        "digits-kl-f4", 4, schedule=replace(SD_SCHEDULE, snr_scale=64.0),
-        what="SNR x64, the resolution shift from SD's 64x64 latents to 8x8"),
+        "digits-kl-f4",
+        4,
+        schedule=replace(SD_SCHEDULE, snr_scale=64.0),
+        what="SNR x64, the resolution shift from SD's 64x64 latents to 8x8",
+    ),
 }
 
 
 def all_recipes() -> dict[str, AutoencoderRecipe | FeatureNetRecipe | LDMRecipe]:
     """Every recipe by name, in an order in which each one's inputs are trained first."""
     return {**FEATURE_RECIPES, **AE_RECIPES, **LDM_RECIPES}
-

@@ -79,13 +79,17 @@ def _card_config(card: dict[str, Any], name: str, weights_dir, *keys: str) -> di
     path = card_path(name, weights_dir)
     config = card.get("config")
     if not isinstance(config, dict):
-        raise ValueError(f"card {path} has no 'config' object (the model's configuration), "
-                         f"got {config!r}; it was not written by save_pretrained from a "
-                         "recipe, or was edited")
+        raise ValueError(
+            f"card {path} has no 'config' object (the model's configuration), "
+            f"got {config!r}; it was not written by save_pretrained from a "
+            "recipe, or was edited"
+        )
     missing = [k for k in keys if k not in config]
     if missing:
-        raise ValueError(f"card {path}: 'config' lacks {', '.join(map(repr, missing))}; the "
-                         "card was edited or damaged")
+        raise ValueError(
+            f"card {path}: 'config' lacks {', '.join(map(repr, missing))}; the "
+            "card was edited or damaged"
+        )
     return config
 
 

@@ -44,14 +44,21 @@ def _verified_card(name: str, folder: Path) -> dict[str, Any]:
         card = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise ValueError(f"card {path} is not valid JSON ({err}); the file is damaged") from err
-    if not isinstance(card, dict) or card.get("name") != name or not isinstance(
-            card.get("sha256"), str):
-        raise ValueError(f"card {path} is not the card of {name!r} with the 'sha256' of its "
-                         "weights; it was damaged or renamed")
+    if (
+        not isinstance(card, dict)
+        or card.get("name") != name
+        or not isinstance(card.get("sha256"), str)
+    ):
+        raise ValueError(
+            f"card {path} is not the card of {name!r} with the 'sha256' of its "
+            "weights; it was damaged or renamed"
+        )
     digest = sha256_file(wpath)
     if digest != card["sha256"]:
-        raise ChecksumError(f"{wpath} has SHA-256 {digest}, but its card records "
-                            f"{card['sha256']}; not sealing {name!r}")
+        raise ChecksumError(
+            f"{wpath} has SHA-256 {digest}, but its card records "
+            f"{card['sha256']}; not sealing {name!r}"
+        )
     return card
 
 
@@ -62,8 +69,11 @@ def _refuse_forged_old_card(card: dict[str, Any], path: Path) -> None:
     not be a way round the seal or the pin."""
     fmt = card.get("card_format", 1)
     forged = "card_sha256" in card or (
-        fmt >= 2 and card.get("kind") == "latent_diffusion"
-        and card.get("autoencoder") not in FIXED_STAGE_ONE and "autoencoder_sha256" not in card)
+        fmt >= 2
+        and card.get("kind") == "latent_diffusion"
+        and card.get("autoencoder") not in FIXED_STAGE_ONE
+        and "autoencoder_sha256" not in card
+    )
     if forged:
         raise CardEditedError(
             f"card {path} says card_format {fmt} but holds what that format never wrote "
@@ -96,8 +106,11 @@ def _check_parent_latents(card: dict[str, Any], parent: str, folder: Path) -> No
 
     config = card.get("config") or {}
     expected = card.get("latent_std")
-    if expected is None and isinstance(config.get("scale_factor"), (int, float)) and (
-            config["scale_factor"] not in (0, 1.0)):
+    if (
+        expected is None
+        and isinstance(config.get("scale_factor"), (int, float))
+        and (config["scale_factor"] not in (0, 1.0))
+    ):
         expected = 1.0 / config["scale_factor"]
     dataset = (card.get("data") or {}).get("dataset")
     name = card.get("name")
@@ -105,13 +118,16 @@ def _check_parent_latents(card: dict[str, Any], parent: str, folder: Path) -> No
         raise ParentMismatchError(
             f"cannot check that {parent!r} in {folder} is the autoencoder {name!r} was "
             "trained on (its card records no latent std of digits); pin it anyway with "
-            "--accept-edits only if you know it is, or train the model again")
+            "--accept-edits only if you know it is, or train the model again"
+        )
     # the parent's card may be unsealed too (sealed in this same run): build it from its
     # verified card, not through load_card
     parent_card = _verified_card(parent, folder)
     if parent_card.get("kind") != "autoencoder_kl":
-        raise ParentMismatchError(f"{name!r} names {parent!r}, a {parent_card.get('kind')!r}, "
-                                  "not a KL autoencoder; it cannot be pinned")
+        raise ParentMismatchError(
+            f"{name!r} names {parent!r}, a {parent_card.get('kind')!r}, "
+            "not a KL autoencoder; it cannot be pinned"
+        )
     autoencoder = AutoencoderKL(AutoencoderKLConfig.from_dict(parent_card["config"]))
     tensors, _ = load_tensors(weights_path(parent, folder))
     autoencoder.load_state_dict({k: v.float() for k, v in tensors.items()})
@@ -123,7 +139,8 @@ def _check_parent_latents(card: dict[str, Any], parent: str, folder: Path) -> No
             f"{parent!r} in {folder} gives latents of std {measured:.4f}, but {name!r} was "
             f"trained on latents of std {expected:.4f}: the autoencoder was retrained or "
             f"replaced since, so it is not pinned. Restore the autoencoder {name!r} was "
-            f"trained on, or train {name!r} again (`ldm-teach train {name} --overwrite`)")
+            f"trained on, or train {name!r} again (`ldm-teach train {name} --overwrite`)"
+        )
 
 
 def seal_cards(
@@ -179,8 +196,12 @@ def seal_cards(
         if what == "sealed" and not accept_edits:
             _refuse_forged_old_card(card, card_path(name, folder))
         parent = card.get("autoencoder")
-        if (card.get("kind") == "latent_diffusion" and isinstance(parent, str)
-                and parent not in FIXED_STAGE_ONE and "autoencoder_sha256" not in card):
+        if (
+            card.get("kind") == "latent_diffusion"
+            and isinstance(parent, str)
+            and parent not in FIXED_STAGE_ONE
+            and "autoencoder_sha256" not in card
+        ):
             # the autoencoder's weights now in the folder, verified against its own card,
             # and checked to give the latents this model was trained on
             parent_sha = _verified_card(parent, folder)["sha256"]
@@ -190,6 +211,7 @@ def seal_cards(
         plan.append((name, sealed(card), what))
     for name, card, _ in plan:
         if card:
-            atomic_write_text(card_path(name, folder),
-                              json.dumps(card, indent=2, sort_keys=True) + "\n")
+            atomic_write_text(
+                card_path(name, folder), json.dumps(card, indent=2, sort_keys=True) + "\n"
+            )
     return [(name, what) for name, _, what in plan]

@@ -42,9 +42,14 @@ from ldm_teach.pretrained.registry import load_feature_net
 from ldm_teach.training import TrainConfig, train
 
 
-def train_recipe(name: str, out_dir: Path | None = None, steps: int | None = None,
-                 overwrite: bool = False, progress: bool = True,
-                 command: str | None = None) -> dict:
+def train_recipe(
+    name: str,
+    out_dir: Path | None = None,
+    steps: int | None = None,
+    overwrite: bool = False,
+    progress: bool = True,
+    command: str | None = None,
+) -> dict:
     """Run the recipe ``name`` of any table; returns the card written.
 
     Raises:
@@ -58,13 +63,15 @@ def train_recipe(name: str, out_dir: Path | None = None, steps: int | None = Non
     elif name in recipes.LDM_RECIPES:
         fn = train_ldm_recipe
     else:
-        raise KeyError(f"no recipe named {name!r}; choose one of: "
-                       + ", ".join(sorted(recipes.all_recipes())))
+        raise KeyError(
+            f"no recipe named {name!r}; choose one of: " + ", ".join(sorted(recipes.all_recipes()))
+        )
     return fn(name, out_dir, steps, overwrite, progress=progress, command=command)
 
 
-def train_digits_feature_net(images: Tensor, labels: Tensor, config: TrainConfig | None = None,
-                             progress: bool = False) -> tuple[DigitsFeatureNet, list[float]]:
+def train_digits_feature_net(
+    images: Tensor, labels: Tensor, config: TrainConfig | None = None, progress: bool = False
+) -> tuple[DigitsFeatureNet, list[float]]:
     """Train a :class:`~ldm_teach.metrics.features.DigitsFeatureNet` by cross-entropy.
 
     Args:
@@ -93,9 +100,14 @@ def train_digits_feature_net(images: Tensor, labels: Tensor, config: TrainConfig
     return result.model.eval(), result.losses
 
 
-def train_feature_recipe(name: str, out_dir: Path | None = None, steps: int | None = None,
-                         overwrite: bool = False, progress: bool = True,
-                         command: str | None = None) -> dict:
+def train_feature_recipe(
+    name: str,
+    out_dir: Path | None = None,
+    steps: int | None = None,
+    overwrite: bool = False,
+    progress: bool = True,
+    command: str | None = None,
+) -> dict:
     """Run the feature-network recipe ``name``; returns the card written. Arguments and
     errors as for :func:`train_autoencoder_recipe`."""
     recipe = recipes.FEATURE_RECIPES[name]
@@ -103,8 +115,9 @@ def train_feature_recipe(name: str, out_dir: Path | None = None, steps: int | No
     cfg, device = prepare(recipe.train, steps)
     train_set, test_set = DigitsDataset("train", size=32), DigitsDataset("test", size=32)
     t0 = time.perf_counter()
-    net, losses = train_digits_feature_net(train_set.images.to(device),
-                                           train_set.labels.to(device), cfg, progress)
+    net, losses = train_digits_feature_net(
+        train_set.images.to(device), train_set.labels.to(device), cfg, progress
+    )
     wall = time.perf_counter() - t0
     net = net.cpu()
     with torch.no_grad():
@@ -127,15 +140,22 @@ def _codebook_usage(model: VQVAE, images: Tensor) -> dict:
     with torch.no_grad():
         for i in range(0, len(images), 256):
             model.quantizer(model.encode(images[i : i + 256].cpu()))
-    usage = {"usage": round(model.quantizer.usage(), 4),
-             "perplexity": round(model.quantizer.perplexity(), 2)}
+    usage = {
+        "usage": round(model.quantizer.usage(), 4),
+        "perplexity": round(model.quantizer.perplexity(), 2),
+    }
     model.quantizer.reset_usage()
     return usage
 
 
-def train_autoencoder_recipe(name: str, out_dir: Path | None = None, steps: int | None = None,
-                             overwrite: bool = False, progress: bool = True,
-                             command: str | None = None) -> dict:
+def train_autoencoder_recipe(
+    name: str,
+    out_dir: Path | None = None,
+    steps: int | None = None,
+    overwrite: bool = False,
+    progress: bool = True,
+    command: str | None = None,
+) -> dict:
     """Run the autoencoder recipe ``name`` (KL or VQ); returns the card written.
 
     ``command`` is the command line recorded on the card (default: the equivalent
@@ -154,8 +174,11 @@ def train_autoencoder_recipe(name: str, out_dir: Path | None = None, steps: int 
     images = recipe_images(recipe.data, "train", recipe.image_size).to(device)
     is_vq = isinstance(recipe.config, VQVAEConfig)
     model = (VQVAE if is_vq else AutoencoderKL)(recipe.config).to(device)
-    perceptual = (FeatureDistance(load_feature_net(recipe.perceptual, folder)).to(device)
-                  if recipe.perceptual else None)
+    perceptual = (
+        FeatureDistance(load_feature_net(recipe.perceptual, folder)).to(device)
+        if recipe.perceptual
+        else None
+    )
     logs: dict[str, list[float]] = {"rec": [], "perplexity": [], "perceptual": []}
     calls = [0]
 
@@ -169,8 +192,9 @@ def train_autoencoder_recipe(name: str, out_dir: Path | None = None, steps: int 
             loss, parts = vq_vae_loss(m, x)
             logs["perplexity"].append(parts["perplexity"])
         else:
-            loss, parts = autoencoder_kl_loss(m, x, recipe.kl_weight, gen, perceptual,
-                                              recipe.perceptual_weight)
+            loss, parts = autoencoder_kl_loss(
+                m, x, recipe.kl_weight, gen, perceptual, recipe.perceptual_weight
+            )
             if perceptual is not None:
                 logs["perceptual"].append(parts["perceptual"])
         logs["rec"].append(parts["rec"])
@@ -184,8 +208,12 @@ def train_autoencoder_recipe(name: str, out_dir: Path | None = None, steps: int 
         "kind": "autoencoder_vq" if is_vq else "autoencoder_kl",
         "description": recipe.description,
         "config": recipe.config.to_dict(),
-        "data": {"dataset": recipe.data, "split": "train", "num_images": len(images),
-                 "image_size": recipe.image_size},
+        "data": {
+            "dataset": recipe.data,
+            "split": "train",
+            "num_images": len(images),
+            "image_size": recipe.image_size,
+        },
         "loss": {
             "reconstruction": "l1",
             "kl_weight": None if is_vq else recipe.kl_weight,
@@ -203,7 +231,8 @@ def train_autoencoder_recipe(name: str, out_dir: Path | None = None, steps: int 
             **({"perceptual": curve(logs["perceptual"])} if perceptual is not None else {}),
         },
         "metrics_test": evaluate_autoencoder(
-            model, recipe_images(recipe.data, "test", recipe.image_size)),
+            model, recipe_images(recipe.data, "test", recipe.image_size)
+        ),
         **({"codebook_train": _codebook_usage(model, images)} if is_vq else {}),
     }
     save_pretrained(model, name, card, folder, overwrite=overwrite)

@@ -78,8 +78,7 @@ def train_autoencoder_adversarial(
     """
     if not isinstance(images, Tensor):
         raise ValueError(f"images must be one (N, C, H, W) tensor, got {type(images).__name__}")
-    if not is_int(steps) or \
-            not is_int(batch_size):
+    if not is_int(steps) or not is_int(batch_size):
         raise ValueError(f"steps and batch_size must be ints, got {steps!r} and {batch_size!r}")
     if steps < 1 or batch_size < 1:
         raise ValueError(f"steps and batch_size must be >= 1, got {steps} and {batch_size}")
@@ -88,13 +87,16 @@ def train_autoencoder_adversarial(
         raise ValueError(f"lr and disc_lr must be positive, got {lr} and {disc_lr}")
     check_real(r1_weight, "r1_weight", 0.0, expected=">= 0")
     if images.ndim != 4 or images.shape[0] == 0:
-        raise ValueError(f"images must be a non-empty (N, C, H, W) tensor, got "
-                         f"{tuple(images.shape)}")
+        raise ValueError(
+            f"images must be a non-empty (N, C, H, W) tensor, got {tuple(images.shape)}"
+        )
     if not bool(torch.isfinite(images).all()) or float(images.abs().max()) > 1.001:
         raise ValueError("images must be finite and in [-1, 1]")
     if loss.config.perceptual_weight > 0 and perceptual_fn is None:
-        raise ValueError(f"the loss has perceptual_weight={loss.config.perceptual_weight}: pass "
-                         f"perceptual_fn (e.g. FeatureDistance or LPIPSMetric) or set it to 0")
+        raise ValueError(
+            f"the loss has perceptual_weight={loss.config.perceptual_weight}: pass "
+            f"perceptual_fn (e.g. FeatureDistance or LPIPSMetric) or set it to 0"
+        )
     opt_g = torch.optim.Adam(autoencoder.parameters(), lr=lr, betas=(0.5, 0.9))
     opt_d = torch.optim.Adam(discriminator.parameters(), lr=disc_lr, betas=(0.5, 0.9))
     w_last = autoencoder.decoder.conv_out.weight
@@ -109,15 +111,17 @@ def train_autoencoder_adversarial(
         x = images[idx.to(images.device)]
         # 1. generator step
         x_hat, posterior = autoencoder(x, sample_posterior=True, generator=gen)
-        loss_g, log = loss.generator_loss(x, x_hat, posterior.kl(), discriminator(x_hat),
-                                          w_last, step, perceptual_fn)
+        loss_g, log = loss.generator_loss(
+            x, x_hat, posterior.kl(), discriminator(x_hat), w_last, step, perceptual_fn
+        )
         opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         opt_g.step()
         # 2. discriminator step (its gradients from step 1 are discarded here)
         opt_d.zero_grad(set_to_none=True)
-        loss_d, log_d = loss.discriminator_loss(discriminator(x), discriminator(x_hat.detach()),
-                                                step)
+        loss_d, log_d = loss.discriminator_loss(
+            discriminator(x), discriminator(x_hat.detach()), step
+        )
         r1 = torch.zeros(())
         if r1_weight > 0 and log_d["disc_factor"] > 0:
             r1 = r1_gradient_penalty(discriminator, x)

@@ -48,8 +48,10 @@ def _resolve_target(path: str | os.PathLike) -> tuple[Path, int]:
     except OSError:  # e.g. a parent is a file: the write below reports it
         return path, 0o644
     if path.is_file() and not mode & 0o222:
-        raise PermissionError(f"{path} is read-only (mode {mode:o}); not replacing it. Make it "
-                              f"writable (chmod u+w {path}) or write elsewhere")
+        raise PermissionError(
+            f"{path} is read-only (mode {mode:o}); not replacing it. Make it "
+            f"writable (chmod u+w {path}) or write elsewhere"
+        )
     return path, mode
 
 
@@ -98,8 +100,9 @@ def atomic_write_text(path: str | os.PathLike, text: str, encoding: str = "utf-8
         OSError: if the folder cannot be created or written (``path`` is then unchanged).
     """
     if not isinstance(text, str):
-        raise TypeError(f"text must be a str, got {type(text).__name__} (for bytes use "
-                        "atomic_write_bytes)")
+        raise TypeError(
+            f"text must be a str, got {type(text).__name__} (for bytes use atomic_write_bytes)"
+        )
     atomic_write_bytes(path, text.encode(encoding))
 
 
@@ -150,8 +153,7 @@ def atomic_targets(*paths: str | os.PathLike) -> Iterator[list[str]]:
     try:
         for target in targets:
             target.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.",
-                                       suffix=".tmp")
+            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
             os.close(fd)
             temps.append(tmp)
         yield list(temps)
@@ -193,8 +195,9 @@ def path_arg(value: str | os.PathLike, what: str) -> Path:
         ValueError: if ``value`` is empty or blank (or None), naming ``what``.
     """
     if value is None or not str(os.fspath(value)).strip():
-        raise ValueError(f"{what} must name a file or folder, got {value!r} (use '.' for "
-                         "the current folder)")
+        raise ValueError(
+            f"{what} must name a file or folder, got {value!r} (use '.' for the current folder)"
+        )
     return Path(value)
 
 
@@ -233,8 +236,7 @@ def check_output_dir(folder: str | os.PathLike, what: str = "out_dir") -> Path:
     return folder
 
 
-def check_output_file(path: str | os.PathLike, what: str = "out",
-                      overwrite: bool = False) -> Path:
+def check_output_file(path: str | os.PathLike, what: str = "out", overwrite: bool = False) -> Path:
     """Check, before any work, that the file ``path`` may be (over)written.
 
     Args:
@@ -306,12 +308,15 @@ def load_tensors(
     except OSError:
         raise
     except Exception as err:  # safetensors' SafetensorError, a bad header, bad JSON
-        raise ValueError(f"checkpoint {path} is not a readable safetensors file "
-                         f"({type(err).__name__}: {err}); the file is damaged or is not a "
-                         "checkpoint: delete or move it, or resume from another") from err
+        raise ValueError(
+            f"checkpoint {path} is not a readable safetensors file "
+            f"({type(err).__name__}: {err}); the file is damaged or is not a "
+            "checkpoint: delete or move it, or resume from another"
+        ) from err
     if not isinstance(data, dict):
-        raise ValueError(f"checkpoint {path}: its metadata must be a JSON object, got "
-                         f"{type(data).__name__}")
+        raise ValueError(
+            f"checkpoint {path}: its metadata must be a JSON object, got {type(data).__name__}"
+        )
     return tensors, data
 
 

@@ -56,8 +56,7 @@ class TrainConfig:
 
 def _check_train_config(cfg: TrainConfig) -> None:
     """ValueError naming the first field of ``cfg`` out of range."""
-    for name in ("steps", "batch_size", "grad_accum", "warmup_steps", "checkpoint_every",
-                 "seed"):
+    for name in ("steps", "batch_size", "grad_accum", "warmup_steps", "checkpoint_every", "seed"):
         value = getattr(cfg, name)
         if not is_int(value):
             raise ValueError(f"{name} must be an int, got {value!r}")
@@ -66,9 +65,7 @@ def _check_train_config(cfg: TrainConfig) -> None:
             raise ValueError(f"{name} must be >= 1, got {getattr(cfg, name)}")
     for name in ("lr", "weight_decay"):
         value = getattr(cfg, name)
-        if not is_real(value) or not (
-            math.isfinite(value)
-        ):
+        if not is_real(value) or not (math.isfinite(value)):
             raise ValueError(f"{name} must be a finite number, got {value!r}")
     if not cfg.lr > 0:
         raise ValueError(f"lr must be positive, got {cfg.lr}")

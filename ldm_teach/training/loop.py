@@ -54,11 +54,15 @@ def _check_loss(loss: Tensor) -> None:
     if not isinstance(loss, Tensor):
         raise TypeError(f"loss_fn must return a tensor, got {type(loss).__name__}")
     if loss.numel() != 1:
-        raise ValueError(f"loss_fn must return a scalar (one value), got shape "
-                         f"{tuple(loss.shape)}; reduce it, e.g. with .mean()")
+        raise ValueError(
+            f"loss_fn must return a scalar (one value), got shape "
+            f"{tuple(loss.shape)}; reduce it, e.g. with .mean()"
+        )
     if not loss.requires_grad:
-        raise ValueError("loss_fn's loss does not require a gradient: it was computed under "
-                         "torch.no_grad(), detached, or from frozen parameters only")
+        raise ValueError(
+            "loss_fn's loss does not require a gradient: it was computed under "
+            "torch.no_grad(), detached, or from frozen parameters only"
+        )
 
 
 @dataclass
@@ -76,9 +80,7 @@ def _check_stages(
     stages: Sequence[tuple[int, tuple[Tensor, ...]]], data: tuple[Tensor, ...], steps: int
 ) -> list[tuple[int, tuple[Tensor, ...]]]:
     """Validate progressive-training stages before step 0 (not when a stage starts)."""
-    if stages is None or isinstance(stages, (dict, Tensor)) or not isinstance(
-        stages, Iterable
-    ):
+    if stages is None or isinstance(stages, (dict, Tensor)) or not isinstance(stages, Iterable):
         raise TypeError(
             "stages must be a sequence of (start_step, data) pairs, e.g. "
             f"[(400, (latents_32, labels))], got {type(stages).__name__}"
@@ -100,16 +102,18 @@ def _check_stages(
         if not isinstance(stage_data, (tuple, list)) or not all(
             isinstance(d, Tensor) for d in stage_data
         ):
-            raise TypeError(f"{where} must be a tuple of tensors like data, got "
-                            f"{type(stage_data).__name__}")
+            raise TypeError(
+                f"{where} must be a tuple of tensors like data, got {type(stage_data).__name__}"
+            )
         if (
             not stage_data
             or any(d.ndim == 0 for d in stage_data)
             or stage_data[0].shape[0] == 0
             or any(d.shape[0] != stage_data[0].shape[0] for d in stage_data)
         ):
-            raise ValueError(f"{where} must be a non-empty tuple of tensors with equal, "
-                             "non-zero length")
+            raise ValueError(
+                f"{where} must be a non-empty tuple of tensors with equal, non-zero length"
+            )
         if len(stage_data) != len(data):
             raise ValueError(f"{where} has {len(stage_data)} tensors; data has {len(data)}")
         for i, (d, ref) in enumerate(zip(stage_data, data, strict=True)):
@@ -121,8 +125,9 @@ def _check_stages(
     return stages
 
 
-def data_fingerprint(data: Sequence[Tensor],
-                     stages: Sequence[tuple[int, Sequence[Tensor]]] = ()) -> str:
+def data_fingerprint(
+    data: Sequence[Tensor], stages: Sequence[tuple[int, Sequence[Tensor]]] = ()
+) -> str:
     """SHA-256 (hex) of the training data: the shape, dtype and bytes of every tensor of
     ``data`` and of each stage (with its start step). Stored in checkpoints, so that a
     resume with other data is refused instead of silently mixing two datasets."""
@@ -151,12 +156,15 @@ def _check_extra_metadata(extra_metadata: dict | None) -> dict:
         return {}
     if not isinstance(extra_metadata, dict):
         raise TypeError(
-            f"extra_metadata must be a dict or None, got {type(extra_metadata).__name__}")
+            f"extra_metadata must be a dict or None, got {type(extra_metadata).__name__}"
+        )
     try:
         json.dumps(extra_metadata, allow_nan=False)
     except (TypeError, ValueError) as err:
-        raise ValueError(f"extra_metadata must be JSON-able (str keys; str, number, bool, None, "
-                         f"list and dict values; no NaN): {err}") from None
+        raise ValueError(
+            f"extra_metadata must be JSON-able (str keys; str, number, bool, None, "
+            f"list and dict values; no NaN): {err}"
+        ) from None
     return extra_metadata
 
 
@@ -210,25 +218,35 @@ def train(
     resume = check_bool(resume, "resume")
     progress = check_bool(progress, "progress")
     if not isinstance(config, TrainConfig):
-        raise TypeError(f"config must be a TrainConfig, got {type(config).__name__} (build one "
-                        "with TrainConfig(**fields))")
+        raise TypeError(
+            f"config must be a TrainConfig, got {type(config).__name__} (build one "
+            "with TrainConfig(**fields))"
+        )
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     if not callable(loss_fn):
-        raise TypeError(f"loss_fn must be callable (model, batch, generator) -> loss, got "
-                        f"{type(loss_fn).__name__}")
+        raise TypeError(
+            f"loss_fn must be callable (model, batch, generator) -> loss, got "
+            f"{type(loss_fn).__name__}"
+        )
     if isinstance(data, Tensor):
         raise TypeError("data must be a tuple of tensors, got one tensor: pass (data,)")
-    if (not isinstance(data, (tuple, list)) or not data
-            or not all(isinstance(d, Tensor) and d.ndim >= 1 for d in data)
-            or any(d.shape[0] != data[0].shape[0] for d in data) or data[0].shape[0] == 0):
+    if (
+        not isinstance(data, (tuple, list))
+        or not data
+        or not all(isinstance(d, Tensor) and d.ndim >= 1 for d in data)
+        or any(d.shape[0] != data[0].shape[0] for d in data)
+        or data[0].shape[0] == 0
+    ):
         raise ValueError("data must be a non-empty tuple of tensors with equal, non-zero length")
     stages = _check_stages(stages, data, config.steps)
     extra_metadata = _check_extra_metadata(extra_metadata)
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
-        raise ValueError(f"model ({type(model).__name__}) has no trainable parameters (none "
-                         "with requires_grad=True): there is nothing to train")
+        raise ValueError(
+            f"model ({type(model).__name__}) has no trainable parameters (none "
+            "with requires_grad=True): there is nothing to train"
+        )
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
     ema = None
     if config.ema_decay is not None:
@@ -253,25 +271,31 @@ def train(
         tensors, meta = load_tensors(ckpt_path, device=data[0].device)
         saved = meta.get("train_config") or {}
         differing = sorted(
-            k for k, v in asdict(config).items()
+            k
+            for k, v in asdict(config).items()
             if k not in RESUMABLE_CHANGES and k in saved and saved[k] != v
         )
         if differing:
             raise ValueError(
                 f"cannot resume {ckpt_path} with a different TrainConfig: "
-                + ", ".join(f"{k}={getattr(config, k)!r} (checkpoint: {saved[k]!r})"
-                            for k in differing)
+                + ", ".join(
+                    f"{k}={getattr(config, k)!r} (checkpoint: {saved[k]!r})" for k in differing
+                )
                 + f"; only {', '.join(RESUMABLE_CHANGES)} may change on resume"
             )
         if "data_sha256" in meta and meta["data_sha256"] != fingerprint:
-            raise ValueError(f"cannot resume {ckpt_path} with other data: the checkpoint was "
-                             f"trained on data with SHA-256 {meta['data_sha256']}, this data has "
-                             f"{fingerprint}; resume with the same data or start a new "
-                             "checkpoint_dir")
+            raise ValueError(
+                f"cannot resume {ckpt_path} with other data: the checkpoint was "
+                f"trained on data with SHA-256 {meta['data_sha256']}, this data has "
+                f"{fingerprint}; resume with the same data or start a new "
+                "checkpoint_dir"
+            )
         if "extra" in meta and meta["extra"] != extra_metadata:
-            raise ValueError(f"cannot resume {ckpt_path} with different extra_metadata: the "
-                             f"checkpoint has {meta['extra']!r}, got {extra_metadata!r} (it "
-                             "describes the model being trained)")
+            raise ValueError(
+                f"cannot resume {ckpt_path} with different extra_metadata: the "
+                f"checkpoint has {meta['extra']!r}, got {extra_metadata!r} (it "
+                "describes the model being trained)"
+            )
         start = int(meta["step"])
         if start > config.steps:  # before touching the caller's model
             raise ValueError(f"checkpoint is at step {start}, beyond config.steps={config.steps}")

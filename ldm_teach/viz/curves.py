@@ -86,16 +86,29 @@ def plot_rate_distortion(
         y = [p[distortion_key] for p in row]
         ax.plot(x, y, "o-", label=f"KL autoencoder, c={c}")
         for p in row:
-            ax.annotate(f"f={p['f']}", (p[rate_key], p[distortion_key]), fontsize=7,
-                        xytext=(3, 3), textcoords="offset points")
+            ax.annotate(
+                f"f={p['f']}",
+                (p[rate_key], p[distortion_key]),
+                fontsize=7,
+                xytext=(3, 3),
+                textcoords="offset points",
+            )
     if jpeg:
         row = sorted(jpeg, key=lambda p: p["bpp"])
-        ax.plot([p["bpp"] for p in row], [p[distortion_key] for p in row], "k--", lw=1,
-                label="JPEG (Pillow)")
+        ax.plot(
+            [p["bpp"] for p in row],
+            [p[distortion_key] for p in row],
+            "k--",
+            lw=1,
+            label="JPEG (Pillow)",
+        )
     ax.set_xscale("log")
     ax.set_xlabel(f"rate ({rate_key.replace('_', ' ')}, bits per pixel)")
-    ax.set_ylabel(distortion_key.replace("_db", " (dB)").upper() if "psnr" in distortion_key
-                  else distortion_key)
+    ax.set_ylabel(
+        distortion_key.replace("_db", " (dB)").upper()
+        if "psnr" in distortion_key
+        else distortion_key
+    )
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3, which="both")

@@ -89,13 +89,19 @@ def image_format(path: str | os.PathLike) -> str:
     """
     fmt = Image.registered_extensions().get(Path(path).suffix.lower())
     if fmt not in IMAGE_FORMATS:
-        raise ValueError(f"path must end in an image suffix such as .png (formats: "
-                         f"{', '.join(IMAGE_FORMATS)}), got {str(path)!r}")
+        raise ValueError(
+            f"path must end in an image suffix such as .png (formats: "
+            f"{', '.join(IMAGE_FORMATS)}), got {str(path)!r}"
+        )
     return fmt
 
 
 def save_image_grid(
-    images: Tensor, path: str | os.PathLike, nrow: int = 10, upscale: int = 2, *,
+    images: Tensor,
+    path: str | os.PathLike,
+    nrow: int = 10,
+    upscale: int = 2,
+    *,
     overwrite: bool = False,
 ) -> Path:
     """Write a PNG grid of ``images`` ([-1, 1], (B, C, H, W)); returns the path.
@@ -113,8 +119,7 @@ def save_image_grid(
             format, and as :func:`to_uint8_grid` for ``images``.
         OSError: if the file cannot be written.
     """
-    if not is_int(upscale) or not (
-            1 <= upscale <= MAX_UPSCALE):
+    if not is_int(upscale) or not (1 <= upscale <= MAX_UPSCALE):
         raise ValueError(f"upscale must be an int in [1, {MAX_UPSCALE}], got {upscale!r}")
     path = Path(path)
     if type(overwrite) is not bool:

@@ -18,8 +18,10 @@ def _flatten(latents: Tensor | np.ndarray) -> np.ndarray:
     if arr.ndim < 2:
         raise ValueError(f"latents must have shape (N, ...), got {arr.shape}")
     if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
-        raise ValueError(f"latents must be real numbers, got dtype {arr.dtype} (a complex "
-                         "value would lose its imaginary part)")
+        raise ValueError(
+            f"latents must be real numbers, got dtype {arr.dtype} (a complex "
+            "value would lose its imaginary part)"
+        )
     return arr.reshape(arr.shape[0], -1).astype(np.float32)  # (N, D)
 
 
@@ -73,9 +75,7 @@ def embed_2d(
         )
     if not perplexity > 0:
         raise ValueError(f"perplexity must be positive, got {perplexity}")
-    if not is_int(n_neighbors) or (
-        n_neighbors < 2
-    ):
+    if not is_int(n_neighbors) or (n_neighbors < 2):
         raise ValueError(f"n_neighbors must be an int >= 2, got {n_neighbors!r}")
     if method == "tsne":
         from sklearn.manifold import TSNE

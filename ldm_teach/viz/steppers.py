@@ -73,8 +73,9 @@ class _Stepper:
         frames = self.frames()
         if not is_int(value) or value not in frames:
             shown = frames if len(frames) <= 12 else frames[:6] + ["..."] + frames[-3:]
-            raise ValueError(f"{self.label} must be one of the stepper's frames {shown}, "
-                             f"got {value!r}")
+            raise ValueError(
+                f"{self.label} must be one of the stepper's frames {shown}, got {value!r}"
+            )
         return value
 
     def figure(self, value: int) -> Figure:
@@ -98,9 +99,13 @@ class _Stepper:
         import ipywidgets as w
 
         frames = self.frames()
-        slider = w.SelectionSlider(options=frames, value=frames[0], description=self.label,
-                                   continuous_update=False,
-                                   layout=w.Layout(width="420px"))
+        slider = w.SelectionSlider(
+            options=frames,
+            value=frames[0],
+            description=self.label,
+            continuous_update=False,
+            layout=w.Layout(width="420px"),
+        )
         image = w.Image(value=self.render(frames[0]), format="png")
 
         def redraw(change):
@@ -121,8 +126,7 @@ class _Stepper:
         values = [self._check(v) for v in values]
         if not values:
             raise ValueError("values must name at least one frame")
-        fig = Figure(figsize=(self.figsize[0] * self.panels, self.figsize[1] * len(values)),
-                     dpi=72)
+        fig = Figure(figsize=(self.figsize[0] * self.panels, self.figsize[1] * len(values)), dpi=72)
         axes = fig.subplots(len(values), self.panels, squeeze=False)
         for row, v in zip(axes, values, strict=False):
             self.draw(v, list(row))
@@ -148,20 +152,30 @@ class ForwardStepper(_Stepper):
     panels = 2
     figsize = (3.0, 2.8)
 
-    def __init__(self, z0: Tensor, schedule: NoiseSchedule, decode: Callable[[Tensor], Tensor],
-                 timesteps: Sequence[int] | None = None, seed: int = 0) -> None:
+    def __init__(
+        self,
+        z0: Tensor,
+        schedule: NoiseSchedule,
+        decode: Callable[[Tensor], Tensor],
+        timesteps: Sequence[int] | None = None,
+        seed: int = 0,
+    ) -> None:
         if not isinstance(z0, Tensor) or z0.ndim != 3:
             got = tuple(z0.shape) if isinstance(z0, Tensor) else type(z0).__name__
             raise ValueError(f"z0 must be one latent (C, h, w), got {got}")
         if not callable(decode):
             raise TypeError(f"decode must be callable (latents -> images), got {decode!r}")
         T = schedule.num_train_timesteps
-        self.timesteps = sorted({int(t) for t in timesteps}) if timesteps is not None and all(
-            isinstance(t, int) and not isinstance(t, bool) for t in timesteps) else (
-            None if timesteps is not None else sorted({*range(0, T, 50), T - 1}))
+        self.timesteps = (
+            sorted({int(t) for t in timesteps})
+            if timesteps is not None
+            and all(isinstance(t, int) and not isinstance(t, bool) for t in timesteps)
+            else (None if timesteps is not None else sorted({*range(0, T, 50), T - 1}))
+        )
         if not self.timesteps or any(not 0 <= t < T for t in self.timesteps):
-            raise ValueError(f"timesteps must be a non-empty list of ints in [0, {T - 1}], got "
-                             f"{timesteps!r}")
+            raise ValueError(
+                f"timesteps must be a non-empty list of ints in [0, {T - 1}], got {timesteps!r}"
+            )
         self.z0, self.schedule, self.decode = z0, schedule, decode
         self.eps = torch.randn(z0.shape, generator=torch.Generator().manual_seed(seed))
 
@@ -177,13 +191,14 @@ class ForwardStepper(_Stepper):
         z = self.z_t(t)
         img = to_uint8_grid(self.decode(z).cpu(), nrow=1, padding=0)
         snr = float(self.schedule.snr(torch.tensor([t]))[0])
-        axes[0].imshow(img, cmap="gray" if img.ndim == 2 else None, vmin=0, vmax=255,
-                       interpolation="nearest")
+        axes[0].imshow(
+            img, cmap="gray" if img.ndim == 2 else None, vmin=0, vmax=255, interpolation="nearest"
+        )
         axes[0].set_axis_off()
         axes[0].set_title(f"decoded x_t, t={t}\nSNR={snr:.3g}", fontsize=8)
         grid = np.linspace(-4, 4, 81)
         axes[1].hist(z.flatten().cpu().numpy(), bins=30, range=(-4, 4), density=True, alpha=0.7)
-        axes[1].plot(grid, np.exp(-grid**2 / 2) / np.sqrt(2 * np.pi), "k--", lw=1)
+        axes[1].plot(grid, np.exp(-(grid**2) / 2) / np.sqrt(2 * np.pi), "k--", lw=1)
         axes[1].set_title("latent values vs N(0,1)", fontsize=8)
         axes[1].set_ylim(0, 1.0)
         axes[1].tick_params(labelsize=7)
@@ -205,35 +220,49 @@ class ReverseStepper(_Stepper):
     panels = 2
     figsize = (2.6, 2.8)
 
-    def __init__(self, trajectory: list[dict], decode: Callable[[Tensor], Tensor],
-                 index: int = 0) -> None:
+    def __init__(
+        self, trajectory: list[dict], decode: Callable[[Tensor], Tensor], index: int = 0
+    ) -> None:
         if not trajectory:
             raise ValueError("trajectory is empty")
         if not callable(decode):
             raise TypeError(f"decode must be callable (latents -> images), got {decode!r}")
-        bad = [i for i, s in enumerate(trajectory)
-               if not isinstance(s, dict) or not {"t", "x_t", "pred_x0"} <= set(s)]
+        bad = [
+            i
+            for i, s in enumerate(trajectory)
+            if not isinstance(s, dict) or not {"t", "x_t", "pred_x0"} <= set(s)
+        ]
         if bad:
-            raise ValueError(f"trajectory steps must be dicts with 't', 'x_t' and 'pred_x0' (as "
-                             f"from ddim_sample(..., return_trajectory=True)); step {bad[0]} is "
-                             f"not")
+            raise ValueError(
+                f"trajectory steps must be dicts with 't', 'x_t' and 'pred_x0' (as "
+                f"from ddim_sample(..., return_trajectory=True)); step {bad[0]} is "
+                f"not"
+            )
         if not 0 <= index < trajectory[0]["x_t"].shape[0]:
-            raise ValueError(f"index must be in [0, {trajectory[0]['x_t'].shape[0] - 1}], "
-                             f"got {index}")
+            raise ValueError(
+                f"index must be in [0, {trajectory[0]['x_t'].shape[0] - 1}], got {index}"
+            )
         with torch.no_grad():
-            self.x_t = [decode(s["x_t"][index: index + 1]).cpu() for s in trajectory]
-            self.x0 = [decode(s["pred_x0"][index: index + 1]).cpu() for s in trajectory]
+            self.x_t = [decode(s["x_t"][index : index + 1]).cpu() for s in trajectory]
+            self.x0 = [decode(s["pred_x0"][index : index + 1]).cpu() for s in trajectory]
         self.t = [int(s["t"]) for s in trajectory]
 
     def frames(self) -> list[int]:
         return list(range(len(self.t)))
 
     def draw(self, step: int, axes) -> None:
-        for ax, img, title in ((axes[0], self.x_t[step], "x_t (decoded)"),
-                               (axes[1], self.x0[step], "predicted x0")):
+        for ax, img, title in (
+            (axes[0], self.x_t[step], "x_t (decoded)"),
+            (axes[1], self.x0[step], "predicted x0"),
+        ):
             arr = to_uint8_grid(img, nrow=1, padding=0)
-            ax.imshow(arr, cmap="gray" if arr.ndim == 2 else None, vmin=0, vmax=255,
-                      interpolation="nearest")
+            ax.imshow(
+                arr,
+                cmap="gray" if arr.ndim == 2 else None,
+                vmin=0,
+                vmax=255,
+                interpolation="nearest",
+            )
             ax.set_axis_off()
             ax.set_title(f"{title}\nstep {step + 1}/{len(self.t)}, t={self.t[step]}", fontsize=8)
 
@@ -252,8 +281,10 @@ class ScheduleExplorer:
             raise ValueError("schedules must be a non-empty dict of name -> NoiseSchedule")
         wrong = [k for k, v in schedules.items() if not isinstance(v, NoiseSchedule)]
         if wrong:
-            raise ValueError(f"schedules[{wrong[0]!r}] must be a NoiseSchedule, got "
-                             f"{type(schedules[wrong[0]]).__name__}")
+            raise ValueError(
+                f"schedules[{wrong[0]!r}] must be a NoiseSchedule, got "
+                f"{type(schedules[wrong[0]]).__name__}"
+            )
         lengths = {s.num_train_timesteps for s in schedules.values()}
         if len(lengths) != 1:
             raise ValueError(f"all schedules must have the same number of steps, got {lengths}")
@@ -294,8 +325,14 @@ class ScheduleExplorer:
 
         names = list(self.schedules)
         dropdown = w.Dropdown(options=names, value=names[0], description="schedule")
-        slider = w.IntSlider(value=self.T // 2, min=0, max=self.T - 1, step=10,
-                             description="t", continuous_update=False)
+        slider = w.IntSlider(
+            value=self.T // 2,
+            min=0,
+            max=self.T - 1,
+            step=10,
+            description="t",
+            continuous_update=False,
+        )
         image = w.Image(value=self.render(names[0], self.T // 2), format="png")
 
         def redraw(_):
@@ -322,8 +359,10 @@ def show(stepper, mode: str = "auto", **static_kwargs):
     if mode not in ("auto", "widget", "static"):
         raise ValueError(f"mode must be 'auto', 'widget' or 'static', got {mode!r}")
     if not (hasattr(stepper, "widget") and hasattr(stepper, "static")):
-        raise TypeError(f"stepper must be a ForwardStepper, ReverseStepper or ScheduleExplorer, "
-                        f"got {type(stepper).__name__}")
+        raise TypeError(
+            f"stepper must be a ForwardStepper, ReverseStepper or ScheduleExplorer, "
+            f"got {type(stepper).__name__}"
+        )
     if mode == "widget" or (mode == "auto" and widgets_available()):
         from IPython.display import display
 

@@ -45,20 +45,28 @@ class Table:
     line above).
     """
 
-    def __init__(self, columns: Sequence[str], cells: Sequence[Sequence[str]],
-                 numeric: Sequence[bool], title: str | None = None) -> None:
+    def __init__(
+        self,
+        columns: Sequence[str],
+        cells: Sequence[Sequence[str]],
+        numeric: Sequence[bool],
+        title: str | None = None,
+    ) -> None:
         self.columns = tuple(columns)
         self.cells = tuple(tuple(row) for row in cells)
         self.numeric = tuple(numeric)
         self.title = title
 
     def __str__(self) -> str:
-        widths = [max([len(c)] + [len(row[j]) for row in self.cells])
-                  for j, c in enumerate(self.columns)]
+        widths = [
+            max([len(c)] + [len(row[j]) for row in self.cells]) for j, c in enumerate(self.columns)
+        ]
 
         def line(values: Sequence[str]) -> str:
-            parts = [v.rjust(w) if num else v.ljust(w)
-                     for v, w, num in zip(values, widths, self.numeric, strict=True)]
+            parts = [
+                v.rjust(w) if num else v.ljust(w)
+                for v, w, num in zip(values, widths, self.numeric, strict=True)
+            ]
             return "  ".join(parts).rstrip()
 
         out = [self.title] if self.title else []
@@ -74,8 +82,10 @@ class Table:
             return f'<{name} style="text-align:{align}">{html.escape(value)}</{name}>'
 
         head = "".join(tag("th", c, n) for c, n in zip(self.columns, self.numeric, strict=True))
-        rows = ("".join(tag("td", v, n) for v, n in zip(row, self.numeric, strict=True))
-                for row in self.cells)
+        rows = (
+            "".join(tag("td", v, n) for v, n in zip(row, self.numeric, strict=True))
+            for row in self.cells
+        )
         body = "".join(f"<tr>{row}</tr>" for row in rows)
         caption = f"<caption>{html.escape(self.title)}</caption>" if self.title else ""
         return f"<table>{caption}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
@@ -103,13 +113,16 @@ def table(
     formats = dict(formats or {})
     unknown = sorted(set(formats) - set(columns))
     if unknown:
-        raise ValueError(f"formats names columns that do not exist: {unknown} "
-                         f"(columns: {list(columns)})")
+        raise ValueError(
+            f"formats names columns that do not exist: {unknown} (columns: {list(columns)})"
+        )
     rows = [tuple(r) for r in rows]
     for i, row in enumerate(rows):
         if len(row) != len(columns):
-            raise ValueError(f"row {i} has {len(row)} values, expected {len(columns)} "
-                             f"(one per column {list(columns)})")
+            raise ValueError(
+                f"row {i} has {len(row)} values, expected {len(columns)} "
+                f"(one per column {list(columns)})"
+            )
     numeric = [
         bool(rows) and all(isinstance(r[j], numbers.Number) or r[j] is None for r in rows)
         for j in range(len(columns))

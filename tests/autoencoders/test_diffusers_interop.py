@@ -22,11 +22,15 @@ diffusers = pytest.importorskip("diffusers")
 def test_diffusers_autoencoder_kl_round_trip(tmp_path, widths, layers):
     torch.manual_seed(0)
     ref = diffusers.AutoencoderKL(
-        in_channels=3, out_channels=3,
+        in_channels=3,
+        out_channels=3,
         down_block_types=("DownEncoderBlock2D",) * len(widths),
         up_block_types=("UpDecoderBlock2D",) * len(widths),
-        block_out_channels=widths, layers_per_block=layers, latent_channels=4,
-        norm_num_groups=8, sample_size=16,
+        block_out_channels=widths,
+        layers_per_block=layers,
+        latent_channels=4,
+        norm_num_groups=8,
+        sample_size=16,
     ).eval()
     path = tmp_path / "vae.safetensors"
     save_file({k: v.contiguous() for k, v in ref.state_dict().items()}, str(path))
@@ -46,9 +50,16 @@ def test_diffusers_autoencoder_kl_round_trip(tmp_path, widths, layers):
 def _tiny_diffusers_vae(**kw):
     torch.manual_seed(0)
     return diffusers.AutoencoderKL(
-        in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",) * 2,
-        up_block_types=("UpDecoderBlock2D",) * 2, block_out_channels=(16, 32),
-        layers_per_block=1, latent_channels=4, norm_num_groups=8, sample_size=16, **kw,
+        in_channels=3,
+        out_channels=3,
+        down_block_types=("DownEncoderBlock2D",) * 2,
+        up_block_types=("UpDecoderBlock2D",) * 2,
+        block_out_channels=(16, 32),
+        layers_per_block=1,
+        latent_channels=4,
+        norm_num_groups=8,
+        sample_size=16,
+        **kw,
     ).eval()
 
 
@@ -79,27 +90,42 @@ def test_from_diffusers_force_upcast_decodes_float16_without_overflow():
 
 def test_key_map_examples():
     assert diffusers_key_to_ours("encoder.down_blocks.1.resnets.0.conv1.weight") == (
-        "encoder.down.1.blocks.0.conv1.weight")
+        "encoder.down.1.blocks.0.conv1.weight"
+    )
     assert diffusers_key_to_ours("decoder.mid_block.attentions.0.to_out.0.bias") == (
-        "decoder.mid_attn.to_out.bias")
+        "decoder.mid_attn.to_out.bias"
+    )
     assert diffusers_key_to_ours("quant_conv.weight") == "quant_conv.weight"
 
 
 def test_unsupported_blocks_and_mismatched_state_dicts_fail_clearly():
     with pytest.raises(ValueError, match="DownEncoderBlock2D"):
-        config_from_diffusers({"down_block_types": ["AttnDownEncoderBlock2D"],
-                               "up_block_types": ["UpDecoderBlock2D"],
-                               "block_out_channels": [32]})
-    cfg = config_from_diffusers({"down_block_types": ["DownEncoderBlock2D"],
-                                 "up_block_types": ["UpDecoderBlock2D"],
-                                 "block_out_channels": [32], "norm_num_groups": 8})
+        config_from_diffusers(
+            {
+                "down_block_types": ["AttnDownEncoderBlock2D"],
+                "up_block_types": ["UpDecoderBlock2D"],
+                "block_out_channels": [32],
+            }
+        )
+    cfg = config_from_diffusers(
+        {
+            "down_block_types": ["DownEncoderBlock2D"],
+            "up_block_types": ["UpDecoderBlock2D"],
+            "block_out_channels": [32],
+            "norm_num_groups": 8,
+        }
+    )
     with pytest.raises(KeyError, match="missing"):
         load_diffusers_state_dict(AutoencoderKL(cfg), {})
 
 
 def test_config_with_another_activation_or_no_widths_is_refused():
-    base = {"down_block_types": ["DownEncoderBlock2D"], "up_block_types": ["UpDecoderBlock2D"],
-            "block_out_channels": [16], "norm_num_groups": 8}
+    base = {
+        "down_block_types": ["DownEncoderBlock2D"],
+        "up_block_types": ["UpDecoderBlock2D"],
+        "block_out_channels": [16],
+        "norm_num_groups": 8,
+    }
     with pytest.raises(ValueError, match="act_fn='silu'"):
         config_from_diffusers({**base, "act_fn": "relu"})
     with pytest.raises(ValueError, match="block_out_channels"):

@@ -25,17 +25,34 @@ def test_identity_round_trip_and_interface():
 
 
 def test_pixel_space_diffusion_through_latent_diffusion():
-    unet = UNet(UNetConfig(in_channels=1, out_channels=1, base_channels=16, channel_mult=(1, 2),
-                           num_res_blocks=1, attention_levels=(), num_heads=2, num_classes=3,
-                           norm_groups=8))
+    unet = UNet(
+        UNetConfig(
+            in_channels=1,
+            out_channels=1,
+            base_channels=16,
+            channel_mult=(1, 2),
+            num_res_blocks=1,
+            attention_levels=(),
+            num_heads=2,
+            num_classes=3,
+            norm_groups=8,
+        )
+    )
     ldm = LatentDiffusion(IdentityAutoencoder(1), unet, ScheduleConfig(), scale_factor=1.0)
     assert ldm.latent_shape(8) == (1, 8, 8)
     x = torch.rand(4, 1, 8, 8) * 2 - 1
     assert torch.equal(ldm.encode(x), x)
     loss = ldm.loss(ldm.encode(x), torch.tensor([0, 1, 2, 0]), torch.Generator().manual_seed(0))
     assert loss.ndim == 0 and torch.isfinite(loss)
-    out = ldm.sample(2, 8, torch.tensor([0, 1]), guidance_scale=2.0, num_inference_steps=2,
-                     generator=torch.Generator().manual_seed(0), progress=False)
+    out = ldm.sample(
+        2,
+        8,
+        torch.tensor([0, 1]),
+        guidance_scale=2.0,
+        num_inference_steps=2,
+        generator=torch.Generator().manual_seed(0),
+        progress=False,
+    )
     assert out.shape == (2, 1, 8, 8) and out.abs().max() <= 1
 
 
@@ -60,8 +77,9 @@ def test_pooled_pixels_are_block_means_folded_into_channels():
     assert torch.equal(z[:, 3], pooled[:, 0, 1::2, 1::2])
     back = stage1.decode(z)
     assert back.shape == x.shape
-    assert torch.equal(back, torch.nn.functional.interpolate(pooled, scale_factor=2,
-                                                             mode="bicubic"))
+    assert torch.equal(
+        back, torch.nn.functional.interpolate(pooled, scale_factor=2, mode="bicubic")
+    )
     with pytest.raises(ValueError, match="divisible by 4"):
         stage1.encode(torch.zeros(1, 1, 30, 30))
     with pytest.raises(ValueError, match="pool must be an int"):

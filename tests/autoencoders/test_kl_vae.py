@@ -14,8 +14,14 @@ from ldm_teach.autoencoders.kl_vae import (
 
 
 def _cfg(**kw) -> AutoencoderKLConfig:
-    base = dict(in_channels=1, base_channels=16, channel_mult=(1, 2), num_res_blocks=1,
-                latent_channels=2, norm_groups=8)
+    base = dict(
+        in_channels=1,
+        base_channels=16,
+        channel_mult=(1, 2),
+        num_res_blocks=1,
+        latent_channels=2,
+        norm_groups=8,
+    )
     base.update(kw)
     return AutoencoderKLConfig(**base)
 
@@ -60,10 +66,19 @@ def test_width_not_divisible_by_norm_groups_raises_at_construction():
         _cfg(channel_mult=(1, 3), base_channels=16, norm_groups=32)
 
 
-@pytest.mark.parametrize("field,value", [
-    ("in_channels", 0), ("latent_channels", 0), ("channel_mult", ()), ("channel_mult", (1, 0)),
-    ("num_res_blocks", 0), ("dropout", 1.0), ("dropout", -0.1), ("norm_groups", 0),
-])
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("in_channels", 0),
+        ("latent_channels", 0),
+        ("channel_mult", ()),
+        ("channel_mult", (1, 0)),
+        ("num_res_blocks", 0),
+        ("dropout", 1.0),
+        ("dropout", -0.1),
+        ("norm_groups", 0),
+    ],
+)
 def test_bad_config_fields_raise(field, value):
     with pytest.raises(ValueError, match=field):
         _cfg(**{field: value})
@@ -104,14 +119,20 @@ def test_decode_rejects_wrong_latent_channels():
         model.decode(torch.zeros(1, 3, 4, 4))
 
 
-@pytest.mark.parametrize("x, match", [
-    (torch.full((1, 1, 8, 8), float("nan")), "x must be finite"),
-    (torch.full((1, 1, 8, 8), float("inf")), "x must be finite"),
-    (torch.zeros(0, 1, 8, 8), "x must be non-empty"),
-    (torch.zeros(1, 1, 8, 8, dtype=torch.float64), r"x is torch.float64 but the model's "
-                                                    r"parameters are torch.float32"),
-    (torch.zeros(1, 1, 8, 8, dtype=torch.uint8), "x must be a floating-point tensor"),
-])
+@pytest.mark.parametrize(
+    "x, match",
+    [
+        (torch.full((1, 1, 8, 8), float("nan")), "x must be finite"),
+        (torch.full((1, 1, 8, 8), float("inf")), "x must be finite"),
+        (torch.zeros(0, 1, 8, 8), "x must be non-empty"),
+        (
+            torch.zeros(1, 1, 8, 8, dtype=torch.float64),
+            r"x is torch.float64 but the model's "
+            r"parameters are torch.float32",
+        ),
+        (torch.zeros(1, 1, 8, 8, dtype=torch.uint8), "x must be a floating-point tensor"),
+    ],
+)
 def test_encode_refuses_non_finite_empty_and_mistyped_images(x, match):
     model = _model()
     with pytest.raises(ValueError, match=match):
@@ -120,13 +141,16 @@ def test_encode_refuses_non_finite_empty_and_mistyped_images(x, match):
         model(x)
 
 
-@pytest.mark.parametrize("z, match", [
-    (torch.zeros(0, 2, 4, 4), "z must be non-empty"),
-    (torch.zeros(1, 2, 4, 4, dtype=torch.float64), "z is torch.float64"),
-    (torch.zeros(1, 2, 4, 4, dtype=torch.int64), "z must be a floating-point tensor"),
-    (torch.full((1, 2, 4, 4), float("nan")), "z must be finite"),  # float32: NaN images
-    (torch.full((1, 2, 4, 4), float("inf")), "z must be finite"),
-])
+@pytest.mark.parametrize(
+    "z, match",
+    [
+        (torch.zeros(0, 2, 4, 4), "z must be non-empty"),
+        (torch.zeros(1, 2, 4, 4, dtype=torch.float64), "z is torch.float64"),
+        (torch.zeros(1, 2, 4, 4, dtype=torch.int64), "z must be a floating-point tensor"),
+        (torch.full((1, 2, 4, 4), float("nan")), "z must be finite"),  # float32: NaN images
+        (torch.full((1, 2, 4, 4), float("inf")), "z must be finite"),
+    ],
+)
 def test_decode_refuses_empty_and_mistyped_latents(z, match):
     with pytest.raises(ValueError, match=match):
         _model().decode(z)
@@ -159,10 +183,15 @@ def test_float16_decode_overflow_raises_unless_upcast():
     assert posterior.mean.dtype == torch.float32
 
 
-@pytest.mark.parametrize("kw, match", [
-    (dict(force_upcast=1), "force_upcast"), (dict(scaling_factor=0.0), "scaling_factor"),
-    (dict(scaling_factor=float("nan")), "scaling_factor"), (dict(scaling_factor="1"), "scaling"),
-])
+@pytest.mark.parametrize(
+    "kw, match",
+    [
+        (dict(force_upcast=1), "force_upcast"),
+        (dict(scaling_factor=0.0), "scaling_factor"),
+        (dict(scaling_factor=float("nan")), "scaling_factor"),
+        (dict(scaling_factor="1"), "scaling"),
+    ],
+)
 def test_bad_upcast_and_scaling_factor_raise(kw, match):
     with pytest.raises(ValueError, match=match):
         AutoencoderKL(_cfg(), **kw)
@@ -261,12 +290,18 @@ def test_images_in_0_255_are_refused_not_encoded():
     # found by the third bad-input pass: encode(x * 127.5 + 127.5) gave plausible latents
     from ldm_teach.autoencoders import AutoencoderKL, AutoencoderKLConfig
 
-    ae = AutoencoderKL(AutoencoderKLConfig(in_channels=1, base_channels=8, channel_mult=(1, 2),
-                                           latent_channels=2, norm_groups=4)).eval()
+    ae = AutoencoderKL(
+        AutoencoderKLConfig(
+            in_channels=1, base_channels=8, channel_mult=(1, 2), latent_channels=2, norm_groups=4
+        )
+    ).eval()
     x = torch.rand(2, 1, 8, 8) * 2 - 1
     ae.encode(x)
-    with pytest.raises(ValueError, match=r"images in \[-1, 1\], got values up to 255.*"
-                                         r"x / 127.5 - 1"):
+    with pytest.raises(
+        ValueError,
+        match=r"images in \[-1, 1\], got values up to 255.*"
+        r"x / 127.5 - 1",
+    ):
         ae.encode(torch.full((2, 1, 8, 8), 255.0))
     with pytest.raises(ValueError, match="images in"):
         ae(x * 127.5 + 127.5)

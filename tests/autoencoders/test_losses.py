@@ -280,8 +280,9 @@ def test_wgan_gradient_penalty_on_a_linear_critic():
     pen = wgan_gradient_penalty(critic, real, fake)
     assert pen.item() == pytest.approx((w.norm().item() - 1) ** 2, rel=1e-5)
     unit = w / w.norm()
-    assert wgan_gradient_penalty(lambda x: (x * unit).flatten(1).sum(1), real, fake).item() == \
-        pytest.approx(0.0, abs=1e-10)
+    assert wgan_gradient_penalty(
+        lambda x: (x * unit).flatten(1).sum(1), real, fake
+    ).item() == pytest.approx(0.0, abs=1e-10)
     with pytest.raises(ValueError, match="same shape"):
         wgan_gradient_penalty(critic, real, fake[:2])
 
@@ -290,8 +291,12 @@ def test_wgan_gradient_penalty_backpropagates_into_the_discriminator():
     from ldm_teach.autoencoders import PatchDiscriminator, wgan_gradient_penalty
 
     disc = PatchDiscriminator(in_channels=1, base_channels=8, num_layers=2, norm="none")
-    pen = wgan_gradient_penalty(disc, torch.randn(2, 1, 32, 32), torch.randn(2, 1, 32, 32),
-                                generator=torch.Generator().manual_seed(0))
+    pen = wgan_gradient_penalty(
+        disc,
+        torch.randn(2, 1, 32, 32),
+        torch.randn(2, 1, 32, 32),
+        generator=torch.Generator().manual_seed(0),
+    )
     pen.backward()
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in disc.parameters())
 
@@ -300,8 +305,9 @@ def test_wgan_gradient_penalty_needs_gradients():
     from ldm_teach.autoencoders import wgan_gradient_penalty
 
     with torch.no_grad(), pytest.raises(RuntimeError, match="needs gradients"):
-        wgan_gradient_penalty(lambda x: x.sum((1, 2, 3)), torch.zeros(2, 1, 4, 4),
-                              torch.zeros(2, 1, 4, 4))
+        wgan_gradient_penalty(
+            lambda x: x.sum((1, 2, 3)), torch.zeros(2, 1, 4, 4), torch.zeros(2, 1, 4, 4)
+        )
     with pytest.raises(ValueError, match="non-empty"):
         wgan_gradient_penalty(lambda x: x, torch.zeros(0, 1, 4, 4), torch.zeros(0, 1, 4, 4))
 
@@ -310,11 +316,14 @@ def test_wgan_gradient_penalty_needs_gradients():
 
 
 @pytest.mark.parametrize("fn", [hinge_d_loss, non_saturating_d_loss])
-@pytest.mark.parametrize("real, fake, match", [
-    (torch.zeros(0), torch.zeros(3), "logits_real must be non-empty"),
-    (torch.zeros(3), torch.zeros(0, 1, 2, 2), "logits_fake must be non-empty"),
-    (torch.zeros(3, dtype=torch.int64), torch.zeros(3), "logits_real must be a floating"),
-])
+@pytest.mark.parametrize(
+    "real, fake, match",
+    [
+        (torch.zeros(0), torch.zeros(3), "logits_real must be non-empty"),
+        (torch.zeros(3), torch.zeros(0, 1, 2, 2), "logits_fake must be non-empty"),
+        (torch.zeros(3, dtype=torch.int64), torch.zeros(3), "logits_real must be a floating"),
+    ],
+)
 def test_d_losses_refuse_empty_and_integer_logits(fn, real, fake, match):
     with pytest.raises(ValueError, match=match):
         fn(real, fake)
@@ -332,11 +341,16 @@ def test_reconstruction_loss_refuses_empty_and_integer_images():
     with pytest.raises(ValueError, match="x must be non-empty"):
         reconstruction_loss(torch.zeros(0, 1, 2, 2), torch.zeros(0, 1, 2, 2))
     with pytest.raises(ValueError, match="x must be a floating"):
-        reconstruction_loss(torch.full((1, 1, 2, 2), 255, dtype=torch.uint8),
-                            torch.zeros(1, 1, 2, 2))
+        reconstruction_loss(
+            torch.full((1, 1, 2, 2), 255, dtype=torch.uint8), torch.zeros(1, 1, 2, 2)
+        )
     # mixed float dtypes (a bfloat16 x_hat under autocast) are fine
-    assert reconstruction_loss(torch.zeros(1, 1, 2, 2),
-                               torch.ones(1, 1, 2, 2, dtype=torch.bfloat16)).item() == 1.0
+    assert (
+        reconstruction_loss(
+            torch.zeros(1, 1, 2, 2), torch.ones(1, 1, 2, 2, dtype=torch.bfloat16)
+        ).item()
+        == 1.0
+    )
 
 
 def test_adaptive_weight_refuses_graphless_and_non_scalar_losses():
@@ -364,8 +378,11 @@ def test_generator_loss_and_penalties_refuse_bad_shapes_and_dtypes():
     from ldm_teach.autoencoders import wgan_gradient_penalty
 
     with pytest.raises(ValueError, match="same dtype"):
-        wgan_gradient_penalty(lambda t: t.sum((1, 2, 3)), torch.zeros(2, 1, 4, 4),
-                              torch.zeros(2, 1, 4, 4, dtype=torch.float64))
+        wgan_gradient_penalty(
+            lambda t: t.sum((1, 2, 3)),
+            torch.zeros(2, 1, 4, 4),
+            torch.zeros(2, 1, 4, 4, dtype=torch.float64),
+        )
 
 
 @pytest.mark.parametrize("field", ["kl_weight", "perceptual_weight", "disc_weight"])
@@ -388,8 +405,11 @@ def test_kl_weight_and_commitment_cost_refuse_nan_and_inf(value):
 
     with pytest.raises(ValueError, match="commitment_cost"):
         VQVAEConfig(commitment_cost=value)
-    model = AutoencoderKL(AutoencoderKLConfig(in_channels=1, base_channels=8, channel_mult=(1,),
-                                              norm_groups=4, latent_channels=2))
+    model = AutoencoderKL(
+        AutoencoderKLConfig(
+            in_channels=1, base_channels=8, channel_mult=(1,), norm_groups=4, latent_channels=2
+        )
+    )
     with pytest.raises(ValueError, match="kl_weight"):
         autoencoder_kl_loss(model, torch.zeros(1, 1, 8, 8), value)
 

@@ -238,16 +238,24 @@ def test_restart_respects_threshold_and_returns_zero_when_all_alive():
 def test_state_dict_keys():
     assert set(VectorQuantizer(4, 2).state_dict()) == {"codebook"}
     assert set(VectorQuantizer(4, 2, use_ema=True).state_dict()) == {
-        "codebook", "ema_cluster_size", "ema_code_sum"
+        "codebook",
+        "ema_cluster_size",
+        "ema_code_sum",
     }
 
 
-@pytest.mark.parametrize("kw,name", [
-    (dict(num_codes=1), "num_codes"), (dict(code_dim=0), "code_dim"),
-    (dict(commitment_cost=-0.1), "commitment_cost"), (dict(ema_decay=1.0), "ema_decay"),
-    (dict(ema_decay=-0.1), "ema_decay"), (dict(dead_code_threshold=-1.0), "dead_code_threshold"),
-    (dict(ema_eps=0.0), "ema_eps"),
-])
+@pytest.mark.parametrize(
+    "kw,name",
+    [
+        (dict(num_codes=1), "num_codes"),
+        (dict(code_dim=0), "code_dim"),
+        (dict(commitment_cost=-0.1), "commitment_cost"),
+        (dict(ema_decay=1.0), "ema_decay"),
+        (dict(ema_decay=-0.1), "ema_decay"),
+        (dict(dead_code_threshold=-1.0), "dead_code_threshold"),
+        (dict(ema_eps=0.0), "ema_eps"),
+    ],
+)
 def test_bad_arguments_raise(kw, name):
     args = dict(num_codes=4, code_dim=2)
     args.update(kw)
@@ -269,12 +277,15 @@ def test_bad_inputs_raise():
         vq.restart_dead_codes(torch.zeros(5, 3))
 
 
-@pytest.mark.parametrize("z_e, match", [
-    (torch.full((1, 2, 2, 2), float("nan")), "z_e must be finite"),
-    (torch.tensor([float("inf"), 0.0]).view(1, 2, 1, 1), "z_e must be finite"),
-    (torch.zeros(0, 2, 2, 2), "z_e must be non-empty"),
-    (torch.zeros(1, 2, 2, 2, dtype=torch.int64), "z_e must be a floating-point tensor"),
-])
+@pytest.mark.parametrize(
+    "z_e, match",
+    [
+        (torch.full((1, 2, 2, 2), float("nan")), "z_e must be finite"),
+        (torch.tensor([float("inf"), 0.0]).view(1, 2, 1, 1), "z_e must be finite"),
+        (torch.zeros(0, 2, 2, 2), "z_e must be non-empty"),
+        (torch.zeros(1, 2, 2, 2, dtype=torch.int64), "z_e must be a floating-point tensor"),
+    ],
+)
 def test_non_finite_empty_and_integer_latents_are_refused(z_e, match):
     vq = VectorQuantizer(4, 2)
     for fn in (vq, vq.nearest_code):

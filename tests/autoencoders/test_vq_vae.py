@@ -11,8 +11,15 @@ from ldm_teach.autoencoders.vq_vae import VQVAE, VQVAEConfig, vq_vae_loss
 
 
 def _cfg(**kw) -> VQVAEConfig:
-    base = dict(in_channels=1, base_channels=8, channel_mult=(1, 2), num_res_blocks=1,
-                norm_groups=4, num_codes=16, code_dim=3)
+    base = dict(
+        in_channels=1,
+        base_channels=8,
+        channel_mult=(1, 2),
+        num_res_blocks=1,
+        norm_groups=4,
+        num_codes=16,
+        code_dim=3,
+    )
     base.update(kw)
     return VQVAEConfig(**base)
 
@@ -42,8 +49,15 @@ def test_shapes_for_each_downsample_factor(mult, f):
 
 
 def test_config_round_trips_through_json():
-    cfg = _cfg(channel_mult=(1, 2, 2), mid_attention=False, dropout=0.1, use_ema=True,
-               ema_decay=0.9, commitment_cost=0.5, dead_code_threshold=2.0)
+    cfg = _cfg(
+        channel_mult=(1, 2, 2),
+        mid_attention=False,
+        dropout=0.1,
+        use_ema=True,
+        ema_decay=0.9,
+        commitment_cost=0.5,
+        dead_code_threshold=2.0,
+    )
     assert VQVAEConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
 
 
@@ -60,11 +74,21 @@ def test_backbone_config_shares_the_kl_fields():
     assert kl.downsample_factor == cfg.downsample_factor == 4
 
 
-@pytest.mark.parametrize("field,value", [
-    ("code_dim", 0), ("num_codes", 1), ("commitment_cost", -0.1), ("ema_decay", 1.0),
-    ("dead_code_threshold", -1.0), ("in_channels", 0), ("channel_mult", ()),
-    ("num_res_blocks", 0), ("dropout", 1.0), ("norm_groups", 0),
-])
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("code_dim", 0),
+        ("num_codes", 1),
+        ("commitment_cost", -0.1),
+        ("ema_decay", 1.0),
+        ("dead_code_threshold", -1.0),
+        ("in_channels", 0),
+        ("channel_mult", ()),
+        ("num_res_blocks", 0),
+        ("dropout", 1.0),
+        ("norm_groups", 0),
+    ],
+)
 def test_bad_config_fields_raise(field, value):
     with pytest.raises(ValueError, match=field):
         _cfg(**{field: value})
@@ -88,8 +112,9 @@ def test_encoder_and_decoder_are_the_kl_ones_with_a_d_channel_bottleneck():
 
 
 def test_kl_encoder_default_output_is_unchanged():
-    kl_cfg = AutoencoderKLConfig(in_channels=1, base_channels=8, channel_mult=(1, 2),
-                                 latent_channels=3, norm_groups=4)
+    kl_cfg = AutoencoderKLConfig(
+        in_channels=1, base_channels=8, channel_mult=(1, 2), latent_channels=3, norm_groups=4
+    )
     torch.manual_seed(0)
     default = Encoder(kl_cfg)
     torch.manual_seed(0)

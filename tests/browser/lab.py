@@ -32,21 +32,46 @@ def _free_port() -> int:
 def running_lab(root: Path, home: Path):
     """A JupyterLab server on 127.0.0.1 serving ``root``; yields (base_url, token)."""
     port, token = _free_port(), secrets.token_hex(16)
-    env = {**os.environ,
-           "JUPYTER_CONFIG_DIR": str(home / "config"), "JUPYTER_DATA_DIR": str(home / "data"),
-           "JUPYTER_RUNTIME_DIR": str(home / "runtime"), "IPYTHONDIR": str(home / "ipython"),
-           "MPLCONFIGDIR": str(home / "mpl")}
+    env = {
+        **os.environ,
+        "JUPYTER_CONFIG_DIR": str(home / "config"),
+        "JUPYTER_DATA_DIR": str(home / "data"),
+        "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
+        "IPYTHONDIR": str(home / "ipython"),
+        "MPLCONFIGDIR": str(home / "mpl"),
+    }
     env.pop("LDM_TEACH_STATIC_WIDGETS", None)  # the browser must get the real widgets
     jupyter = str(Path(sys.executable).with_name("jupyter"))
-    subprocess.run([jupyter, "labextension", "disable", "--level=user",
-                    "@jupyterlab/apputils-extension:announcements"], env=env,
-                   capture_output=True, check=False)
+    subprocess.run(
+        [
+            jupyter,
+            "labextension",
+            "disable",
+            "--level=user",
+            "@jupyterlab/apputils-extension:announcements",
+        ],
+        env=env,
+        capture_output=True,
+        check=False,
+    )
     log = open(home / "lab.log", "w")  # noqa: SIM115 (closed below)
     proc = subprocess.Popen(
-        [jupyter, "lab", "--no-browser", "--allow-root", "--ip=127.0.0.1", f"--port={port}",
-         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
-         "--LabApp.expose_app_in_browser=True"],
-        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        [
+            jupyter,
+            "lab",
+            "--no-browser",
+            "--allow-root",
+            "--ip=127.0.0.1",
+            f"--port={port}",
+            f"--IdentityProvider.token={token}",
+            f"--ServerApp.root_dir={root}",
+            "--LabApp.expose_app_in_browser=True",
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 90
@@ -57,7 +82,8 @@ def running_lab(root: Path, home: Path):
             except OSError:
                 if proc.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(
-                        f"jupyter lab did not start; see {home / 'lab.log'}") from None
+                        f"jupyter lab did not start; see {home / 'lab.log'}"
+                    ) from None
                 time.sleep(0.5)
         yield base, token
     finally:
@@ -71,14 +97,18 @@ def running_lab(root: Path, home: Path):
 
 
 # the notebook's kernel, as JupyterLab's session context reports it
-KERNEL_STATUS = ("(() => { const w = window.jupyterapp.shell.currentWidget; "
-                 "const k = w && w.sessionContext && w.sessionContext.session "
-                 "&& w.sessionContext.session.kernel; return k ? k.status : 'none'; })()")
+KERNEL_STATUS = (
+    "(() => { const w = window.jupyterapp.shell.currentWidget; "
+    "const k = w && w.sessionContext && w.sessionContext.session "
+    "&& w.sessionContext.session.kernel; return k ? k.status : 'none'; })()"
+)
 
 
 # code cells still queued or running: their prompt reads "[*]:"
-PENDING = ("Array.from(document.querySelectorAll('.jp-InputArea-prompt'))"
-           ".filter(e => e.textContent.includes('*')).length")
+PENDING = (
+    "Array.from(document.querySelectorAll('.jp-InputArea-prompt'))"
+    ".filter(e => e.textContent.includes('*')).length"
+)
 
 
 def _wait(condition, timeout_s: float, what: str, poll_s: float = 0.5) -> None:
@@ -89,15 +119,17 @@ def _wait(condition, timeout_s: float, what: str, poll_s: float = 0.5) -> None:
         time.sleep(poll_s)
 
 
-def run_all_and_move_slider(base: str, token: str, notebook: str, screenshot: Path,
-                            timeout_s: float = 600) -> dict:
+def run_all_and_move_slider(
+    base: str, token: str, notebook: str, screenshot: Path, timeout_s: float = 600
+) -> dict:
     """Open ``notebook`` (path relative to the server root), run all cells, press
     ArrowRight on the first stepper's slider; returns the image sources and readouts."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM,
-                                    args=["--no-sandbox", "--disable-dev-shm-usage"])
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-dev-shm-usage"]
+        )
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.goto(f"{base}/lab/tree/{notebook}?token={token}&reset")
         page.wait_for_function("window.jupyterapp !== undefined", timeout=90_000)
@@ -107,8 +139,11 @@ def run_all_and_move_slider(base: str, token: str, notebook: str, screenshot: Pa
         page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
         stepper = page.locator(".ldm-teach-stepper").first
         stepper.wait_for(timeout=timeout_s * 1000)
-        _wait(lambda: page.evaluate(KERNEL_STATUS) == "idle" and page.evaluate(PENDING) == 0,
-              timeout_s, "the kernel to finish every cell")
+        _wait(
+            lambda: page.evaluate(KERNEL_STATUS) == "idle" and page.evaluate(PENDING) == 0,
+            timeout_s,
+            "the kernel to finish every cell",
+        )
         stepper.scroll_into_view_if_needed()
         page.wait_for_timeout(500)  # let a windowed notebook render the cell it scrolled to
         image = stepper.locator("img").first
@@ -120,11 +155,16 @@ def run_all_and_move_slider(base: str, token: str, notebook: str, screenshot: Pa
         handle.press("ArrowRight")
         _wait(lambda: image.get_attribute("src") != before_src, 60, "the image to be redrawn")
         after_src, after_readout = image.get_attribute("src"), readout.text_content()
-        errors = page.locator(".jp-OutputArea-output[data-mime-type="
-                              "'application/vnd.jupyter.stderr']").all_inner_texts()
+        errors = page.locator(
+            ".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']"
+        ).all_inner_texts()
         tracebacks = [e for e in errors if "Traceback" in e or "Error" in e]
         page.screenshot(path=str(screenshot), full_page=False)
         browser.close()
-    return {"before_src": before_src, "after_src": after_src,
-            "before_readout": before_readout, "after_readout": after_readout,
-            "errors": tracebacks}
+    return {
+        "before_src": before_src,
+        "after_src": after_src,
+        "before_readout": before_readout,
+        "after_readout": after_readout,
+        "errors": tracebacks,
+    }

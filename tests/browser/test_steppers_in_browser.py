@@ -41,8 +41,9 @@ def test_10_3_forward_stepper_redraws_in_chromium(tmp_path):
     home = tmp_path / "home"
     home.mkdir()
     with running_lab(root, home) as (base, token):
-        result = run_all_and_move_slider(base, token, NOTEBOOK.name, tmp_path / "stepper.png",
-                                         timeout_s=900)
+        result = run_all_and_move_slider(
+            base, token, NOTEBOOK.name, tmp_path / "stepper.png", timeout_s=900
+        )
     assert result["errors"] == []
     assert result["before_readout"].strip() == "0"
     assert result["after_readout"].strip() == "50"  # ForwardStepper's default t grid: 0, 50, ...

@@ -118,11 +118,16 @@ def test_unknown_attribute_raises():
         render_shape({"shape": "circle", "colour": "purple", "size": "small", "position": "top"})
 
 
-@pytest.mark.parametrize("size,offset,message", [
-    (0, (0.0, 0.0), "size must be an int in"), (32.0, (0.0, 0.0), "size must be an int in"),
-    (32, (float("nan"), 0.0), "offset must be two finite"), (32, (5.0, 0.0), "offset must"),
-    (32, (0.0,), "offset must"),
-])
+@pytest.mark.parametrize(
+    "size,offset,message",
+    [
+        (0, (0.0, 0.0), "size must be an int in"),
+        (32.0, (0.0, 0.0), "size must be an int in"),
+        (32, (float("nan"), 0.0), "offset must be two finite"),
+        (32, (5.0, 0.0), "offset must"),
+        (32, (0.0,), "offset must"),
+    ],
+)
 def test_render_shape_refuses_a_bad_size_or_offset(size, offset, message):
     # found by the third bad-input pass: a NaN offset drew a blank image, size 0 an empty one
     from ldm_teach.data.shapes import render_shape

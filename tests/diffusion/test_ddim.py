@@ -319,16 +319,30 @@ def test_zero_terminal_snr_with_eps_prediction_is_refused():
     model_fn = lambda x, t: torch.tanh(x)  # noqa: E731
     match = r"x0 cannot be recovered from eps where alpha_bar_t = 0 \(t=99.*v_prediction"
     with pytest.raises(ValueError, match=match):
-        ddim_sample(model_fn, SHAPE, sched, num_inference_steps=5, spacing="trailing",
-                    progress=False)
+        ddim_sample(
+            model_fn, SHAPE, sched, num_inference_steps=5, spacing="trailing", progress=False
+        )
     with pytest.raises(ValueError, match=match):
         ddpm_sample(model_fn, SHAPE, sched, progress=False)
     # "leading" spacing never visits t = 99, so eps sampling stays possible (and finite)
-    out = ddim_sample(model_fn, SHAPE, sched, num_inference_steps=5, progress=False,
-                      generator=torch.Generator().manual_seed(0))
+    out = ddim_sample(
+        model_fn,
+        SHAPE,
+        sched,
+        num_inference_steps=5,
+        progress=False,
+        generator=torch.Generator().manual_seed(0),
+    )
     assert torch.isfinite(out).all()
     # the same network read as v samples fine from t = 99
-    out = ddim_sample(model_fn, SHAPE, sched, num_inference_steps=5, spacing="trailing",
-                      prediction_type="v_prediction", progress=False,
-                      generator=torch.Generator().manual_seed(0))
+    out = ddim_sample(
+        model_fn,
+        SHAPE,
+        sched,
+        num_inference_steps=5,
+        spacing="trailing",
+        prediction_type="v_prediction",
+        progress=False,
+        generator=torch.Generator().manual_seed(0),
+    )
     assert torch.isfinite(out).all()

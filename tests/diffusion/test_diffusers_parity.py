@@ -199,8 +199,13 @@ def test_ddim_step_with_clipping_matches():
 )
 def test_ddim_sampling_loop_matches(spacing, name, rescale, prediction_type):
     # A whole loop, eta = 0.5, each side with its own identically seeded generator.
-    ours, cfg = _configs(name, rescale=rescale, timestep_spacing=spacing, steps_offset=1,
-                         prediction_type=prediction_type)
+    ours, cfg = _configs(
+        name,
+        rescale=rescale,
+        timestep_spacing=spacing,
+        steps_offset=1,
+        prediction_type=prediction_type,
+    )
     ref = _use_float64_schedule(diffusers.DDIMScheduler(**cfg), ours)
     ref.set_timesteps(10)
 

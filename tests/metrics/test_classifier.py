@@ -45,19 +45,29 @@ def test_accuracy_validates_labels(classifier):
         classifier.predict(torch.zeros(4, 3, 8, 8))
 
 
-@pytest.mark.parametrize("labels", [torch.tensor([0.2, 1.7, 2.9]), torch.tensor([0, 1, 10]),
-                                    torch.tensor([-1, 0, 1]), torch.tensor([True, False, True])])
+@pytest.mark.parametrize(
+    "labels",
+    [
+        torch.tensor([0.2, 1.7, 2.9]),
+        torch.tensor([0, 1, 10]),
+        torch.tensor([-1, 0, 1]),
+        torch.tensor([True, False, True]),
+    ],
+)
 def test_accuracy_refuses_labels_that_could_never_match(labels):
     images = DigitsDataset("test").images[:3]
     with pytest.raises(ValueError, match="labels must be"):
         DigitsClassifier.fit_default().accuracy(images, labels)
 
 
-@pytest.mark.parametrize("images,message", [
-    (torch.full((2, 1, 32, 32), float("nan")), "finite"),
-    (torch.zeros(0, 1, 32, 32), "empty batch"),
-    (torch.full((2, 1, 32, 32), 255.0), r"\[0, 255\]"),
-])
+@pytest.mark.parametrize(
+    "images,message",
+    [
+        (torch.full((2, 1, 32, 32), float("nan")), "finite"),
+        (torch.zeros(0, 1, 32, 32), "empty batch"),
+        (torch.full((2, 1, 32, 32), 255.0), r"\[0, 255\]"),
+    ],
+)
 def test_classifier_names_images_it_cannot_score(images, message):
     # found by the third bad-input pass: scikit-learn's "Input X contains NaN", and
     # [0, 255] images silently clipped to white

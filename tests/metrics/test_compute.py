@@ -39,7 +39,8 @@ def test_conv_forward_flops():
 def test_attention_matrix_bytes_closed_form():
     assert attention_matrix_bytes(4, 8) == (32 * 32) * 4
     assert attention_matrix_bytes(4, 8, batch_size=2, heads=3, bytes_per_element=2) == (
-        2 * 3 * 32 * 32 * 2)
+        2 * 3 * 32 * 32 * 2
+    )
 
 
 def test_chapter_memory_estimate_1024():
@@ -104,11 +105,16 @@ def test_count_flops_refuses_a_backward_pass_that_does_not_exist():
         count_flops(layer(x))
 
 
-@pytest.mark.parametrize("kwargs,arg", [
-    ({"attention_downsample": 0}, "attention_downsample"),
-    ({"height": -8}, "height"), ({"width": 2.5}, "width"), ({"batch_size": True}, "batch_size"),
-    ({"height": 4}, "height must be at least attention_downsample=8"),
-])
+@pytest.mark.parametrize(
+    "kwargs,arg",
+    [
+        ({"attention_downsample": 0}, "attention_downsample"),
+        ({"height": -8}, "height"),
+        ({"width": 2.5}, "width"),
+        ({"batch_size": True}, "batch_size"),
+        ({"height": 4}, "height must be at least attention_downsample=8"),
+    ],
+)
 def test_chapter_memory_estimate_names_a_bad_argument(kwargs, arg):
     # attention_downsample=0 used to raise ZeroDivisionError
     args = {"height": 256, "width": 256, **kwargs}
@@ -116,9 +122,16 @@ def test_chapter_memory_estimate_names_a_bad_argument(kwargs, arg):
         chapter_memory_estimate_gb(**args)
 
 
-@pytest.mark.parametrize("kwargs,arg", [({"height": -1}, "height"), ({"width": 64.5}, "width"),
-                                        ({"heads": -2}, "heads"), ({"height": 0}, "height"),
-                                        ({"width": float("nan")}, "width")])
+@pytest.mark.parametrize(
+    "kwargs,arg",
+    [
+        ({"height": -1}, "height"),
+        ({"width": 64.5}, "width"),
+        ({"heads": -2}, "heads"),
+        ({"height": 0}, "height"),
+        ({"width": float("nan")}, "width"),
+    ],
+)
 def test_attention_matrix_bytes_names_a_bad_argument(kwargs, arg):
     # found by the third bad-input pass: (-1, 64) gave 16384, heads=-2 a negative size
     args = {"height": 64, "width": 64, **kwargs}

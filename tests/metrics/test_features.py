@@ -22,8 +22,12 @@ def net():
 def test_feature_shapes_and_logits(net):
     x = torch.rand(3, 1, 32, 32) * 2 - 1
     feats = net.features(x)
-    assert [tuple(f.shape) for f in feats] == [(3, 16, 32, 32), (3, 32, 16, 16), (3, 64, 8, 8),
-                                               (3, 64, 4, 4)]
+    assert [tuple(f.shape) for f in feats] == [
+        (3, 16, 32, 32),
+        (3, 32, 16, 16),
+        (3, 64, 8, 8),
+        (3, 64, 4, 4),
+    ]
     assert net(x).shape == (3, 10)
 
 

@@ -99,8 +99,9 @@ def test_data_range_255_is_accepted_for_0_255_images():
     y = (_images(seed=1) + 1) * 127.5
     assert torch.allclose(psnr(x, y, data_range=255.0), psnr(x / 127.5 - 1, y / 127.5 - 1))
     # SSIM's luminance term depends on the mean, so only a pure rescaling leaves it unchanged
-    assert torch.allclose(ssim(x, y, data_range=255.0), ssim(x / 255, y / 255, data_range=1.0),
-                          atol=1e-5)
+    assert torch.allclose(
+        ssim(x, y, data_range=255.0), ssim(x / 255, y / 255, data_range=1.0), atol=1e-5
+    )
 
 
 def test_ssim_needs_the_full_window():

@@ -143,18 +143,35 @@ def _fail_if_run(*args, **kwargs):
     raise AssertionError("the network ran before the input checks")
 
 
-@pytest.mark.parametrize("x, y, kwargs, match", [
-    (torch.full((1, 3, 32, 32), 255.0), torch.zeros(1, 3, 32, 32), {}, r"far outside \[-1, 1\]"),
-    (-torch.ones(1, 3, 32, 32), torch.zeros(1, 3, 32, 32), {"normalize": True},
-     "normalize=False"),
-    (torch.full((1, 3, 32, 32), float("nan")), torch.zeros(1, 3, 32, 32), {}, "finite"),
-    (torch.zeros(0, 3, 32, 32), torch.zeros(0, 3, 32, 32), {}, "at least one image"),
-    (torch.zeros(1, 3, 32, 32), torch.zeros(1, 3, 32, 32, dtype=torch.float64), {}, "dtype"),
-    (torch.zeros(1, 3, 32, 32, dtype=torch.uint8), torch.zeros(1, 3, 32, 32), {},
-     "x must be a floating-point"),
-])
-def test_forward_checks_inputs_before_the_network_runs(random_metric, monkeypatch, x, y,
-                                                       kwargs, match):
+@pytest.mark.parametrize(
+    "x, y, kwargs, match",
+    [
+        (
+            torch.full((1, 3, 32, 32), 255.0),
+            torch.zeros(1, 3, 32, 32),
+            {},
+            r"far outside \[-1, 1\]",
+        ),
+        (
+            -torch.ones(1, 3, 32, 32),
+            torch.zeros(1, 3, 32, 32),
+            {"normalize": True},
+            "normalize=False",
+        ),
+        (torch.full((1, 3, 32, 32), float("nan")), torch.zeros(1, 3, 32, 32), {}, "finite"),
+        (torch.zeros(0, 3, 32, 32), torch.zeros(0, 3, 32, 32), {}, "at least one image"),
+        (torch.zeros(1, 3, 32, 32), torch.zeros(1, 3, 32, 32, dtype=torch.float64), {}, "dtype"),
+        (
+            torch.zeros(1, 3, 32, 32, dtype=torch.uint8),
+            torch.zeros(1, 3, 32, 32),
+            {},
+            "x must be a floating-point",
+        ),
+    ],
+)
+def test_forward_checks_inputs_before_the_network_runs(
+    random_metric, monkeypatch, x, y, kwargs, match
+):
     monkeypatch.setattr(random_metric.model, "forward", _fail_if_run)
     with pytest.raises(ValueError, match=match):
         random_metric(x, y, **kwargs)

@@ -109,8 +109,11 @@ def test_rate_distortion_point_on_a_small_autoencoder():
     from ldm_teach.metrics.rate import rate_distortion_point
 
     torch.manual_seed(0)
-    ae = AutoencoderKL(AutoencoderKLConfig(in_channels=3, base_channels=8, channel_mult=(1, 2),
-                                           latent_channels=4, norm_groups=4)).eval()
+    ae = AutoencoderKL(
+        AutoencoderKLConfig(
+            in_channels=3, base_channels=8, channel_mult=(1, 2), latent_channels=4, norm_groups=4
+        )
+    ).eval()
     x = torch.rand(6, 3, 16, 16) * 2 - 1
     p = rate_distortion_point(ae, x, bits=8)
     assert p["f"] == 2 and p["channels"] == 4
@@ -122,7 +125,8 @@ def test_rate_distortion_point_on_a_small_autoencoder():
     assert coarse["raw_bpp"] == 2.0
     assert p["perceptual"] is None
     with_l1 = rate_distortion_point(
-        ae, x, perceptual_fn=lambda a, b: (a - b).abs().flatten(1).mean(1))
+        ae, x, perceptual_fn=lambda a, b: (a - b).abs().flatten(1).mean(1)
+    )
     assert with_l1["perceptual"] > 0
 
 

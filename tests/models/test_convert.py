@@ -8,8 +8,9 @@ from ldm_teach.diffusion import NoiseSchedule, ScheduleConfig, ddim_sample
 from ldm_teach.diffusion.forward import get_v, predict_x0_from_eps
 from ldm_teach.models import PredictionConverter
 
-SCHEDULE = NoiseSchedule(ScheduleConfig(beta_schedule="scaled_linear", beta_start=0.00085,
-                                        beta_end=0.012))
+SCHEDULE = NoiseSchedule(
+    ScheduleConfig(beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012)
+)
 
 
 class _Eps(nn.Module):
@@ -51,14 +52,33 @@ def test_sampling_the_converted_network_with_its_type_gives_the_same_samples():
     gen = lambda: torch.Generator().manual_seed(3)  # noqa: E731
     eps_net = _Eps()
     v_net = PredictionConverter(eps_net, SCHEDULE, "epsilon", "v_prediction")
-    a = ddim_sample(lambda x, t: eps_net(x, t), (2, 1, 4, 4), SCHEDULE, num_inference_steps=10,
-                    generator=gen(), progress=False)
-    b = ddim_sample(lambda x, t: v_net(x, t), (2, 1, 4, 4), SCHEDULE, num_inference_steps=10,
-                    generator=gen(), progress=False, prediction_type="v_prediction")
+    a = ddim_sample(
+        lambda x, t: eps_net(x, t),
+        (2, 1, 4, 4),
+        SCHEDULE,
+        num_inference_steps=10,
+        generator=gen(),
+        progress=False,
+    )
+    b = ddim_sample(
+        lambda x, t: v_net(x, t),
+        (2, 1, 4, 4),
+        SCHEDULE,
+        num_inference_steps=10,
+        generator=gen(),
+        progress=False,
+        prediction_type="v_prediction",
+    )
     torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
     # read with the wrong type, the same network gives different samples
-    c = ddim_sample(lambda x, t: v_net(x, t), (2, 1, 4, 4), SCHEDULE, num_inference_steps=10,
-                    generator=gen(), progress=False)
+    c = ddim_sample(
+        lambda x, t: v_net(x, t),
+        (2, 1, 4, 4),
+        SCHEDULE,
+        num_inference_steps=10,
+        generator=gen(),
+        progress=False,
+    )
     assert (a - c).abs().max() > 0.1
 
 

@@ -161,16 +161,26 @@ def test_eps_error_of_a_v_model_is_measured_on_the_eps_it_implies():
     from ldm_teach.models import PredictionConverter
 
     eps_model = tiny_ldm()
-    v_unet = PredictionConverter(eps_model.unet, eps_model.schedule, source="epsilon",
-                                 target="v_prediction")
-    read_as_v = LatentDiffusion(eps_model.autoencoder, v_unet, eps_model.schedule.config,
-                                float(eps_model.scale_factor), prediction_type="v_prediction")
-    read_as_eps = LatentDiffusion(eps_model.autoencoder, v_unet, eps_model.schedule.config,
-                                  float(eps_model.scale_factor))
+    v_unet = PredictionConverter(
+        eps_model.unet, eps_model.schedule, source="epsilon", target="v_prediction"
+    )
+    read_as_v = LatentDiffusion(
+        eps_model.autoencoder,
+        v_unet,
+        eps_model.schedule.config,
+        float(eps_model.scale_factor),
+        prediction_type="v_prediction",
+    )
+    read_as_eps = LatentDiffusion(
+        eps_model.autoencoder, v_unet, eps_model.schedule.config, float(eps_model.scale_factor)
+    )
     y = torch.arange(4) % 3
-    runs = [diagnose(m, images(), y, num_buckets=4, sample=False,
-                     generator=torch.Generator().manual_seed(0))["eps_mse"]
-            for m in (eps_model, read_as_v, read_as_eps)]
+    runs = [
+        diagnose(
+            m, images(), y, num_buckets=4, sample=False, generator=torch.Generator().manual_seed(0)
+        )["eps_mse"]
+        for m in (eps_model, read_as_v, read_as_eps)
+    ]
     for (_, _, a), (_, _, b) in zip(runs[0], runs[1], strict=True):
         assert math.isclose(a, b, rel_tol=1e-4, abs_tol=1e-6)
     assert runs[2] != runs[0]  # the same v-network read as eps is the clinic's case 4

@@ -185,8 +185,17 @@ def test_construction_errors():
 def test_construction_refuses_inf_scale_out_channels_and_missing_schedule():
     with pytest.raises(ValueError, match="scale_factor must be a finite positive"):
         LatentDiffusion(tiny_ae(), tiny_unet(), ScheduleConfig(), float("inf"))  # was accepted
-    unet = UNet(UNetConfig(in_channels=4, out_channels=3, base_channels=16, channel_mult=(1,),
-                           num_res_blocks=1, attention_levels=(), norm_groups=8))
+    unet = UNet(
+        UNetConfig(
+            in_channels=4,
+            out_channels=3,
+            base_channels=16,
+            channel_mult=(1,),
+            num_res_blocks=1,
+            attention_levels=(),
+            norm_groups=8,
+        )
+    )
     with pytest.raises(ValueError, match=r"unet.config.out_channels \(3\)"):
         LatentDiffusion(tiny_ae(), unet, ScheduleConfig(), 1.0)  # was a broadcast error in loss
     with pytest.raises(ValueError, match="schedule_config must be a ScheduleConfig"):
@@ -238,8 +247,9 @@ def test_sample_refuses_to_return_non_finite_images():
     with torch.no_grad():
         ldm.unet.conv_out.bias.fill_(float("nan"))
     with pytest.raises(RuntimeError, match=r"sampling diverged.*guidance_scale=2.*schedule"):
-        ldm.sample(2, 8, torch.tensor([0, 1]), guidance_scale=2.0, num_inference_steps=2,
-                   progress=False)
+        ldm.sample(
+            2, 8, torch.tensor([0, 1]), guidance_scale=2.0, num_inference_steps=2, progress=False
+        )
 
 
 def test_prediction_type_is_validated_and_defaults_to_epsilon():
@@ -257,8 +267,9 @@ def _v_ldm(read_as: str = "v_prediction", T: int = 8) -> LatentDiffusion:
     ``read_as``."""
     eps = _eps_ldm(T)
     v_unet = PredictionConverter(eps.unet, eps.schedule, "epsilon", "v_prediction")
-    return LatentDiffusion(eps.autoencoder, v_unet, eps.schedule.config, 0.5,
-                           prediction_type=read_as)
+    return LatentDiffusion(
+        eps.autoencoder, v_unet, eps.schedule.config, 0.5, prediction_type=read_as
+    )
 
 
 @pytest.mark.parametrize("sampler", ["ddim", "ddpm"])
@@ -286,8 +297,9 @@ def test_loss_target_follows_prediction_type(prediction_type):
     g = torch.Generator().manual_seed(3)
     t = torch.randint(0, ldm.schedule.num_train_timesteps, (4,), generator=g)
     eps = torch.randn(z0.shape, generator=g)
-    target = {"epsilon": eps, "v_prediction": get_v(z0, eps, t, ldm.schedule),
-              "sample": z0}[prediction_type]
+    target = {"epsilon": eps, "v_prediction": get_v(z0, eps, t, ldm.schedule), "sample": z0}[
+        prediction_type
+    ]
     out = ldm.unet(q_sample(z0, t, eps, ldm.schedule), t, y)
     loss = ldm.loss(z0, y, torch.Generator().manual_seed(3))
     torch.testing.assert_close(loss, torch.nn.functional.mse_loss(out, target))

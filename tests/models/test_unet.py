@@ -192,8 +192,11 @@ def test_empty_batch_raises(num_classes):
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float16, torch.int64])
 def test_x_of_another_dtype_than_the_weights_names_both(dtype):
     # a float64 x used to fail deep inside conv2d ("Input type (double) and bias type ...")
-    with pytest.raises(TypeError, match=rf"x must have the UNet's dtype torch.float32, got "
-                                        rf"{dtype}; convert \(x.to\(torch.float32\)"):
+    with pytest.raises(
+        TypeError,
+        match=rf"x must have the UNet's dtype torch.float32, got "
+        rf"{dtype}; convert \(x.to\(torch.float32\)",
+    ):
         _unet()(_x().to(dtype), torch.tensor([1, 1]))
     with pytest.raises(TypeError, match="x must be a torch.Tensor, got ndarray"):
         _unet()(_x().numpy(), torch.tensor([1, 1]))

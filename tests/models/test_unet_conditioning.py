@@ -11,8 +11,16 @@ from ldm_teach.models import UNet, UNetConfig
 from ldm_teach.nn.film import FiLM
 from ldm_teach.nn.transformer import SpatialTransformer
 
-BASE = dict(in_channels=2, out_channels=2, base_channels=16, channel_mult=(1, 2),
-            num_res_blocks=1, attention_levels=(), num_heads=2, norm_groups=8)
+BASE = dict(
+    in_channels=2,
+    out_channels=2,
+    base_channels=16,
+    channel_mult=(1, 2),
+    num_res_blocks=1,
+    attention_levels=(),
+    num_heads=2,
+    norm_groups=8,
+)
 
 
 def _randomised(cfg: UNetConfig) -> UNet:
@@ -59,10 +67,16 @@ def test_modes_build_the_expected_modules():
 
 
 def test_condition_levels_select_fine_or_coarse_injection():
-    fine = UNet(UNetConfig(**BASE, num_classes=3, class_conditioning="cross_attention",
-                           condition_levels=(0,)))
-    coarse = UNet(UNetConfig(**BASE, num_classes=3, class_conditioning="cross_attention",
-                             condition_levels=(1,)))
+    fine = UNet(
+        UNetConfig(
+            **BASE, num_classes=3, class_conditioning="cross_attention", condition_levels=(0,)
+        )
+    )
+    coarse = UNet(
+        UNetConfig(
+            **BASE, num_classes=3, class_conditioning="cross_attention", condition_levels=(1,)
+        )
+    )
     assert all(isinstance(c, SpatialTransformer) for c in fine.down_conds[0])
     assert all(isinstance(c, nn.Identity) for c in fine.down_conds[1])
     assert isinstance(fine.mid_cond, nn.Identity)

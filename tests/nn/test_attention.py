@@ -73,7 +73,8 @@ def test_self_attention_matches_torch_multihead_attention(heads):
     mha = nn.MultiheadAttention(C, heads, batch_first=True)
     with torch.no_grad():
         mha.in_proj_weight.copy_(
-            torch.cat([layer.to_q.weight, layer.to_k.weight, layer.to_v.weight]))
+            torch.cat([layer.to_q.weight, layer.to_k.weight, layer.to_v.weight])
+        )
         mha.in_proj_bias.copy_(torch.cat([layer.to_q.bias, layer.to_k.bias, layer.to_v.bias]))
         mha.out_proj.weight.copy_(layer.to_out.weight)
         mha.out_proj.bias.copy_(layer.to_out.bias)

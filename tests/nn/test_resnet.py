@@ -84,8 +84,9 @@ def test_resnet_matches_diffusers_resnetblock2d_key_by_key(cin, cout, temb):
     resnet = pytest.importorskip("diffusers.models.resnet")
     torch.manual_seed(0)
     ours = ResnetBlock(cin, cout, temb, norm_groups=8).eval()
-    ref = resnet.ResnetBlock2D(in_channels=cin, out_channels=cout, temb_channels=temb,
-                               groups=8, eps=1e-6).eval()
+    ref = resnet.ResnetBlock2D(
+        in_channels=cin, out_channels=cout, temb_channels=temb, groups=8, eps=1e-6
+    ).eval()
     with torch.no_grad():  # non-trivial norms
         for name, p in ours.named_parameters():
             if "norm" in name:

@@ -81,8 +81,9 @@ def _tiny(monkeypatch, base: str, **changes) -> str:
     from ldm_teach.pretrained import recipes
 
     name = f"tiny-{base}"
-    recipe = dataclasses.replace(recipes.LDM_RECIPES[base], convergence_steps=2, eval_steps=2,
-                                 **changes)
+    recipe = dataclasses.replace(
+        recipes.LDM_RECIPES[base], convergence_steps=2, eval_steps=2, **changes
+    )
     monkeypatch.setitem(recipes.LDM_RECIPES, name, recipe)
     return name
 
@@ -91,10 +92,19 @@ def test_ldm_recipe_family_differs_only_in_what_it_compares():
     from ldm_teach.pretrained.recipes import LDM_RECIPES
 
     base = LDM_RECIPES["digits-cmp-f4"]
-    for name in ("digits-sched-linear", "digits-sched-cosine", "digits-sched-raw",
-                 "digits-sched-heuristic", "digits-sched-shift", "digits-sched-resolution",
-                 "digits-xattn-fine",
-                 "digits-xattn-coarse", "digits-cmp-f8", "digits-cmp-f16", "digits-cmp-pixel"):
+    for name in (
+        "digits-sched-linear",
+        "digits-sched-cosine",
+        "digits-sched-raw",
+        "digits-sched-heuristic",
+        "digits-sched-shift",
+        "digits-sched-resolution",
+        "digits-xattn-fine",
+        "digits-xattn-coarse",
+        "digits-cmp-f8",
+        "digits-cmp-f16",
+        "digits-cmp-pixel",
+    ):
         r = LDM_RECIPES[name]
         assert r.train == base.train, name
         assert r.unet.base_channels == base.unet.base_channels, name
@@ -153,8 +163,9 @@ def test_convergence_segments_equal_one_uninterrupted_run(tmp_path, monkeypatch)
     from ldm_teach.pretrained import recipes
 
     plain = "tiny-plain"  # the same recipe, trained in one go
-    monkeypatch.setitem(recipes.LDM_RECIPES, plain,
-                        dataclasses.replace(recipes.LDM_RECIPES[tracked], eval_every=0))
+    monkeypatch.setitem(
+        recipes.LDM_RECIPES, plain, dataclasses.replace(recipes.LDM_RECIPES[tracked], eval_every=0)
+    )
     card_once = train_ldm_recipe(plain, once, steps=4, progress=False)
     assert "convergence" not in card_once
     a, _ = load_state_dict(tracked, tmp_path)
@@ -173,9 +184,14 @@ def test_convergence_segments_equal_one_uninterrupted_run(tmp_path, monkeypatch)
         ({"convergence_steps": 0}, "convergence_steps"),
         ({"eval_steps": None}, "eval_steps"),
         ({"schedule_from_latents": "std_shift", "scale_factor": None}, "scale_factor=1.0"),
-        ({"schedule_from_latents": "chapter_heuristic", "scale_factor": 1.0,
-          "schedule": ScheduleConfig(num_train_timesteps=1000, beta_schedule="cosine")},
-         "heuristic"),
+        (
+            {
+                "schedule_from_latents": "chapter_heuristic",
+                "scale_factor": 1.0,
+                "schedule": ScheduleConfig(num_train_timesteps=1000, beta_schedule="cosine"),
+            },
+            "heuristic",
+        ),
     ],
 )
 def test_ldm_recipe_rejects_bad_fields(changes, match):
@@ -187,16 +203,27 @@ def test_ldm_recipe_rejects_bad_fields(changes, match):
         dataclasses.replace(LDM_RECIPES["digits-cmp-f4"], **changes)
 
 
-@pytest.mark.parametrize("kwargs, match", [({"per_class": 1}, "per_class"),
-                                           ({"per_class": 10_000}, "per_class"),
-                                           ({"seed": -1}, "seed"), ({"seed": 1.5}, "seed")])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"per_class": 1}, "per_class"),
+        ({"per_class": 10_000}, "per_class"),
+        ({"seed": -1}, "seed"),
+        ({"seed": 1.5}, "seed"),
+    ],
+)
 def test_measure_ldm_samples_rejects_bad_arguments(kwargs, match):
     from ldm_teach.metrics import measure_ldm_samples
     from ldm_teach.pretrained import load_latent_diffusion
 
     with pytest.raises(ValueError, match=match):
-        measure_ldm_samples(load_latent_diffusion("digits-cmp-f8"), 2, 2.0,
-                            feature_net=load_feature_net("digits-features"), **kwargs)
+        measure_ldm_samples(
+            load_latent_diffusion("digits-cmp-f8"),
+            2,
+            2.0,
+            feature_net=load_feature_net("digits-features"),
+            **kwargs,
+        )
 
 
 def test_output_folder_is_checked_before_training(tmp_path):
@@ -215,8 +242,9 @@ def test_output_folder_is_checked_before_training(tmp_path):
         train_ldm_recipe("digits-ldm", "", steps=500, progress=False)
     (tmp_path / "digits-kl-f4.safetensors").mkdir()
     with pytest.raises(IsADirectoryError, match="is a folder"):
-        train_autoencoder_recipe("digits-kl-f4", tmp_path, steps=500, overwrite=True,
-                                 progress=False)
+        train_autoencoder_recipe(
+            "digits-kl-f4", tmp_path, steps=500, overwrite=True, progress=False
+        )
     assert time.perf_counter() - t0 < 30  # refused before training
     assert afile.read_text() == "keep"
 
@@ -241,8 +269,11 @@ def test_ldm_card_pins_the_autoencoder_it_was_trained_on(tmp_path, monkeypatch):
     ae = load_autoencoder("digits-kl-f4", tmp_path)
     with torch.no_grad():
         ae.post_quant_conv.bias.add_(0.5)
-    ae_card = {k: v for k, v in load_card("digits-kl-f4", tmp_path).items()
-               if k not in ("sha256", "name", "dtype", "card_sha256")}
+    ae_card = {
+        k: v
+        for k, v in load_card("digits-kl-f4", tmp_path).items()
+        if k not in ("sha256", "name", "dtype", "card_sha256")
+    }
     save_pretrained(ae, "digits-kl-f4", ae_card, tmp_path, overwrite=True)
     with pytest.raises(ParentMismatchError, match="Retrain the latent diffusion model"):
         check_autoencoder_pin(saved, tmp_path)
@@ -279,11 +310,14 @@ def test_ldm_recipes_are_what_their_shipped_cards_record():
         assert card["train_config"]["steps"] == recipe.train.steps, name
         shipped = ScheduleConfig(**card["config"]["schedule"])
         # adapted schedules used the unrounded latent std; the card stores it to 5 digits
-        expected = latent_schedule(recipe, card["latent_std"] if recipe.schedule_from_latents
-                                   else 1.0)
+        expected = latent_schedule(
+            recipe, card["latent_std"] if recipe.schedule_from_latents else 1.0
+        )
         for field in ("num_train_timesteps", "beta_schedule", "rescale_betas_zero_snr"):
             assert getattr(shipped, field) == getattr(expected, field), (name, field)
         for field in ("beta_start", "beta_end", "snr_scale"):
-            assert math.isclose(getattr(shipped, field), getattr(expected, field),
-                                rel_tol=1e-4), (name, field)
+            assert math.isclose(getattr(shipped, field), getattr(expected, field), rel_tol=1e-4), (
+                name,
+                field,
+            )
         assert card["metrics"]["num_samples"] == 100 and card["metrics"]["seed"] == 1234

@@ -23,8 +23,9 @@ from ldm_teach.pretrained import (
 )
 from ldm_teach.training.checkpoint import load_tensors, sha256_file
 
-AE_CFG = AutoencoderKLConfig(in_channels=1, base_channels=16, channel_mult=(1, 2),
-                             latent_channels=2, norm_groups=8)
+AE_CFG = AutoencoderKLConfig(
+    in_channels=1, base_channels=16, channel_mult=(1, 2), latent_channels=2, norm_groups=8
+)
 
 
 @pytest.fixture
@@ -53,7 +54,11 @@ def test_save_pretrained_writes_fp16_weights_and_card(tmp_path, autoencoder):
     card = json.loads((tmp_path / "tiny-ae.json").read_text())
     assert card["sha256"] == sha256_file(wpath)
     assert (card["name"], card["dtype"], card["kind"], card["steps"]) == (
-        "tiny-ae", "float16", "autoencoder_kl", 0)
+        "tiny-ae",
+        "float16",
+        "autoencoder_kl",
+        0,
+    )
     assert load_card("tiny-ae", tmp_path) == card
 
 
@@ -140,8 +145,7 @@ def test_load_autoencoder_round_trip(tmp_path, autoencoder):
         ours = loaded.decode(loaded.encode(x).mode())
         ref = autoencoder.decode(autoencoder.encode(x).mode())
         rounded = AutoencoderKL(AE_CFG).eval()
-        rounded.load_state_dict({k: v.half().float() for k, v in
-                                 autoencoder.state_dict().items()})
+        rounded.load_state_dict({k: v.half().float() for k, v in autoencoder.state_dict().items()})
         ref_rounded = rounded.decode(rounded.encode(x).mode())
     assert torch.allclose(ours, ref_rounded, atol=1e-6)  # exactly the fp16-rounded model
     assert torch.allclose(ours, ref, atol=1e-2)  # and the original to fp16 tolerance
@@ -157,9 +161,17 @@ def _tiny_unet_config():
     """A 3-class UNet on the 2-channel latents of the tiny autoencoder of these tests."""
     from ldm_teach.models import UNetConfig
 
-    return UNetConfig(in_channels=2, out_channels=2, base_channels=16, channel_mult=(1,),
-                      num_res_blocks=1, attention_levels=(), num_heads=2, norm_groups=8,
-                      num_classes=3)
+    return UNetConfig(
+        in_channels=2,
+        out_channels=2,
+        base_channels=16,
+        channel_mult=(1,),
+        num_res_blocks=1,
+        attention_levels=(),
+        num_heads=2,
+        norm_groups=8,
+        num_classes=3,
+    )
 
 
 def test_load_latent_diffusion_round_trip(tmp_path, autoencoder):
@@ -169,10 +181,16 @@ def test_load_latent_diffusion_round_trip(tmp_path, autoencoder):
     unet_cfg = _tiny_unet_config()
     torch.manual_seed(1)
     unet = UNet(unet_cfg)
-    card = {"kind": "latent_diffusion", "autoencoder": "tiny-ae",
-            "config": {"unet": unet_cfg.to_dict(),
-                       "schedule": {"num_train_timesteps": 50, "beta_schedule": "linear"},
-                       "scale_factor": 0.75, "cond_drop_prob": 0.2}}
+    card = {
+        "kind": "latent_diffusion",
+        "autoencoder": "tiny-ae",
+        "config": {
+            "unet": unet_cfg.to_dict(),
+            "schedule": {"num_train_timesteps": 50, "beta_schedule": "linear"},
+            "scale_factor": 0.75,
+            "cond_drop_prob": 0.2,
+        },
+    }
     save_pretrained(unet, "tiny-ldm", card, tmp_path)
     ldm = load_latent_diffusion("tiny-ldm", tmp_path)
     assert ldm.unet.config == unet_cfg
@@ -194,15 +212,22 @@ def test_names_with_folders_are_refused(tmp_path):
 def _tiny_ldm_card(autoencoder="tiny-ae", **extra):
 
     unet_cfg = _tiny_unet_config()
-    card = {"kind": "latent_diffusion", "autoencoder": autoencoder,
-            "config": {"unet": unet_cfg.to_dict(),
-                       "schedule": {"num_train_timesteps": 50, "beta_schedule": "linear"},
-                       "scale_factor": 0.75}, **extra}
+    card = {
+        "kind": "latent_diffusion",
+        "autoencoder": autoencoder,
+        "config": {
+            "unet": unet_cfg.to_dict(),
+            "schedule": {"num_train_timesteps": 50, "beta_schedule": "linear"},
+            "scale_factor": 0.75,
+        },
+        **extra,
+    }
     return card, unet_cfg
 
 
-def test_failure_between_the_two_renames_keeps_the_previous_checkpoint(tmp_path, autoencoder,
-                                                                         monkeypatch):
+def test_failure_between_the_two_renames_keeps_the_previous_checkpoint(
+    tmp_path, autoencoder, monkeypatch
+):
     from ldm_teach.training import checkpoint as ckpt
 
     _save_ae(autoencoder, tmp_path)
@@ -284,8 +309,13 @@ def test_ldm_cards_pin_their_autoencoder_and_a_retrained_one_is_caught(tmp_path,
     with pytest.raises(ParentMismatchError) as exc:
         check_autoencoder_pin(ldm_card, tmp_path)
     message = str(exc.value)
-    for fragment in (str(tmp_path / "tiny-ldm.json"), str(tmp_path / "tiny-ae.safetensors"),
-                     ae_sha, new_sha, "Retrain"):
+    for fragment in (
+        str(tmp_path / "tiny-ldm.json"),
+        str(tmp_path / "tiny-ae.safetensors"),
+        ae_sha,
+        new_sha,
+        "Retrain",
+    ):
         assert fragment in message
 
 
@@ -320,10 +350,16 @@ def test_load_latent_diffusion_honours_the_cards_prediction_type(tmp_path, autoe
         unet.conv_out.weight.normal_(0, 0.1)  # so the prediction depends on the input
 
     def card(**extra):
-        return {"kind": "latent_diffusion", "autoencoder": "tiny-ae",
-                "config": {"unet": unet_cfg.to_dict(),
-                           "schedule": {"num_train_timesteps": 10, "beta_schedule": "linear"},
-                           "scale_factor": 0.75, **extra}}
+        return {
+            "kind": "latent_diffusion",
+            "autoencoder": "tiny-ae",
+            "config": {
+                "unet": unet_cfg.to_dict(),
+                "schedule": {"num_train_timesteps": 10, "beta_schedule": "linear"},
+                "scale_factor": 0.75,
+                **extra,
+            },
+        }
 
     save_pretrained(unet, "v-ldm", card(prediction_type="v_prediction"), tmp_path)
     save_pretrained(unet, "old-ldm", card(), tmp_path)  # older cards do not record it
@@ -339,11 +375,19 @@ def test_load_latent_diffusion_honours_the_cards_prediction_type(tmp_path, autoe
     images = v_ldm.sample(2, 8, y, generator=torch.Generator().manual_seed(0), **kw)
     # the same draw, sampled by hand reading the UNet as v
     z_T = torch.randn((2, *v_ldm.latent_shape(8)), generator=torch.Generator().manual_seed(0))
-    z0 = ddim_sample(v_ldm.eps_fn(y, 2.0), z_T.shape, v_ldm.schedule, num_inference_steps=3,
-                     x_T=z_T, prediction_type="v_prediction", progress=False)
+    z0 = ddim_sample(
+        v_ldm.eps_fn(y, 2.0),
+        z_T.shape,
+        v_ldm.schedule,
+        num_inference_steps=3,
+        x_T=z_T,
+        prediction_type="v_prediction",
+        progress=False,
+    )
     torch.testing.assert_close(images, v_ldm.decode(z0))
     as_eps = load_latent_diffusion("old-ldm", tmp_path).sample(
-        2, 8, y, generator=torch.Generator().manual_seed(0), **kw)
+        2, 8, y, generator=torch.Generator().manual_seed(0), **kw
+    )
     assert (images - as_eps).abs().max() > 1e-3
 
 
@@ -378,10 +422,14 @@ def test_every_shipped_latent_diffusion_card_pins_its_autoencoder():
 
 
 def test_empty_weights_dir_is_refused_not_the_package_folder(tmp_path, autoencoder):
-    for call in (lambda: cards.card_path("x", ""), lambda: cards.weights_path("x", ""),
-                 lambda: available(""), lambda: load_card("digits-kl-f4", ""),
-                 lambda: load_autoencoder("digits-kl-f4", ""),
-                 lambda: _save_ae(autoencoder, "")):
+    for call in (
+        lambda: cards.card_path("x", ""),
+        lambda: cards.weights_path("x", ""),
+        lambda: available(""),
+        lambda: load_card("digits-kl-f4", ""),
+        lambda: load_autoencoder("digits-kl-f4", ""),
+        lambda: _save_ae(autoencoder, ""),
+    ):
         with pytest.raises(ValueError, match="weights_dir must name a folder, got ''"):
             call()
 
@@ -433,10 +481,12 @@ def test_an_edited_card_config_is_refused_on_load(tmp_path, autoencoder):
     original = path.read_text()
     card = json.loads(original)
     assert card["card_format"] == 3 and card["card_sha256"] == cards.card_seal(card)
-    edits = [lambda c: c["config"].update(scaling_factor=0.5),
-             lambda c: c.update(kind="autoencoder_vq"),
-             lambda c: c.update(card_sha256="0" * 64),
-             lambda c: c.pop("card_sha256")]
+    edits = [
+        lambda c: c["config"].update(scaling_factor=0.5),
+        lambda c: c.update(kind="autoencoder_vq"),
+        lambda c: c.update(card_sha256="0" * 64),
+        lambda c: c.pop("card_sha256"),
+    ]
     for edit in edits:
         edited = json.loads(original)
         edit(edited)
@@ -455,20 +505,19 @@ def _digits_latent_std(name, folder):
     from ldm_teach.data import DigitsDataset
     from ldm_teach.models import compute_scale_factor
 
-    return 1.0 / compute_scale_factor(load_autoencoder(name, folder),
-                                      DigitsDataset("train").images)
+    return 1.0 / compute_scale_factor(load_autoencoder(name, folder), DigitsDataset("train").images)
 
 
-def test_seal_cards_does_not_pin_an_old_ldm_card_to_a_retrained_autoencoder(tmp_path,
-                                                                             autoencoder):
+def test_seal_cards_does_not_pin_an_old_ldm_card_to_a_retrained_autoencoder(tmp_path, autoencoder):
     # found by the fourth bad-input pass: the retrained autoencoder was pinned, and the
     # wrong pair then loaded silently
     from ldm_teach.models import UNet
     from ldm_teach.pretrained import ParentMismatchError, seal_cards
 
     _save_ae(autoencoder, tmp_path)
-    card, unet_cfg = _tiny_ldm_card(latent_std=_digits_latent_std("tiny-ae", tmp_path),
-                                    data={"dataset": "digits"})
+    card, unet_cfg = _tiny_ldm_card(
+        latent_std=_digits_latent_std("tiny-ae", tmp_path), data={"dataset": "digits"}
+    )
     save_pretrained(UNet(unet_cfg), "tiny-ldm", card, tmp_path)
     path = tmp_path / "tiny-ldm.json"
     old = json.loads(path.read_text())
@@ -484,15 +533,17 @@ def test_seal_cards_does_not_pin_an_old_ldm_card_to_a_retrained_autoencoder(tmp_
     assert seal_cards(["tiny-ldm"], tmp_path, accept_edits=True) == [("tiny-ldm", "sealed")]
 
 
-def test_old_cards_are_refused_until_sealed_and_the_seal_pins_the_parent(tmp_path, autoencoder,
-                                                                        capsys):
+def test_old_cards_are_refused_until_sealed_and_the_seal_pins_the_parent(
+    tmp_path, autoencoder, capsys
+):
     from ldm_teach.cli import main
     from ldm_teach.models import UNet
     from ldm_teach.pretrained import UnsealedCardError, seal_cards
 
     _save_ae(autoencoder, tmp_path)
-    card, unet_cfg = _tiny_ldm_card(latent_std=_digits_latent_std("tiny-ae", tmp_path),
-                                    data={"dataset": "digits"})
+    card, unet_cfg = _tiny_ldm_card(
+        latent_std=_digits_latent_std("tiny-ae", tmp_path), data={"dataset": "digits"}
+    )
     save_pretrained(UNet(unet_cfg), "tiny-ldm", card, tmp_path)
     ae_sha = load_card("tiny-ae", tmp_path)["sha256"]
     for name in ("tiny-ae", "tiny-ldm"):  # as an earlier version wrote them: format 1
@@ -507,8 +558,10 @@ def test_old_cards_are_refused_until_sealed_and_the_seal_pins_the_parent(tmp_pat
     assert capsys.readouterr().out == "tiny-ae: sealed\ntiny-ldm: sealed\n"
     ldm_card = load_card("tiny-ldm", tmp_path)
     assert ldm_card["autoencoder_sha256"] == ae_sha and ldm_card["card_format"] == 3
-    assert seal_cards(None, tmp_path) == [("tiny-ae", "already sealed"),
-                                          ("tiny-ldm", "already sealed")]
+    assert seal_cards(None, tmp_path) == [
+        ("tiny-ae", "already sealed"),
+        ("tiny-ldm", "already sealed"),
+    ]
 
 
 def test_seal_cards_refuses_edits_and_bad_weights_unless_told(tmp_path, autoencoder, capsys):
@@ -523,8 +576,7 @@ def test_seal_cards_refuses_edits_and_bad_weights_unless_told(tmp_path, autoenco
     err = capsys.readouterr().err
     assert "was edited since it was saved" in err and err.count("\n") == 1
     assert json.loads(path.read_text()) == card  # nothing rewritten
-    assert main(["seal-cards", "tiny-ae", "--weights-dir", str(tmp_path),
-                 "--accept-edits"]) == 0
+    assert main(["seal-cards", "tiny-ae", "--weights-dir", str(tmp_path), "--accept-edits"]) == 0
     assert capsys.readouterr().out == "tiny-ae: resealed\n"
     assert load_card("tiny-ae", tmp_path)["note"] == "mine"
     # weights that do not match their card are never sealed
@@ -598,12 +650,19 @@ def test_a_resealed_card_whose_config_does_not_fit_its_weights_is_named(tmp_path
     _save_ae(autoencoder, tmp_path)
     path = tmp_path / "tiny-ae.json"
     card = json.loads(path.read_text())
-    for edit in ({"latent_channels": 3}, {"base_channels": 8}, {"channel_mult": "ab"},
-                 {"nonsense": 1}):
+    for edit in (
+        {"latent_channels": 3},
+        {"base_channels": 8},
+        {"channel_mult": "ab"},
+        {"nonsense": 1},
+    ):
         edited = {**card, "config": {**card["config"], **edit}}
         path.write_text(json.dumps(cards.sealed(edited)))
-        with pytest.raises(ValueError, match=r"tiny-ae\.json: its config does not describe "
-                                             r"the weights") as exc:
+        with pytest.raises(
+            ValueError,
+            match=r"tiny-ae\.json: its config does not describe "
+            r"the weights",
+        ) as exc:
             load_autoencoder("tiny-ae", tmp_path)
         assert "\n" not in str(exc.value)
 
@@ -619,6 +678,9 @@ def test_weights_holding_nan_are_refused_on_load(tmp_path, autoencoder):
     card = json.loads((tmp_path / "tiny-ae.json").read_text())
     card["sha256"] = sha256_file(tmp_path / "tiny-ae.safetensors")
     (tmp_path / "tiny-ae.json").write_text(json.dumps(cards.sealed(card)))
-    with pytest.raises(ValueError, match=r"non-finite values \(NaN or inf\) in "
-                                         r"post_quant_conv\.bias"):
+    with pytest.raises(
+        ValueError,
+        match=r"non-finite values \(NaN or inf\) in "
+        r"post_quant_conv\.bias",
+    ):
         load_autoencoder("tiny-ae", tmp_path)

@@ -14,8 +14,14 @@ from ldm_teach.autoencoders import (
 )
 from ldm_teach.training import train_autoencoder_adversarial
 
-CFG = AutoencoderKLConfig(in_channels=1, base_channels=8, channel_mult=(1, 2), latent_channels=2,
-                          norm_groups=4, mid_attention=False)
+CFG = AutoencoderKLConfig(
+    in_channels=1,
+    base_channels=8,
+    channel_mult=(1, 2),
+    latent_channels=2,
+    norm_groups=4,
+    mid_attention=False,
+)
 
 
 def _run(disc_start, steps=4, r1_weight=0.0):
@@ -25,8 +31,9 @@ def _run(disc_start, steps=4, r1_weight=0.0):
     loss = AutoencoderLoss(AutoencoderLossConfig(perceptual_weight=0.0, disc_start=disc_start))
     images = torch.rand(16, 1, 16, 16) * 2 - 1
     d0 = [p.detach().clone() for p in disc.parameters()]
-    res = train_autoencoder_adversarial(ae, disc, loss, images, steps=steps, batch_size=4,
-                                        r1_weight=r1_weight, progress=False)
+    res = train_autoencoder_adversarial(
+        ae, disc, loss, images, steps=steps, batch_size=4, r1_weight=r1_weight, progress=False
+    )
     moved = any(not torch.equal(a, b) for a, b in zip(d0, disc.parameters(), strict=False))
     return res, moved
 
@@ -70,8 +77,9 @@ def test_missing_perceptual_fn_and_bad_images_fail_before_training():
     ae = AutoencoderKL(CFG)
     disc = PatchDiscriminator(in_channels=1, base_channels=8, num_layers=2, norm="none")
     with pytest.raises(ValueError, match="perceptual_fn"):
-        train_autoencoder_adversarial(ae, disc, AutoencoderLoss(AutoencoderLossConfig()),
-                                      torch.zeros(4, 1, 16, 16), steps=1)
+        train_autoencoder_adversarial(
+            ae, disc, AutoencoderLoss(AutoencoderLossConfig()), torch.zeros(4, 1, 16, 16), steps=1
+        )
     loss = AutoencoderLoss(AutoencoderLossConfig(perceptual_weight=0.0))
     with pytest.raises(ValueError, match=r"\[-1, 1\]"):
         train_autoencoder_adversarial(ae, disc, loss, torch.full((4, 1, 16, 16), 255.0), steps=1)

@@ -83,8 +83,9 @@ def test_sha256_file_matches_hashlib(tmp_path):
 def _model_and_adamw(seed=0):
     torch.manual_seed(seed)
     model = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2))
-    return model, torch.optim.AdamW(model.parameters(), lr=1e-2, betas=(0.8, 0.95),
-                                    weight_decay=0.1)
+    return model, torch.optim.AdamW(
+        model.parameters(), lr=1e-2, betas=(0.8, 0.95), weight_decay=0.1
+    )
 
 
 def _step(model, opt, seed):
@@ -167,7 +168,8 @@ def _failing_replace_on(call: int, monkeypatch):
 
 
 def test_atomic_targets_rolls_back_the_first_file_when_the_second_rename_fails(
-        tmp_path, monkeypatch):
+    tmp_path, monkeypatch
+):
     a, b = tmp_path / "w.bin", tmp_path / "card.json"
     a.write_bytes(b"old weights")
     b.write_bytes(b"old card")
@@ -236,8 +238,11 @@ def test_check_output_file_refuses_folders_and_existing_files(tmp_path):
 def test_load_of_a_damaged_file_names_the_file(tmp_path):
     garbage = tmp_path / "checkpoint.safetensors"
     garbage.write_bytes(b"garbage")
-    with pytest.raises(ValueError, match=r"checkpoint .*checkpoint\.safetensors is not a "
-                                         r"readable safetensors file"):
+    with pytest.raises(
+        ValueError,
+        match=r"checkpoint .*checkpoint\.safetensors is not a "
+        r"readable safetensors file",
+    ):
         load_tensors(garbage)
     with pytest.raises(ValueError, match="checkpoint path must name"):
         load_tensors("")
@@ -249,9 +254,15 @@ def test_resume_from_a_garbage_checkpoint_names_the_file(tmp_path):
     (tmp_path / "checkpoint.safetensors").write_bytes(b"garbage")
     data = (torch.randn(8, 2), torch.randn(8, 1))
     with pytest.raises(ValueError, match="checkpoint.safetensors is not a readable"):
-        train(nn.Linear(2, 1), lambda m, b, g: ((m(b[0]) - b[1]) ** 2).mean(), data,
-              TrainConfig(steps=1, batch_size=2), checkpoint_dir=tmp_path, resume=True,
-              progress=False)
+        train(
+            nn.Linear(2, 1),
+            lambda m, b, g: ((m(b[0]) - b[1]) ** 2).mean(),
+            data,
+            TrainConfig(steps=1, batch_size=2),
+            checkpoint_dir=tmp_path,
+            resume=True,
+            progress=False,
+        )
     assert (tmp_path / "checkpoint.safetensors").read_bytes() == b"garbage"
 
 
@@ -291,6 +302,7 @@ def test_atomic_write_refuses_a_read_only_file(tmp_path):
         with ckpt.atomic_targets(tmp_path / "other", protected):
             pass
     assert protected.read_text() == "keep" and sorted(p.name for p in tmp_path.iterdir()) == [
-        "graded.ipynb"]
+        "graded.ipynb"
+    ]
     with pytest.raises(TypeError, match="atomic_write_bytes"):
         ckpt.atomic_write_text(tmp_path / "x", b"bytes")

@@ -49,15 +49,17 @@ class _Hooks:
     def __enter__(self):
         def pre(opt, args, kwargs):
             self.lrs.append(opt.param_groups[0]["lr"])
-            self.grads.append([p.grad.detach().clone() for g in opt.param_groups
-                               for p in g["params"]])
+            self.grads.append(
+                [p.grad.detach().clone() for g in opt.param_groups for p in g["params"]]
+            )
 
         def post(opt, args, kwargs):
-            self.params.append([p.detach().clone() for g in opt.param_groups
-                                for p in g["params"]])
+            self.params.append([p.detach().clone() for g in opt.param_groups for p in g["params"]])
 
-        self._handles = [register_optimizer_step_pre_hook(pre),
-                         register_optimizer_step_post_hook(post)]
+        self._handles = [
+            register_optimizer_step_pre_hook(pre),
+            register_optimizer_step_post_hook(post),
+        ]
         return self
 
     def __exit__(self, *exc):
@@ -92,7 +94,7 @@ def test_reported_loss_is_mean_of_micro_batch_losses():
     result = train(_mlp(), loss_fn, _regression_data(), cfg, progress=False)
     assert len(seen) == 12
     for s in range(4):
-        assert result.losses[s] == pytest.approx(sum(seen[3 * s:3 * s + 3]) / 3, rel=1e-6)
+        assert result.losses[s] == pytest.approx(sum(seen[3 * s : 3 * s + 3]) / 3, rel=1e-6)
 
 
 def test_grad_accum_gives_the_mean_gradient_of_its_micro_batches():
@@ -154,8 +156,9 @@ def test_ema_matches_manual_ema_on_one_parameter():
         return (model.p - batch[0].mean()).pow(2)
 
     model = _Scalar()
-    cfg = TrainConfig(steps=8, batch_size=2, lr=0.1, warmup_steps=0, grad_clip=None,
-                      ema_decay=decay)
+    cfg = TrainConfig(
+        steps=8, batch_size=2, lr=0.1, warmup_steps=0, grad_clip=None, ema_decay=decay
+    )
     with _Hooks() as hooks:
         result = train(model, loss_fn, (torch.full((4,), 3.0),), cfg, progress=False)
     values = [ps[0].item() for ps in hooks.params]  # p after each optimizer step
@@ -173,8 +176,15 @@ def _ema_run(decay, warmup, steps=8):
     def loss_fn(model, batch, gen):
         return (model.p - batch[0].mean()).pow(2)
 
-    cfg = TrainConfig(steps=steps, batch_size=2, lr=0.1, warmup_steps=0, grad_clip=None,
-                      ema_decay=decay, ema_warmup=warmup)
+    cfg = TrainConfig(
+        steps=steps,
+        batch_size=2,
+        lr=0.1,
+        warmup_steps=0,
+        grad_clip=None,
+        ema_decay=decay,
+        ema_warmup=warmup,
+    )
     with _Hooks() as hooks:
         result = train(_Scalar(), loss_fn, (torch.full((4,), 3.0),), cfg, progress=False)
     return result, [ps[0].item() for ps in hooks.params]
@@ -211,14 +221,23 @@ def test_ema_without_warmup_is_unchanged_by_default():
 
 def test_resume_with_ema_warmup_equals_uninterrupted_run(tmp_path):
     def cfg(steps):
-        return TrainConfig(steps=steps, batch_size=8, lr=1e-2, warmup_steps=0, ema_decay=0.9,
-                           ema_warmup=True, checkpoint_every=5, seed=3)
+        return TrainConfig(
+            steps=steps,
+            batch_size=8,
+            lr=1e-2,
+            warmup_steps=0,
+            ema_decay=0.9,
+            ema_warmup=True,
+            checkpoint_every=5,
+            seed=3,
+        )
 
     data = _regression_data()
     full = train(_mlp(0), _mse, data, cfg(10), progress=False)
     train(_mlp(0), _mse, data, cfg(5), checkpoint_dir=tmp_path, progress=False)
-    resumed = train(_mlp(1), _mse, data, cfg(10), checkpoint_dir=tmp_path, resume=True,
-                    progress=False)
+    resumed = train(
+        _mlp(1), _mse, data, cfg(10), checkpoint_dir=tmp_path, resume=True, progress=False
+    )
     ref_sd = full.ema_model.state_dict()
     for k, v in resumed.ema_model.state_dict().items():
         assert torch.equal(v, ref_sd[k]), k
@@ -228,21 +247,38 @@ def test_resume_with_ema_warmup_equals_uninterrupted_run(tmp_path):
 
 
 def _resume_cfg(steps):
-    return TrainConfig(steps=steps, batch_size=8, lr=1e-2, warmup_steps=3, grad_accum=2,
-                       ema_decay=0.9, checkpoint_every=5, seed=3)
+    return TrainConfig(
+        steps=steps,
+        batch_size=8,
+        lr=1e-2,
+        warmup_steps=3,
+        grad_accum=2,
+        ema_decay=0.9,
+        checkpoint_every=5,
+        seed=3,
+    )
 
 
 def test_resumed_run_equals_uninterrupted_run(tmp_path):
     data = _regression_data()
-    full = train(_mlp(0), _noisy_mse, data, _resume_cfg(20), checkpoint_dir=tmp_path / "full",
-                 progress=False)
+    full = train(
+        _mlp(0), _noisy_mse, data, _resume_cfg(20), checkpoint_dir=tmp_path / "full", progress=False
+    )
 
-    first = train(_mlp(0), _noisy_mse, data, _resume_cfg(10), checkpoint_dir=tmp_path / "run",
-                  progress=False)
+    first = train(
+        _mlp(0), _noisy_mse, data, _resume_cfg(10), checkpoint_dir=tmp_path / "run", progress=False
+    )
     assert first.losses == full.losses[:10]
     # a different initialisation proves the weights come from the checkpoint
-    resumed = train(_mlp(99), _noisy_mse, data, _resume_cfg(20), checkpoint_dir=tmp_path / "run",
-                    resume=True, progress=False)
+    resumed = train(
+        _mlp(99),
+        _noisy_mse,
+        data,
+        _resume_cfg(20),
+        checkpoint_dir=tmp_path / "run",
+        resume=True,
+        progress=False,
+    )
 
     assert resumed.step == 20
     assert resumed.losses == full.losses
@@ -254,8 +290,15 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path):
 
 def test_checkpoint_contents(tmp_path):
     cfg = TrainConfig(steps=7, batch_size=4, checkpoint_every=5, ema_decay=0.9)
-    result = train(_mlp(), _mse, _regression_data(), cfg, checkpoint_dir=tmp_path,
-                   progress=False, extra_metadata={"unet": {"base_channels": 16}})
+    result = train(
+        _mlp(),
+        _mse,
+        _regression_data(),
+        cfg,
+        checkpoint_dir=tmp_path,
+        progress=False,
+        extra_metadata={"unet": {"base_channels": 16}},
+    )
     assert sorted(p.name for p in tmp_path.iterdir()) == [CHECKPOINT_NAME]  # no temp files
     tensors, meta = load_tensors(tmp_path / CHECKPOINT_NAME)
     assert meta["step"] == 7
@@ -280,29 +323,56 @@ def test_existing_checkpoint_without_resume_raises(tmp_path):
 
 def test_resume_without_checkpoint_starts_fresh(tmp_path):
     cfg = TrainConfig(steps=3, batch_size=4, ema_decay=None)
-    a = train(_mlp(), _mse, _regression_data(), cfg, checkpoint_dir=tmp_path, resume=True,
-              progress=False)
+    a = train(
+        _mlp(), _mse, _regression_data(), cfg, checkpoint_dir=tmp_path, resume=True, progress=False
+    )
     b = train(_mlp(), _mse, _regression_data(), cfg, progress=False)
     assert a.losses == b.losses and len(a.losses) == 3
 
 
 def test_resume_from_checkpoint_beyond_steps_raises(tmp_path):
-    train(_mlp(), _mse, _regression_data(), TrainConfig(steps=4, batch_size=4, ema_decay=None),
-          checkpoint_dir=tmp_path, progress=False)
+    train(
+        _mlp(),
+        _mse,
+        _regression_data(),
+        TrainConfig(steps=4, batch_size=4, ema_decay=None),
+        checkpoint_dir=tmp_path,
+        progress=False,
+    )
     with pytest.raises(ValueError, match="beyond config.steps"):
-        train(_mlp(), _mse, _regression_data(), TrainConfig(steps=2, batch_size=4, ema_decay=None),
-              checkpoint_dir=tmp_path, resume=True, progress=False)
+        train(
+            _mlp(),
+            _mse,
+            _regression_data(),
+            TrainConfig(steps=2, batch_size=4, ema_decay=None),
+            checkpoint_dir=tmp_path,
+            resume=True,
+            progress=False,
+        )
 
 
 @pytest.mark.parametrize("change", [dict(batch_size=8), dict(lr=1e-3), dict(seed=3)])
 def test_resume_with_a_different_config_is_refused(tmp_path, change):
     base = dict(steps=4, batch_size=4, ema_decay=None)
-    train(_mlp(), _mse, _regression_data(), TrainConfig(**base), checkpoint_dir=tmp_path,
-          progress=False)
-    (name, value), = change.items()
+    train(
+        _mlp(),
+        _mse,
+        _regression_data(),
+        TrainConfig(**base),
+        checkpoint_dir=tmp_path,
+        progress=False,
+    )
+    ((name, value),) = change.items()
     with pytest.raises(ValueError, match=f"different TrainConfig: {name}={value!r}"):
-        train(_mlp(), _mse, _regression_data(), TrainConfig(**{**base, "steps": 6, **change}),
-              checkpoint_dir=tmp_path, resume=True, progress=False)
+        train(
+            _mlp(),
+            _mse,
+            _regression_data(),
+            TrainConfig(**{**base, "steps": 6, **change}),
+            checkpoint_dir=tmp_path,
+            resume=True,
+            progress=False,
+        )
 
 
 def test_non_finite_loss_is_refused_at_its_step():
@@ -318,31 +388,34 @@ def test_non_finite_loss_is_refused_at_its_step():
 # ---- validation -------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("kw,match", [
-    (dict(steps=0), "steps"),
-    (dict(batch_size=0), "batch_size"),
-    (dict(grad_accum=0), "grad_accum"),
-    (dict(lr=0.0), "lr"),
-    (dict(lr=-1e-3), "lr"),
-    (dict(warmup_steps=-1), "warmup_steps"),
-    (dict(checkpoint_every=-1), "checkpoint_every"),
-    (dict(seed=-1), "seed"),
-    (dict(ema_decay=1.0), "ema_decay"),
-    (dict(ema_decay=0.0), "ema_decay"),
-    (dict(ema_decay=float("nan")), "ema_decay"),
-    (dict(ema_decay=float("inf")), "ema_decay"),
-    (dict(ema_warmup=1), "ema_warmup"),
-    (dict(ema_decay=None, ema_warmup=True), "ema_warmup"),
-    (dict(grad_clip=0.0), "grad_clip"),
-    # accepted before, then a raw TypeError (or silently wrong) in train
-    (dict(steps=2.5), "steps must be an int"),
-    (dict(batch_size=1.5), "batch_size must be an int"),
-    (dict(checkpoint_every=0.5), "checkpoint_every must be an int"),
-    (dict(bf16_autocast="no"), "bf16_autocast must be a bool"),  # "no" turned bf16 on
-    (dict(lr=float("inf")), "lr must be a finite number"),
-    (dict(weight_decay=-1.0), "weight_decay must be >= 0"),
-    (dict(weight_decay=float("nan")), "weight_decay must be a finite number"),
-])
+@pytest.mark.parametrize(
+    "kw,match",
+    [
+        (dict(steps=0), "steps"),
+        (dict(batch_size=0), "batch_size"),
+        (dict(grad_accum=0), "grad_accum"),
+        (dict(lr=0.0), "lr"),
+        (dict(lr=-1e-3), "lr"),
+        (dict(warmup_steps=-1), "warmup_steps"),
+        (dict(checkpoint_every=-1), "checkpoint_every"),
+        (dict(seed=-1), "seed"),
+        (dict(ema_decay=1.0), "ema_decay"),
+        (dict(ema_decay=0.0), "ema_decay"),
+        (dict(ema_decay=float("nan")), "ema_decay"),
+        (dict(ema_decay=float("inf")), "ema_decay"),
+        (dict(ema_warmup=1), "ema_warmup"),
+        (dict(ema_decay=None, ema_warmup=True), "ema_warmup"),
+        (dict(grad_clip=0.0), "grad_clip"),
+        # accepted before, then a raw TypeError (or silently wrong) in train
+        (dict(steps=2.5), "steps must be an int"),
+        (dict(batch_size=1.5), "batch_size must be an int"),
+        (dict(checkpoint_every=0.5), "checkpoint_every must be an int"),
+        (dict(bf16_autocast="no"), "bf16_autocast must be a bool"),  # "no" turned bf16 on
+        (dict(lr=float("inf")), "lr must be a finite number"),
+        (dict(weight_decay=-1.0), "weight_decay must be >= 0"),
+        (dict(weight_decay=float("nan")), "weight_decay must be a finite number"),
+    ],
+)
 def test_train_config_validation(kw, match):
     base = dict(steps=10)
     base.update(kw)
@@ -350,11 +423,14 @@ def test_train_config_validation(kw, match):
         TrainConfig(**base)
 
 
-@pytest.mark.parametrize("data", [
-    (),
-    (torch.zeros(4, 3), torch.zeros(5, 1)),
-    (torch.zeros(0, 3),),
-])
+@pytest.mark.parametrize(
+    "data",
+    [
+        (),
+        (torch.zeros(4, 3), torch.zeros(5, 1)),
+        (torch.zeros(0, 3),),
+    ],
+)
 def test_bad_data_raises(data):
     with pytest.raises(ValueError, match="data"):
         train(_mlp(), _mse, data, TrainConfig(steps=1), progress=False)
@@ -400,10 +476,25 @@ def test_stages_resume_in_the_right_stage(tmp_path):
     cfg = TrainConfig(steps=8, batch_size=8, ema_decay=0.9)
     straight = train(_mlp(), _noisy_mse, first, cfg, progress=False, stages=[(4, second)])
     part = TrainConfig(steps=6, batch_size=8, ema_decay=0.9)
-    train(_mlp(), _noisy_mse, first, part, checkpoint_dir=tmp_path, progress=False,
-          stages=[(4, second)])
-    resumed = train(_mlp(), _noisy_mse, first, cfg, checkpoint_dir=tmp_path, resume=True,
-                    progress=False, stages=[(4, second)])
+    train(
+        _mlp(),
+        _noisy_mse,
+        first,
+        part,
+        checkpoint_dir=tmp_path,
+        progress=False,
+        stages=[(4, second)],
+    )
+    resumed = train(
+        _mlp(),
+        _noisy_mse,
+        first,
+        cfg,
+        checkpoint_dir=tmp_path,
+        resume=True,
+        progress=False,
+        stages=[(4, second)],
+    )
     assert resumed.losses == pytest.approx(straight.losses, rel=1e-6, abs=1e-7)
 
 
@@ -417,8 +508,7 @@ def test_stages_resume_in_the_right_stage(tmp_path):
         ([(2, ())], ValueError, "stage starting at step 2"),
         ([(2, (torch.zeros(3, 1), torch.zeros(4, 1)))], ValueError, "stage starting at step 2"),
         ([(2, (torch.zeros(5, 3),))], ValueError, "has 1 tensors; data has 2"),
-        ([(2, (torch.zeros(5, 3, dtype=torch.float64), torch.zeros(5, 1)))], ValueError,
-         "float64"),
+        ([(2, (torch.zeros(5, 3, dtype=torch.float64), torch.zeros(5, 1)))], ValueError, "float64"),
         ([(2, (torch.zeros(5, 3, 1), torch.zeros(5, 1)))], ValueError, "3 dims"),
         ([(2, torch.zeros(5, 3))], TypeError, "tuple of tensors"),
         ([(2, (torch.tensor(1.0), torch.tensor(1.0)))], ValueError, "non-empty"),
@@ -443,8 +533,7 @@ def test_stages_may_be_a_generator():
     assert a.losses == b.losses
 
 
-def test_checkpoint_dir_is_checked_before_training_and_a_refused_resume_leaves_the_model(
-        tmp_path):
+def test_checkpoint_dir_is_checked_before_training_and_a_refused_resume_leaves_the_model(tmp_path):
     # found by the third bad-input pass: "" wrote ./checkpoint.safetensors; a file as
     # checkpoint_dir failed after the last step; a refused resume had loaded the weights
     import torch
@@ -456,8 +545,14 @@ def test_checkpoint_dir_is_checked_before_training_and_a_refused_resume_leaves_t
 
     data = (torch.randn(8, 2),)
     with pytest.raises(ValueError, match="checkpoint_dir must be a folder name"):
-        train(torch.nn.Linear(2, 1), loss_fn, data, TrainConfig(steps=1, batch_size=2),
-              checkpoint_dir="", progress=False)
+        train(
+            torch.nn.Linear(2, 1),
+            loss_fn,
+            data,
+            TrainConfig(steps=1, batch_size=2),
+            checkpoint_dir="",
+            progress=False,
+        )
     (tmp_path / "afile").write_text("mine")
     calls = []
 
@@ -466,17 +561,36 @@ def test_checkpoint_dir_is_checked_before_training_and_a_refused_resume_leaves_t
         return loss_fn(m, batch, g)
 
     with pytest.raises(NotADirectoryError):
-        train(torch.nn.Linear(2, 1), counting, data, TrainConfig(steps=5, batch_size=2),
-              checkpoint_dir=tmp_path / "afile", progress=False)
+        train(
+            torch.nn.Linear(2, 1),
+            counting,
+            data,
+            TrainConfig(steps=5, batch_size=2),
+            checkpoint_dir=tmp_path / "afile",
+            progress=False,
+        )
     assert calls == [] and (tmp_path / "afile").read_text() == "mine"
     torch.manual_seed(0)
-    train(torch.nn.Linear(2, 1), loss_fn, data, TrainConfig(steps=3, batch_size=2),
-          checkpoint_dir=tmp_path / "ck", progress=False)
+    train(
+        torch.nn.Linear(2, 1),
+        loss_fn,
+        data,
+        TrainConfig(steps=3, batch_size=2),
+        checkpoint_dir=tmp_path / "ck",
+        progress=False,
+    )
     model = torch.nn.Linear(2, 1)
     before = {k: v.clone() for k, v in model.state_dict().items()}
     with pytest.raises(ValueError, match="beyond config.steps=1"):
-        train(model, loss_fn, data, TrainConfig(steps=1, batch_size=2),
-              checkpoint_dir=tmp_path / "ck", resume=True, progress=False)
+        train(
+            model,
+            loss_fn,
+            data,
+            TrainConfig(steps=1, batch_size=2),
+            checkpoint_dir=tmp_path / "ck",
+            resume=True,
+            progress=False,
+        )
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
 
 
@@ -499,8 +613,11 @@ def test_train_names_what_is_wrong_with_its_arguments():
         (dict(config={"steps": 1}), TypeError, "config must be a TrainConfig, got dict"),
         (dict(loss_fn=lambda m, b, g: 1.0), TypeError, "must return a tensor, got float"),
         (dict(loss_fn=lambda m, b, g: m(b[0])), ValueError, r"scalar.*got shape \(2, 1\)"),
-        (dict(loss_fn=lambda m, b, g: m(b[0]).mean().detach()), ValueError,
-         "does not require a gradient"),
+        (
+            dict(loss_fn=lambda m, b, g: m(b[0]).mean().detach()),
+            ValueError,
+            "does not require a gradient",
+        ),
     ]
     for change, error, message in cases:
         kw = {"model": model, "loss_fn": loss_fn, "data": data, "config": cfg, **change}
@@ -510,12 +627,15 @@ def test_train_names_what_is_wrong_with_its_arguments():
         TrainConfig(steps=1, seed=2**64)
 
 
-@pytest.mark.parametrize("extra, error", [
-    ({"path": Path("x")}, ValueError),
-    ({"x": float("nan")}, ValueError),
-    ({1: {"x": object()}}, ValueError),
-    ([("a", 1)], TypeError),
-])
+@pytest.mark.parametrize(
+    "extra, error",
+    [
+        ({"path": Path("x")}, ValueError),
+        ({"x": float("nan")}, ValueError),
+        ({1: {"x": object()}}, ValueError),
+        ([("a", 1)], TypeError),
+    ],
+)
 def test_non_json_extra_metadata_is_refused_before_step_one(tmp_path, extra, error):
     calls = []
 
@@ -524,25 +644,57 @@ def test_non_json_extra_metadata_is_refused_before_step_one(tmp_path, extra, err
         return _mse(model, batch, generator)
 
     with pytest.raises(error, match="extra_metadata"):
-        train(_mlp(), loss, _regression_data(), TrainConfig(steps=3, batch_size=4),
-              checkpoint_dir=tmp_path, progress=False, extra_metadata=extra)
+        train(
+            _mlp(),
+            loss,
+            _regression_data(),
+            TrainConfig(steps=3, batch_size=4),
+            checkpoint_dir=tmp_path,
+            progress=False,
+            extra_metadata=extra,
+        )
     assert calls == [] and list(tmp_path.iterdir()) == []
 
 
 def test_resume_with_other_data_or_metadata_is_refused(tmp_path):
     data = _regression_data()
     cfg = TrainConfig(steps=4, batch_size=4, checkpoint_every=2)
-    train(_mlp(), _mse, data, cfg, checkpoint_dir=tmp_path, progress=False,
-          extra_metadata={"unet": 1})
+    train(
+        _mlp(), _mse, data, cfg, checkpoint_dir=tmp_path, progress=False, extra_metadata={"unet": 1}
+    )
     longer = TrainConfig(steps=6, batch_size=4, checkpoint_every=2)
     other = tuple(d.clone() for d in data)
     other[0][0] += 1.0
     with pytest.raises(ValueError, match="other data"):
-        train(_mlp(), _mse, other, longer, checkpoint_dir=tmp_path, resume=True,
-              progress=False, extra_metadata={"unet": 1})
+        train(
+            _mlp(),
+            _mse,
+            other,
+            longer,
+            checkpoint_dir=tmp_path,
+            resume=True,
+            progress=False,
+            extra_metadata={"unet": 1},
+        )
     with pytest.raises(ValueError, match="different extra_metadata"):
-        train(_mlp(), _mse, data, longer, checkpoint_dir=tmp_path, resume=True,
-              progress=False, extra_metadata={"unet": 2})
-    resumed = train(_mlp(), _mse, data, longer, checkpoint_dir=tmp_path, resume=True,
-                    progress=False, extra_metadata={"unet": 1})
+        train(
+            _mlp(),
+            _mse,
+            data,
+            longer,
+            checkpoint_dir=tmp_path,
+            resume=True,
+            progress=False,
+            extra_metadata={"unet": 2},
+        )
+    resumed = train(
+        _mlp(),
+        _mse,
+        data,
+        longer,
+        checkpoint_dir=tmp_path,
+        resume=True,
+        progress=False,
+        extra_metadata={"unet": 1},
+    )
     assert resumed.step == 6

@@ -60,9 +60,15 @@ def test_reverse_stepper_on_a_real_trajectory():
     def model_fn(x, t):
         return torch.zeros_like(x)
 
-    _, traj = ddim_sample(model_fn, (2, 2, 4, 4), SCHEDULE, num_inference_steps=5,
-                          generator=torch.Generator().manual_seed(0), progress=False,
-                          return_trajectory=True)
+    _, traj = ddim_sample(
+        model_fn,
+        (2, 2, 4, 4),
+        SCHEDULE,
+        num_inference_steps=5,
+        generator=torch.Generator().manual_seed(0),
+        progress=False,
+        return_trajectory=True,
+    )
     st = ReverseStepper(traj, decode, index=1)
     assert st.frames() == list(range(5))
     assert st.render(0) != st.render(4)

@@ -6,8 +6,12 @@ from ldm_teach.viz import table
 
 
 def test_text_layout_aligns_numbers_right_and_text_left():
-    t = table([("f=4", 256, 27.314), ("f=16", 32, None)], ("model", "values", "PSNR (dB)"),
-              formats={"PSNR (dB)": ".2f"}, title="Reconstruction")
+    t = table(
+        [("f=4", 256, 27.314), ("f=16", 32, None)],
+        ("model", "values", "PSNR (dB)"),
+        formats={"PSNR (dB)": ".2f"},
+        title="Reconstruction",
+    )
     assert str(t) == (
         "Reconstruction\n"
         "model  values  PSNR (dB)\n"

@@ -44,10 +44,10 @@ def test_grid_shape_and_tile_placement():
     for k in range(B):
         r, c = divmod(k, nrow)
         y0, x0 = r * (H + pad) + pad, c * (W + pad) + pad
-        tile = grid[y0:y0 + H, x0:x0 + W]
+        tile = grid[y0 : y0 + H, x0 : x0 + W]
         assert np.abs(tile.astype(int) - expected[k, 0].astype(int)).max() <= 1
     assert (grid[:pad] == 255).all()  # white padding
-    last = grid[2 * (H + pad) + pad:, 1 * (W + pad) + pad:]  # the empty sixth tile
+    last = grid[2 * (H + pad) + pad :, 1 * (W + pad) + pad :]  # the empty sixth tile
     assert (last == 255).all()
 
 
@@ -143,8 +143,12 @@ def test_non_finite_images_are_refused_not_drawn_black(tmp_path, bad):
     x = _images(3, 1)
     x[0, 0, 0, :2] = bad
     x[2, 0, 1, 1] = bad
-    for draw in (to_uint8_grid, image_grid_tensor, show_images,
-                 lambda images: save_image_grid(images, tmp_path / "g.png")):
+    for draw in (
+        to_uint8_grid,
+        image_grid_tensor,
+        show_images,
+        lambda images: save_image_grid(images, tmp_path / "g.png"),
+    ):
         with pytest.raises(ValueError, match=r"images has 3 non-finite values \(NaN or inf\)"):
             draw(x)
     assert not (tmp_path / "g.png").exists()
@@ -160,8 +164,7 @@ def test_non_finite_images_are_refused_not_drawn_black(tmp_path, bad):
     ],
 )
 def test_grids_refuse_integer_out_of_range_and_empty_images(tmp_path, images, match):
-    for draw in (to_uint8_grid, show_images,
-                 lambda x: save_image_grid(x, tmp_path / "g.png")):
+    for draw in (to_uint8_grid, show_images, lambda x: save_image_grid(x, tmp_path / "g.png")):
         with pytest.raises(ValueError, match=match):
             draw(images)
     assert not (tmp_path / "g.png").exists()
@@ -261,8 +264,11 @@ def test_smooth_and_plot_curves():
 def test_plot_rate_distortion_groups_by_channels():
     from ldm_teach.viz import plot_rate_distortion
 
-    pts = [{"f": f, "channels": c, "raw_bpp": 8 * c / f**2, "psnr_db": 20 + 10 / f}
-           for f in (2, 4) for c in (4, 8)]
+    pts = [
+        {"f": f, "channels": c, "raw_bpp": 8 * c / f**2, "psnr_db": 20 + 10 / f}
+        for f in (2, 4)
+        for c in (4, 8)
+    ]
     ax = plot_rate_distortion(pts, jpeg=[{"bpp": 0.5, "psnr_db": 25}, {"bpp": 1, "psnr_db": 30}])
     labels = [ln.get_label() for ln in ax.get_lines()]
     assert labels == ["KL autoencoder, c=4", "KL autoencoder, c=8", "JPEG (Pillow)"]
