@@ -394,13 +394,21 @@ def main(argv: list[str] | None = None) -> int:
     # recorded on the cards of trained checkpoints, so anyone can rerun exactly this
     args.command_line = "ldm-teach " + shlex.join(argv)
     try:
-        return int(args.func(args) or 0)
+        status = int(args.func(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
+        return status
     except KeyboardInterrupt:
         # every file is written atomically: none is left half-written
         print(
             f"ldm-teach {args.command}: interrupted; no file was left half-written", file=sys.stderr
         )
         return 130
+    except BrokenPipeError:
+        # the reader went away (`ldm-teach info | head`): stop quietly, as Unix tools do
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except (
         FileExistsError,
         FileNotFoundError,

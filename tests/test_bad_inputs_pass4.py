@@ -132,3 +132,30 @@ def test_an_offset_that_moves_the_shape_off_its_caption_is_refused():
     with pytest.raises(ValueError, match="offset must be two finite fractions"):
         render_shape(a, offset=(1, 1))  # drew a black image under "top left"
     assert render_shape(a, offset=(0.05, -0.05)).max() > 0
+
+
+def test_save_pretrained_names_a_model_or_card_it_cannot_save(tmp_path):
+    from ldm_teach.pretrained import save_pretrained
+
+    with pytest.raises(TypeError, match="torch.nn.Module"):
+        save_pretrained({"w": torch.zeros(1)}, "x", {}, tmp_path)
+    with pytest.raises(ValueError, match="JSON values only"):
+        save_pretrained(torch.nn.Linear(1, 1), "x", {"loss": float("nan")}, tmp_path)
+    with pytest.raises(ValueError, match="JSON values only"):
+        save_pretrained(torch.nn.Linear(1, 1), "x", {"t": torch.zeros(1)}, tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_info_into_a_closed_pipe_stops_quietly():
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        f"{sys.executable} -m ldm_teach.cli info | head -1",
+        shell=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.stdout.count("\n") == 1 and "Broken pipe" not in proc.stderr
+    assert "Traceback" not in proc.stderr

@@ -240,7 +240,9 @@ def save_pretrained(
     autoencoder's card in ``weights_dir`` (recipes pin it when they load the autoencoder).
 
     Raises:
-        ValueError: if ``weights_dir`` is empty, or a floating-point tensor is non-finite
+        TypeError: if ``model`` is not a module or ``card`` not a dict.
+        ValueError: if the card holds a value JSON cannot store (NaN, a tensor, ...),
+            ``weights_dir`` is empty, or a floating-point tensor is non-finite
             or has values beyond float16's range (+-65504), naming the tensor (saved as
             float16 it would become inf).
         NotADirectoryError, PermissionError: if ``weights_dir`` (or a parent) is a file or
@@ -250,6 +252,19 @@ def save_pretrained(
             autoencoder is not in ``weights_dir``.
         OSError: if the files cannot be written (the previous checkpoint is kept).
     """
+    if not isinstance(model, nn.Module):
+        raise TypeError(
+            f"model must be a torch.nn.Module (its state_dict is saved), got {type(model).__name__}"
+        )
+    if not isinstance(card, dict):
+        raise TypeError(f"card must be a dict of JSON fields, got {type(card).__name__}")
+    try:  # before anything is written: a card that cannot be sealed fails here, not later
+        json.dumps(card, allow_nan=False)
+    except (TypeError, ValueError) as err:
+        raise ValueError(
+            f"card of {name!r} must hold JSON values only (str, finite numbers, "
+            f"bool, None, lists, dicts): {err}"
+        ) from None
     wpath, cpath = weights_path(name, weights_dir), card_path(name, weights_dir)
     check_output_dir(wpath.parent, what="weights_dir")
     if not overwrite and (wpath.exists() or cpath.exists()):
