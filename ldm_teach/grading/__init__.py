@@ -27,8 +27,11 @@ The lead wires these into ``ldm_teach.cli`` with ``add_grading_parsers(sub)`` or
 calling ``grade_main(argv)`` / ``build_exercises_main(argv)``.
 
 Modules: ``checks`` (helpers for check cells), ``generate`` (exercises from solutions),
-``merge`` (answers into the instructor's copy), ``runner`` (run, score, report),
-``pytest_plugin`` (per-cell scores inside the nbval run).
+``merge`` (answers into the instructor's copy), ``locate`` (which solution a submission
+answers), ``nbrun`` (one nbval run), ``grade`` (grading one submission), ``report``
+(report files and the table), ``batch`` (a class folder, the class CSV), ``runner`` (the
+pipeline's public names in one place), ``pytest_plugin`` (per-cell scores inside the nbval
+run).
 """
 
 from __future__ import annotations

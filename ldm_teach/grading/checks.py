@@ -37,6 +37,7 @@ import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from ldm_teach.argcheck import check_int
 from ldm_teach.claims import claim, claim_close
 
 __all__ = ["claim", "claim_close", "fmt", "hint", "require_type", "run_quietly"]
@@ -159,8 +160,7 @@ def fmt(x: Any, digits: int = 4) -> str:
         ValueError: if ``digits`` is out of range.
         TypeError: for any other type.
     """
-    if type(digits) is not int or not 0 <= digits <= 12:
-        raise ValueError(f"digits must be an int in [0, 12], got {digits!r}")
+    check_int(digits, "digits", 0, 12)
     t = type(x)
     if x is None or t in (bool, int, str):
         return str(x)

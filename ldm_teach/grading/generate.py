@@ -27,11 +27,14 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
 from nbformat import NotebookNode
+
+from ldm_teach.argcheck import is_real
 
 BEGIN_MARKER = "# BEGIN SOLUTION"
 END_MARKER = "# END SOLUTION"
@@ -84,7 +87,7 @@ def grade_meta(cell: NotebookNode, where: str = "cell") -> GradeMeta | None:
     points, hidden = 0, False
     if role == "check":
         points = meta.get("points")
-        if type(points) not in (int, float) or points < 0:
+        if not is_real(points) or not math.isfinite(points) or points < 0:
             raise ValueError(f"{where}: check cell {gid} needs 'points' >= 0, got {points!r}")
         hidden = meta.get("hidden", False)
         if type(hidden) is not bool:

@@ -16,7 +16,7 @@ Kernel breaks. When a cell times out, nbval interrupts the kernel (or stops it i
 interrupt fails, also when the kernel dies) and marks every later cell xfail. The plugin
 records the cell where this happened as the *break*, counts it as failed, and stops the
 session there: the grader then reruns the notebook with the guilty answer stubbed, so one
-infinite loop costs one part only (see ``runner.py``).
+infinite loop costs one part only (see ``runner.py`` and ``grade.py``).
 
 The results file is rewritten after every cell (atomically), so even a killed run leaves
 the cell it was running (``"running"``) and the cells before it.
