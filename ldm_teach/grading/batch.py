@@ -63,11 +63,14 @@ def _collect_one(arg: Path) -> list[tuple[Path, str]]:
 
 
 def write_class_summary(reports: list[GradeReport], out_dir: str | Path,
-                        overwrite: bool = False) -> Path:
+                        overwrite: bool = False,
+                        errors: list[tuple[str, str, str]] | None = None) -> Path:
     """Write ``class_summary.csv`` (numbered like the reports if one exists).
 
     Columns: name, submission, solution, one column per part id (points), total,
-    max_total, missing, flags, report. Written atomically, like the reports.
+    max_total, missing, flags, report, error. Each of ``errors`` (name, submission,
+    message: a submission that could not be graded) is a row with no points and its
+    message under ``error``. Written atomically, like the reports.
 
     Raises:
         ValueError: if ``out_dir`` is empty.
@@ -88,12 +91,15 @@ def write_class_summary(reports: list[GradeReport], out_dir: str | Path,
     with io.StringIO(newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["name", "submission", "solution", *part_ids, "total", "max_total",
-                         "missing", "flags", "report"])
+                         "missing", "flags", "report", "error"])
         for r in reports:
             flags = "; ".join(f"{gid}: {', '.join(v)}" for gid, v in r.merge.flags.items())
             writer.writerow([r.name, r.submission, r.solution,
                              *[r.parts[g].score if g in r.parts else "" for g in part_ids],
                              r.total, r.max_total, " ".join(r.merge.missing), flags,
-                             r.files.get("json", "")])
+                             r.files.get("json", ""), ""])
+        for name, submission, message in errors or []:
+            writer.writerow([name, submission, "", *["" for _ in part_ids], "", "", "", "",
+                             "", message])
         atomic_write_text(path, f.getvalue())
     return path

@@ -141,7 +141,7 @@ def stub_source(source: str, grade_id: str, where: str = "cell") -> str:
 
 
 def build_exercise(solution_nb: NotebookNode, source_name: str | None = None,
-                   keep_hidden: bool = False) -> NotebookNode:
+                   keep_hidden: bool = False, lend_solutions: bool = False) -> NotebookNode:
     """Turn a solution notebook into the student's exercise notebook.
 
     Args:
@@ -150,9 +150,12 @@ def build_exercise(solution_nb: NotebookNode, source_name: str | None = None,
             (``metadata.ldm_teach``) so that the grader can find the solution again.
         keep_hidden: keep check cells marked ``"hidden": true`` (the grader's copy);
             False drops them (the student's copy).
+        lend_solutions: the grader's copy: the check cells of a part that calls functions
+            of earlier parts run with the solution's versions of them (see ``wrap.py``).
     Returns:
         A new notebook: answer spans stubbed and answer outputs cleared; check cells with
-        their stored outputs; every other cell unchanged; cell ids unchanged; its
+        their stored outputs, wrapped by ``wrap.wrap_check`` (a PASS/FAIL line after the
+        check's own output); every other cell unchanged; cell ids unchanged; its
         ``metadata.ldm_teach`` records the source and the SHA-256 of the notebook
         (:func:`generated_hash`).
     Raises:
@@ -160,8 +163,20 @@ def build_exercise(solution_nb: NotebookNode, source_name: str | None = None,
             solution markers outside answer cells, or a check cell saved unexecuted (its
             expected output would never be compared).
     """
+    from ldm_teach.grading.wrap import part_uses, wrap_check
+
     nb = copy.deepcopy(solution_nb)
     name = source_name or "solution notebook"
+    answers: list[tuple[str, str]] = []  # (grade id, solution source), in order
+    totals: dict[tuple[str, bool], int] = {}  # (grade id, hidden) -> number of checks
+    for index, cell in enumerate(nb.cells):
+        meta = grade_meta(cell, f"{name} cell {index}")
+        if meta is not None and meta.role == "answer":
+            answers.append((meta.id, cell_source(cell)))
+        elif meta is not None and meta.role == "check":
+            totals[meta.id, meta.hidden] = totals.get((meta.id, meta.hidden), 0) + 1
+    uses = part_uses(answers)
+    seen: dict[tuple[str, bool], int] = {}
     cells = []
     for index, cell in enumerate(nb.cells):
         where = f"{name} cell {index}"
@@ -180,6 +195,12 @@ def build_exercise(solution_nb: NotebookNode, source_name: str | None = None,
                                  "(execution_count is null); execute the solution notebook first")
             if meta.hidden and not keep_hidden:
                 continue
+            key = (meta.id, meta.hidden)
+            seen[key] = seen.get(key, 0) + 1
+            lend = ([src for gid, src in answers if gid in uses.get(meta.id, [])]
+                    if lend_solutions else [])
+            wrap_check(cell, meta.id, seen[key], totals[key], meta.hidden,
+                       uses.get(meta.id, []), lend)
         cells.append(cell)
     nb.cells = cells
     nb.metadata[GENERATED_KEY] = {

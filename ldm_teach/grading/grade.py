@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 import nbformat
+from nbformat import NotebookNode
 
 from ldm_teach.grading.generate import build_exercise
 from ldm_teach.grading.merge import merge_submission, stub_answers
@@ -44,7 +45,8 @@ def grade_notebook(submission_path: str | Path, solution_path: str | Path,
     check_output_dir(path_arg(out_dir, "out_dir"), what="out_dir")
     t0 = time.perf_counter()
     solution = nbformat.read(solution_path, as_version=4)
-    instructor = build_exercise(solution, source_name=solution_path.name, keep_hidden=True)
+    instructor = build_exercise(solution, source_name=solution_path.name, keep_hidden=True,
+                                lend_solutions=True)
     try:
         submission = nbformat.read(submission_path, as_version=4)
         unreadable = False
@@ -54,11 +56,34 @@ def grade_notebook(submission_path: str | Path, solution_path: str | Path,
     if unreadable:
         merge_report.flags["*"] = ["unreadable"]
 
+    parts, passes, junit_text = run_and_score(merged, instructor, timeout)
+    report = GradeReport(name=name or submission_path.stem, submission=str(submission_path),
+                         solution=str(solution_path), parts=parts, merge=merge_report,
+                         timeout_s=timeout, passes=passes)
+    report.duration_s = time.perf_counter() - t0
+    write_reports(report, out_dir, junit_text, overwrite=overwrite)
+    return report
+
+
+def run_and_score(merged: NotebookNode, instructor: NotebookNode, timeout: float,
+                  ) -> tuple[dict[str, PartResult], list[dict], str | None]:
+    """Run a merged notebook under nbval, rerun it after each part that hangs, score it.
+
+    Args:
+        merged: the instructor's (or pristine) notebook with the student's answers.
+        instructor: the same notebook with every answer stubbed (the source of stubs).
+        timeout: seconds per cell, already checked.
+    Returns:
+        (parts, passes, junit text of the last run): one :class:`PartResult` per grade id,
+        one entry per nbval run.
+    Raises:
+        GradingError: if pytest could not run the notebook at all.
+    """
     stubbed: dict[str, str] = {}  # grade id -> why it was stubbed
     passes: list[dict] = []
     while True:
         nb = stub_answers(merged, instructor, set(stubbed)) if stubbed else merged
-        data, junit_text, log_tail = run_pass(nb, timeout)
+        data, junit_text, _ = run_pass(nb, timeout)
         brk = data.get("break")
         passes.append({"stubbed": sorted(stubbed), "break": brk,
                        "duration_s": data.get("duration_s")})
@@ -70,29 +95,56 @@ def grade_notebook(submission_path: str | Path, solution_path: str | Path,
         where = f"{brk['role']} cell" if brk.get("role") else f"code cell {brk['cell_num']}"
         stubbed[guilty] = f"{brk['kind']} in {where}"
 
-    parts = _score_parts(data, stubbed)
-    report = GradeReport(name=name or submission_path.stem, submission=str(submission_path),
-                         solution=str(solution_path), parts=parts, merge=merge_report,
-                         timeout_s=timeout, passes=passes)
-    report.duration_s = time.perf_counter() - t0
-    write_reports(report, out_dir, junit_text, overwrite=overwrite)
-    return report
+    return _score_parts(data, stubbed, nb), passes, junit_text
 
 
-def _why(cell: dict) -> str:
-    """One line on why a cell failed; hidden checks say no more than their outcome."""
+def _first_difference(expected: str, got: str) -> tuple[str, str]:
+    """The first line where two printouts differ ("(no line)" past the end of one)."""
+    want, have = expected.splitlines(), got.splitlines()
+    for k in range(max(len(want), len(have))):
+        w = want[k] if k < len(want) else "(no line)"
+        h = have[k] if k < len(have) else "(no line)"
+        if w != h:
+            return w, h
+    return "", ""
+
+
+def _feedback(cell: dict) -> tuple[str, str, str, str]:
+    """(why, expected line, got line, hint) for a failed cell; hidden checks say no more
+    than their outcome (nothing of what they print or expect)."""
     if cell["outcome"] != "failed" or cell["hidden"]:
-        return cell["outcome"]
+        return cell["outcome"], "", "", ""
+    if cell["message"].startswith("Cell outputs differ") and cell.get("expected") is not None:
+        want, have = _first_difference(cell["expected"], cell.get("got") or "")
+        got_lines = (cell.get("got") or "").splitlines()
+        hint = next((ln.strip()[len("note: "):] for ln in got_lines
+                     if ln.strip().startswith("note: this check calls")), "")
+        if not hint and have.endswith(("False", ")")) and ": False" in have:
+            hint = "the claim on that line does not hold for your answer; compare the value " \
+                   "it printed with the expected one"
+        why = f"output differs from the expected output: expected {want!r}, got {have!r}"
+        return why, want, have, hint
     if cell["message"].startswith("Cell outputs differ"):
-        return "output differs from the expected output"
+        return "output differs from the expected output", "", "", ""
     lines = [ln.strip() for ln in cell["detail"].splitlines() if ln.strip()]
-    return lines[-1][:200] if lines else (cell["message"].splitlines() or ["failed"])[0]
+    why = lines[-1][:200] if lines else (cell["message"].splitlines() or ["failed"])[0]
+    hint = ""
+    if "NotImplementedError" in why:
+        hint = "replace the raise NotImplementedError(...) line of the answer with your code"
+    elif why.startswith("TypeError") and "must be of type" in why:
+        hint = "return exactly the type the prompt asks for"
+    return why, "", "", hint
 
 
-def _score_parts(data: dict, stubbed: dict[str, str]) -> dict[str, PartResult]:
+def _score_parts(data: dict, stubbed: dict[str, str],
+                 nb: NotebookNode | None = None) -> dict[str, PartResult]:
+    """Per-part results from the plugin's records; ``nb`` (the notebook that ran) gives the
+    cell numbers as JupyterLab counts them (every cell, from 1)."""
+    positions = ([i + 1 for i, c in enumerate(nb.cells) if c.cell_type == "code"]
+                 if nb is not None else [])
     parts: dict[str, PartResult] = {}
     durations: dict[str, float] = {}
-    first_failure: dict[str, str] = {}
+    first_failure: dict[str, dict] = {}
     checks_seen: dict[str, int] = {}
     for cell in data["cells"]:
         gid = cell["grade_id"]
@@ -108,7 +160,14 @@ def _score_parts(data: dict, stubbed: dict[str, str]) -> dict[str, PartResult]:
                 what = f"check {checks_seen[gid]}/{total}" + (" (hidden)" if cell["hidden"] else "")
             else:
                 what = cell["role"] or "cell"
-            first_failure[gid] = f"{what}: {_why(cell)}"
+            number = positions[cell["cell_num"]] if cell["cell_num"] < len(positions) else None
+            if number is not None and not cell["hidden"]:
+                what += f" (cell {number}" + (f", id {cell['cell_id']})" if cell.get("cell_id")
+                                             else ")")
+            why, want, have, hint = _feedback(cell)
+            first_failure[gid] = {"message": f"{what}: {why}" + (f"; hint: {hint}" if hint else ""),
+                                  "expected": want, "got": have, "hint": hint,
+                                  "cell": None if cell["hidden"] else number}
     for gid, p in data["parts"].items():
         if gid in stubbed:
             status, score = "timeout", 0
@@ -118,9 +177,13 @@ def _score_parts(data: dict, stubbed: dict[str, str]) -> dict[str, PartResult]:
         else:
             ran = [c for c in data["cells"] if c["grade_id"] == gid and c["role"] == "check"]
             status = "not run" if all(c["outcome"] == "not run" for c in ran) else "fail"
-            score, message = 0, first_failure.get(gid, status)
+            score = 0
+            message = first_failure.get(gid, {}).get("message", status)
+        info = first_failure.get(gid, {}) if status == "fail" else {}
         parts[gid] = PartResult(score=score, max_score=p["max_score"], status=status,
                                 message=message, checks_passed=p["checks_passed"],
                                 checks=p["checks"],
-                                duration_s=round(durations.get(gid, 0.0), 4))
+                                duration_s=round(durations.get(gid, 0.0), 4),
+                                expected=info.get("expected", ""), got=info.get("got", ""),
+                                hint=info.get("hint", ""), cell=info.get("cell"))
     return parts

@@ -38,6 +38,12 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _DETAIL_CHARS = 4000  # keep failure details short in the report
 
 
+def _stdout(outputs) -> str:
+    """The stdout text of a list of cell outputs (nbformat dicts), joined."""
+    return "".join(o.get("text", "") for o in outputs
+                   if o.get("output_type") == "stream" and o.get("name") == "stdout")
+
+
 def _grade(cell) -> dict | None:
     meta = cell.get("metadata", {}).get("grade")
     return meta if isinstance(meta, dict) else None
@@ -81,6 +87,8 @@ class GradeRecorder:
                 "outcome": "not run",
                 "message": "",
                 "detail": "",
+                "got": None,  # check cells: stdout of this run, and the stored one
+                "expected": None,
                 "duration_s": 0.0,
             }
         if self.hide_notebook:
@@ -136,6 +144,10 @@ class GradeRecorder:
                 outcome = "timeout"
             record["outcome"] = outcome
             record["duration_s"] = round(call.duration, 4)
+            if record["role"] == "check" and call.when == "call":
+                # what the cell printed and what it should have printed, for the feedback
+                record["got"] = _stdout(getattr(item, "test_outputs", None) or [])
+                record["expected"] = _stdout(item.cell.get("outputs", []))
             if call.excinfo is not None:
                 exc = call.excinfo.value
                 record["message"] = _ANSI.sub("", str(exc)).strip()[:500]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import textwrap
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -28,6 +29,10 @@ class PartResult:
     checks_passed: int = 0
     checks: int = 0
     duration_s: float = 0.0  # answer + check cells of the final run
+    expected: str = ""  # first failing public check: the line it should print ...
+    got: str = ""  # ... and the line it printed
+    hint: str = ""  # what to look at
+    cell: int | None = None  # that check's cell number as JupyterLab counts (from 1)
 
 
 @dataclass
@@ -139,6 +144,22 @@ def write_reports(report: GradeReport, out_dir: str | Path, junit_text: str | No
 
 
 
+def feedback_lines(gid: str, part: PartResult) -> list[str]:
+    """The first failure of a part, for a terminal: what failed and where, expected vs got,
+    and the hint, each on its own indented line."""
+    head = part.message.splitlines()[0] if part.message else part.status
+    if part.expected or part.got:
+        head = head.split(": output differs")[0] + ": output differs from the expected output"
+    head = head.split("; hint: ")[0]
+    lines = [f"  {gid}: {head[:300]}"]
+    if part.expected or part.got:
+        lines += [f"      expected: {part.expected[:200]}", f"      got:      {part.got[:200]}"]
+    if part.hint:
+        lines += textwrap.wrap(f"hint: {part.hint}", 88, initial_indent="      ",
+                               subsequent_indent="        ")
+    return lines
+
+
 def format_table(report: GradeReport) -> str:
     """A terminal table: one row per part (points, checks passed, status, flags), the
     total, and the first failure of each attempted part that failed."""
@@ -150,7 +171,7 @@ def format_table(report: GradeReport) -> str:
         rows.append((gid, f"{part.score:g}/{part.max_score:g}",
                      f"{part.checks_passed}/{part.checks}", status, flags))
         if part.status != "pass" and gid not in report.merge.missing and part.message:
-            notes.append(f"  {gid}: {part.message.splitlines()[0][:160]}")
+            notes.extend(feedback_lines(gid, part))
     rows.append(("total", f"{report.total:g}/{report.max_total:g}", "", "", ""))
     widths = [max(len(r[i]) for r in rows) for i in range(5)]
     lines = [f"{report.submission}  (solution: {Path(report.solution).name}, "
