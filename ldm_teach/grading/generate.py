@@ -16,6 +16,9 @@ it did not generate) unless forced. Cells carry grading metadata (nbformat v4):
   ``nbval-check-output``; their stored outputs (with an execution count) are the expected
   outputs, kept unchanged. ``"hidden": true`` keeps a check out of the student's copy; the
   grader still runs it (``build_exercise(..., keep_hidden=True)``).
+- answer cells may list ``"forbid": ["ldm_teach", "importlib", ...]``: flags of
+  ``merge.FLAG_PATTERNS`` (or ``{"name": ..., "pattern": regex}``) that the prompt forbids;
+  an answer that raises one scores 0 for its part (every other flag is only reported).
 - prompt cells: ``{"grade": {"id": ..., "role": "prompt"}}``, ungraded, kept as they are,
   like every cell without grade metadata.
 
@@ -52,6 +55,7 @@ class GradeMeta:
     role: str  # "answer", "check" or "prompt"
     points: float = 0  # points of a check cell; 0 for other roles
     hidden: bool = False  # check cells only: left out of the student's copy
+    forbid: tuple[str, ...] = ()  # answer cells: names of the flags that zero the part
 
 
 def cell_source(cell: NotebookNode) -> str:
@@ -95,7 +99,14 @@ def grade_meta(cell: NotebookNode, where: str = "cell") -> GradeMeta | None:
         if CHECK_TAG not in cell.get("metadata", {}).get("tags", []):
             raise ValueError(f"{where}: check cell {gid} lacks the tag {CHECK_TAG!r}; "
                              "without it nbval would not compare its output")
-    return GradeMeta(gid, role, points, hidden)
+    forbid = meta.get("forbid", [])
+    if role == "answer" and (not isinstance(forbid, list) or not all(
+            (isinstance(f, str) and f) or (isinstance(f, dict) and set(f) == {"name", "pattern"})
+            for f in forbid)):
+        raise ValueError(f"{where}: answer cell {gid}: 'forbid' must be a list of flag names "
+                         f"or {{'name': ..., 'pattern': ...}} entries, got {forbid!r}")
+    names = tuple(f if isinstance(f, str) else f["name"] for f in forbid)
+    return GradeMeta(gid, role, points, hidden, names if role == "answer" else ())
 
 
 def stub_source(source: str, grade_id: str, where: str = "cell") -> str:

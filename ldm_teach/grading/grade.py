@@ -57,12 +57,26 @@ def grade_notebook(submission_path: str | Path, solution_path: str | Path,
         merge_report.flags["*"] = ["unreadable"]
 
     parts, passes, junit_text = run_and_score(merged, instructor, timeout)
+    apply_forbidden(parts, merge_report)
     report = GradeReport(name=name or submission_path.stem, submission=str(submission_path),
                          solution=str(solution_path), parts=parts, merge=merge_report,
                          timeout_s=timeout, passes=passes)
     report.duration_s = time.perf_counter() - t0
     write_reports(report, out_dir, junit_text, overwrite=overwrite)
     return report
+
+
+def apply_forbidden(parts: dict[str, PartResult], merge_report) -> None:
+    """Zero each part whose answer uses what its prompt forbids (``forbid`` metadata), in
+    place: status ``forbidden``, the message naming what was found."""
+    for gid, hits in merge_report.forbidden.items():
+        part = parts.get(gid)
+        if part is None:
+            continue
+        part.score, part.status = 0, "forbidden"
+        part.message = (f"the answer uses {', '.join(hits)}, which the prompt forbids "
+                        f"(checks passed: {part.checks_passed}/{part.checks}); the part scores 0")
+        part.hint = "write the computation yourself instead of reaching for the package's"
 
 
 def run_and_score(merged: NotebookNode, instructor: NotebookNode, timeout: float,

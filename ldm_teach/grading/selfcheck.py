@@ -79,7 +79,7 @@ def check_notebook(notebook: str | Path, timeout: float = 60,
         FileNotFoundError: if the notebook or its pristine exercise is missing.
         GradingError: if pytest could not run the notebook at all.
     """
-    from ldm_teach.grading.grade import run_and_score
+    from ldm_teach.grading.grade import apply_forbidden, run_and_score
     from ldm_teach.grading.nbrun import check_timeout
     from ldm_teach.training.checkpoint import path_arg
 
@@ -98,6 +98,7 @@ def check_notebook(notebook: str | Path, timeout: float = 60,
     pristine = nbformat.read(exercise, as_version=4)
     merged, merge_report = merge_submission(pristine, student)
     parts, passes, _ = run_and_score(merged, pristine, timeout)
+    apply_forbidden(parts, merge_report)
     return CheckResult(notebook=str(notebook), exercise=str(exercise), parts=parts,
                        merge=merge_report, duration_s=time.perf_counter() - t0, passes=passes)
 

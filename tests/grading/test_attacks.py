@@ -45,3 +45,16 @@ def test_a_wrong_psnr_costs_10_1_a_only(tmp_path):
     a = report.parts["10.1.a"]
     assert a.cell == 5 and "PSNR, data_range=2, dB" in a.expected and a.got.endswith(")")
     assert "hint:" in a.message
+
+
+@pytest.mark.parametrize("how", ["importlib", "sys.modules"])
+def test_the_package_psnr_that_the_prompt_forbids_scores_zero(tmp_path, how):
+    # before: 3/3 for 10.1.a, unflagged
+    parts = {"10.1.a"}
+    report = _grade(tmp_path, "ref", _keep(attacks.reference_import(how), parts),
+                    _trimmed(parts))
+    a = report.parts["10.1.a"]
+    assert (a.score, a.status) == (0, "forbidden")
+    assert a.checks_passed == a.checks == 3  # the checks pass: only the flag zeroes it
+    assert how in report.merge.forbidden["10.1.a"] and "getattr(" in report.merge.flags["10.1.a"]
+    assert "which the prompt forbids" in a.message
