@@ -345,3 +345,49 @@ def begin_check(part: str, index: int, total: int, expected: str | None = None,
     SelfCheck._current = SelfCheck(part, index, total, expected, tuple(uses), namespace,
                                    tuple(solutions))
     return SelfCheck._current
+
+
+# -- probes: hidden checks on secret inputs, compared outside the kernel ----------------
+
+#: the start of the one line a probe cell prints
+PROBE_MARK = "LDM-TEACH-PROBE "
+
+
+def _probe_value(value: Any) -> Any:
+    """A JSON-able record of ``value`` that keeps its exact type (see ``report_values``)."""
+    t = type(value)
+    if value is None or t in (bool, int, str):
+        return {"type": t.__name__, "value": value}
+    if t is float:
+        return {"type": "float", "value": value}
+    if t in (list, tuple):
+        return {"type": t.__name__, "items": [_probe_value(v) for v in value]}
+    if t is dict:
+        return {"type": "dict", "items": {str(k): _probe_value(v) for k, v in value.items()}}
+    if t.__module__.split(".")[0] == "torch":
+        import torch
+
+        if t in (torch.Tensor, torch.nn.Parameter):
+            v = value.detach().cpu()
+            flat = (v.double() if v.is_floating_point() else v).flatten().tolist()
+            return {"type": "torch.Tensor", "dtype": str(v.dtype), "shape": list(v.shape),
+                    "values": flat}
+    return {"type": _type_name(t)}  # anything else: only its type, which will not match
+
+
+def report_values(**values: Any) -> None:
+    """Print what a probe measured as one line of JSON (``PROBE_MARK`` + JSON).
+
+    A probe is a grader-only cell (``"role": "probe"``) that calls the student's functions
+    on inputs drawn from the grader's secret seed. The grader runs the same probe with
+    the solution in a separate process and compares the two lines outside the student's
+    kernel (``probes.compare``): exact types, shapes, integers and strings; floats within
+    the probe's tolerance.
+
+    Args:
+        **values: name -> bool, int, float, str, None, list, tuple, dict or torch tensor
+            (any other type is recorded by its type name only, and so never matches).
+    """
+    import json
+
+    print(PROBE_MARK + json.dumps({k: _probe_value(v) for k, v in values.items()}))

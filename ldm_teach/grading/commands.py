@@ -20,6 +20,9 @@ def _add_grade_arguments(p: argparse.ArgumentParser) -> None:
                    help="seconds per cell, a number in (0, 3600] (default: 60)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace reports of the same name instead of writing NAME.1.json, ...")
+    p.add_argument("--secret", default=None,
+                   help="the instructor's secret that seeds the hidden checks' inputs (default: "
+                   "$LDM_TEACH_GRADE_SECRET, else a fresh random one); never in students' files")
 
 
 def _add_check_arguments(p: argparse.ArgumentParser) -> None:
@@ -54,6 +57,7 @@ def _readable(path: Path) -> str | None:
 
 
 def _cmd_grade(args: argparse.Namespace) -> int:
+    from ldm_teach.grading.probes import resolve_secret
     from ldm_teach.grading.runner import (
         GradingError,
         check_timeout,
@@ -73,6 +77,8 @@ def _cmd_grade(args: argparse.Namespace) -> int:
         if not Path(args.solutions).exists():
             raise FileNotFoundError(f"--solutions {args.solutions}: no such file or folder")
         todo = collect_submissions(args.submissions)
+        # one secret for the whole call, so the solution's probe values are computed once
+        secret, origin = resolve_secret(args.secret)
     except (OSError, ValueError) as err:
         print(f"ldm-teach grade: {err}", file=sys.stderr)
         return 2
@@ -93,7 +99,8 @@ def _cmd_grade(args: argparse.Namespace) -> int:
     for path, name, solution in pairs:
         try:
             report = grade_notebook(path, solution, args.out, timeout=args.timeout,
-                                    overwrite=args.overwrite, name=name)
+                                    overwrite=args.overwrite, name=name, secret=secret,
+                                    secret_origin=origin)
         except (GradingError, ValueError) as err:
             errors.append((name, str(path), f"grading failed: {err}"))
             print(f"ldm-teach grade: {path}: grading failed: {err}", file=sys.stderr)

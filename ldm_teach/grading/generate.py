@@ -19,6 +19,9 @@ it did not generate) unless forced. Cells carry grading metadata (nbformat v4):
 - answer cells may list ``"forbid": ["ldm_teach", "importlib", ...]``: flags of
   ``merge.FLAG_PATTERNS`` (or ``{"name": ..., "pattern": regex}``) that the prompt forbids;
   an answer that raises one scores 0 for its part (every other flag is only reported).
+- probe cells: ``{"grade": {"id": "10.1.a", "role": "probe"}}`` (optional ``"atol"``,
+  ``"rtol"``): grader-only hidden checks on secret inputs (see ``probes.py``); never in
+  the student's copy.
 - prompt cells: ``{"grade": {"id": ..., "role": "prompt"}}``, ungraded, kept as they are,
   like every cell without grade metadata.
 
@@ -42,7 +45,7 @@ from ldm_teach.argcheck import is_real
 BEGIN_MARKER = "# BEGIN SOLUTION"
 END_MARKER = "# END SOLUTION"
 CHECK_TAG = "nbval-check-output"
-ROLES = ("answer", "check", "prompt")
+ROLES = ("answer", "check", "probe", "prompt")
 GENERATED_KEY = "ldm_teach"  # notebook-level metadata key written into every exercise
 HASH_KEY = "generated_sha256"  # in metadata[GENERATED_KEY]: SHA-256 of what was generated
 
@@ -86,7 +89,7 @@ def grade_meta(cell: NotebookNode, where: str = "cell") -> GradeMeta | None:
         raise ValueError(f"{where}: grade 'id' must be a non-empty string, got {gid!r}")
     if role not in ROLES:
         raise ValueError(f"{where}: grade 'role' must be one of {ROLES}, got {role!r}")
-    if role in ("answer", "check") and cell.get("cell_type") != "code":
+    if role in ("answer", "check", "probe") and cell.get("cell_type") != "code":
         raise ValueError(f"{where}: a {role} cell must be a code cell (grade id {gid})")
     points, hidden = 0, False
     if role == "check":
@@ -174,7 +177,7 @@ def build_exercise(solution_nb: NotebookNode, source_name: str | None = None,
             solution markers outside answer cells, or a check cell saved unexecuted (its
             expected output would never be compared).
     """
-    from ldm_teach.grading.wrap import part_uses, wrap_check
+    from ldm_teach.grading.wrap import part_uses, wrap_check, wrap_probe
 
     nb = copy.deepcopy(solution_nb)
     name = source_name or "solution notebook"
@@ -212,6 +215,12 @@ def build_exercise(solution_nb: NotebookNode, source_name: str | None = None,
                     if lend_solutions else [])
             wrap_check(cell, meta.id, seen[key], totals[key], meta.hidden,
                        uses.get(meta.id, []), lend)
+        elif role == "probe":
+            if not keep_hidden:
+                continue  # grader only: its secret inputs and its code never reach students
+            lend = ([src for gid, src in answers if gid in uses.get(meta.id, [])]
+                    if lend_solutions else [])
+            wrap_probe(cell, meta.id, lend)
         cells.append(cell)
     nb.cells = cells
     nb.metadata[GENERATED_KEY] = {

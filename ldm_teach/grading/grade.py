@@ -16,7 +16,8 @@ from ldm_teach.grading.report import GradeReport, PartResult, write_reports
 
 def grade_notebook(submission_path: str | Path, solution_path: str | Path,
                    out_dir: str | Path, timeout: float = 60, overwrite: bool = False,
-                   name: str | None = None) -> GradeReport:
+                   name: str | None = None, secret: str | None = None,
+                   secret_origin: str | None = None) -> GradeReport:
     """Grade one submitted notebook against its solution and write the reports.
 
     Args:
@@ -28,6 +29,9 @@ def grade_notebook(submission_path: str | Path, solution_path: str | Path,
             (0, MAX_TIMEOUT_S].
         overwrite: replace existing reports of the same name instead of numbering.
         name: report name; default the submission's file stem.
+        secret: the instructor's secret that seeds the probes (hidden checks on secret
+            inputs, see ``probes.py``); default ``LDM_TEACH_GRADE_SECRET``, else random.
+        secret_origin: how the caller chose ``secret``, for the report (default: "--secret").
     Returns:
         The report; ``report.files`` lists the files written.
     Raises:
@@ -35,8 +39,11 @@ def grade_notebook(submission_path: str | Path, solution_path: str | Path,
             solution is malformed.
         NotADirectoryError, PermissionError: if ``out_dir`` (or a parent) is a file or not
             writable (checked before grading).
-        GradingError: if pytest could not run the notebook at all.
+        GradingError: if pytest could not run the notebook at all, or a probe fails on
+            the solution itself.
     """
+    from ldm_teach.grading.probes import expected_probes, probe_cells, resolve_secret, seed_probes
+    from ldm_teach.grading.sandbox import chosen, describe
     from ldm_teach.training.checkpoint import check_output_dir, path_arg
 
     timeout = check_timeout(timeout)
@@ -47,6 +54,11 @@ def grade_notebook(submission_path: str | Path, solution_path: str | Path,
     solution = nbformat.read(solution_path, as_version=4)
     instructor = build_exercise(solution, source_name=solution_path.name, keep_hidden=True,
                                 lend_solutions=True)
+    secret, origin = resolve_secret(secret)
+    secret_origin = secret_origin or origin
+    instructor = seed_probes(instructor, secret)
+    # the solution's probe values: a separate run, no student code in it
+    expected = expected_probes(solution, instructor, timeout) if probe_cells(instructor) else {}
     try:
         submission = nbformat.read(submission_path, as_version=4)
         unreadable = False
@@ -56,11 +68,13 @@ def grade_notebook(submission_path: str | Path, solution_path: str | Path,
     if unreadable:
         merge_report.flags["*"] = ["unreadable"]
 
-    parts, passes, junit_text = run_and_score(merged, instructor, timeout)
+    parts, passes, junit_text = run_and_score(merged, instructor, timeout, expected)
     apply_forbidden(parts, merge_report)
     report = GradeReport(name=name or submission_path.stem, submission=str(submission_path),
                          solution=str(solution_path), parts=parts, merge=merge_report,
-                         timeout_s=timeout, passes=passes)
+                         timeout_s=timeout, passes=passes,
+                         hidden_inputs={"probes": len(expected), "secret": secret_origin},
+                         sandbox=describe(chosen()))
     report.duration_s = time.perf_counter() - t0
     write_reports(report, out_dir, junit_text, overwrite=overwrite)
     return report
@@ -80,6 +94,7 @@ def apply_forbidden(parts: dict[str, PartResult], merge_report) -> None:
 
 
 def run_and_score(merged: NotebookNode, instructor: NotebookNode, timeout: float,
+                  expected: dict[str, dict] | None = None,
                   ) -> tuple[dict[str, PartResult], list[dict], str | None]:
     """Run a merged notebook under nbval, rerun it after each part that hangs, score it.
 
@@ -87,6 +102,8 @@ def run_and_score(merged: NotebookNode, instructor: NotebookNode, timeout: float
         merged: the instructor's (or pristine) notebook with the student's answers.
         instructor: the same notebook with every answer stubbed (the source of stubs).
         timeout: seconds per cell, already checked.
+        expected: per probe cell id, the solution's record and tolerances
+            (``probes.expected_probes``); a probe passes only if its record matches.
     Returns:
         (parts, passes, junit text of the last run): one :class:`PartResult` per grade id,
         one entry per nbval run.
@@ -109,7 +126,30 @@ def run_and_score(merged: NotebookNode, instructor: NotebookNode, timeout: float
         where = f"{brk['role']} cell" if brk.get("role") else f"code cell {brk['cell_num']}"
         stubbed[guilty] = f"{brk['kind']} in {where}"
 
+    _score_probes(data, expected or {})
     return _score_parts(data, stubbed, nb), passes, junit_text
+
+
+def _score_probes(data: dict, expected: dict[str, dict]) -> None:
+    """Count each probe as a hidden check of its part (in place): it passes only if its
+    cell ran and its record matches the solution's, compared here, outside the kernel."""
+    from ldm_teach.grading.probes import compare, parse_probe
+
+    for cell in data["cells"]:
+        if cell["role"] != "probe" or cell["grade_id"] is None:
+            continue
+        want = expected.get(cell["cell_id"])
+        got = parse_probe(cell.get("got"))
+        ok = (cell["outcome"] == "passed" and want is not None and got is not None
+              and compare(want["record"], got, want["atol"], want["rtol"]) is None)
+        cell["hidden"] = True
+        if cell["outcome"] == "passed" and not ok:
+            cell["outcome"], cell["message"] = "failed", "probe differs from the solution"
+        part = data["parts"].setdefault(cell["grade_id"], {"score": 0, "max_score": 0,
+                                                           "checks_passed": 0, "checks": 0})
+        part["checks"] += 1
+        part["checks_passed"] += ok
+        part["score"] = part["max_score"] if part["checks_passed"] == part["checks"] else 0
 
 
 def _first_difference(expected: str, got: str) -> tuple[str, str]:
@@ -165,13 +205,16 @@ def _score_parts(data: dict, stubbed: dict[str, str],
         if gid is None:
             continue
         durations[gid] = durations.get(gid, 0.0) + cell["duration_s"]
-        if cell["role"] == "check":
+        is_check = cell["role"] in ("check", "probe")
+        if is_check:
             checks_seen[gid] = checks_seen.get(gid, 0) + 1
         if cell["outcome"] != "passed" and gid not in first_failure and (
-                cell["role"] == "check" or cell["outcome"] in ("failed", "error")):
-            if cell["role"] == "check":
+                is_check or cell["outcome"] in ("failed", "error")):
+            if is_check:
                 total = data["parts"].get(gid, {}).get("checks", 1)
-                what = f"check {checks_seen[gid]}/{total}" + (" (hidden)" if cell["hidden"] else "")
+                what = f"check {checks_seen[gid]}/{total}" + (
+                    " (hidden, secret inputs)" if cell["role"] == "probe"
+                    else " (hidden)" if cell["hidden"] else "")
             else:
                 what = cell["role"] or "cell"
             number = positions[cell["cell_num"]] if cell["cell_num"] < len(positions) else None
@@ -189,7 +232,8 @@ def _score_parts(data: dict, stubbed: dict[str, str],
         elif p["checks_passed"] == p["checks"]:
             status, score, message = "pass", p["score"], ""
         else:
-            ran = [c for c in data["cells"] if c["grade_id"] == gid and c["role"] == "check"]
+            ran = [c for c in data["cells"]
+                   if c["grade_id"] == gid and c["role"] in ("check", "probe")]
             status = "not run" if all(c["outcome"] == "not run" for c in ran) else "fail"
             score = 0
             message = first_failure.get(gid, {}).get("message", status)

@@ -33,10 +33,11 @@ def check_timeout(timeout: float, what: str = "timeout") -> float:
                       expected=f"a finite number of seconds in (0, {MAX_TIMEOUT_S}]")
 
 
-def _pytest_env(work: Path, results: Path, token: str) -> dict[str, str]:
+def _pytest_env(work: Path, results: Path, token: str, sandbox: dict) -> dict[str, str]:
     # imported here: the plugin imports pytest, which check cells importing
     # ldm_teach.grading.checks need not pay for
     from ldm_teach.grading.pytest_plugin import HIDE_ENV, RESULTS_ENV, TOKEN_ENV
+    from ldm_teach.grading.sandbox import SPEC_ENV
 
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("PYTEST_", "JUPYTER_", "IPYTHON", "LDM_TEACH_GRADE_"))}
@@ -55,6 +56,7 @@ def _pytest_env(work: Path, results: Path, token: str) -> dict[str, str]:
         RESULTS_ENV: str(results),
         TOKEN_ENV: token,
         HIDE_ENV: "1",
+        SPEC_ENV: json.dumps(sandbox),
     })
     return env
 
@@ -63,8 +65,11 @@ def run_pass(nb: NotebookNode, timeout: float,
               limit_s: float | None = None) -> tuple[dict, str | None, str]:
     """Run one merged notebook under nbval; return (plugin results, junit text, log tail).
 
-    ``limit_s`` overrides the overall limit, (code cells + 2) x (timeout + 10) s.
+    ``limit_s`` overrides the overall limit, (code cells + 2) x (timeout + 10) s. The
+    kernel runs in the sandbox ``sandbox.chosen()`` names (see ``sandbox.py``).
     """
+    from ldm_teach.grading.sandbox import chosen, memory_mb
+
     work = Path(tempfile.mkdtemp(prefix="ldm-teach-grade-"))
     private = Path(tempfile.mkdtemp(prefix="ldm-teach-results-"))
     try:
@@ -86,7 +91,9 @@ def run_pass(nb: NotebookNode, timeout: float,
         limit = limit_s if limit_s is not None else (n_code + 2) * (timeout + 10)
         log_path = private / "pytest.log"  # a file, not a pipe: a process the student's
         with open(log_path, "wb") as log:  # code leaves behind cannot hold it open
-            proc = subprocess.Popen(cmd, cwd=work, env=_pytest_env(work, results, token),
+            sandbox = {"kind": chosen(), "work": str(work.resolve()),
+                       "memory_mb": memory_mb(), "cpu_s": int(limit) + 1}
+            proc = subprocess.Popen(cmd, cwd=work, env=_pytest_env(work, results, token, sandbox),
                                     stdin=subprocess.DEVNULL, stdout=log,
                                     stderr=subprocess.STDOUT, start_new_session=True)
             killed = False
@@ -167,7 +174,7 @@ def kill_run(proc: subprocess.Popen, work: Path) -> None:
 
 def culprit(nb: NotebookNode, brk: dict) -> str | None:
     """The grade id to stub after a break: the cell's own, or the nearest answer above."""
-    if brk.get("role") in ("answer", "check") and brk.get("grade_id"):
+    if brk.get("role") in ("answer", "check", "probe") and brk.get("grade_id"):
         return brk["grade_id"]
     code_cells = [c for c in nb.cells if c.cell_type == "code"]
     for cell in reversed(code_cells[: brk["cell_num"]]):

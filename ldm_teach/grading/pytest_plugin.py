@@ -144,7 +144,7 @@ class GradeRecorder:
                 outcome = "timeout"
             record["outcome"] = outcome
             record["duration_s"] = round(call.duration, 4)
-            if record["role"] == "check" and call.when == "call":
+            if record["role"] in ("check", "probe") and call.when == "call":
                 # what the cell printed and what it should have printed, for the feedback
                 record["got"] = _stdout(getattr(item, "test_outputs", None) or [])
                 record["expected"] = _stdout(item.cell.get("outputs", []))
@@ -196,6 +196,11 @@ class GradeRecorder:
 
 
 def pytest_configure(config) -> None:
+    spec = os.environ.pop("LDM_TEACH_GRADE_SANDBOX", None)
+    if spec:  # before nbval starts a kernel: it starts inside the sandbox
+        from ldm_teach.grading.sandbox import install
+
+        install(json.loads(spec))
     path = os.environ.pop(RESULTS_ENV, None)
     token = os.environ.pop(TOKEN_ENV, "")
     hide = os.environ.pop(HIDE_ENV, "") == "1"

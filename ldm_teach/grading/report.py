@@ -48,6 +48,8 @@ class GradeReport:
     passes: list[dict] = field(default_factory=list)  # one entry per nbval run
     duration_s: float = 0.0
     files: dict[str, str] = field(default_factory=dict)  # report kind -> path written
+    hidden_inputs: dict = field(default_factory=dict)  # probes run, where the secret came from
+    sandbox: str = ""  # how the student's kernel was contained ("" = not recorded)
 
     @property
     def total(self) -> float:
@@ -72,6 +74,8 @@ class GradeReport:
             "timeout_s": self.timeout_s,
             "duration_s": round(self.duration_s, 3),
             "passes": self.passes,
+            "hidden_inputs": self.hidden_inputs,
+            "sandbox": self.sandbox,
         }
 
     def classroom(self) -> dict:
@@ -176,6 +180,8 @@ def format_table(report: GradeReport) -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(5)]
     lines = [f"{report.submission}  (solution: {Path(report.solution).name}, "
              f"{report.duration_s:.1f} s)"]
+    if report.sandbox and not report.sandbox.startswith("bwrap"):
+        lines.append(f"  WARNING: sandbox {report.sandbox}")
     for i, row in enumerate(rows):
         cells = (c.ljust(w) for c, w in zip(row, widths, strict=True))
         lines.append(("  " + "  ".join(cells)).rstrip())

@@ -108,3 +108,13 @@ def wrap_check(cell: NotebookNode, part: str, index: int, total: int, hidden: bo
     if not hidden:
         cell.outputs.append(nbformat.v4.new_output(
             "stream", name="stdout", text=f"PASS {part} check {index}/{total}\n"))
+
+
+def wrap_probe(cell: NotebookNode, part: str, lend: list[str]) -> None:
+    """Give a probe cell (grader's copy) the solution's functions of the earlier parts it
+    uses, as :func:`wrap_check` does for check cells; without ``lend``, leave it as it is."""
+    if not lend or WRAP_MARK in cell_source(cell):
+        return
+    cell.source = (f"from ldm_teach.grading.checks import begin_check  {WRAP_MARK}\n"
+                   f"_check = begin_check({part!r}, 1, 1, namespace=globals(), "
+                   f"solutions={tuple(lend)!r})\n{cell_source(cell)}\n_check.finish()")
