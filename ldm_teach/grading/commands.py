@@ -175,8 +175,39 @@ def _cmd_build_exercises(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_workspace(args: argparse.Namespace) -> int:
+    from ldm_teach.grading.handout import make_workspace
+
+    try:
+        done = make_workspace(args.folder)
+    except (OSError, ValueError) as err:
+        print(f"ldm-teach workspace: {err}", file=sys.stderr)
+        return 2
+    for path, what in done:
+        print(f"{what}: {path}")
+    print(f"work in {args.folder}/ (never in exercises/); check with "
+          f"`ldm-teach check {args.folder}/NAME.ipynb`")
+    return 0
+
+
+def _cmd_classroom(args: argparse.Namespace) -> int:
+    from ldm_teach.grading.handout import make_classroom
+
+    try:
+        written = make_classroom(args.folder, args.exercise)
+    except (OSError, ValueError) as err:
+        print(f"ldm-teach classroom: {err}", file=sys.stderr)
+        return 2
+    for path in written:
+        print(f"wrote {path}")
+    print("push it as a GitHub Classroom template; see the comment at the top of the "
+          "workflow for the variable and secrets it needs")
+    return 0
+
+
 def add_grading_parsers(sub: argparse._SubParsersAction) -> None:
-    """Add the ``grade``, ``check`` and ``build-exercises`` subcommands to ``ldm-teach``.
+    """Add ``grade``, ``check``, ``workspace``, ``classroom`` and ``build-exercises`` to
+    ``ldm-teach``.
 
     Each subparser sets ``func`` (taking the parsed ``argparse.Namespace``, returning the
     exit status), as the other commands in ``ldm_teach.cli`` do.
@@ -188,6 +219,16 @@ def add_grading_parsers(sub: argparse._SubParsersAction) -> None:
                        "public checks (students)")
     _add_check_arguments(p)
     p.set_defaults(func=_cmd_check)
+    p = sub.add_parser("workspace", help="copy the exercises into your own folder to work "
+                       "in (students; files already there are kept)")
+    p.add_argument("folder", nargs="?", default="my-exercises",
+                   help="your folder (default: my-exercises, git-ignored in the course repo)")
+    p.set_defaults(func=_cmd_workspace)
+    p = sub.add_parser("classroom", help="write a GitHub Classroom template repository for "
+                       "one exercise (instructors)")
+    p.add_argument("folder", help="a new or empty folder for the template")
+    p.add_argument("--exercise", required=True, help="e.g. ex10_1_compression")
+    p.set_defaults(func=_cmd_classroom)
     p = sub.add_parser("build-exercises", help="generate exercises/ from solutions/")
     _add_build_arguments(p)
     p.set_defaults(func=_cmd_build_exercises)

@@ -58,3 +58,67 @@ def test_the_package_psnr_that_the_prompt_forbids_scores_zero(tmp_path, how):
     assert a.checks_passed == a.checks == 3  # the checks pass: only the flag zeroes it
     assert how in report.merge.forbidden["10.1.a"] and "getattr(" in report.merge.flags["10.1.a"]
     assert "which the prompt forbids" in a.message
+
+
+def test_stubs_with_an_input_transformer_earn_nothing(tmp_path):
+    # before: 10/10, as each public check cell was rewritten into a print of its stored
+    # output; the probes (secret inputs, compared outside the kernel) cannot be printed
+    report = _grade(tmp_path, "transformer", attacks.transformer_stub(), attacks.solution())
+    assert report.total == 0 and report.max_total == 10
+    assert "IPython internals" in report.merge.flags["10.1.a"]
+    assert "10.1.a" in report.merge.forbidden  # the prompt of 10.1.a forbids get_ipython
+    assert report.parts["10.1.b"].message.endswith("(hidden, secret inputs): failed")
+    assert report.hidden_inputs["probes"] == 4
+
+
+def test_answers_cannot_read_the_solutions_or_the_graders_environment(tmp_path):
+    # before: 10/10 by exec-ing the solution notebook found through the package's path,
+    # and /proc gave the grader's token and results path
+    report = _grade(tmp_path, "steal", attacks.read_solutions(), attacks.solution())
+    if report.sandbox.startswith("bwrap"):
+        assert report.total == 0
+    assert report.parts["10.1.a"].status == "forbidden"  # ldm_teach and exec( are forbidden
+    assert all("exec(" in report.merge.flags[g] for g in ("10.1.a", "10.1.b", "10.1.d"))
+    marker = tmp_path / "found.txt"
+    parts = {"10.1.a"}
+    report = _grade(tmp_path, "proc", _keep(attacks.proc_environ(marker), parts),
+                    _trimmed(parts))
+    assert "/proc" in report.merge.flags["10.1.a"]
+    if report.sandbox.startswith("bwrap"):
+        assert not marker.exists()  # the kernel cannot write outside its work folder ...
+    found = marker.read_text() if marker.exists() else ""
+    assert "LDM_TEACH_GRADE_TOKEN" not in found  # ... nor read the grader's environment
+
+
+@pytest.mark.slow
+def test_a_forked_process_does_not_outlive_grading(tmp_path):
+    # before: a process that left the kernel's session rewrote the JSON report to 10/10
+    # after the table was printed; in the sandbox's PID namespace it dies with the kernel
+    import json
+    import subprocess
+    import sys
+    import time
+
+    path = tmp_path / "fork" / "fork.ipynb"
+    path.parent.mkdir()
+    nbformat.write(attacks.fork_rewrite(), path)
+    out = tmp_path / "grades"
+    proc = subprocess.run([sys.executable, "-m", "ldm_teach.cli", "grade", str(path),
+                           "--solutions", str(attacks.ROOT / "solutions"), "--out", str(out)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    first = json.loads((out / "fork.json").read_text())
+    time.sleep(5)  # the attacker polls every 0.5 s; give it time to act if it survived
+    later = json.loads((out / "fork.json").read_text())
+    assert first["total"] == later["total"] == 0
+    assert "process" in later["flags"]["10.1.a"]
+
+
+@pytest.mark.slow
+def test_a_patched_allclose_does_not_pass_a_wrong_vector_quantize(tmp_path):
+    # before: 10/10 with torch.allclose patched, 6/10 without the patch
+    report = _grade(tmp_path, "allclose", attacks.allclose_patch(),
+                    attacks.solution(attacks.EX10_2))
+    assert report.parts["10.2.a"].score == 0
+    assert report.total == 6
+    assert "patches a library" in report.merge.flags["10.2.a"]
