@@ -13,25 +13,40 @@ expected output is stored in the notebook (see ``generate.py`` for the metadata)
         --force overwrites (deletes) them, losing their edits.
 
     ldm-teach grade SUBMISSION.ipynb|FOLDER [...] --solutions solutions/ --out grades/
-                    [--timeout 60] [--overwrite]
+                    [--timeout 60] [--overwrite] [--secret S]
         grade each notebook (a folder: every .ipynb below it, a whole class in one call)
         against its solution: only answer cells are taken from the submission, check cells
         come from the solution, and the merged notebook runs under nbval in an empty
-        temporary folder. Writes NAME.json, NAME.junit.xml, NAME.classroom.json and
-        NAME.classroom.b64 per submission (never overwriting: NAME.1.json, ... unless
-        --overwrite) and, for more than one submission, class_summary.csv; prints a table.
-        Exit status 0 when every submission was graded (whatever the scores), 1 if the
-        grader failed on one, 2 for bad arguments.
+        temporary folder, its kernel in a sandbox (``sandbox.py``), plus hidden checks on
+        inputs drawn from the secret (``probes.py``). Writes NAME.json, NAME.junit.xml,
+        NAME.classroom.json and NAME.classroom.b64 per submission (never overwriting:
+        NAME.1.json, ... unless --overwrite) and, for more than one submission,
+        class_summary.csv (a submission that cannot be read is a row with its error);
+        prints a table. Exit status 0 when every submission was graded (whatever the
+        scores), 1 if one could not be, 2 for bad arguments.
 
-The lead wires these into ``ldm_teach.cli`` with ``add_grading_parsers(sub)`` or by
-calling ``grade_main(argv)`` / ``build_exercises_main(argv)``.
+    ldm-teach check NOTEBOOK.ipynb [...]   (students)
+        run the answers of a notebook against the pristine exercise's public checks;
+        exit 0 if every part passes, 1 if one fails, 2 if the notebook cannot be checked.
 
-Modules: ``checks`` (helpers for check cells), ``generate`` (exercises from solutions),
-``merge`` (answers into the instructor's copy), ``locate`` (which solution a submission
-answers), ``nbrun`` (one nbval run), ``grade`` (grading one submission), ``report``
-(report files and the table), ``batch`` (a class folder, the class CSV), ``runner`` (the
-pipeline's public names in one place), ``pytest_plugin`` (per-cell scores inside the nbval
-run).
+    ldm-teach workspace [FOLDER]           (students)
+        copy the exercises into FOLDER (default my-exercises/); files there are kept.
+
+    ldm-teach classroom FOLDER --exercise NAME   (instructors)
+        write a GitHub Classroom template repository with a grading workflow.
+
+``ldm_teach.cli`` adds these with ``add_grading_parsers(sub)``; ``grade_main(argv)``,
+``check_main(argv)`` and ``build_exercises_main(argv)`` run one as a function.
+
+Modules: ``checks`` (helpers for check cells and probes, the PASS/FAIL lines),
+``generate`` (exercises from solutions), ``wrap`` (check cells wrapped for the self-check
+and for independent parts), ``merge`` (answers into the instructor's copy, flags),
+``locate`` (which solution a submission answers), ``nbrun`` (one nbval run), ``sandbox``
+(the kernel's bubblewrap sandbox), ``probes`` (hidden checks on secret inputs), ``grade``
+(grading one submission), ``report`` (report files and the table), ``batch`` (a class
+folder, the class CSV), ``selfcheck`` (``ldm-teach check``), ``handout`` (workspace,
+classroom template), ``commands`` (the subcommands), ``runner`` (the pipeline's public
+names in one place), ``pytest_plugin`` (per-cell scores inside the nbval run).
 """
 
 from __future__ import annotations

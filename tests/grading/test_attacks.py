@@ -55,7 +55,9 @@ def test_the_package_psnr_that_the_prompt_forbids_scores_zero(tmp_path, how):
                     _trimmed(parts))
     a = report.parts["10.1.a"]
     assert (a.score, a.status) == (0, "forbidden")
-    assert a.checks_passed == a.checks == 3  # the checks pass: only the flag zeroes it
+    # its 3 public checks pass: the flag zeroes it (the probe compares with the solution's
+    # own arithmetic and may differ in the last digits)
+    assert a.checks == 4 and a.checks_passed >= 3
     assert how in report.merge.forbidden["10.1.a"] and "getattr(" in report.merge.flags["10.1.a"]
     assert "which the prompt forbids" in a.message
 
@@ -67,7 +69,11 @@ def test_stubs_with_an_input_transformer_earn_nothing(tmp_path):
     assert report.total == 0 and report.max_total == 10
     assert "IPython internals" in report.merge.flags["10.1.a"]
     assert "10.1.a" in report.merge.forbidden  # the prompt of 10.1.a forbids get_ipython
-    assert report.parts["10.1.b"].message.endswith("(hidden, secret inputs): failed")
+    for gid in ("10.1.c", "10.1.d"):  # the transformer did fool their public checks ...
+        part = report.parts[gid]
+        assert part.checks_passed == part.checks - 1 == 1
+        # ... but not the probe, whose inputs and expected values it never saw
+        assert part.message == "check 2/2 (hidden, secret inputs): failed"
     assert report.hidden_inputs["probes"] == 4
 
 
