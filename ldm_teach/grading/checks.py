@@ -37,6 +37,7 @@ import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from ldm_teach.argcheck import check_int
 from ldm_teach.claims import claim, claim_close
 
 __all__ = ["claim", "claim_close", "fmt", "hint", "require_type", "run_quietly"]
@@ -159,8 +160,7 @@ def fmt(x: Any, digits: int = 4) -> str:
         ValueError: if ``digits`` is out of range.
         TypeError: for any other type.
     """
-    if type(digits) is not int or not 0 <= digits <= 12:
-        raise ValueError(f"digits must be an int in [0, 12], got {digits!r}")
+    check_int(digits, "digits", 0, 12)
     t = type(x)
     if x is None or t in (bool, int, str):
         return str(x)
@@ -207,3 +207,187 @@ def hint(message: str) -> None:
         message: advice for the student, e.g. which shape was expected.
     """
     print(f"hint: {message}", file=sys.stderr)
+
+
+# -- the self-check line of a check cell ---------------------------------------------------
+#
+# ``ldm-teach build-exercises`` wraps every check cell of an exercise between two generated
+# lines (see ``generate.wrap_check``)::
+#
+#     _check = begin_check("10.1.a", 1, 3, expected="shape: (4,)\n...")
+#     ...the check cell's own code...
+#     _check.finish()
+#
+# so that running the cell in JupyterLab prints PASS, or FAIL with the first lines that
+# differ, below the check's own output. The grader's copy adds the solution's versions of
+# the functions of earlier parts (``solutions=``), which the check uses while it runs, so a
+# mistake in 10.1.a does not also cost 10.1.b.
+
+
+class _Tee:
+    """A text stream that writes through to ``stream`` and keeps a copy of what it wrote."""
+
+    def __init__(self, stream: Any) -> None:
+        self.stream = stream
+        self.parts: list[str] = []
+
+    def write(self, text: str) -> int:
+        self.parts.append(text)
+        return self.stream.write(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+    def __getattr__(self, name: str) -> Any:  # encoding, isatty, ... of the real stream
+        return getattr(self.stream, name)
+
+
+class SelfCheck:
+    """One running check cell: records its stdout, lends it solution functions, says
+    PASS or FAIL. Made by :func:`begin_check`; :meth:`finish` ends it."""
+
+    _current: SelfCheck | None = None  # a check whose cell raised before finish()
+
+    def __init__(self, part: str, index: int, total: int, expected: str | None,
+                 uses: tuple[str, ...], namespace: dict | None,
+                 solutions: tuple[str, ...]) -> None:
+        self.part, self.index, self.total = part, index, total
+        self.expected, self.uses = expected, uses
+        self.namespace = namespace
+        self.saved: dict[str, Any] = {}
+        self.passed: bool | None = None
+        self.tee = _Tee(sys.stdout)
+        if namespace is not None and solutions:
+            self._lend(namespace, solutions)
+        sys.stdout = self.tee
+
+    def _lend(self, namespace: dict, solutions: tuple[str, ...]) -> None:
+        """Run each solution source in a copy of ``namespace`` and put the names it binds
+        into ``namespace`` until :meth:`finish` (the old values are kept to restore)."""
+        import ast
+
+        for source in solutions:
+            scratch = dict(namespace)
+            exec(compile(source, f"<solution of an earlier part of {self.part}>", "exec"),
+                 scratch)
+            for node in ast.parse(source).body:
+                names = [node.name] if isinstance(
+                    node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) else []
+                for name in names:
+                    self.saved.setdefault(name, namespace.get(name, _MISSING))
+                    namespace[name] = scratch[name]
+
+    def _restore(self) -> None:
+        if sys.stdout is self.tee:
+            sys.stdout = self.tee.stream
+        for name, value in self.saved.items():
+            if value is _MISSING:
+                self.namespace.pop(name, None)
+            else:
+                self.namespace[name] = value
+        self.saved = {}
+
+    def finish(self) -> None:
+        """End the check: restore stdout and the student's functions; print PASS, or FAIL
+        with the first differing lines (nothing for a hidden check). Sets ``passed``
+        (None for a hidden check). Returns None, so the cell shows no result value."""
+        self._restore()
+        SelfCheck._current = None
+        if self.expected is None:
+            return
+        got = "".join(self.tee.parts)
+        what = f"{self.part} check {self.index}/{self.total}"
+        self.passed = got == self.expected
+        if self.passed:
+            print(f"PASS {what}")
+            return
+        print(f"FAIL {what}: the printout above differs from the expected one")
+        want_lines, got_lines = self.expected.splitlines(), got.splitlines()
+        shown = 0
+        for k in range(max(len(want_lines), len(got_lines))):
+            want = want_lines[k] if k < len(want_lines) else "(no line)"
+            have = got_lines[k] if k < len(got_lines) else "(no line)"
+            if want != have and shown < 3:
+                print(f"  expected: {want}\n  got:      {have}")
+                shown += 1
+        if self.uses:
+            print(f"  note: this check calls your functions of {', '.join(self.uses)}; if "
+                  "those fail, fix them first (the grader scores this part with the "
+                  "solution's versions of them)")
+
+
+_MISSING = object()
+
+
+def begin_check(part: str, index: int, total: int, expected: str | None = None,
+                uses: tuple[str, ...] = (), namespace: dict | None = None,
+                solutions: tuple[str, ...] = ()) -> SelfCheck:
+    """Start the self-check of a check cell (a generated line; see the note above).
+
+    Args:
+        part: the grade id, e.g. ``"10.1.a"``.
+        index, total: this check's number among the part's checks (1-based), and how many.
+        expected: the printout the check cell must produce; None for a hidden check (it
+            prints no verdict).
+        uses: grade ids of earlier parts whose functions this part's code calls (named in
+            the FAIL note).
+        namespace: the notebook's globals, into which ``solutions`` are lent.
+        solutions: sources of the solution's answers of earlier parts (grader's copy only).
+    Returns:
+        The running check; call ``.finish()`` at the end of the cell.
+    Raises:
+        ValueError: if ``index`` is not in [1, total].
+    """
+    check_int(total, "total", 1)
+    check_int(index, "index", 1, total)
+    if SelfCheck._current is not None:  # the previous check cell raised: undo what it did
+        SelfCheck._current._restore()
+    SelfCheck._current = SelfCheck(part, index, total, expected, tuple(uses), namespace,
+                                   tuple(solutions))
+    return SelfCheck._current
+
+
+# -- probes: hidden checks on secret inputs, compared outside the kernel ----------------
+
+#: the start of the one line a probe cell prints
+PROBE_MARK = "LDM-TEACH-PROBE "
+
+
+def _probe_value(value: Any) -> Any:
+    """A JSON-able record of ``value`` that keeps its exact type (see ``report_values``)."""
+    t = type(value)
+    if value is None or t in (bool, int, str):
+        return {"type": t.__name__, "value": value}
+    if t is float:
+        return {"type": "float", "value": value}
+    if t in (list, tuple):
+        return {"type": t.__name__, "items": [_probe_value(v) for v in value]}
+    if t is dict:
+        return {"type": "dict", "items": {str(k): _probe_value(v) for k, v in value.items()}}
+    if t.__module__.split(".")[0] == "torch":
+        import torch
+
+        if t in (torch.Tensor, torch.nn.Parameter):
+            v = value.detach().cpu()
+            flat = (v.double() if v.is_floating_point() else v).flatten().tolist()
+            return {"type": "torch.Tensor", "dtype": str(v.dtype), "shape": list(v.shape),
+                    "values": flat}
+    return {"type": _type_name(t)}  # anything else: only its type, which will not match
+
+
+def report_values(**values: Any) -> None:
+    """Print what a probe measured as one line of JSON (``PROBE_MARK`` + JSON).
+
+    A probe is a grader-only cell (``"role": "probe"``) that calls the student's functions
+    on inputs drawn from the grader's secret seed. The grader runs the same probe with
+    the solution in a separate process and compares the two lines outside the student's
+    kernel (``probes.compare``): exact types, shapes, integers and strings; floats within
+    the probe's tolerance.
+
+    Args:
+        **values: name -> bool, int, float, str, None, list, tuple, dict or torch tensor
+            (any other type is recorded by its type name only, and so never matches).
+    """
+    import json
+
+    print(PROBE_MARK + json.dumps({k: _probe_value(v) for k, v in values.items()}))

@@ -16,6 +16,12 @@ it did not generate) unless forced. Cells carry grading metadata (nbformat v4):
   ``nbval-check-output``; their stored outputs (with an execution count) are the expected
   outputs, kept unchanged. ``"hidden": true`` keeps a check out of the student's copy; the
   grader still runs it (``build_exercise(..., keep_hidden=True)``).
+- answer cells may list ``"forbid": ["ldm_teach", "importlib", ...]``: flags of
+  ``merge.FLAG_PATTERNS`` (or ``{"name": ..., "pattern": regex}``) that the prompt forbids;
+  an answer that raises one scores 0 for its part (every other flag is only reported).
+- probe cells: ``{"grade": {"id": "10.1.a", "role": "probe"}}`` (optional ``"atol"``,
+  ``"rtol"``): grader-only hidden checks on secret inputs (see ``probes.py``); never in
+  the student's copy.
 - prompt cells: ``{"grade": {"id": ..., "role": "prompt"}}``, ungraded, kept as they are,
   like every cell without grade metadata.
 
@@ -27,16 +33,19 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
 from nbformat import NotebookNode
 
+from ldm_teach.argcheck import is_real
+
 BEGIN_MARKER = "# BEGIN SOLUTION"
 END_MARKER = "# END SOLUTION"
 CHECK_TAG = "nbval-check-output"
-ROLES = ("answer", "check", "prompt")
+ROLES = ("answer", "check", "probe", "prompt")
 GENERATED_KEY = "ldm_teach"  # notebook-level metadata key written into every exercise
 HASH_KEY = "generated_sha256"  # in metadata[GENERATED_KEY]: SHA-256 of what was generated
 
@@ -49,6 +58,7 @@ class GradeMeta:
     role: str  # "answer", "check" or "prompt"
     points: float = 0  # points of a check cell; 0 for other roles
     hidden: bool = False  # check cells only: left out of the student's copy
+    forbid: tuple[str, ...] = ()  # answer cells: names of the flags that zero the part
 
 
 def cell_source(cell: NotebookNode) -> str:
@@ -79,12 +89,12 @@ def grade_meta(cell: NotebookNode, where: str = "cell") -> GradeMeta | None:
         raise ValueError(f"{where}: grade 'id' must be a non-empty string, got {gid!r}")
     if role not in ROLES:
         raise ValueError(f"{where}: grade 'role' must be one of {ROLES}, got {role!r}")
-    if role in ("answer", "check") and cell.get("cell_type") != "code":
+    if role in ("answer", "check", "probe") and cell.get("cell_type") != "code":
         raise ValueError(f"{where}: a {role} cell must be a code cell (grade id {gid})")
     points, hidden = 0, False
     if role == "check":
         points = meta.get("points")
-        if type(points) not in (int, float) or points < 0:
+        if not is_real(points) or not math.isfinite(points) or points < 0:
             raise ValueError(f"{where}: check cell {gid} needs 'points' >= 0, got {points!r}")
         hidden = meta.get("hidden", False)
         if type(hidden) is not bool:
@@ -92,7 +102,14 @@ def grade_meta(cell: NotebookNode, where: str = "cell") -> GradeMeta | None:
         if CHECK_TAG not in cell.get("metadata", {}).get("tags", []):
             raise ValueError(f"{where}: check cell {gid} lacks the tag {CHECK_TAG!r}; "
                              "without it nbval would not compare its output")
-    return GradeMeta(gid, role, points, hidden)
+    forbid = meta.get("forbid", [])
+    if role == "answer" and (not isinstance(forbid, list) or not all(
+            (isinstance(f, str) and f) or (isinstance(f, dict) and set(f) == {"name", "pattern"})
+            for f in forbid)):
+        raise ValueError(f"{where}: answer cell {gid}: 'forbid' must be a list of flag names "
+                         f"or {{'name': ..., 'pattern': ...}} entries, got {forbid!r}")
+    names = tuple(f if isinstance(f, str) else f["name"] for f in forbid)
+    return GradeMeta(gid, role, points, hidden, names if role == "answer" else ())
 
 
 def stub_source(source: str, grade_id: str, where: str = "cell") -> str:
@@ -138,7 +155,7 @@ def stub_source(source: str, grade_id: str, where: str = "cell") -> str:
 
 
 def build_exercise(solution_nb: NotebookNode, source_name: str | None = None,
-                   keep_hidden: bool = False) -> NotebookNode:
+                   keep_hidden: bool = False, lend_solutions: bool = False) -> NotebookNode:
     """Turn a solution notebook into the student's exercise notebook.
 
     Args:
@@ -147,9 +164,12 @@ def build_exercise(solution_nb: NotebookNode, source_name: str | None = None,
             (``metadata.ldm_teach``) so that the grader can find the solution again.
         keep_hidden: keep check cells marked ``"hidden": true`` (the grader's copy);
             False drops them (the student's copy).
+        lend_solutions: the grader's copy: the check cells of a part that calls functions
+            of earlier parts run with the solution's versions of them (see ``wrap.py``).
     Returns:
         A new notebook: answer spans stubbed and answer outputs cleared; check cells with
-        their stored outputs; every other cell unchanged; cell ids unchanged; its
+        their stored outputs, wrapped by ``wrap.wrap_check`` (a PASS/FAIL line after the
+        check's own output); every other cell unchanged; cell ids unchanged; its
         ``metadata.ldm_teach`` records the source and the SHA-256 of the notebook
         (:func:`generated_hash`).
     Raises:
@@ -157,8 +177,20 @@ def build_exercise(solution_nb: NotebookNode, source_name: str | None = None,
             solution markers outside answer cells, or a check cell saved unexecuted (its
             expected output would never be compared).
     """
+    from ldm_teach.grading.wrap import part_uses, wrap_check, wrap_probe
+
     nb = copy.deepcopy(solution_nb)
     name = source_name or "solution notebook"
+    answers: list[tuple[str, str]] = []  # (grade id, solution source), in order
+    totals: dict[tuple[str, bool], int] = {}  # (grade id, hidden) -> number of checks
+    for index, cell in enumerate(nb.cells):
+        meta = grade_meta(cell, f"{name} cell {index}")
+        if meta is not None and meta.role == "answer":
+            answers.append((meta.id, cell_source(cell)))
+        elif meta is not None and meta.role == "check":
+            totals[meta.id, meta.hidden] = totals.get((meta.id, meta.hidden), 0) + 1
+    uses = part_uses(answers)
+    seen: dict[tuple[str, bool], int] = {}
     cells = []
     for index, cell in enumerate(nb.cells):
         where = f"{name} cell {index}"
@@ -177,6 +209,18 @@ def build_exercise(solution_nb: NotebookNode, source_name: str | None = None,
                                  "(execution_count is null); execute the solution notebook first")
             if meta.hidden and not keep_hidden:
                 continue
+            key = (meta.id, meta.hidden)
+            seen[key] = seen.get(key, 0) + 1
+            lend = ([src for gid, src in answers if gid in uses.get(meta.id, [])]
+                    if lend_solutions else [])
+            wrap_check(cell, meta.id, seen[key], totals[key], meta.hidden,
+                       uses.get(meta.id, []), lend)
+        elif role == "probe":
+            if not keep_hidden:
+                continue  # grader only: its secret inputs and its code never reach students
+            lend = ([src for gid, src in answers if gid in uses.get(meta.id, [])]
+                    if lend_solutions else [])
+            wrap_probe(cell, meta.id, lend)
         cells.append(cell)
     nb.cells = cells
     nb.metadata[GENERATED_KEY] = {

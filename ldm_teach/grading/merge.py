@@ -11,7 +11,9 @@ instructor's stub, which raises ``NotImplementedError`` when called.
 
 Answer sources are scanned for constructs that can fool a check running in the same
 kernel (replacing ``builtins.print``, an ``__eq__`` that is always True, reading the
-caller's frame, writing files); a hit is a flag for a human to read, not a zero.
+caller's frame, writing files, reaching the package's reference implementation, IPython's
+machinery or /proc); a hit is a flag for a human to read, not a zero, unless the answer
+cell's ``forbid`` metadata names it (the prompt forbids it): then the part scores 0.
 """
 
 from __future__ import annotations
@@ -45,6 +47,19 @@ FLAG_PATTERNS: tuple[tuple[str, str], ...] = (
     ("__main__", r"__main__"),
     ("os.environ", r"\bos\s*\.\s*environ\b"),
     ("NBVAL marker", r"NBVAL_"),
+    # reaching the package's reference implementations, the kernel's machinery, the
+    # grader's processes: issue 13
+    ("ldm_teach", r"\bldm_teach\b"),
+    ("importlib", r"\bimportlib\b"),
+    ("sys.modules", r"\bsys\s*\.\s*modules\b|\bmodules\s*\["),
+    ("getattr(", r"\bgetattr\s*\("),
+    ("/proc", r"/proc\b"),
+    ("IPython internals", r"\bIPython\b|input_transformers|ast_transformers|"
+                          r"\bevents\s*\.\s*register\b|\bregister_magic"),
+    ("__code__", r"__code__|__globals__|__closure__|__builtins__"),
+    ("patches a library", r"(?m)^\s*(?:torch|np|numpy|math|F|nn|sys|os)(?:\s*\.\s*\w+)+"
+                          r"\s*=(?!=)"),
+    ("process", r"\b(?:fork|forkpty|setsid|multiprocessing|Popen|spawn[lv]p?e?)\b"),
 )
 
 
@@ -61,15 +76,31 @@ class MergeReport:
     unchanged: list[str] = field(default_factory=list)  # the part of `missing` left as stub
     matched_by_cell_id: list[str] = field(default_factory=list)  # found via cell id only
     flags: dict[str, list[str]] = field(default_factory=dict)  # grade id -> flag names
+    forbidden: dict[str, list[str]] = field(default_factory=dict)  # flags the prompt forbids
 
     def to_dict(self) -> dict:
         return {"found": self.found, "missing": self.missing, "unchanged": self.unchanged,
-                "matched_by_cell_id": self.matched_by_cell_id, "flags": self.flags}
+                "matched_by_cell_id": self.matched_by_cell_id, "flags": self.flags,
+                "forbidden": self.forbidden}
 
 
 def scan_flags(source: str) -> list[str]:
     """Names of the ``FLAG_PATTERNS`` that occur in ``source`` (comments included)."""
     return [name for name, pattern in FLAG_PATTERNS if re.search(pattern, source)]
+
+
+def forbidden_hits(source: str, forbid: list) -> list[str]:
+    """Names of the ``forbid`` entries that ``source`` raises: an entry is the name of one
+    of ``FLAG_PATTERNS`` or ``{"name": ..., "pattern": regex}`` for a construct of one
+    exercise (e.g. ``classifier.accuracy``, which 10.1.c forbids and 10.3.c uses)."""
+    flags = set(scan_flags(source))
+    hits = []
+    for entry in forbid:
+        if isinstance(entry, str) and entry in flags:
+            hits.append(entry)
+        elif isinstance(entry, dict) and re.search(entry["pattern"], source):
+            hits.append(entry["name"])
+    return hits
 
 
 def _add(items: list[str], item: str) -> None:
@@ -162,6 +193,12 @@ def merge_submission(instructor_nb: NotebookNode,
         if flags:
             known = report.flags.setdefault(gid, [])
             known.extend(f for f in flags if f not in known)
+        hits = forbidden_hits(source, cell.get("metadata", {}).get("grade", {}).get("forbid", []))
+        if hits:
+            known = report.flags.setdefault(gid, [])
+            known.extend(f for f in hits if f not in known)
+            known = report.forbidden.setdefault(gid, [])
+            known.extend(f for f in hits if f not in known)
     return merged, report
 
 

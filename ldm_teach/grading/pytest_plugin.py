@@ -16,7 +16,7 @@ Kernel breaks. When a cell times out, nbval interrupts the kernel (or stops it i
 interrupt fails, also when the kernel dies) and marks every later cell xfail. The plugin
 records the cell where this happened as the *break*, counts it as failed, and stops the
 session there: the grader then reruns the notebook with the guilty answer stubbed, so one
-infinite loop costs one part only (see ``runner.py``).
+infinite loop costs one part only (see ``runner.py`` and ``grade.py``).
 
 The results file is rewritten after every cell (atomically), so even a killed run leaves
 the cell it was running (``"running"``) and the cells before it.
@@ -36,6 +36,12 @@ TOKEN_ENV = "LDM_TEACH_GRADE_TOKEN"
 HIDE_ENV = "LDM_TEACH_GRADE_HIDE_NOTEBOOK"
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _DETAIL_CHARS = 4000  # keep failure details short in the report
+
+
+def _stdout(outputs) -> str:
+    """The stdout text of a list of cell outputs (nbformat dicts), joined."""
+    return "".join(o.get("text", "") for o in outputs
+                   if o.get("output_type") == "stream" and o.get("name") == "stdout")
 
 
 def _grade(cell) -> dict | None:
@@ -81,6 +87,8 @@ class GradeRecorder:
                 "outcome": "not run",
                 "message": "",
                 "detail": "",
+                "got": None,  # check cells: stdout of this run, and the stored one
+                "expected": None,
                 "duration_s": 0.0,
             }
         if self.hide_notebook:
@@ -136,6 +144,10 @@ class GradeRecorder:
                 outcome = "timeout"
             record["outcome"] = outcome
             record["duration_s"] = round(call.duration, 4)
+            if record["role"] in ("check", "probe") and call.when == "call":
+                # what the cell printed and what it should have printed, for the feedback
+                record["got"] = _stdout(getattr(item, "test_outputs", None) or [])
+                record["expected"] = _stdout(item.cell.get("outputs", []))
             if call.excinfo is not None:
                 exc = call.excinfo.value
                 record["message"] = _ANSI.sub("", str(exc)).strip()[:500]
@@ -184,6 +196,11 @@ class GradeRecorder:
 
 
 def pytest_configure(config) -> None:
+    spec = os.environ.pop("LDM_TEACH_GRADE_SANDBOX", None)
+    if spec:  # before nbval starts a kernel: it starts inside the sandbox
+        from ldm_teach.grading.sandbox import install
+
+        install(json.loads(spec))
     path = os.environ.pop(RESULTS_ENV, None)
     token = os.environ.pop(TOKEN_ENV, "")
     hide = os.environ.pop(HIDE_ENV, "") == "1"

@@ -10,8 +10,8 @@ For ``ex10_1_compression``:
 
 Each grading run starts a kernel, so mutants are batched. Parts are scored independently,
 but 10.1.b calls the functions of 10.1.a, so mutants of a are never batched with mutants
-of b. Part a has one check cell per function (psnr, latent_bits, bits_per_pixel), so a run
-that breaks all three functions must fail all three of a's check cells
+of b. Part a has one check cell per function (psnr, latent_bits, bits_per_pixel) and a probe
+(hidden, on secret inputs), so a run that breaks all three functions must fail all four
 (``checks_passed == 0``): each mutant is then caught by its own function's check. Mutant
 runs grade against a trimmed copy of the solution without its ungraded cells (chart,
 timing, worked theory answer), which do not change any score.
@@ -151,10 +151,11 @@ def test_mutants_lose_their_points(workdir):
         report = _grade(workdir, f"mutants-a{k}", apply_mutants(_trimmed(set(POINTS)), run),
                         _trimmed(set(POINTS)))
         a, c, d = (report.parts[g] for g in ("10.1.a", "10.1.c", "10.1.d"))
-        # a: one check cell per function, three functions broken -> every check must fail
+        # a: one check cell per function and a probe of all three (hidden, secret inputs);
+        # three functions broken -> every check must fail
         for name, gid, _, _ in run:
             if gid == "10.1.a":
-                killed[name] = a.score == 0 and a.checks_passed == 0 and a.checks == 3
+                killed[name] = a.score == 0 and a.checks_passed == 0 and a.checks == 4
             else:
                 killed[name] = {"10.1.c": c, "10.1.d": d}[gid].score == 0
     for k, run in enumerate(B_RUNS):

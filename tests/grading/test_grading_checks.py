@@ -101,3 +101,65 @@ def test_hint_goes_to_stderr(capsys):
     hint("expected shape (B, 4)")
     out, err = capsys.readouterr()
     assert out == "" and err == "hint: expected shape (B, 4)\n"
+
+
+# -- the self-check lines of a check cell (begin_check / finish) -------------------------
+
+def test_self_check_says_pass_when_the_printout_matches(capsys):
+    from ldm_teach.grading.checks import begin_check
+
+    check = begin_check("1.a", 1, 2, expected="5\n4.5000\n")
+    print("5")
+    print(fmt(4.5))
+    check.finish()
+    assert capsys.readouterr().out == "5\n4.5000\nPASS 1.a check 1/2\n"
+    assert check.passed is True and sys.stdout is not check.tee
+
+
+def test_self_check_shows_expected_and_got_and_names_the_parts_it_uses(capsys):
+    from ldm_teach.grading.checks import begin_check
+
+    check = begin_check("1.b", 2, 2, expected="mean = 2.3333\nok: True\n", uses=("1.a",))
+    print("mean = 0.0000\nok: True")
+    check.finish()
+    out = capsys.readouterr().out.splitlines()
+    assert out[2] == "FAIL 1.b check 2/2: the printout above differs from the expected one"
+    assert out[3:5] == ["  expected: mean = 2.3333", "  got:      mean = 0.0000"]
+    assert "your functions of 1.a" in out[5] and check.passed is False
+
+
+def test_self_check_lends_solution_functions_and_restores_the_students():
+    from ldm_teach.grading.checks import begin_check
+
+    def add(a, b):  # the student's wrong add
+        return a - b
+
+    ns = {"add": add, "x": 1}
+    check = begin_check("1.b", 1, 1, namespace=ns,
+                        solutions=("def add(a, b):\n    return a + b\n\ndef helper():\n"
+                                   "    return x\n",))
+    try:
+        assert ns["add"](2, 3) == 5 and ns["helper"]() == 1
+    finally:
+        check.finish()
+    assert ns["add"] is add and "helper" not in ns
+
+
+def test_a_check_that_raised_is_undone_by_the_next_one():
+    from ldm_teach.grading.checks import begin_check
+
+    stdout = sys.stdout
+    ns = {"f": len}
+    begin_check("1.a", 1, 1, expected="x\n", namespace=ns, solutions=("def f():\n    pass\n",))
+    assert sys.stdout is not stdout and ns["f"] is not len  # the cell raised here
+    nxt = begin_check("1.b", 1, 1)
+    assert ns["f"] is len
+    nxt.finish()
+    assert sys.stdout is stdout
+
+
+def test_begin_check_refuses_a_bad_index():
+    from ldm_teach.grading.checks import begin_check
+
+    with pytest.raises(ValueError, match="index must be an int in \\[1, 2\\], got 3"):
+        begin_check("1.a", 3, 2)

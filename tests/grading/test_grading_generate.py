@@ -50,8 +50,14 @@ def test_exercise_stubs_answers_and_keeps_ids_and_check_outputs():
     answer = ex.cells[2]
     assert answer.source == STUBBED
     assert answer.outputs == [] and answer.execution_count is None
-    assert ex.cells[3].outputs == sol.cells[3].outputs
-    assert ex.cells[3].execution_count == 3 and ex.cells[3].source == sol.cells[3].source
+    # the check keeps its stored output and gains a PASS line; its code is kept between
+    # the two generated self-check lines
+    assert ex.cells[3].outputs[:-1] == sol.cells[3].outputs
+    assert ex.cells[3].outputs[-1]["text"] == "PASS 1.a check 1/1\n"
+    lines = ex.cells[3].source.split("\n")
+    assert ex.cells[3].execution_count == 3 and "\n".join(lines[2:-1]) == sol.cells[3].source
+    assert lines[1] == "_check = begin_check('1.a', 1, 1, expected='5\\n')"
+    assert lines[-1] == "_check.finish()"
     assert ex.cells[1].outputs == sol.cells[1].outputs  # other cells keep their outputs
     assert ex.cells[0] == sol.cells[0]
     assert ex.metadata["ldm_teach"]["exercise"] == "ex1"

@@ -151,3 +151,41 @@ def test_a_notebook_of_another_exercise_is_refused(instructor):
     stripped.cells[1].source = "def f_a():\n    return 1"
     _, report = merge_submission(instructor, stripped)
     assert report.found == ["1.a"]
+
+
+@pytest.mark.parametrize("source, flag", [
+    ("psnr = importlib.import_module('ldm_teach.metrics').psnr", "importlib"),
+    ("psnr = sys.modules['ldm_teach.metrics'].psnr", "sys.modules"),
+    ("m = getattr(ldm_teach, 'metrics')", "getattr("),
+    ("env = open('/proc/1/environ').read()", "/proc"),
+    ("get_ipython().input_transformers_cleanup.append(f)", "IPython internals"),
+    ("torch.allclose = lambda *a, **k: True", "patches a library"),
+    ("if os.fork() == 0:\n    os.setsid()", "process"),
+    ("f.__code__ = g.__code__", "__code__"),
+])
+def test_issue_13_reaches_are_flagged(source, flag):
+    assert flag in scan_flags(source)
+
+
+def test_flags_leave_ordinary_answers_alone():
+    assert scan_flags("x = torch.allclose(a, b)\nmodel.eval()\nacc = (p == y).mean()") == []
+
+
+def test_a_forbidden_flag_is_recorded_per_part():
+    sol = _solution()
+    sol.cells[1].metadata["grade"]["forbid"] = [
+        "importlib", {"name": "classifier.accuracy", "pattern": r"\.accuracy\b"}]
+    inst = build_exercise(sol, keep_hidden=True)
+    sub = copy.deepcopy(inst)
+    sub.cells[1].source = "import importlib\ndef f_a():\n    return c.accuracy(1)"
+    sub.cells[3].source = "import importlib\ndef f_b():\n    return 2"  # b forbids nothing
+    _, report = merge_submission(inst, sub)
+    assert report.forbidden == {"1.a": ["importlib", "classifier.accuracy"]}
+    assert report.flags["1.b"] == ["importlib"]
+
+
+def test_malformed_forbid_metadata_is_refused():
+    sol = _solution()
+    sol.cells[1].metadata["grade"]["forbid"] = "importlib"
+    with pytest.raises(ValueError, match="'forbid' must be a list of flag names"):
+        build_exercise(sol)

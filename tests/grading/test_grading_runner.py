@@ -140,6 +140,26 @@ def test_grade_folder_full_marks_for_solution_zero_for_exercise(course, tmp_path
     assert "6/6" in printed and "0/6" in printed and "class_summary.csv" in printed
 
 
+
+def test_an_unreadable_submission_is_an_error_row_and_the_class_is_graded(course, tmp_path,
+                                                                          capsys):
+    klass = tmp_path / "class"
+    klass.mkdir()
+    shutil.copy(course["solution"], klass / "alice.ipynb")
+    text = course["solution"].read_text()
+    (klass / "bob_final.ipynb").write_text(text[: len(text) // 2])  # truncated upload
+    out = tmp_path / "grades"
+    assert grade_main([str(klass), "--solutions", str(course["solution"].parent),
+                       "--out", str(out)]) == 1  # 1: a submission could not be graded
+    err = capsys.readouterr().err
+    assert "bob_final.ipynb: not graded: not a readable notebook" in err
+    assert json.loads((out / "alice.json").read_text())["total"] == 6
+    rows = {r["name"]: r for r in csv.DictReader((out / "class_summary.csv").open())}
+    assert rows["alice"]["total"] == "6" and rows["alice"]["error"] == ""
+    bob = rows["bob_final"]
+    assert bob["total"] == "" and "not a readable notebook" in bob["error"]
+
+
 def test_one_wrong_part_costs_only_that_part_and_is_flagged(course, tmp_path):
     # (b) passes the visible check by rounding a lookup, fails the hidden one
     wrong_mean = ("import builtins\n\ndef mean(xs):\n"
@@ -184,7 +204,13 @@ def test_tampered_submission_earns_only_its_real_answers(course, tmp_path):
     report = grade_notebook(path, course["solution"], tmp_path / "grades", timeout=60)
     assert set(report.parts) == {"99.1.a", "99.1.b"}
     assert (report.total, report.max_total) == (2, 6)
-    assert report.parts["99.1.b"].message == "check 1/2: output differs from the expected output"
+    # feedback: which check, its cell as JupyterLab counts (every cell, from 1), the first
+    # line that differs
+    b = report.parts["99.1.b"]
+    cell_id = course["solution_nb"].cells[7].id
+    assert b.message == (f"check 1/2 (cell 8, id {cell_id}): output differs from the "
+                         "expected output: expected '2.3333', got '0.0000'")
+    assert (b.expected, b.got, b.cell) == ("2.3333", "0.0000", 8)
 
 
 def test_infinite_loop_costs_one_part_and_grading_finishes(course, tmp_path):
