@@ -1,6 +1,7 @@
 # ldm-teach: one command to open the course, one to test it.
 #   make lab    create .venv, install, open JupyterLab on the course home notebook
-#   make test   create .venv, install, run the whole test suite (unit tests + notebooks)
+#   make test   create .venv, install, check the code style, run the whole test suite
+#               (ruff check + ruff format --check, unit tests, notebooks)
 #   make demo   sample digits from the shipped models, write a PNG, print the accuracy
 #   make notebooks   re-execute every notebook in place (outputs are committed)
 #   make weights     retrain every shipped checkpoint from scratch (replaces them)
@@ -28,7 +29,7 @@ TEST_ENV := IPYTHONDIR=$(TMP_HOME)/ipython MPLCONFIGDIR=$(TMP_HOME)/mpl \
 	JUPYTER_CONFIG_DIR=$(TMP_HOME)/jupyter JUPYTER_DATA_DIR=$(TMP_HOME)/jupyter-data \
 	JUPYTER_RUNTIME_DIR=$(TMP_HOME)/jupyter-runtime PYTHONHASHSEED=0
 
-.PHONY: install lab test unit-test notebook-test demo notebooks weights clean
+.PHONY: install lab test lint unit-test notebook-test demo notebooks weights clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -44,11 +45,16 @@ install: $(VENV)/.installed
 lab: install
 	$(BIN)/jupyter lab --ServerApp.root_dir=$(CURDIR) notebooks/00_course_home.ipynb
 
-test: install
+test: install lint
 	mkdir -p $(TMP_HOME)
 	$(TEST_ENV) $(BIN)/python -m pytest tests $(NOTEBOOKS) \
 		--nbval-lax --nbval-current-env --nbval-cell-timeout=300 \
 		--nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider
+
+# the code style is checked, not only suggested: a formatting drift fails the tests
+lint: install
+	$(BIN)/ruff check ldm_teach tests benchmarks
+	$(BIN)/ruff format --check ldm_teach tests benchmarks
 
 unit-test: install
 	$(TEST_ENV) $(BIN)/python -m pytest tests -p no:cacheprovider

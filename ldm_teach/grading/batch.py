@@ -50,8 +50,9 @@ def _collect_one(arg: Path) -> list[tuple[Path, str]]:
     if arg.is_file():
         out.append((arg, arg.stem))
     elif arg.is_dir():
-        found = sorted(p for p in arg.rglob("*.ipynb")
-                       if ".ipynb_checkpoints" not in p.parts and p.is_file())
+        found = sorted(
+            p for p in arg.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts and p.is_file()
+        )
         if not found:
             raise FileNotFoundError(f"{arg}: folder has no .ipynb files")
         for p in found:
@@ -62,9 +63,12 @@ def _collect_one(arg: Path) -> list[tuple[Path, str]]:
     return out
 
 
-def write_class_summary(reports: list[GradeReport], out_dir: str | Path,
-                        overwrite: bool = False,
-                        errors: list[tuple[str, str, str]] | None = None) -> Path:
+def write_class_summary(
+    reports: list[GradeReport],
+    out_dir: str | Path,
+    overwrite: bool = False,
+    errors: list[tuple[str, str, str]] | None = None,
+) -> Path:
     """Write ``class_summary.csv`` (numbered like the reports if one exists).
 
     Columns: name, submission, solution, one column per part id (points), total,
@@ -90,16 +94,39 @@ def write_class_summary(reports: list[GradeReport], out_dir: str | Path,
     part_ids = sorted({gid for r in reports for gid in r.parts})
     with io.StringIO(newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(["name", "submission", "solution", *part_ids, "total", "max_total",
-                         "missing", "flags", "report", "error"])
+        writer.writerow(
+            [
+                "name",
+                "submission",
+                "solution",
+                *part_ids,
+                "total",
+                "max_total",
+                "missing",
+                "flags",
+                "report",
+                "error",
+            ]
+        )
         for r in reports:
             flags = "; ".join(f"{gid}: {', '.join(v)}" for gid, v in r.merge.flags.items())
-            writer.writerow([r.name, r.submission, r.solution,
-                             *[r.parts[g].score if g in r.parts else "" for g in part_ids],
-                             r.total, r.max_total, " ".join(r.merge.missing), flags,
-                             r.files.get("json", ""), ""])
+            writer.writerow(
+                [
+                    r.name,
+                    r.submission,
+                    r.solution,
+                    *[r.parts[g].score if g in r.parts else "" for g in part_ids],
+                    r.total,
+                    r.max_total,
+                    " ".join(r.merge.missing),
+                    flags,
+                    r.files.get("json", ""),
+                    "",
+                ]
+            )
         for name, submission, message in errors or []:
-            writer.writerow([name, submission, "", *["" for _ in part_ids], "", "", "", "",
-                             "", message])
+            writer.writerow(
+                [name, submission, "", *["" for _ in part_ids], "", "", "", "", "", message]
+            )
         atomic_write_text(path, f.getvalue())
     return path

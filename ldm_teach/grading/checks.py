@@ -248,9 +248,16 @@ class SelfCheck:
 
     _current: SelfCheck | None = None  # a check whose cell raised before finish()
 
-    def __init__(self, part: str, index: int, total: int, expected: str | None,
-                 uses: tuple[str, ...], namespace: dict | None,
-                 solutions: tuple[str, ...]) -> None:
+    def __init__(
+        self,
+        part: str,
+        index: int,
+        total: int,
+        expected: str | None,
+        uses: tuple[str, ...],
+        namespace: dict | None,
+        solutions: tuple[str, ...],
+    ) -> None:
         self.part, self.index, self.total = part, index, total
         self.expected, self.uses = expected, uses
         self.namespace = namespace
@@ -268,11 +275,13 @@ class SelfCheck:
 
         for source in solutions:
             scratch = dict(namespace)
-            exec(compile(source, f"<solution of an earlier part of {self.part}>", "exec"),
-                 scratch)
+            exec(compile(source, f"<solution of an earlier part of {self.part}>", "exec"), scratch)
             for node in ast.parse(source).body:
-                names = [node.name] if isinstance(
-                    node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) else []
+                names = (
+                    [node.name]
+                    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+                    else []
+                )
                 for name in names:
                     self.saved.setdefault(name, namespace.get(name, _MISSING))
                     namespace[name] = scratch[name]
@@ -311,17 +320,25 @@ class SelfCheck:
                 print(f"  expected: {want}\n  got:      {have}")
                 shown += 1
         if self.uses:
-            print(f"  note: this check calls your functions of {', '.join(self.uses)}; if "
-                  "those fail, fix them first (the grader scores this part with the "
-                  "solution's versions of them)")
+            print(
+                f"  note: this check calls your functions of {', '.join(self.uses)}; if "
+                "those fail, fix them first (the grader scores this part with the "
+                "solution's versions of them)"
+            )
 
 
 _MISSING = object()
 
 
-def begin_check(part: str, index: int, total: int, expected: str | None = None,
-                uses: tuple[str, ...] = (), namespace: dict | None = None,
-                solutions: tuple[str, ...] = ()) -> SelfCheck:
+def begin_check(
+    part: str,
+    index: int,
+    total: int,
+    expected: str | None = None,
+    uses: tuple[str, ...] = (),
+    namespace: dict | None = None,
+    solutions: tuple[str, ...] = (),
+) -> SelfCheck:
     """Start the self-check of a check cell (a generated line; see the note above).
 
     Args:
@@ -342,8 +359,9 @@ def begin_check(part: str, index: int, total: int, expected: str | None = None,
     check_int(index, "index", 1, total)
     if SelfCheck._current is not None:  # the previous check cell raised: undo what it did
         SelfCheck._current._restore()
-    SelfCheck._current = SelfCheck(part, index, total, expected, tuple(uses), namespace,
-                                   tuple(solutions))
+    SelfCheck._current = SelfCheck(
+        part, index, total, expected, tuple(uses), namespace, tuple(solutions)
+    )
     return SelfCheck._current
 
 
@@ -370,8 +388,12 @@ def _probe_value(value: Any) -> Any:
         if t in (torch.Tensor, torch.nn.Parameter):
             v = value.detach().cpu()
             flat = (v.double() if v.is_floating_point() else v).flatten().tolist()
-            return {"type": "torch.Tensor", "dtype": str(v.dtype), "shape": list(v.shape),
-                    "values": flat}
+            return {
+                "type": "torch.Tensor",
+                "dtype": str(v.dtype),
+                "shape": list(v.shape),
+                "values": flat,
+            }
     return {"type": _type_name(t)}  # anything else: only its type, which will not match
 
 

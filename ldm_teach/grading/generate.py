@@ -41,6 +41,7 @@ import nbformat
 from nbformat import NotebookNode
 
 from ldm_teach.argcheck import is_real
+from ldm_teach.grading.cells import cell_source
 
 BEGIN_MARKER = "# BEGIN SOLUTION"
 END_MARKER = "# END SOLUTION"
@@ -59,12 +60,6 @@ class GradeMeta:
     points: float = 0  # points of a check cell; 0 for other roles
     hidden: bool = False  # check cells only: left out of the student's copy
     forbid: tuple[str, ...] = ()  # answer cells: names of the flags that zero the part
-
-
-def cell_source(cell: NotebookNode) -> str:
-    """The source of a cell as one string (nbformat allows a list of lines)."""
-    src = cell.get("source", "")
-    return "".join(src) if isinstance(src, list) else str(src)
 
 
 def grade_meta(cell: NotebookNode, where: str = "cell") -> GradeMeta | None:
@@ -100,14 +95,22 @@ def grade_meta(cell: NotebookNode, where: str = "cell") -> GradeMeta | None:
         if type(hidden) is not bool:
             raise ValueError(f"{where}: check cell {gid}: 'hidden' must be true or false")
         if CHECK_TAG not in cell.get("metadata", {}).get("tags", []):
-            raise ValueError(f"{where}: check cell {gid} lacks the tag {CHECK_TAG!r}; "
-                             "without it nbval would not compare its output")
+            raise ValueError(
+                f"{where}: check cell {gid} lacks the tag {CHECK_TAG!r}; "
+                "without it nbval would not compare its output"
+            )
     forbid = meta.get("forbid", [])
-    if role == "answer" and (not isinstance(forbid, list) or not all(
+    if role == "answer" and (
+        not isinstance(forbid, list)
+        or not all(
             (isinstance(f, str) and f) or (isinstance(f, dict) and set(f) == {"name", "pattern"})
-            for f in forbid)):
-        raise ValueError(f"{where}: answer cell {gid}: 'forbid' must be a list of flag names "
-                         f"or {{'name': ..., 'pattern': ...}} entries, got {forbid!r}")
+            for f in forbid
+        )
+    ):
+        raise ValueError(
+            f"{where}: answer cell {gid}: 'forbid' must be a list of flag names "
+            f"or {{'name': ..., 'pattern': ...}} entries, got {forbid!r}"
+        )
     names = tuple(f if isinstance(f, str) else f["name"] for f in forbid)
     return GradeMeta(gid, role, points, hidden, names if role == "answer" else ())
 
@@ -140,8 +143,9 @@ def stub_source(source: str, grade_id: str, where: str = "cell") -> str:
             out.append(f'{indent}raise NotImplementedError("{grade_id}: write your answer here")')
         elif marker == END_MARKER:
             if not inside:
-                raise ValueError(f"{where}: {END_MARKER!r} without {BEGIN_MARKER!r} "
-                                 f"(grade id {grade_id})")
+                raise ValueError(
+                    f"{where}: {END_MARKER!r} without {BEGIN_MARKER!r} (grade id {grade_id})"
+                )
             inside = False
             spans += 1
         elif not inside:
@@ -149,13 +153,18 @@ def stub_source(source: str, grade_id: str, where: str = "cell") -> str:
     if inside:
         raise ValueError(f"{where}: {BEGIN_MARKER!r} without {END_MARKER!r} (grade id {grade_id})")
     if spans == 0:
-        raise ValueError(f"{where}: answer cell {grade_id} has no {BEGIN_MARKER!r} ... "
-                         f"{END_MARKER!r} span")
+        raise ValueError(
+            f"{where}: answer cell {grade_id} has no {BEGIN_MARKER!r} ... {END_MARKER!r} span"
+        )
     return "\n".join(out)
 
 
-def build_exercise(solution_nb: NotebookNode, source_name: str | None = None,
-                   keep_hidden: bool = False, lend_solutions: bool = False) -> NotebookNode:
+def build_exercise(
+    solution_nb: NotebookNode,
+    source_name: str | None = None,
+    keep_hidden: bool = False,
+    lend_solutions: bool = False,
+) -> NotebookNode:
     """Turn a solution notebook into the student's exercise notebook.
 
     Args:
@@ -197,29 +206,40 @@ def build_exercise(solution_nb: NotebookNode, source_name: str | None = None,
         meta = grade_meta(cell, where)
         role = meta.role if meta else None
         if role != "answer" and BEGIN_MARKER in cell_source(cell):
-            raise ValueError(f"{where}: {BEGIN_MARKER!r} outside an answer cell would leak "
-                             "the solution into the exercise")
+            raise ValueError(
+                f"{where}: {BEGIN_MARKER!r} outside an answer cell would leak "
+                "the solution into the exercise"
+            )
         if role == "answer":
             cell.source = stub_source(cell_source(cell), meta.id, where)
             cell.outputs = []
             cell.execution_count = None
         elif role == "check":
             if cell.get("execution_count") is None:
-                raise ValueError(f"{where}: check cell {meta.id} has no stored output "
-                                 "(execution_count is null); execute the solution notebook first")
+                raise ValueError(
+                    f"{where}: check cell {meta.id} has no stored output "
+                    "(execution_count is null); execute the solution notebook first"
+                )
             if meta.hidden and not keep_hidden:
                 continue
             key = (meta.id, meta.hidden)
             seen[key] = seen.get(key, 0) + 1
-            lend = ([src for gid, src in answers if gid in uses.get(meta.id, [])]
-                    if lend_solutions else [])
-            wrap_check(cell, meta.id, seen[key], totals[key], meta.hidden,
-                       uses.get(meta.id, []), lend)
+            lend = (
+                [src for gid, src in answers if gid in uses.get(meta.id, [])]
+                if lend_solutions
+                else []
+            )
+            wrap_check(
+                cell, meta.id, seen[key], totals[key], meta.hidden, uses.get(meta.id, []), lend
+            )
         elif role == "probe":
             if not keep_hidden:
                 continue  # grader only: its secret inputs and its code never reach students
-            lend = ([src for gid, src in answers if gid in uses.get(meta.id, [])]
-                    if lend_solutions else [])
+            lend = (
+                [src for gid, src in answers if gid in uses.get(meta.id, [])]
+                if lend_solutions
+                else []
+            )
             wrap_probe(cell, meta.id, lend)
         cells.append(cell)
     nb.cells = cells
@@ -289,8 +309,9 @@ def _without_hash(text: str) -> str:
 _FORCE = "not {verb}; --force {verb2} it, losing what is in it"
 
 
-def build_all(solutions_dir: str | Path, exercises_dir: str | Path,
-              check: bool = False, force: bool = False) -> list[Path]:
+def build_all(
+    solutions_dir: str | Path, exercises_dir: str | Path, check: bool = False, force: bool = False
+) -> list[Path]:
     """Generate ``exercises_dir/NAME.ipynb`` from every ``solutions_dir/NAME.ipynb``.
 
     Students work in ``exercises_dir``, so a file is replaced only if it is exactly what
@@ -334,7 +355,8 @@ def build_all(solutions_dir: str | Path, exercises_dir: str | Path,
     if not any(p.is_file() for p in solutions_dir.glob("*.ipynb")):
         raise FileNotFoundError(
             f"solutions_dir {solutions_dir} holds no solution notebook (*.ipynb); refusing "
-            "to build, as every exercise would count as stale (check --solutions)")
+            "to build, as every exercise would count as stale (check --solutions)"
+        )
     if exercises_dir.exists() and not exercises_dir.is_dir():
         raise NotADirectoryError(f"exercises_dir {exercises_dir} is a file, not a folder")
     if exercises_dir.resolve() == solutions_dir.resolve():
@@ -342,7 +364,8 @@ def build_all(solutions_dir: str | Path, exercises_dir: str | Path,
         raise ValueError(
             f"exercises_dir {exercises_dir} and solutions_dir {solutions_dir} are the same "
             "folder: building would overwrite the solutions with their exercises; pass "
-            "another --exercises")
+            "another --exercises"
+        )
     writes: list[tuple[Path, str]] = []  # (target, text)
     deletes: list[Path] = []
     reported: list[Path] = []  # check mode
@@ -373,12 +396,14 @@ def build_all(solutions_dir: str | Path, exercises_dir: str | Path,
         if state == "unchanged" or legacy_same:
             writes.append((target, text))
         else:
-            why = {"edited": "edited since it was generated",
-                   "legacy": "generated before hashes were recorded and differs from what "
-                             "would be generated now (edited, or its solution changed)",
-                   }.get(state, "not an exercise written by build-exercises")
-            conflicts.append((target, f"{why}; " + _FORCE.format(verb="overwritten",
-                                                                  verb2="overwrites")))
+            why = {
+                "edited": "edited since it was generated",
+                "legacy": "generated before hashes were recorded and differs from what "
+                "would be generated now (edited, or its solution changed)",
+            }.get(state, "not an exercise written by build-exercises")
+            conflicts.append(
+                (target, f"{why}; " + _FORCE.format(verb="overwritten", verb2="overwrites"))
+            )
             writes.append((target, text))
     if exercises_dir.is_dir():
         for orphan in sorted(exercises_dir.glob("*.ipynb")):
@@ -390,8 +415,13 @@ def build_all(solutions_dir: str | Path, exercises_dir: str | Path,
             reported.append(orphan)
             deletes.append(orphan)
             if state != "unchanged":
-                conflicts.append((orphan, "stale (its solution is gone) but edited since it was "
-                                  "generated; " + _FORCE.format(verb="deleted", verb2="deletes")))
+                conflicts.append(
+                    (
+                        orphan,
+                        "stale (its solution is gone) but edited since it was "
+                        "generated; " + _FORCE.format(verb="deleted", verb2="deletes"),
+                    )
+                )
     if check:
         return reported
     if conflicts and not force:
@@ -407,4 +437,3 @@ def build_all(solutions_dir: str | Path, exercises_dir: str | Path,
         orphan.unlink()
         changed.append(orphan)
     return changed
-

@@ -14,10 +14,16 @@ from ldm_teach.grading.nbrun import check_timeout, culprit, run_pass
 from ldm_teach.grading.report import GradeReport, PartResult, write_reports
 
 
-def grade_notebook(submission_path: str | Path, solution_path: str | Path,
-                   out_dir: str | Path, timeout: float = 60, overwrite: bool = False,
-                   name: str | None = None, secret: str | None = None,
-                   secret_origin: str | None = None) -> GradeReport:
+def grade_notebook(
+    submission_path: str | Path,
+    solution_path: str | Path,
+    out_dir: str | Path,
+    timeout: float = 60,
+    overwrite: bool = False,
+    name: str | None = None,
+    secret: str | None = None,
+    secret_origin: str | None = None,
+) -> GradeReport:
     """Grade one submitted notebook against its solution and write the reports.
 
     Args:
@@ -52,8 +58,9 @@ def grade_notebook(submission_path: str | Path, solution_path: str | Path,
     check_output_dir(path_arg(out_dir, "out_dir"), what="out_dir")
     t0 = time.perf_counter()
     solution = nbformat.read(solution_path, as_version=4)
-    instructor = build_exercise(solution, source_name=solution_path.name, keep_hidden=True,
-                                lend_solutions=True)
+    instructor = build_exercise(
+        solution, source_name=solution_path.name, keep_hidden=True, lend_solutions=True
+    )
     secret, origin = resolve_secret(secret)
     secret_origin = secret_origin or origin
     instructor = seed_probes(instructor, secret)
@@ -70,11 +77,17 @@ def grade_notebook(submission_path: str | Path, solution_path: str | Path,
 
     parts, passes, junit_text = run_and_score(merged, instructor, timeout, expected)
     apply_forbidden(parts, merge_report)
-    report = GradeReport(name=name or submission_path.stem, submission=str(submission_path),
-                         solution=str(solution_path), parts=parts, merge=merge_report,
-                         timeout_s=timeout, passes=passes,
-                         hidden_inputs={"probes": len(expected), "secret": secret_origin},
-                         sandbox=describe(chosen()))
+    report = GradeReport(
+        name=name or submission_path.stem,
+        submission=str(submission_path),
+        solution=str(solution_path),
+        parts=parts,
+        merge=merge_report,
+        timeout_s=timeout,
+        passes=passes,
+        hidden_inputs={"probes": len(expected), "secret": secret_origin},
+        sandbox=describe(chosen()),
+    )
     report.duration_s = time.perf_counter() - t0
     write_reports(report, out_dir, junit_text, overwrite=overwrite)
     return report
@@ -88,14 +101,19 @@ def apply_forbidden(parts: dict[str, PartResult], merge_report) -> None:
         if part is None:
             continue
         part.score, part.status = 0, "forbidden"
-        part.message = (f"the answer uses {', '.join(hits)}, which the prompt forbids "
-                        f"(checks passed: {part.checks_passed}/{part.checks}); the part scores 0")
+        part.message = (
+            f"the answer uses {', '.join(hits)}, which the prompt forbids "
+            f"(checks passed: {part.checks_passed}/{part.checks}); the part scores 0"
+        )
         part.hint = "write the computation yourself instead of reaching for the package's"
 
 
-def run_and_score(merged: NotebookNode, instructor: NotebookNode, timeout: float,
-                  expected: dict[str, dict] | None = None,
-                  ) -> tuple[dict[str, PartResult], list[dict], str | None]:
+def run_and_score(
+    merged: NotebookNode,
+    instructor: NotebookNode,
+    timeout: float,
+    expected: dict[str, dict] | None = None,
+) -> tuple[dict[str, PartResult], list[dict], str | None]:
     """Run a merged notebook under nbval, rerun it after each part that hangs, score it.
 
     Args:
@@ -116,8 +134,9 @@ def run_and_score(merged: NotebookNode, instructor: NotebookNode, timeout: float
         nb = stub_answers(merged, instructor, set(stubbed)) if stubbed else merged
         data, junit_text, _ = run_pass(nb, timeout)
         brk = data.get("break")
-        passes.append({"stubbed": sorted(stubbed), "break": brk,
-                       "duration_s": data.get("duration_s")})
+        passes.append(
+            {"stubbed": sorted(stubbed), "break": brk, "duration_s": data.get("duration_s")}
+        )
         if brk is None:
             break
         guilty = culprit(nb, brk)
@@ -140,13 +159,18 @@ def _score_probes(data: dict, expected: dict[str, dict]) -> None:
             continue
         want = expected.get(cell["cell_id"])
         got = parse_probe(cell.get("got"))
-        ok = (cell["outcome"] == "passed" and want is not None and got is not None
-              and compare(want["record"], got, want["atol"], want["rtol"]) is None)
+        ok = (
+            cell["outcome"] == "passed"
+            and want is not None
+            and got is not None
+            and compare(want["record"], got, want["atol"], want["rtol"]) is None
+        )
         cell["hidden"] = True
         if cell["outcome"] == "passed" and not ok:
             cell["outcome"], cell["message"] = "failed", "probe differs from the solution"
-        part = data["parts"].setdefault(cell["grade_id"], {"score": 0, "max_score": 0,
-                                                           "checks_passed": 0, "checks": 0})
+        part = data["parts"].setdefault(
+            cell["grade_id"], {"score": 0, "max_score": 0, "checks_passed": 0, "checks": 0}
+        )
         part["checks"] += 1
         part["checks_passed"] += ok
         part["score"] = part["max_score"] if part["checks_passed"] == part["checks"] else 0
@@ -171,11 +195,19 @@ def _feedback(cell: dict) -> tuple[str, str, str, str]:
     if cell["message"].startswith("Cell outputs differ") and cell.get("expected") is not None:
         want, have = _first_difference(cell["expected"], cell.get("got") or "")
         got_lines = (cell.get("got") or "").splitlines()
-        hint = next((ln.strip()[len("note: "):] for ln in got_lines
-                     if ln.strip().startswith("note: this check calls")), "")
+        hint = next(
+            (
+                ln.strip()[len("note: ") :]
+                for ln in got_lines
+                if ln.strip().startswith("note: this check calls")
+            ),
+            "",
+        )
         if not hint and have.endswith(("False", ")")) and ": False" in have:
-            hint = "the claim on that line does not hold for your answer; compare the value " \
-                   "it printed with the expected one"
+            hint = (
+                "the claim on that line does not hold for your answer; compare the value "
+                "it printed with the expected one"
+            )
         why = f"output differs from the expected output: expected {want!r}, got {have!r}"
         return why, want, have, hint
     if cell["message"].startswith("Cell outputs differ"):
@@ -190,12 +222,14 @@ def _feedback(cell: dict) -> tuple[str, str, str, str]:
     return why, "", "", hint
 
 
-def _score_parts(data: dict, stubbed: dict[str, str],
-                 nb: NotebookNode | None = None) -> dict[str, PartResult]:
+def _score_parts(
+    data: dict, stubbed: dict[str, str], nb: NotebookNode | None = None
+) -> dict[str, PartResult]:
     """Per-part results from the plugin's records; ``nb`` (the notebook that ran) gives the
     cell numbers as JupyterLab counts them (every cell, from 1)."""
-    positions = ([i + 1 for i, c in enumerate(nb.cells) if c.cell_type == "code"]
-                 if nb is not None else [])
+    positions = (
+        [i + 1 for i, c in enumerate(nb.cells) if c.cell_type == "code"] if nb is not None else []
+    )
     parts: dict[str, PartResult] = {}
     durations: dict[str, float] = {}
     first_failure: dict[str, dict] = {}
@@ -208,23 +242,35 @@ def _score_parts(data: dict, stubbed: dict[str, str],
         is_check = cell["role"] in ("check", "probe")
         if is_check:
             checks_seen[gid] = checks_seen.get(gid, 0) + 1
-        if cell["outcome"] != "passed" and gid not in first_failure and (
-                is_check or cell["outcome"] in ("failed", "error")):
+        if (
+            cell["outcome"] != "passed"
+            and gid not in first_failure
+            and (is_check or cell["outcome"] in ("failed", "error"))
+        ):
             if is_check:
                 total = data["parts"].get(gid, {}).get("checks", 1)
                 what = f"check {checks_seen[gid]}/{total}" + (
-                    " (hidden, secret inputs)" if cell["role"] == "probe"
-                    else " (hidden)" if cell["hidden"] else "")
+                    " (hidden, secret inputs)"
+                    if cell["role"] == "probe"
+                    else " (hidden)"
+                    if cell["hidden"]
+                    else ""
+                )
             else:
                 what = cell["role"] or "cell"
             number = positions[cell["cell_num"]] if cell["cell_num"] < len(positions) else None
             if number is not None and not cell["hidden"]:
-                what += f" (cell {number}" + (f", id {cell['cell_id']})" if cell.get("cell_id")
-                                             else ")")
+                what += f" (cell {number}" + (
+                    f", id {cell['cell_id']})" if cell.get("cell_id") else ")"
+                )
             why, want, have, hint = _feedback(cell)
-            first_failure[gid] = {"message": f"{what}: {why}" + (f"; hint: {hint}" if hint else ""),
-                                  "expected": want, "got": have, "hint": hint,
-                                  "cell": None if cell["hidden"] else number}
+            first_failure[gid] = {
+                "message": f"{what}: {why}" + (f"; hint: {hint}" if hint else ""),
+                "expected": want,
+                "got": have,
+                "hint": hint,
+                "cell": None if cell["hidden"] else number,
+            }
     for gid, p in data["parts"].items():
         if gid in stubbed:
             status, score = "timeout", 0
@@ -232,16 +278,24 @@ def _score_parts(data: dict, stubbed: dict[str, str],
         elif p["checks_passed"] == p["checks"]:
             status, score, message = "pass", p["score"], ""
         else:
-            ran = [c for c in data["cells"]
-                   if c["grade_id"] == gid and c["role"] in ("check", "probe")]
+            ran = [
+                c for c in data["cells"] if c["grade_id"] == gid and c["role"] in ("check", "probe")
+            ]
             status = "not run" if all(c["outcome"] == "not run" for c in ran) else "fail"
             score = 0
             message = first_failure.get(gid, {}).get("message", status)
         info = first_failure.get(gid, {}) if status == "fail" else {}
-        parts[gid] = PartResult(score=score, max_score=p["max_score"], status=status,
-                                message=message, checks_passed=p["checks_passed"],
-                                checks=p["checks"],
-                                duration_s=round(durations.get(gid, 0.0), 4),
-                                expected=info.get("expected", ""), got=info.get("got", ""),
-                                hint=info.get("hint", ""), cell=info.get("cell"))
+        parts[gid] = PartResult(
+            score=score,
+            max_score=p["max_score"],
+            status=status,
+            message=message,
+            checks_passed=p["checks_passed"],
+            checks=p["checks"],
+            duration_s=round(durations.get(gid, 0.0), 4),
+            expected=info.get("expected", ""),
+            got=info.get("got", ""),
+            hint=info.get("hint", ""),
+            cell=info.get("cell"),
+        )
     return parts

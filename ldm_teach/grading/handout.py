@@ -123,8 +123,9 @@ def make_workspace(folder: str | Path, pristine_dir: Path = PRISTINE_DIR) -> lis
     return done
 
 
-def make_classroom(folder: str | Path, exercise: str,
-                   pristine_dir: Path = PRISTINE_DIR) -> list[Path]:
+def make_classroom(
+    folder: str | Path, exercise: str, pristine_dir: Path = PRISTINE_DIR
+) -> list[Path]:
     """Write a GitHub Classroom template for one exercise into ``folder`` (which must be
     empty or new): the exercise, README.md and .github/workflows/classroom.yml.
 

@@ -57,12 +57,21 @@ def find_solution(submission_path: str | Path, solutions: str | Path) -> Path:
             return c
     if sub is not None:
         ids = _grade_ids(sub)
-        scored = sorted(((len(ids & _grade_ids(nbformat.read(c, as_version=4))), c.name, c)
-                         for c in candidates), reverse=True)
+        scored = sorted(
+            (
+                (len(ids & _grade_ids(nbformat.read(c, as_version=4))), c.name, c)
+                for c in candidates
+            ),
+            reverse=True,
+        )
         if scored and scored[0][0] > 0:
             if len(scored) > 1 and scored[1][0] == scored[0][0]:
-                raise ValueError(f"{submission_path}: matches solutions {scored[0][1]} and "
-                                 f"{scored[1][1]} equally; pass --solutions FILE")
+                raise ValueError(
+                    f"{submission_path}: matches solutions {scored[0][1]} and "
+                    f"{scored[1][1]} equally; pass --solutions FILE"
+                )
             return scored[0][2]
-    raise FileNotFoundError(f"{submission_path}: no solution in {solutions} matches it (by "
-                            "metadata, file name or grade ids); pass --solutions FILE")
+    raise FileNotFoundError(
+        f"{submission_path}: no solution in {solutions} matches it (by "
+        "metadata, file name or grade ids); pass --solutions FILE"
+    )

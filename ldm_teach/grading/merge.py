@@ -54,11 +54,17 @@ FLAG_PATTERNS: tuple[tuple[str, str], ...] = (
     ("sys.modules", r"\bsys\s*\.\s*modules\b|\bmodules\s*\["),
     ("getattr(", r"\bgetattr\s*\("),
     ("/proc", r"/proc\b"),
-    ("IPython internals", r"\bIPython\b|input_transformers|ast_transformers|"
-                          r"\bevents\s*\.\s*register\b|\bregister_magic"),
+    (
+        "IPython internals",
+        r"\bIPython\b|input_transformers|ast_transformers|"
+        r"\bevents\s*\.\s*register\b|\bregister_magic",
+    ),
     ("__code__", r"__code__|__globals__|__closure__|__builtins__"),
-    ("patches a library", r"(?m)^\s*(?:torch|np|numpy|math|F|nn|sys|os)(?:\s*\.\s*\w+)+"
-                          r"\s*=(?!=)"),
+    (
+        "patches a library",
+        r"(?m)^\s*(?:torch|np|numpy|math|F|nn|sys|os)(?:\s*\.\s*\w+)+"
+        r"\s*=(?!=)",
+    ),
     ("process", r"\b(?:fork|forkpty|setsid|multiprocessing|Popen|spawn[lv]p?e?)\b"),
 )
 
@@ -79,9 +85,14 @@ class MergeReport:
     forbidden: dict[str, list[str]] = field(default_factory=dict)  # flags the prompt forbids
 
     def to_dict(self) -> dict:
-        return {"found": self.found, "missing": self.missing, "unchanged": self.unchanged,
-                "matched_by_cell_id": self.matched_by_cell_id, "flags": self.flags,
-                "forbidden": self.forbidden}
+        return {
+            "found": self.found,
+            "missing": self.missing,
+            "unchanged": self.unchanged,
+            "matched_by_cell_id": self.matched_by_cell_id,
+            "flags": self.flags,
+            "forbidden": self.forbidden,
+        }
 
 
 def scan_flags(source: str) -> list[str]:
@@ -121,13 +132,16 @@ def _answer_cells(nb: NotebookNode) -> list[tuple[int, NotebookNode, str]]:
     return found
 
 
-def merge_submission(instructor_nb: NotebookNode,
-                     submission_nb: NotebookNode) -> tuple[NotebookNode, MergeReport]:
+def merge_submission(
+    instructor_nb: NotebookNode, submission_nb: NotebookNode
+) -> tuple[NotebookNode, MergeReport]:
     """Put the submission's answer sources into a copy of the instructor's notebook.
 
     Matching, for each answer cell of the instructor's copy (grade id g, cell id c):
-    1. the submission's answer cells with grade id g: if one, it; if several, the one
-       with cell id c, else the k-th for the instructor's k-th answer cell of g;
+    1. the submission's answer cells with grade id g: if one, it; if several where the
+       exercise has one, all of them in notebook order (what the student ran; flagged
+       "several answer cells"); if several where it has several, the one with cell id
+       c, else the k-th for the instructor's k-th answer cell of g;
     2. otherwise the submission's code cell with cell id c, unless that cell claims
        another role (a check or prompt cell is never taken as an answer).
 
@@ -157,18 +171,36 @@ def merge_submission(instructor_nb: NotebookNode,
     by_grade: dict[str, list[NotebookNode]] = {}
     for _, cell, gid in sub_answers:
         by_grade.setdefault(gid, []).append(cell)
-    by_cell_id = {cell.get("id"): cell for cell in submission_nb.cells
-                  if cell.get("id") and cell.get("cell_type") == "code"}
+    by_cell_id = {
+        cell.get("id"): cell
+        for cell in submission_nb.cells
+        if cell.get("id") and cell.get("cell_type") == "code"
+    }
     seen_per_grade: dict[str, int] = {}
+    ours_per_grade: dict[str, int] = {}
+    for _, _, gid in _answer_cells(merged):
+        ours_per_grade[gid] = ours_per_grade.get(gid, 0) + 1
+    # ids of the exercise's other cells (checks, prompts): a cell carrying one is that cell
+    # relabelled as an answer, never a copy of the answer
+    answer_ids = {c.get("id") for _, c, _ in _answer_cells(merged)}
+    other_ids = {c.get("id") for c in merged.cells if c.get("id")} - answer_ids
 
     for _, cell, gid in _answer_cells(merged):
         k = seen_per_grade.get(gid, 0)
         seen_per_grade[gid] = k + 1
         cid = cell.get("id")
         candidates = by_grade.get(gid, [])
+        if ours_per_grade[gid] == 1 and len(candidates) > 1:
+            candidates = [c for c in candidates if c.get("id") not in other_ids] or candidates
         chosen = None
         if len(candidates) == 1:
             chosen = candidates[0]
+        elif len(candidates) > 1 and ours_per_grade[gid] == 1:
+            # a student who copied the answer cell (an old attempt kept above, a helper split
+            # off) ran all of them, top to bottom: grade what they ran, and say so
+            chosen = copy.deepcopy(candidates[0])
+            chosen.source = "\n\n".join(cell_source(c) for c in candidates)
+            _add(report.flags.setdefault(gid, []), "several answer cells (graded in order)")
         elif candidates:
             same_id = [c for c in candidates if cid and c.get("id") == cid]
             chosen = same_id[0] if same_id else (candidates[k] if k < len(candidates) else None)
@@ -202,8 +234,9 @@ def merge_submission(instructor_nb: NotebookNode,
     return merged, report
 
 
-def stub_answers(merged_nb: NotebookNode, instructor_nb: NotebookNode,
-                 grade_ids: set[str]) -> NotebookNode:
+def stub_answers(
+    merged_nb: NotebookNode, instructor_nb: NotebookNode, grade_ids: set[str]
+) -> NotebookNode:
     """A copy of ``merged_nb`` whose answers for ``grade_ids`` are the instructor's stubs.
 
     Used by the runner to rerun a notebook without a part that hung the kernel. Both

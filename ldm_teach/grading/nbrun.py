@@ -29,8 +29,14 @@ def check_timeout(timeout: float, what: str = "timeout") -> float:
     Raises:
         ValueError: otherwise (0, negative, nan, inf, 1e308, not a number), naming ``what``.
     """
-    return check_real(timeout, what, lo=0, hi=MAX_TIMEOUT_S, lo_open=True,
-                      expected=f"a finite number of seconds in (0, {MAX_TIMEOUT_S}]")
+    return check_real(
+        timeout,
+        what,
+        lo=0,
+        hi=MAX_TIMEOUT_S,
+        lo_open=True,
+        expected=f"a finite number of seconds in (0, {MAX_TIMEOUT_S}]",
+    )
 
 
 def _pytest_env(work: Path, results: Path, token: str, sandbox: dict) -> dict[str, str]:
@@ -39,30 +45,36 @@ def _pytest_env(work: Path, results: Path, token: str, sandbox: dict) -> dict[st
     from ldm_teach.grading.pytest_plugin import HIDE_ENV, RESULTS_ENV, TOKEN_ENV
     from ldm_teach.grading.sandbox import SPEC_ENV
 
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("PYTEST_", "JUPYTER_", "IPYTHON", "LDM_TEACH_GRADE_"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("PYTEST_", "JUPYTER_", "IPYTHON", "LDM_TEACH_GRADE_"))
+    }
     package_root = str(Path(__file__).resolve().parents[2])
-    env.update({
-        "PYTHONPATH": os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p),
-        "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1",
-        "PYTHONDONTWRITEBYTECODE": "1",
-        "PYTHONHASHSEED": "0",
-        "MPLBACKEND": "Agg",
-        "IPYTHONDIR": str(work / ".ipython"),
-        "MPLCONFIGDIR": str(work / ".matplotlib"),
-        "JUPYTER_CONFIG_DIR": str(work / ".jupyter"),
-        "JUPYTER_DATA_DIR": str(work / ".jupyter-data"),
-        "JUPYTER_RUNTIME_DIR": str(work / ".jupyter-runtime"),
-        RESULTS_ENV: str(results),
-        TOKEN_ENV: token,
-        HIDE_ENV: "1",
-        SPEC_ENV: json.dumps(sandbox),
-    })
+    env.update(
+        {
+            "PYTHONPATH": os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p),
+            "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1",
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "PYTHONHASHSEED": "0",
+            "MPLBACKEND": "Agg",
+            "IPYTHONDIR": str(work / ".ipython"),
+            "MPLCONFIGDIR": str(work / ".matplotlib"),
+            "JUPYTER_CONFIG_DIR": str(work / ".jupyter"),
+            "JUPYTER_DATA_DIR": str(work / ".jupyter-data"),
+            "JUPYTER_RUNTIME_DIR": str(work / ".jupyter-runtime"),
+            RESULTS_ENV: str(results),
+            TOKEN_ENV: token,
+            HIDE_ENV: "1",
+            SPEC_ENV: json.dumps(sandbox),
+        }
+    )
     return env
 
 
-def run_pass(nb: NotebookNode, timeout: float,
-              limit_s: float | None = None) -> tuple[dict, str | None, str]:
+def run_pass(
+    nb: NotebookNode, timeout: float, limit_s: float | None = None
+) -> tuple[dict, str | None, str]:
     """Run one merged notebook under nbval; return (plugin results, junit text, log tail).
 
     ``limit_s`` overrides the overall limit, (code cells + 2) x (timeout + 10) s. The
@@ -79,23 +91,52 @@ def run_pass(nb: NotebookNode, timeout: float,
         profile.mkdir(parents=True)
         # plain-text tracebacks in the junit XML and the reports
         (profile / "ipython_kernel_config.py").write_text(
-            'c.InteractiveShell.colors = "nocolor"\n', encoding="utf-8")
+            'c.InteractiveShell.colors = "nocolor"\n', encoding="utf-8"
+        )
         results, junit = private / "results.json", private / "junit.xml"
         token = secrets.token_hex(16)
-        cmd = [sys.executable, "-m", "pytest", NOTEBOOK_NAME, "-c", "pytest.ini",
-               "--rootdir", str(work), "-p", "nbval.plugin", "--nbval-lax",
-               "--nbval-current-env", f"--nbval-cell-timeout={timeout:g}", "--noconftest",
-               "-p", "no:cacheprovider", "-p", "ldm_teach.grading.pytest_plugin",
-               f"--junitxml={junit}", "--color=no", "-q"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "pytest",
+            NOTEBOOK_NAME,
+            "-c",
+            "pytest.ini",
+            "--rootdir",
+            str(work),
+            "-p",
+            "nbval.plugin",
+            "--nbval-lax",
+            "--nbval-current-env",
+            f"--nbval-cell-timeout={timeout:g}",
+            "--noconftest",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "ldm_teach.grading.pytest_plugin",
+            f"--junitxml={junit}",
+            "--color=no",
+            "-q",
+        ]
         n_code = sum(cell.cell_type == "code" for cell in nb.cells)
         limit = limit_s if limit_s is not None else (n_code + 2) * (timeout + 10)
         log_path = private / "pytest.log"  # a file, not a pipe: a process the student's
         with open(log_path, "wb") as log:  # code leaves behind cannot hold it open
-            sandbox = {"kind": chosen(), "work": str(work.resolve()),
-                       "memory_mb": memory_mb(), "cpu_s": int(limit) + 1}
-            proc = subprocess.Popen(cmd, cwd=work, env=_pytest_env(work, results, token, sandbox),
-                                    stdin=subprocess.DEVNULL, stdout=log,
-                                    stderr=subprocess.STDOUT, start_new_session=True)
+            sandbox = {
+                "kind": chosen(),
+                "work": str(work.resolve()),
+                "memory_mb": memory_mb(),
+                "cpu_s": int(limit) + 1,
+            }
+            proc = subprocess.Popen(
+                cmd,
+                cwd=work,
+                env=_pytest_env(work, results, token, sandbox),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
             killed = False
             try:
                 proc.wait(timeout=limit)
@@ -108,18 +149,28 @@ def run_pass(nb: NotebookNode, timeout: float,
             raise GradingError(f"pytest wrote no results (exit {proc.returncode}):\n{log_text}")
         data = json.loads(results.read_text(encoding="utf-8"))
         if data.get("token") != token:
-            raise GradingError("the results file does not carry this run's token; "
-                               "something other than the grader wrote it")
+            raise GradingError(
+                "the results file does not carry this run's token; "
+                "something other than the grader wrote it"
+            )
         if data.get("break") is None and not data.get("complete"):
             if data.get("running") is None:
-                raise GradingError(f"pytest stopped between cells (exit {proc.returncode}):"
-                                   f"\n{log_text}")
+                raise GradingError(
+                    f"pytest stopped between cells (exit {proc.returncode}):\n{log_text}"
+                )
             cell = next(c for c in data["cells"] if c["cell_num"] == data["running"])
             cell["outcome"] = "timeout"
-            kind = (f"run killed after {limit:g} s" if killed
-                    else f"pytest died (exit {proc.returncode})")
-            data["break"] = {"cell_num": cell["cell_num"], "grade_id": cell["grade_id"],
-                             "role": cell["role"], "kind": kind}
+            kind = (
+                f"run killed after {limit:g} s"
+                if killed
+                else f"pytest died (exit {proc.returncode})"
+            )
+            data["break"] = {
+                "cell_num": cell["cell_num"],
+                "grade_id": cell["grade_id"],
+                "role": cell["role"],
+                "kind": kind,
+            }
         if data["cells"] and all(c["outcome"] == "error" for c in data["cells"]):
             raise GradingError(f"no cell could run (kernel did not start?):\n{log_text}")
         junit_text = junit.read_text(encoding="utf-8") if junit.is_file() else None

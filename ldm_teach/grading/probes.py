@@ -83,8 +83,10 @@ def seed_probes(nb: NotebookNode, secret: str) -> NotebookNode:
     for index, cell, meta in probe_cells(out):
         source = cell_source(cell)
         if not SEED_LINE.search(source):
-            raise ValueError(f"probe cell {index} ({meta.get('id')}) has no line "
-                             "'SECRET_SEED = <int>' for the grader's seed")
+            raise ValueError(
+                f"probe cell {index} ({meta.get('id')}) has no line "
+                "'SECRET_SEED = <int>' for the grader's seed"
+            )
         seed = probe_seed(secret, meta.get("id", ""), cell.get("id"))
         cell.source = SEED_LINE.sub(f"SECRET_SEED = {seed}", source, count=1)
     return out
@@ -97,14 +99,15 @@ def parse_probe(stdout: str | None) -> dict | None:
     if len(lines) != 1:
         return None
     try:
-        record = json.loads(lines[0][len(PROBE_MARK):])
+        record = json.loads(lines[0][len(PROBE_MARK) :])
     except ValueError:
         return None
     return record if isinstance(record, dict) else None
 
 
-def compare(expected, got, atol: float = DEFAULT_ATOL, rtol: float = DEFAULT_RTOL,
-            path: str = "") -> str | None:
+def compare(
+    expected, got, atol: float = DEFAULT_ATOL, rtol: float = DEFAULT_RTOL, path: str = ""
+) -> str | None:
     """Where two probe records differ first (a path such as ``psnr.values[2]``), or None.
 
     Types, dtypes, shapes, keys, integers, booleans and strings must be equal; floats
@@ -137,8 +140,9 @@ def compare(expected, got, atol: float = DEFAULT_ATOL, rtol: float = DEFAULT_RTO
     return None if expected == got else path
 
 
-def expected_probes(solution_nb: NotebookNode, seeded_nb: NotebookNode,
-                    timeout: float) -> dict[str, dict]:
+def expected_probes(
+    solution_nb: NotebookNode, seeded_nb: NotebookNode, timeout: float
+) -> dict[str, dict]:
     """Run the solution's answers through the seeded grader's notebook in a separate
     process and return, per probe cell id, ``{"record": ..., "atol": ..., "rtol": ...}``.
 
@@ -154,8 +158,11 @@ def expected_probes(solution_nb: NotebookNode, seeded_nb: NotebookNode,
     from ldm_teach.grading.report import GradingError
 
     reference, _ = merge_submission(seeded_nb, solution_nb)
-    reference.cells = [c for c in reference.cells
-                       if (c.get("metadata", {}).get("grade") or {}).get("role") != "check"]
+    reference.cells = [
+        c
+        for c in reference.cells
+        if (c.get("metadata", {}).get("grade") or {}).get("role") != "check"
+    ]
     key = hashlib.sha256(json.dumps(reference, sort_keys=True).encode()).hexdigest()
     if key in _CACHE:
         return _CACHE[key]
@@ -168,10 +175,15 @@ def expected_probes(solution_nb: NotebookNode, seeded_nb: NotebookNode,
         record = parse_probe(rec.get("got") if rec else None)
         if rec is None or rec["outcome"] != "passed" or record is None:
             detail = (rec or {}).get("detail", "")[-800:] or log[-800:]
-            raise GradingError(f"probe {cell.get('id')} of part {meta.id} fails on the "
-                               f"solution itself ({(rec or {}).get('outcome')}):\n{detail}")
+            raise GradingError(
+                f"probe {cell.get('id')} of part {meta.id} fails on the "
+                f"solution itself ({(rec or {}).get('outcome')}):\n{detail}"
+            )
         raw = cell.metadata["grade"]
-        out[cell.get("id")] = {"record": record, "atol": raw.get("atol", DEFAULT_ATOL),
-                               "rtol": raw.get("rtol", DEFAULT_RTOL)}
+        out[cell.get("id")] = {
+            "record": record,
+            "atol": raw.get("atol", DEFAULT_ATOL),
+            "rtol": raw.get("rtol", DEFAULT_RTOL),
+        }
     _CACHE[key] = out
     return out

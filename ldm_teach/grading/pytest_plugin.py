@@ -40,8 +40,11 @@ _DETAIL_CHARS = 4000  # keep failure details short in the report
 
 def _stdout(outputs) -> str:
     """The stdout text of a list of cell outputs (nbformat dicts), joined."""
-    return "".join(o.get("text", "") for o in outputs
-                   if o.get("output_type") == "stream" and o.get("name") == "stdout")
+    return "".join(
+        o.get("text", "")
+        for o in outputs
+        if o.get("output_type") == "stream" and o.get("name") == "stdout"
+    )
 
 
 def _grade(cell) -> dict | None:
@@ -125,7 +128,8 @@ class GradeRecorder:
                 }
                 item.session.shouldstop = (
                     f"cell {self.break_['cell_num']} broke the kernel run; the grader reruns "
-                    "without the guilty answer")
+                    "without the guilty answer"
+                )
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(self, item, call):
@@ -170,8 +174,9 @@ class GradeRecorder:
         for rec in self.cells.values():
             if rec["role"] != "check" or rec["grade_id"] is None:
                 continue
-            part = parts.setdefault(rec["grade_id"], {"score": 0, "max_score": 0,
-                                                      "checks_passed": 0, "checks": 0})
+            part = parts.setdefault(
+                rec["grade_id"], {"score": 0, "max_score": 0, "checks_passed": 0, "checks": 0}
+            )
             part["max_score"] += rec["points"]
             part["checks"] += 1
             part["checks_passed"] += rec["outcome"] == "passed"

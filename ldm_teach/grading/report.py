@@ -82,22 +82,30 @@ class GradeReport:
         """The JSON that GitHub Classroom's autograding reporter reads (base64 encoded)."""
         tests = []
         for gid, part in self.parts.items():
-            test = {"name": gid, "status": "pass" if part.status == "pass" else "fail",
-                    "score": part.score, "max_score": part.max_score,
-                    "execution_time": f"{part.duration_s:.2f}s"}
+            test = {
+                "name": gid,
+                "status": "pass" if part.status == "pass" else "fail",
+                "score": part.score,
+                "max_score": part.max_score,
+                "execution_time": f"{part.duration_s:.2f}s",
+            }
             if part.status != "pass":
                 test["message"] = part.message or part.status
             tests.append(test)
         ok = all(t["status"] == "pass" for t in tests)
-        return {"version": 1, "status": "pass" if ok else "fail",
-                "max_score": self.max_total, "tests": tests}
-
+        return {
+            "version": 1,
+            "status": "pass" if ok else "fail",
+            "max_score": self.max_total,
+            "tests": tests,
+        }
 
 
 def free_stem(out_dir: Path, name: str, overwrite: bool = False) -> str:
     """``name``, or ``name.1``, ``name.2``, ... : the first stem none of whose report files
     (``REPORT_SUFFIXES``: .json, .junit.xml, .classroom.json, .classroom.b64) exists;
     ``name`` itself with ``overwrite``."""
+
     def used(stem: str) -> bool:
         return any((out_dir / f"{stem}{suffix}").exists() for suffix in REPORT_SUFFIXES)
 
@@ -109,8 +117,9 @@ def free_stem(out_dir: Path, name: str, overwrite: bool = False) -> str:
     return f"{name}.{k}"
 
 
-def write_reports(report: GradeReport, out_dir: str | Path, junit_text: str | None,
-                  overwrite: bool = False) -> dict[str, str]:
+def write_reports(
+    report: GradeReport, out_dir: str | Path, junit_text: str | None, overwrite: bool = False
+) -> dict[str, str]:
     """Write NAME.json, NAME.junit.xml, NAME.classroom.json and NAME.classroom.b64.
 
     Existing reports are kept: the files get the first free stem (see ``free_stem``)
@@ -135,17 +144,21 @@ def write_reports(report: GradeReport, out_dir: str | Path, junit_text: str | No
         "classroom_b64": out_dir / f"{stem}.classroom.b64",
     }
     report.files = {k: str(v) for k, v in files.items()}
-    atomic_write_text(files["junit"], junit_text or '<?xml version="1.0" encoding="utf-8"?>\n'
-                      '<testsuites><testsuite name="pytest" tests="0"/></testsuites>\n')
+    atomic_write_text(
+        files["junit"],
+        junit_text
+        or '<?xml version="1.0" encoding="utf-8"?>\n'
+        '<testsuites><testsuite name="pytest" tests="0"/></testsuites>\n',
+    )
     atomic_write_text(files["classroom"], classroom + "\n")
-    atomic_write_text(files["classroom_b64"],
-                      base64.b64encode(classroom.encode("utf-8")).decode("ascii") + "\n")
+    atomic_write_text(
+        files["classroom_b64"], base64.b64encode(classroom.encode("utf-8")).decode("ascii") + "\n"
+    )
     data = report.to_dict()
     data["files"] = report.files
     # NAME.json last: the report that points to the others
     atomic_write_text(files["json"], json.dumps(data, indent=2) + "\n")
     return report.files
-
 
 
 def feedback_lines(gid: str, part: PartResult) -> list[str]:
@@ -159,8 +172,9 @@ def feedback_lines(gid: str, part: PartResult) -> list[str]:
     if part.expected or part.got:
         lines += [f"      expected: {part.expected[:200]}", f"      got:      {part.got[:200]}"]
     if part.hint:
-        lines += textwrap.wrap(f"hint: {part.hint}", 88, initial_indent="      ",
-                               subsequent_indent="        ")
+        lines += textwrap.wrap(
+            f"hint: {part.hint}", 88, initial_indent="      ", subsequent_indent="        "
+        )
     return lines
 
 
@@ -172,14 +186,22 @@ def format_table(report: GradeReport) -> str:
     for gid, part in report.parts.items():
         flags = ", ".join(report.merge.flags.get(gid, []))
         status = part.status + (" (no answer)" if gid in report.merge.missing else "")
-        rows.append((gid, f"{part.score:g}/{part.max_score:g}",
-                     f"{part.checks_passed}/{part.checks}", status, flags))
+        rows.append(
+            (
+                gid,
+                f"{part.score:g}/{part.max_score:g}",
+                f"{part.checks_passed}/{part.checks}",
+                status,
+                flags,
+            )
+        )
         if part.status != "pass" and gid not in report.merge.missing and part.message:
             notes.extend(feedback_lines(gid, part))
     rows.append(("total", f"{report.total:g}/{report.max_total:g}", "", "", ""))
     widths = [max(len(r[i]) for r in rows) for i in range(5)]
-    lines = [f"{report.submission}  (solution: {Path(report.solution).name}, "
-             f"{report.duration_s:.1f} s)"]
+    lines = [
+        f"{report.submission}  (solution: {Path(report.solution).name}, {report.duration_s:.1f} s)"
+    ]
     if report.sandbox and not report.sandbox.startswith("bwrap"):
         lines.append(f"  WARNING: sandbox {report.sandbox}")
     for i, row in enumerate(rows):
@@ -191,4 +213,3 @@ def format_table(report: GradeReport) -> str:
         lines.append("  first failure per part (details in the JSON report):")
         lines.extend(notes)
     return "\n".join(lines)
-

@@ -36,8 +36,18 @@ SPEC_ENV = "LDM_TEACH_GRADE_SANDBOX"  # JSON for the plugin: kind, work folder, 
 MEMORY_ENV = "LDM_TEACH_GRADE_MEMORY_MB"
 KIND_ENV = "LDM_TEACH_SANDBOX"  # force "bwrap", "unshare" or "none" (tests, debugging)
 DEFAULT_MEMORY_MB = 16384  # address space: torch maps far more than it uses
-SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc",
-               "/opt", "/sys")
+SYSTEM_DIRS = (
+    "/usr",
+    "/bin",
+    "/sbin",
+    "/lib",
+    "/lib32",
+    "/lib64",
+    "/libx32",
+    "/etc",
+    "/opt",
+    "/sys",
+)
 
 
 @functools.cache
@@ -45,15 +55,50 @@ def available() -> str:
     """The best sandbox this machine offers: "bwrap", "unshare" or "none" (each is tried
     once with a trivial command, so a binary that cannot create namespaces, e.g. inside a
     container without user namespaces, is not chosen)."""
-    for kind, cmd in (("bwrap", ["bwrap", "--unshare-all", "--die-with-parent", "--ro-bind",
-                                 "/", "/", "--proc", "/proc", "--dev", "/dev", "true"]),
-                      ("unshare", ["unshare", "--user", "--map-root-user", "--pid", "--fork",
-                                   "--net", "--mount-proc", "true"])):
+    for kind, cmd in (
+        (
+            "bwrap",
+            [
+                "bwrap",
+                "--unshare-all",
+                "--die-with-parent",
+                "--ro-bind",
+                "/",
+                "/",
+                "--proc",
+                "/proc",
+                "--dev",
+                "/dev",
+                "true",
+            ],
+        ),
+        (
+            "unshare",
+            [
+                "unshare",
+                "--user",
+                "--map-root-user",
+                "--pid",
+                "--fork",
+                "--net",
+                "--mount-proc",
+                "true",
+            ],
+        ),
+    ):
         if shutil.which(cmd[0]) is None:
             continue
         try:
-            if subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL, timeout=30).returncode == 0:
+            if (
+                subprocess.run(
+                    cmd,
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    timeout=30,
+                ).returncode
+                == 0
+            ):
                 return kind
         except (OSError, subprocess.SubprocessError):
             continue
@@ -90,9 +135,9 @@ def describe(kind: str) -> str:
     """One line for the reports on how the student's code was contained."""
     return {
         "bwrap": "bwrap: private /tmp, read-only system and package, no solutions or "
-                 "instructor files, no network, own PID namespace, memory and CPU limits",
+        "instructor files, no network, own PID namespace, memory and CPU limits",
         "unshare": "unshare: own PID and network namespaces only (files are NOT hidden: "
-                   "install Debian's bubblewrap for a full sandbox)",
+        "install Debian's bubblewrap for a full sandbox)",
         "none": "NONE: student code ran unconfined (no bwrap or unshare could run here)",
     }[kind]
 
@@ -110,8 +155,11 @@ def readable_paths() -> list[str]:
             paths.add(os.path.realpath(p))
     ordered = sorted(paths, key=lambda p: (p.count(os.sep), p))
     # a folder inside another one is covered by it
-    return [p for p in ordered
-            if not any(p != q and p.startswith(q.rstrip(os.sep) + os.sep) for q in ordered)]
+    return [
+        p
+        for p in ordered
+        if not any(p != q and p.startswith(q.rstrip(os.sep) + os.sep) for q in ordered)
+    ]
 
 
 def hidden_paths() -> list[str]:
@@ -127,20 +175,55 @@ def command_prefix(kind: str, work: str, memory_mb: int, cpu_s: int) -> list[str
     if shutil.which("prlimit") is None:
         limits = []
     if kind == "bwrap":
-        cmd = ["bwrap", "--unshare-all", "--die-with-parent", "--dev", "/dev",
-               "--proc", "/proc", "--tmpfs", "/tmp"]
+        cmd = [
+            "bwrap",
+            "--unshare-all",
+            "--die-with-parent",
+            "--dev",
+            "/dev",
+            "--proc",
+            "/proc",
+            "--tmpfs",
+            "/tmp",
+        ]
         for p in readable_paths():
             cmd += ["--ro-bind", p, p]
         for p in hidden_paths():
             cmd += ["--tmpfs", p]
         # no JPY_PARENT_PID: in its own PID namespace the kernel's parent has another pid,
         # and ipykernel would take that for its parent's death (--die-with-parent instead)
-        cmd += ["--bind", work, work, "--chdir", work, "--setenv", "HOME", work,
-                "--setenv", "TMPDIR", "/tmp", "--unsetenv", "JPY_PARENT_PID"]
+        cmd += [
+            "--bind",
+            work,
+            work,
+            "--chdir",
+            work,
+            "--setenv",
+            "HOME",
+            work,
+            "--setenv",
+            "TMPDIR",
+            "/tmp",
+            "--unsetenv",
+            "JPY_PARENT_PID",
+        ]
         return [*limits, *cmd, "--"]
     if kind == "unshare":
-        return [*limits, "env", "-u", "JPY_PARENT_PID", "unshare", "--user", "--map-root-user",
-                "--pid", "--fork", "--net", "--mount-proc", "--kill-child", "--"]
+        return [
+            *limits,
+            "env",
+            "-u",
+            "JPY_PARENT_PID",
+            "unshare",
+            "--user",
+            "--map-root-user",
+            "--pid",
+            "--fork",
+            "--net",
+            "--mount-proc",
+            "--kill-child",
+            "--",
+        ]
     return limits
 
 
@@ -154,8 +237,7 @@ def install(spec: dict) -> None:
     import nbval.kernel
     from jupyter_client.manager import KernelManager
 
-    prefix = command_prefix(spec["kind"], spec["work"], int(spec["memory_mb"]),
-                            int(spec["cpu_s"]))
+    prefix = command_prefix(spec["kind"], spec["work"], int(spec["memory_mb"]), int(spec["cpu_s"]))
     ipc = spec["kind"] in ("bwrap", "unshare")  # no network inside: Unix sockets
 
     class SandboxedKernelManager(KernelManager):

@@ -53,18 +53,23 @@ def find_pristine(notebook: Path, pristine_dir: Path = PRISTINE_DIR) -> Path:
     from ldm_teach.grading.locate import find_solution
 
     if not pristine_dir.is_dir():
-        raise FileNotFoundError(f"{pristine_dir}: no pristine exercises (run `ldm-teach "
-                                "build-exercises` in the course repository)")
+        raise FileNotFoundError(
+            f"{pristine_dir}: no pristine exercises (run `ldm-teach "
+            "build-exercises` in the course repository)"
+        )
     path = find_solution(notebook, pristine_dir)
     state, _ = _read_generated(path)
     if state != "unchanged":
-        raise ValueError(f"{path} is not the exercise as generated ({state}); reinstall "
-                         "ldm-teach or run `ldm-teach build-exercises`")
+        raise ValueError(
+            f"{path} is not the exercise as generated ({state}); reinstall "
+            "ldm-teach or run `ldm-teach build-exercises`"
+        )
     return path
 
 
-def check_notebook(notebook: str | Path, timeout: float = 60,
-                   pristine_dir: str | Path | None = None) -> CheckResult:
+def check_notebook(
+    notebook: str | Path, timeout: float = 60, pristine_dir: str | Path | None = None
+) -> CheckResult:
     """Run the public checks of a student's notebook on its answers only.
 
     Args:
@@ -92,21 +97,31 @@ def check_notebook(notebook: str | Path, timeout: float = 60,
         student = nbformat.read(notebook, as_version=4)
     except Exception as err:
         first = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
-        raise ValueError(f"{notebook} is not a readable notebook ({first}); if JupyterLab "
-                         "shows it, save it again (File > Save)") from err
+        raise ValueError(
+            f"{notebook} is not a readable notebook ({first}); if JupyterLab "
+            "shows it, save it again (File > Save)"
+        ) from err
     exercise = find_pristine(notebook, Path(pristine_dir) if pristine_dir else PRISTINE_DIR)
     pristine = nbformat.read(exercise, as_version=4)
     merged, merge_report = merge_submission(pristine, student)
     parts, passes, _ = run_and_score(merged, pristine, timeout)
     apply_forbidden(parts, merge_report)
-    return CheckResult(notebook=str(notebook), exercise=str(exercise), parts=parts,
-                       merge=merge_report, duration_s=time.perf_counter() - t0, passes=passes)
+    return CheckResult(
+        notebook=str(notebook),
+        exercise=str(exercise),
+        parts=parts,
+        merge=merge_report,
+        duration_s=time.perf_counter() - t0,
+        passes=passes,
+    )
 
 
 def format_check(result: CheckResult) -> str:
     """The terminal text of a self-check: PASS or FAIL per part, then what failed first."""
-    lines = [f"{result.notebook}: self-check against the pristine "
-             f"{Path(result.exercise).name} (public checks; {result.duration_s:.1f} s)"]
+    lines = [
+        f"{result.notebook}: self-check against the pristine "
+        f"{Path(result.exercise).name} (public checks; {result.duration_s:.1f} s)"
+    ]
     for gid, part in result.parts.items():
         verdict = "PASS" if part.status == "pass" else "FAIL"
         extra = " (no answer yet)" if gid in result.merge.missing else ""
@@ -117,13 +132,16 @@ def format_check(result: CheckResult) -> str:
         if part.status != "pass" and gid not in result.merge.missing:
             lines.extend(feedback_lines(gid, part))
     n_pass = sum(p.status == "pass" for p in result.parts.values())
-    lines.append(f"{n_pass}/{len(result.parts)} parts pass their public checks; the grader "
-                 "also runs hidden checks on inputs you have not seen")
+    lines.append(
+        f"{n_pass}/{len(result.parts)} parts pass their public checks; the grader "
+        "also runs hidden checks on inputs you have not seen"
+    )
     return "\n".join(lines)
 
 
-def sync_pristine(solutions_dir: str | Path, pristine_dir: Path = PRISTINE_DIR,
-                  check: bool = False) -> list[Path]:
+def sync_pristine(
+    solutions_dir: str | Path, pristine_dir: Path = PRISTINE_DIR, check: bool = False
+) -> list[Path]:
     """Write ``pristine_dir/NAME.ipynb``, the exercise generated from each solution, and
     remove pristine copies whose solution is gone. The folder belongs to the generator (no
     one edits it), so its files are replaced without asking.
@@ -147,8 +165,9 @@ def sync_pristine(solutions_dir: str | Path, pristine_dir: Path = PRISTINE_DIR,
     for solution in sorted(solutions_dir.glob("*.ipynb")):
         names.add(solution.name)
         target = pristine_dir / solution.name
-        text = notebook_text(build_exercise(nbformat.read(solution, as_version=4),
-                                            source_name=solution.name))
+        text = notebook_text(
+            build_exercise(nbformat.read(solution, as_version=4), source_name=solution.name)
+        )
         if target.is_file() and target.read_text(encoding="utf-8") == text:
             continue
         changed.append(target)

@@ -26,7 +26,7 @@ import ast
 import nbformat
 from nbformat import NotebookNode
 
-from ldm_teach.grading.generate import cell_source
+from ldm_teach.grading.cells import cell_source
 
 WRAP_MARK = "# generated: prints PASS or FAIL"
 
@@ -37,8 +37,11 @@ def defined_names(source: str) -> set[str]:
         body = ast.parse(source).body
     except SyntaxError:
         return set()
-    return {node.name for node in body
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
+    return {
+        node.name
+        for node in body
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+    }
 
 
 def used_names(source: str) -> set[str]:
@@ -79,8 +82,15 @@ def _stdout(cell: NotebookNode) -> str | None:
     return "".join(o.get("text", "") for o in cell.outputs if o.get("name") == "stdout")
 
 
-def wrap_check(cell: NotebookNode, part: str, index: int, total: int, hidden: bool,
-               uses: list[str], lend: list[str]) -> None:
+def wrap_check(
+    cell: NotebookNode,
+    part: str,
+    index: int,
+    total: int,
+    hidden: bool,
+    uses: list[str],
+    lend: list[str],
+) -> None:
     """Wrap one check cell in place (see the module docstring).
 
     Args:
@@ -102,12 +112,17 @@ def wrap_check(cell: NotebookNode, part: str, index: int, total: int, hidden: bo
         args.append(f"uses={tuple(uses)!r}")
     if lend:
         args.append(f"namespace=globals(), solutions={tuple(lend)!r}")
-    cell.source = (f"from ldm_teach.grading.checks import begin_check  {WRAP_MARK}\n"
-                   f"_check = begin_check({', '.join(args)})\n"
-                   f"{cell_source(cell)}\n_check.finish()")
+    cell.source = (
+        f"from ldm_teach.grading.checks import begin_check  {WRAP_MARK}\n"
+        f"_check = begin_check({', '.join(args)})\n"
+        f"{cell_source(cell)}\n_check.finish()"
+    )
     if not hidden:
-        cell.outputs.append(nbformat.v4.new_output(
-            "stream", name="stdout", text=f"PASS {part} check {index}/{total}\n"))
+        cell.outputs.append(
+            nbformat.v4.new_output(
+                "stream", name="stdout", text=f"PASS {part} check {index}/{total}\n"
+            )
+        )
 
 
 def wrap_probe(cell: NotebookNode, part: str, lend: list[str]) -> None:
@@ -115,6 +130,8 @@ def wrap_probe(cell: NotebookNode, part: str, lend: list[str]) -> None:
     uses, as :func:`wrap_check` does for check cells; without ``lend``, leave it as it is."""
     if not lend or WRAP_MARK in cell_source(cell):
         return
-    cell.source = (f"from ldm_teach.grading.checks import begin_check  {WRAP_MARK}\n"
-                   f"_check = begin_check({part!r}, 1, 1, namespace=globals(), "
-                   f"solutions={tuple(lend)!r})\n{cell_source(cell)}\n_check.finish()")
+    cell.source = (
+        f"from ldm_teach.grading.checks import begin_check  {WRAP_MARK}\n"
+        f"_check = begin_check({part!r}, 1, 1, namespace=globals(), "
+        f"solutions={tuple(lend)!r})\n{cell_source(cell)}\n_check.finish()"
+    )

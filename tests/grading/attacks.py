@@ -52,29 +52,34 @@ def transformer_stub() -> nbformat.NotebookNode:
             text = "".join(o.get("text", "") for o in cell.outputs if o.get("name") == "stdout")
             table[cell.source] = text
     stub = answer_cell(ex, "10.1.a").source
-    attack = (stub + "\n\n_TABLE = " + json.dumps(table) + "\n\n"
-              "def _fake(lines):\n"
-              "    src = ''.join(lines)\n"
-              "    for check, text in _TABLE.items():\n"
-              "        if src.strip() == check.strip() or check.strip() in src:\n"
-              "            return [f'print({text!r}, end=\"\")\\n']\n"
-              "    return lines\n\n"
-              "get_ipython().input_transformers_cleanup.append(_fake)\n")
+    attack = (
+        stub + "\n\n_TABLE = " + json.dumps(table) + "\n\n"
+        "def _fake(lines):\n"
+        "    src = ''.join(lines)\n"
+        "    for check, text in _TABLE.items():\n"
+        "        if src.strip() == check.strip() or check.strip() in src:\n"
+        "            return [f'print({text!r}, end=\"\")\\n']\n"
+        "    return lines\n\n"
+        "get_ipython().input_transformers_cleanup.append(_fake)\n"
+    )
     return _with_answers(ex, {"10.1.a": attack})
 
 
-_STEAL = ("import json as _json, pathlib as _pl, ldm_teach as _lt\n"
-          "_sol = _json.loads((_pl.Path(_lt.__file__).parents[1] / 'solutions' / "
-          "'ex10_1_compression.ipynb').read_text())\n"
-          "for _c in _sol['cells']:\n"
-          "    if _c.get('metadata', {}).get('grade', {}) == {'id': '%s', 'role': 'answer'}:\n"
-          "        exec(''.join(_c['source']))\n")
+_STEAL = (
+    "import json as _json, pathlib as _pl, ldm_teach as _lt\n"
+    "_sol = _json.loads((_pl.Path(_lt.__file__).parents[1] / 'solutions' / "
+    "'ex10_1_compression.ipynb').read_text())\n"
+    "for _c in _sol['cells']:\n"
+    "    if _c.get('metadata', {}).get('grade', {}) == {'id': '%s', 'role': 'answer'}:\n"
+    "        exec(''.join(_c['source']))\n"
+)
 
 
 def read_solutions() -> nbformat.NotebookNode:
     """Each answer reads the solution notebook through the package's path and runs it."""
-    return _with_answers(exercise(), {g: _STEAL % g for g in
-                                      ("10.1.a", "10.1.b", "10.1.c", "10.1.d")})
+    return _with_answers(
+        exercise(), {g: _STEAL % g for g in ("10.1.a", "10.1.b", "10.1.c", "10.1.d")}
+    )
 
 
 def reference_import(how: str = "importlib") -> nbformat.NotebookNode:
@@ -82,11 +87,15 @@ def reference_import(how: str = "importlib") -> nbformat.NotebookNode:
     forbids; the other functions of 10.1.a and the other parts are the solution's."""
     nb = solution()
     cell = answer_cell(nb, "10.1.a")
-    get = ('importlib.import_module("ldm_teach.metrics")' if how == "importlib"
-           else 'sys.modules["ldm_teach.metrics"]')
+    get = (
+        'importlib.import_module("ldm_teach.metrics")'
+        if how == "importlib"
+        else 'sys.modules["ldm_teach.metrics"]'
+    )
     head, _, rest = cell.source.partition("def latent_bits")
-    cell.source = (f"import importlib, sys\n\npsnr = getattr({get}, 'psnr')\n\n\n"
-                   "def latent_bits" + rest)
+    cell.source = (
+        f"import importlib, sys\n\npsnr = getattr({get}, 'psnr')\n\n\ndef latent_bits" + rest
+    )
     assert "def psnr" in head
     return nb
 
@@ -104,7 +113,8 @@ def proc_environ(marker: Path) -> nbformat.NotebookNode:
         "    except Exception:\n"
         "        continue\n"
         "    _found += [e.decode() for e in _env if e.startswith(b'LDM_TEACH_GRADE_')]\n"
-        f"open({str(marker)!r}, 'w').write('\\n'.join(_found))\n")
+        f"open({str(marker)!r}, 'w').write('\\n'.join(_found))\n"
+    )
     return nb
 
 
@@ -140,7 +150,8 @@ def fork_rewrite() -> nbformat.NotebookNode:
         "                    _v['score'] = _v['max_score']\n"
         "                open(_p, 'w').write(_j.dumps(_d))\n"
         "                _os._exit(0)\n"
-        "    _os._exit(0)\n")
+        "    _os._exit(0)\n"
+    )
     return _with_answers(ex, {"10.1.a": attack})
 
 
@@ -154,6 +165,14 @@ def allclose_patch() -> nbformat.NotebookNode:
 
 def honest_wrong_vq() -> nbformat.NotebookNode:
     """The same wrong vector_quantize without the patch (what it should score)."""
-    return apply_mutants(solution(EX10_2), [("vq: no straight-through", "10.2.a",
-                                             "z_q = z_e + (e - z_e).detach()",
-                                             "z_q = e.detach() + 0 * z_e")])
+    return apply_mutants(
+        solution(EX10_2),
+        [
+            (
+                "vq: no straight-through",
+                "10.2.a",
+                "z_q = z_e + (e - z_e).detach()",
+                "z_q = e.detach() + 0 * z_e",
+            )
+        ],
+    )

@@ -26,8 +26,20 @@ def _grade(nb, tmp: Path, name: str, *extra: str) -> tuple[dict | None, str]:
     path.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, path)
     out = tmp / f"grades-{name}"
-    proc = subprocess.run([*CLI, "grade", str(path), "--solutions", str(attacks.ROOT / "solutions"),
-                           "--out", str(out), *extra], capture_output=True, text=True)
+    proc = subprocess.run(
+        [
+            *CLI,
+            "grade",
+            str(path),
+            "--solutions",
+            str(attacks.ROOT / "solutions"),
+            "--out",
+            str(out),
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+    )
     reports = sorted(p for p in out.glob("*.json") if not p.name.endswith("classroom.json"))
     data = json.loads(reports[0].read_text()) if reports else None
     return data, proc.stdout + proc.stderr
@@ -62,20 +74,41 @@ def _selfcheck(tmp: Path) -> None:
         g = cell.metadata.get("grade", {})
         if g.get("role") == "answer":
             cell.source = attacks.answer_cell(wrong, g["id"]).source
-    NotebookClient(student, timeout=300, kernel_name="python3",
-                   resources={"metadata": {"path": str(tmp)}}).execute()
+    NotebookClient(
+        student, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp)}}
+    ).execute()
     saved = tmp / "selfcheck" / attacks.EX10_1
     saved.parent.mkdir()
     nbformat.write(student, saved)
-    proc = subprocess.run([sys.executable, "-m", "pytest", "--nbval-lax", "--nbval-current-env",
-                           "-p", "no:cacheprovider", "-q", str(saved)],
-                          capture_output=True, text=True, cwd=tmp)
-    show("lying self-check", "pytest --nbval-lax on the saved wrong answer",
-         proc.stdout.strip().splitlines()[-1])
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "--nbval-lax",
+            "--nbval-current-env",
+            "-p",
+            "no:cacheprovider",
+            "-q",
+            str(saved),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp,
+    )
+    show(
+        "lying self-check",
+        "pytest --nbval-lax on the saved wrong answer",
+        proc.stdout.strip().splitlines()[-1],
+    )
     check = subprocess.run([*CLI, "check", str(saved)], capture_output=True, text=True)
-    show("lying self-check", "ldm-teach check on the same file",
-         f"exit {check.returncode}: " + " | ".join(check.stdout.strip().splitlines()[-8:])
-         + check.stderr.strip()[-300:])
+    show(
+        "lying self-check",
+        "ldm-teach check on the same file",
+        f"exit {check.returncode}: "
+        + " | ".join(check.stdout.strip().splitlines()[-8:])
+        + check.stderr.strip()[-300:],
+    )
     data, _ = _grade(student, tmp, "selfcheck-graded")
     show("lying self-check", "ldm-teach grade on the same file", _points(data))
 
@@ -122,20 +155,50 @@ def _class(tmp: Path) -> None:
         nbformat.write(attacks.solution(), klass / who / attacks.EX10_1)
     (klass / "c").mkdir()
     (klass / "c" / "alice_final.ipynb").write_text(
-        (attacks.ROOT / "exercises" / attacks.EX10_1).read_text()[:500])
+        (attacks.ROOT / "exercises" / attacks.EX10_1).read_text()[:500]
+    )
     out = tmp / "grades-class"
-    proc = subprocess.run([*CLI, "grade", str(klass), "--solutions",
-                           str(attacks.ROOT / "solutions"), "--out", str(out), "--overwrite"],
-                          capture_output=True, text=True)
-    show("truncated notebook in a class folder", "exit status, reports, last lines",
-         f"exit {proc.returncode}; reports {sorted(p.name for p in out.glob('*.json'))}; "
-         + " | ".join((proc.stdout + proc.stderr).strip().splitlines()[-3:]))
+    proc = subprocess.run(
+        [
+            *CLI,
+            "grade",
+            str(klass),
+            "--solutions",
+            str(attacks.ROOT / "solutions"),
+            "--out",
+            str(out),
+            "--overwrite",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    show(
+        "truncated notebook in a class folder",
+        "exit status, reports, last lines",
+        f"exit {proc.returncode}; reports {sorted(p.name for p in out.glob('*.json'))}; "
+        + " | ".join((proc.stdout + proc.stderr).strip().splitlines()[-3:]),
+    )
     for timeout in ("1e7", "inf"):
-        proc = subprocess.run([*CLI, "grade", str(klass / "a" / attacks.EX10_1), "--solutions",
-                               str(attacks.ROOT / "solutions"), "--out", str(tmp / "g-t"),
-                               "--timeout", timeout], capture_output=True, text=True)
-        show(f"--timeout {timeout}", "exit status and message",
-             f"exit {proc.returncode}: {proc.stderr.strip()[-200:]}")
+        proc = subprocess.run(
+            [
+                *CLI,
+                "grade",
+                str(klass / "a" / attacks.EX10_1),
+                "--solutions",
+                str(attacks.ROOT / "solutions"),
+                "--out",
+                str(tmp / "g-t"),
+                "--timeout",
+                timeout,
+            ],
+            capture_output=True,
+            text=True,
+        )
+        show(
+            f"--timeout {timeout}",
+            "exit status and message",
+            f"exit {proc.returncode}: {proc.stderr.strip()[-200:]}",
+        )
 
 
 if __name__ == "__main__":

@@ -12,9 +12,12 @@ Mutant = tuple[str, str, str, str]
 
 def answer_cell(nb: nbformat.NotebookNode, grade_id: str) -> nbformat.NotebookNode:
     """The one answer cell of ``grade_id`` (fails the test if there is not exactly one)."""
-    cells = [c for c in nb.cells
-             if c.get("metadata", {}).get("grade", {}).get("role") == "answer"
-             and c.metadata.grade.get("id") == grade_id]
+    cells = [
+        c
+        for c in nb.cells
+        if c.get("metadata", {}).get("grade", {}).get("role") == "answer"
+        and c.metadata.grade.get("id") == grade_id
+    ]
     assert len(cells) == 1, f"expected one answer cell for {grade_id}, found {len(cells)}"
     return cells[0]
 

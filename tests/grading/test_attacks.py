@@ -51,8 +51,7 @@ def test_a_wrong_psnr_costs_10_1_a_only(tmp_path):
 def test_the_package_psnr_that_the_prompt_forbids_scores_zero(tmp_path, how):
     # before: 3/3 for 10.1.a, unflagged
     parts = {"10.1.a"}
-    report = _grade(tmp_path, "ref", _keep(attacks.reference_import(how), parts),
-                    _trimmed(parts))
+    report = _grade(tmp_path, "ref", _keep(attacks.reference_import(how), parts), _trimmed(parts))
     a = report.parts["10.1.a"]
     assert (a.score, a.status) == (0, "forbidden")
     # its 3 public checks pass: the flag zeroes it (the probe compares with the solution's
@@ -87,8 +86,7 @@ def test_answers_cannot_read_the_solutions_or_the_graders_environment(tmp_path):
     assert all("exec(" in report.merge.flags[g] for g in ("10.1.a", "10.1.b", "10.1.d"))
     marker = tmp_path / "found.txt"
     parts = {"10.1.a"}
-    report = _grade(tmp_path, "proc", _keep(attacks.proc_environ(marker), parts),
-                    _trimmed(parts))
+    report = _grade(tmp_path, "proc", _keep(attacks.proc_environ(marker), parts), _trimmed(parts))
     assert "/proc" in report.merge.flags["10.1.a"]
     if report.sandbox.startswith("bwrap"):
         assert not marker.exists()  # the kernel cannot write outside its work folder ...
@@ -109,9 +107,21 @@ def test_a_forked_process_does_not_outlive_grading(tmp_path):
     path.parent.mkdir()
     nbformat.write(attacks.fork_rewrite(), path)
     out = tmp_path / "grades"
-    proc = subprocess.run([sys.executable, "-m", "ldm_teach.cli", "grade", str(path),
-                           "--solutions", str(attacks.ROOT / "solutions"), "--out", str(out)],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ldm_teach.cli",
+            "grade",
+            str(path),
+            "--solutions",
+            str(attacks.ROOT / "solutions"),
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 0, proc.stderr
     first = json.loads((out / "fork.json").read_text())
     time.sleep(5)  # the attacker polls every 0.5 s; give it time to act if it survived
@@ -123,8 +133,9 @@ def test_a_forked_process_does_not_outlive_grading(tmp_path):
 @pytest.mark.slow
 def test_a_patched_allclose_does_not_pass_a_wrong_vector_quantize(tmp_path):
     # before: 10/10 with torch.allclose patched, 6/10 without the patch
-    report = _grade(tmp_path, "allclose", attacks.allclose_patch(),
-                    attacks.solution(attacks.EX10_2))
+    report = _grade(
+        tmp_path, "allclose", attacks.allclose_patch(), attacks.solution(attacks.EX10_2)
+    )
     assert report.parts["10.2.a"].score == 0
     assert report.total == 6
     assert "patches a library" in report.merge.flags["10.2.a"]

@@ -38,54 +38,122 @@ UNGRADED_CELLS = {"a-use", "b-ae", "d-time", "e-answer"}  # cell ids dropped in 
 PSNR_MUTANTS: list[Mutant] = [
     ("psnr: ln instead of log10", "10.1.a", "torch.log10(", "torch.log("),
     ("psnr: data_range not squared", "10.1.a", "data_range**2 / mse", "data_range / mse"),
-    ("psnr: sum instead of mean", "10.1.a", ".pow(2).mean(dim=(1, 2, 3))",
-     ".pow(2).sum(dim=(1, 2, 3))"),
+    (
+        "psnr: sum instead of mean",
+        "10.1.a",
+        ".pow(2).mean(dim=(1, 2, 3))",
+        ".pow(2).sum(dim=(1, 2, 3))",
+    ),
 ]
 LATENT_BITS_MUTANTS: list[Mutant] = [
-    ("latent_bits: sum of the shape", "10.1.a", "math.prod(latent_shape) * bits_per_element",
-     "sum(latent_shape) * bits_per_element"),
-    ("latent_bits: bytes, not bits", "10.1.a", "math.prod(latent_shape) * bits_per_element",
-     "math.prod(latent_shape) * bits_per_element // 8"),
-    ("latent_bits: channels left out", "10.1.a", "math.prod(latent_shape) * bits_per_element",
-     "math.prod(latent_shape[1:]) * bits_per_element"),
+    (
+        "latent_bits: sum of the shape",
+        "10.1.a",
+        "math.prod(latent_shape) * bits_per_element",
+        "sum(latent_shape) * bits_per_element",
+    ),
+    (
+        "latent_bits: bytes, not bits",
+        "10.1.a",
+        "math.prod(latent_shape) * bits_per_element",
+        "math.prod(latent_shape) * bits_per_element // 8",
+    ),
+    (
+        "latent_bits: channels left out",
+        "10.1.a",
+        "math.prod(latent_shape) * bits_per_element",
+        "math.prod(latent_shape[1:]) * bits_per_element",
+    ),
 ]
 BPP_MUTANTS: list[Mutant] = [
-    ("bits_per_pixel: divided by channels", "10.1.a", "num_bits / (height * width)",
-     "num_bits / (3 * height * width)"),
-    ("bits_per_pixel: bytes per pixel", "10.1.a", "num_bits / (height * width)",
-     "num_bits / 8 / (height * width)"),
-    ("bits_per_pixel: integer division", "10.1.a", "num_bits / (height * width)",
-     "num_bits // (height * width)"),
+    (
+        "bits_per_pixel: divided by channels",
+        "10.1.a",
+        "num_bits / (height * width)",
+        "num_bits / (3 * height * width)",
+    ),
+    (
+        "bits_per_pixel: bytes per pixel",
+        "10.1.a",
+        "num_bits / (height * width)",
+        "num_bits / 8 / (height * width)",
+    ),
+    (
+        "bits_per_pixel: integer division",
+        "10.1.a",
+        "num_bits / (height * width)",
+        "num_bits // (height * width)",
+    ),
 ]
 RATE_DISTORTION_MUTANTS: list[Mutant] = [
-    ("rate_distortion: channels left out of the rate", "10.1.b",
-     "latent_bits(tuple(code.shape[1:])", "latent_bits(tuple(code.shape[2:])"),
-    ("rate_distortion: rate of the reconstruction", "10.1.b",
-     "latent_bits(tuple(code.shape[1:])", "latent_bits(tuple(recon.shape[1:])"),
-    ("rate_distortion: median PSNR", "10.1.b", "psnr(recon, images).mean().item()",
-     "psnr(recon, images).median().item()"),
+    (
+        "rate_distortion: channels left out of the rate",
+        "10.1.b",
+        "latent_bits(tuple(code.shape[1:])",
+        "latent_bits(tuple(code.shape[2:])",
+    ),
+    (
+        "rate_distortion: rate of the reconstruction",
+        "10.1.b",
+        "latent_bits(tuple(code.shape[1:])",
+        "latent_bits(tuple(recon.shape[1:])",
+    ),
+    (
+        "rate_distortion: median PSNR",
+        "10.1.b",
+        "psnr(recon, images).mean().item()",
+        "psnr(recon, images).median().item()",
+    ),
 ]
 ACCURACY_MUTANTS: list[Mutant] = [
-    ("classifier_accuracy: count, not fraction", "10.1.c", ".double().mean().item()",
-     ".sum().item()"),
-    ("classifier_accuracy: error rate", "10.1.c", "return (predicted == labels)",
-     "return 1 - (predicted == labels)"),
-    ("classifier_accuracy: percent", "10.1.c", "return (predicted == labels)",
-     "return 100 * (predicted == labels)"),
+    (
+        "classifier_accuracy: count, not fraction",
+        "10.1.c",
+        ".double().mean().item()",
+        ".sum().item()",
+    ),
+    (
+        "classifier_accuracy: error rate",
+        "10.1.c",
+        "return (predicted == labels)",
+        "return 1 - (predicted == labels)",
+    ),
+    (
+        "classifier_accuracy: percent",
+        "10.1.c",
+        "return (predicted == labels)",
+        "return 100 * (predicted == labels)",
+    ),
 ]
 RETURN = "return pixel_flops, latent_flops, "
 FLOP_MUTANTS: list[Mutant] = [
-    ("flop_ratio: ratio inverted", "10.1.d", RETURN + "pixel_flops / latent_flops",
-     RETURN + "latent_flops / pixel_flops"),
-    ("flop_ratio: integer ratio", "10.1.d", RETURN + "pixel_flops / latent_flops",
-     RETURN + "pixel_flops // latent_flops"),
-    ("flop_ratio: pixel step counted twice", "10.1.d", "count_flops(latent_fn, backward=False)",
-     "count_flops(pixel_fn, backward=False)"),
+    (
+        "flop_ratio: ratio inverted",
+        "10.1.d",
+        RETURN + "pixel_flops / latent_flops",
+        RETURN + "latent_flops / pixel_flops",
+    ),
+    (
+        "flop_ratio: integer ratio",
+        "10.1.d",
+        RETURN + "pixel_flops / latent_flops",
+        RETURN + "pixel_flops // latent_flops",
+    ),
+    (
+        "flop_ratio: pixel step counted twice",
+        "10.1.d",
+        "count_flops(latent_fn, backward=False)",
+        "count_flops(pixel_fn, backward=False)",
+    ),
 ]
 # runs of mutants that do not interact: one mutant per function of a, plus one of c and d;
 # then each mutant of b alone
-A_RUNS = [list(ms) for ms in zip(PSNR_MUTANTS, LATENT_BITS_MUTANTS, BPP_MUTANTS,
-                                 ACCURACY_MUTANTS, FLOP_MUTANTS, strict=True)]
+A_RUNS = [
+    list(ms)
+    for ms in zip(
+        PSNR_MUTANTS, LATENT_BITS_MUTANTS, BPP_MUTANTS, ACCURACY_MUTANTS, FLOP_MUTANTS, strict=True
+    )
+]
 B_RUNS = [[m] for m in RATE_DISTORTION_MUTANTS]
 ALL_MUTANTS = [m for run in A_RUNS + B_RUNS for m in run]
 
@@ -94,13 +162,17 @@ def _trimmed(keep_parts: set[str]) -> nbformat.NotebookNode:
     """The solution without its ungraded cells and without the cells of other parts."""
     nb = nbformat.read(SOLUTION, as_version=4)
     prefixes = tuple(f"{gid[-1]}-" for gid in keep_parts)
-    nb.cells = [c for c in nb.cells if c.id not in UNGRADED_CELLS
-                and (c.id in ("title", "setup") or c.id.startswith(prefixes))]
+    nb.cells = [
+        c
+        for c in nb.cells
+        if c.id not in UNGRADED_CELLS and (c.id in ("title", "setup") or c.id.startswith(prefixes))
+    ]
     return nb
 
 
-def _grade(tmp: Path, name: str, submission: nbformat.NotebookNode,
-           solution: nbformat.NotebookNode | Path) -> GradeReport:
+def _grade(
+    tmp: Path, name: str, submission: nbformat.NotebookNode, solution: nbformat.NotebookNode | Path
+) -> GradeReport:
     if not isinstance(solution, Path):
         path = tmp / f"{name}.solution.ipynb"
         nbformat.write(solution, path)
@@ -148,8 +220,12 @@ def test_exercise_stub_earns_nothing(workdir):
 def test_mutants_lose_their_points(workdir):
     killed: dict[str, bool] = {}
     for k, run in enumerate(A_RUNS):
-        report = _grade(workdir, f"mutants-a{k}", apply_mutants(_trimmed(set(POINTS)), run),
-                        _trimmed(set(POINTS)))
+        report = _grade(
+            workdir,
+            f"mutants-a{k}",
+            apply_mutants(_trimmed(set(POINTS)), run),
+            _trimmed(set(POINTS)),
+        )
         a, c, d = (report.parts[g] for g in ("10.1.a", "10.1.c", "10.1.d"))
         # a: one check cell per function and a probe of all three (hidden, secret inputs);
         # three functions broken -> every check must fail
@@ -160,8 +236,9 @@ def test_mutants_lose_their_points(workdir):
                 killed[name] = {"10.1.c": c, "10.1.d": d}[gid].score == 0
     for k, run in enumerate(B_RUNS):
         parts = {"10.1.a", "10.1.b"}
-        report = _grade(workdir, f"mutants-b{k}", apply_mutants(_trimmed(parts), run),
-                        _trimmed(parts))
+        report = _grade(
+            workdir, f"mutants-b{k}", apply_mutants(_trimmed(parts), run), _trimmed(parts)
+        )
         assert report.parts["10.1.a"].score == POINTS["10.1.a"]  # the mutant stays in b
         killed[run[0][0]] = report.parts["10.1.b"].score == 0
     per_function = {}

@@ -12,30 +12,33 @@ import torch
 from ldm_teach.grading.checks import fmt, hint, require_type, run_quietly
 
 
-@pytest.mark.parametrize("value, text", [
-    (1 / 3, "0.3333"),
-    (2.0, "2.0000"),
-    (-0.00001, "0.0000"),  # no negative zero
-    (-1.23456, "-1.2346"),
-    (float("nan"), "nan"),
-    (float("-inf"), "-inf"),
-    (5, "5"),
-    (True, "True"),
-    (None, "None"),
-    ("abc", "abc"),
-    ([1, 0.5], "[1, 0.5000]"),
-    ((2.0,), "(2.0000,)"),
-    ({"a": 1.0}, "{a: 1.0000}"),
-    (np.float32(0.25), "0.2500"),
-    (np.int64(7), "7"),
-    (np.array([[1.0, -0.0], [0.5, 2.0]]), "[[1.0000, 0.0000], [0.5000, 2.0000]]"),
-    (np.array([1, 2], dtype=np.int32), "[1, 2]"),
-    (np.array([True, False]), "[True, False]"),
-    (torch.tensor([0.1, 0.2]), "[0.1000, 0.2000]"),
-    (torch.tensor(3.0), "3.0000"),
-    (torch.tensor([[1, 2]]), "[[1, 2]]"),
-    (torch.nn.Parameter(torch.ones(2)), "[1.0000, 1.0000]"),
-])
+@pytest.mark.parametrize(
+    "value, text",
+    [
+        (1 / 3, "0.3333"),
+        (2.0, "2.0000"),
+        (-0.00001, "0.0000"),  # no negative zero
+        (-1.23456, "-1.2346"),
+        (float("nan"), "nan"),
+        (float("-inf"), "-inf"),
+        (5, "5"),
+        (True, "True"),
+        (None, "None"),
+        ("abc", "abc"),
+        ([1, 0.5], "[1, 0.5000]"),
+        ((2.0,), "(2.0000,)"),
+        ({"a": 1.0}, "{a: 1.0000}"),
+        (np.float32(0.25), "0.2500"),
+        (np.int64(7), "7"),
+        (np.array([[1.0, -0.0], [0.5, 2.0]]), "[[1.0000, 0.0000], [0.5000, 2.0000]]"),
+        (np.array([1, 2], dtype=np.int32), "[1, 2]"),
+        (np.array([True, False]), "[True, False]"),
+        (torch.tensor([0.1, 0.2]), "[0.1000, 0.2000]"),
+        (torch.tensor(3.0), "3.0000"),
+        (torch.tensor([[1, 2]]), "[[1, 2]]"),
+        (torch.nn.Parameter(torch.ones(2)), "[1.0000, 1.0000]"),
+    ],
+)
 def test_fmt(value, text):
     assert fmt(value) == text
 
@@ -105,6 +108,7 @@ def test_hint_goes_to_stderr(capsys):
 
 # -- the self-check lines of a check cell (begin_check / finish) -------------------------
 
+
 def test_self_check_says_pass_when_the_printout_matches(capsys):
     from ldm_teach.grading.checks import begin_check
 
@@ -135,9 +139,13 @@ def test_self_check_lends_solution_functions_and_restores_the_students():
         return a - b
 
     ns = {"add": add, "x": 1}
-    check = begin_check("1.b", 1, 1, namespace=ns,
-                        solutions=("def add(a, b):\n    return a + b\n\ndef helper():\n"
-                                   "    return x\n",))
+    check = begin_check(
+        "1.b",
+        1,
+        1,
+        namespace=ns,
+        solutions=("def add(a, b):\n    return a + b\n\ndef helper():\n    return x\n",),
+    )
     try:
         assert ns["add"](2, 3) == 5 and ns["helper"]() == 1
     finally:

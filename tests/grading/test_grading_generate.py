@@ -11,18 +11,23 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_outp
 from ldm_teach.grading import build_all, build_exercise, build_exercises_main
 from ldm_teach.grading.generate import stub_source
 
-ANSWER = ('def add(a, b):\n    """Return a + b."""\n    # BEGIN SOLUTION\n    total = a + b\n'
-          '    return total\n    # END SOLUTION\n\nprint("defined")')
-STUBBED = ('def add(a, b):\n    """Return a + b."""\n    # YOUR CODE HERE\n'
-           '    raise NotImplementedError("1.a: write your answer here")\n\nprint("defined")')
+ANSWER = (
+    'def add(a, b):\n    """Return a + b."""\n    # BEGIN SOLUTION\n    total = a + b\n'
+    '    return total\n    # END SOLUTION\n\nprint("defined")'
+)
+STUBBED = (
+    'def add(a, b):\n    """Return a + b."""\n    # YOUR CODE HERE\n'
+    '    raise NotImplementedError("1.a: write your answer here")\n\nprint("defined")'
+)
 
 
 def _check(gid: str, points: float, text: str, hidden: bool = False):
     grade = {"id": gid, "role": "check", "points": points}
     if hidden:
         grade["hidden"] = True
-    cell = new_code_cell(f"print({text!r})", metadata={"grade": grade,
-                                                      "tags": ["nbval-check-output"]})
+    cell = new_code_cell(
+        f"print({text!r})", metadata={"grade": grade, "tags": ["nbval-check-output"]}
+    )
     cell.execution_count = 3
     cell.outputs = [new_output("stream", name="stdout", text=text + "\n")]
     return cell
@@ -35,10 +40,15 @@ def solution_nb():
     setup = new_code_cell("import math")
     setup.execution_count = 1
     setup.outputs = [new_output("execute_result", data={"text/plain": "42"}, execution_count=1)]
-    return new_notebook(cells=[
-        new_markdown_cell("# Exercise 1", metadata={"grade": {"id": "1.a", "role": "prompt"}}),
-        setup, answer, _check("1.a", 2, "5"), _check("1.a", 1, "7", hidden=True),
-    ])
+    return new_notebook(
+        cells=[
+            new_markdown_cell("# Exercise 1", metadata={"grade": {"id": "1.a", "role": "prompt"}}),
+            setup,
+            answer,
+            _check("1.a", 2, "5"),
+            _check("1.a", 1, "7", hidden=True),
+        ]
+    )
 
 
 def test_exercise_stubs_answers_and_keeps_ids_and_check_outputs():
@@ -73,20 +83,26 @@ def test_grader_copy_keeps_hidden_checks():
 
 
 def test_stub_keeps_indentation_of_each_span():
-    src = "x = 1\n# BEGIN SOLUTION\ny = 2\n# END SOLUTION\nclass A:\n    def f(self):\n" \
-          "        # BEGIN SOLUTION\n        return 3\n        # END SOLUTION"
+    src = (
+        "x = 1\n# BEGIN SOLUTION\ny = 2\n# END SOLUTION\nclass A:\n    def f(self):\n"
+        "        # BEGIN SOLUTION\n        return 3\n        # END SOLUTION"
+    )
     assert stub_source(src, "2.b") == (
         'x = 1\n# YOUR CODE HERE\nraise NotImplementedError("2.b: write your answer here")\n'
         "class A:\n    def f(self):\n        # YOUR CODE HERE\n"
-        '        raise NotImplementedError("2.b: write your answer here")')
+        '        raise NotImplementedError("2.b: write your answer here")'
+    )
 
 
-@pytest.mark.parametrize("source, match", [
-    ("return 1", "no '# BEGIN SOLUTION'"),
-    ("# BEGIN SOLUTION\nx = 1", "without '# END SOLUTION'"),
-    ("x = 1\n# END SOLUTION", "without '# BEGIN SOLUTION'"),
-    ("# BEGIN SOLUTION\n# BEGIN SOLUTION\n# END SOLUTION", "nested"),
-])
+@pytest.mark.parametrize(
+    "source, match",
+    [
+        ("return 1", "no '# BEGIN SOLUTION'"),
+        ("# BEGIN SOLUTION\nx = 1", "without '# END SOLUTION'"),
+        ("x = 1\n# END SOLUTION", "without '# BEGIN SOLUTION'"),
+        ("# BEGIN SOLUTION\n# BEGIN SOLUTION\n# END SOLUTION", "nested"),
+    ],
+)
 def test_malformed_answer_markers_are_refused(source, match):
     with pytest.raises(ValueError, match=match):
         stub_source(source, "1.a")
@@ -122,15 +138,13 @@ def test_build_all_writes_then_check_detects_stale_exercises(tmp_path, capsys):
     assert build_all(sols, exs) == [exs / "ex1.ipynb"]
     assert build_all(sols, exs, check=True) == []
     assert build_all(sols, exs) == []  # nothing changed, nothing written
-    assert build_exercises_main(["--solutions", str(sols), "--exercises", str(exs),
-                                 "--check"]) == 0
+    assert build_exercises_main(["--solutions", str(sols), "--exercises", str(exs), "--check"]) == 0
 
     changed = solution_nb()  # the instructor fixes an expected output ...
     changed.cells[3].outputs[0]["text"] = "6\n"
     nbformat.write(changed, sols / "ex1.ipynb")
     assert build_all(sols, exs, check=True) == [exs / "ex1.ipynb"]  # ... the exercise is stale
-    assert build_exercises_main(["--solutions", str(sols), "--exercises", str(exs),
-                                 "--check"]) == 1
+    assert build_exercises_main(["--solutions", str(sols), "--exercises", str(exs), "--check"]) == 1
     assert "out of date" in capsys.readouterr().out
     assert nbformat.read(exs / "ex1.ipynb", 4).cells[3].outputs[0]["text"] == "5\n"
 
@@ -254,8 +268,11 @@ def test_build_all_refuses_an_empty_solutions_folder_or_empty_names(tmp_path, ca
         build_all("", exs)
     with pytest.raises(ValueError, match="exercises_dir .* must name"):
         build_all(sols, "")
-    for argv in (["--solutions", str(empty)], ["--solutions", ""],
-                 ["--solutions", str(sols), "--exercises", ""]):
+    for argv in (
+        ["--solutions", str(empty)],
+        ["--solutions", ""],
+        ["--solutions", str(sols), "--exercises", ""],
+    ):
         assert build_exercises_main(["--exercises", str(exs), *argv]) == 2
         err = capsys.readouterr().err
         assert "must name" in err or "holds no solution notebook" in err
@@ -273,8 +290,9 @@ def test_build_all_refuses_to_build_into_the_solutions_folder(tmp_path):
         with pytest.raises(ValueError, match="are the same folder"):
             build_all(sols, exs, force=True)
     assert (sols / "ex1.ipynb").read_bytes() == before
-    assert build_exercises_main(["--solutions", str(sols), "--exercises", str(sols),
-                                 "--force"]) == 2
+    assert (
+        build_exercises_main(["--solutions", str(sols), "--exercises", str(sols), "--force"]) == 2
+    )
     assert (sols / "ex1.ipynb").read_bytes() == before
 
 

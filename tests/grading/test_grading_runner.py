@@ -31,12 +31,17 @@ from ldm_teach.grading.runner import (
 
 pytestmark = pytest.mark.notebook
 
-ADD_SOLUTION = ('def add(a, b):\n    """Return a + b."""\n'
-                '    # BEGIN SOLUTION\n    return a + b\n    # END SOLUTION')
-MEAN_SOLUTION = ('def mean(xs):\n    """Mean of a non-empty list."""\n'
-                 '    # BEGIN SOLUTION\n    return sum(xs) / len(xs)\n    # END SOLUTION')
-ADD_CORRECT = ('def add(a, b):\n    print("debug: adding")  # silenced by run_quietly\n'
-               "    return a + b")
+ADD_SOLUTION = (
+    'def add(a, b):\n    """Return a + b."""\n'
+    "    # BEGIN SOLUTION\n    return a + b\n    # END SOLUTION"
+)
+MEAN_SOLUTION = (
+    'def mean(xs):\n    """Mean of a non-empty list."""\n'
+    "    # BEGIN SOLUTION\n    return sum(xs) / len(xs)\n    # END SOLUTION"
+)
+ADD_CORRECT = (
+    'def add(a, b):\n    print("debug: adding")  # silenced by run_quietly\n    return a + b'
+)
 MEAN_CORRECT = "def mean(xs):\n    return sum(xs) / len(xs)"
 
 
@@ -52,22 +57,30 @@ def _grade(gid: str, role: str, points: int | None = None, hidden: bool = False)
 
 def _solution_notebook():
     nb = new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                 "language": "python"}
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     nb.cells = [
         new_markdown_cell("# Exercise 99.1: two small functions"),
         new_code_cell("from ldm_teach.grading.checks import fmt, require_type, run_quietly"),
         new_markdown_cell("(a) Write `add(a, b)`.", metadata=_grade("99.1.a", "prompt")),
         new_code_cell(ADD_SOLUTION, metadata=_grade("99.1.a", "answer")),
-        new_code_cell('out = run_quietly(add, 2, 3)\nrequire_type(out, int, "add(2, 3)")\n'
-                      "print(fmt(out))\nprint(fmt(run_quietly(add, -7, 11.5)))",
-                      metadata=_grade("99.1.a", "check", 2)),
+        new_code_cell(
+            'out = run_quietly(add, 2, 3)\nrequire_type(out, int, "add(2, 3)")\n'
+            "print(fmt(out))\nprint(fmt(run_quietly(add, -7, 11.5)))",
+            metadata=_grade("99.1.a", "check", 2),
+        ),
         new_markdown_cell("(b) Write `mean(xs)`.", metadata=_grade("99.1.b", "prompt")),
         new_code_cell(MEAN_SOLUTION, metadata=_grade("99.1.b", "answer")),
-        new_code_cell("print(fmt(run_quietly(mean, [1.0, 2.0, 4.0])))",
-                      metadata=_grade("99.1.b", "check", 3)),
-        new_code_cell("print(fmt(run_quietly(mean, [0.5, -3.25, 10.0, 2.0])))",
-                      metadata=_grade("99.1.b", "check", 1, hidden=True)),
+        new_code_cell(
+            "print(fmt(run_quietly(mean, [1.0, 2.0, 4.0])))", metadata=_grade("99.1.b", "check", 3)
+        ),
+        new_code_cell(
+            "print(fmt(run_quietly(mean, [0.5, -3.25, 10.0, 2.0])))",
+            metadata=_grade("99.1.b", "check", 1, hidden=True),
+        ),
     ]
     return nb
 
@@ -77,8 +90,9 @@ def course(tmp_path_factory):
     """solutions/ex99.ipynb executed once (outputs stored), and the student's exercise."""
     root = tmp_path_factory.mktemp("course")
     nb = _solution_notebook()
-    NotebookClient(nb, timeout=120, kernel_name="python3",
-                   resources={"metadata": {"path": str(root)}}).execute()
+    NotebookClient(
+        nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(root)}}
+    ).execute()
     (root / "solutions").mkdir()
     solution = root / "solutions" / "ex99.ipynb"
     nbformat.write(nb, solution)
@@ -110,8 +124,20 @@ def test_grade_folder_full_marks_for_solution_zero_for_exercise(course, tmp_path
     shutil.copy(course["solution"], klass / "alice.ipynb")  # matched by grade ids
     nbformat.write(course["exercise_nb"], klass / "bob.ipynb")  # matched by metadata
     out = tmp_path / "grades"
-    assert grade_main([str(klass), "--solutions", str(course["solution"].parent),
-                       "--out", str(out), "--timeout", "60"]) == 0
+    assert (
+        grade_main(
+            [
+                str(klass),
+                "--solutions",
+                str(course["solution"].parent),
+                "--out",
+                str(out),
+                "--timeout",
+                "60",
+            ]
+        )
+        == 0
+    )
 
     alice = json.loads((out / "alice.json").read_text())
     assert (alice["total"], alice["max_total"]) == (6, 6)
@@ -129,28 +155,32 @@ def test_grade_folder_full_marks_for_solution_zero_for_exercise(course, tmp_path
     assert classroom["version"] == 1 and classroom["status"] == "pass"
     assert classroom["max_score"] == 6
     assert [(t["name"], t["status"], t["score"], t["max_score"]) for t in classroom["tests"]] == [
-        ("99.1.a", "pass", 2, 2), ("99.1.b", "pass", 4, 4)]
+        ("99.1.a", "pass", 2, 2),
+        ("99.1.b", "pass", 4, 4),
+    ]
     assert json.loads((out / "bob.classroom.json").read_text())["status"] == "fail"
     assert "<testcase" in (out / "bob.junit.xml").read_text()
 
     rows = list(csv.DictReader((out / "class_summary.csv").open()))
     assert [(r["name"], r["total"], r["99.1.a"], r["99.1.b"]) for r in rows] == [
-        ("alice", "6", "2", "4"), ("bob", "0", "0", "0")]
+        ("alice", "6", "2", "4"),
+        ("bob", "0", "0", "0"),
+    ]
     printed = capsys.readouterr().out
     assert "6/6" in printed and "0/6" in printed and "class_summary.csv" in printed
 
 
-
-def test_an_unreadable_submission_is_an_error_row_and_the_class_is_graded(course, tmp_path,
-                                                                          capsys):
+def test_an_unreadable_submission_is_an_error_row_and_the_class_is_graded(course, tmp_path, capsys):
     klass = tmp_path / "class"
     klass.mkdir()
     shutil.copy(course["solution"], klass / "alice.ipynb")
     text = course["solution"].read_text()
     (klass / "bob_final.ipynb").write_text(text[: len(text) // 2])  # truncated upload
     out = tmp_path / "grades"
-    assert grade_main([str(klass), "--solutions", str(course["solution"].parent),
-                       "--out", str(out)]) == 1  # 1: a submission could not be graded
+    assert (
+        grade_main([str(klass), "--solutions", str(course["solution"].parent), "--out", str(out)])
+        == 1
+    )  # 1: a submission could not be graded
     err = capsys.readouterr().err
     assert "bob_final.ipynb: not graded: not a readable notebook" in err
     assert json.loads((out / "alice.json").read_text())["total"] == 6
@@ -162,8 +192,10 @@ def test_an_unreadable_submission_is_an_error_row_and_the_class_is_graded(course
 
 def test_one_wrong_part_costs_only_that_part_and_is_flagged(course, tmp_path):
     # (b) passes the visible check by rounding a lookup, fails the hidden one
-    wrong_mean = ("import builtins\n\ndef mean(xs):\n"
-                  "    return builtins.round(7 / 3, 4) if len(xs) == 3 else 0.0")
+    wrong_mean = (
+        "import builtins\n\ndef mean(xs):\n"
+        "    return builtins.round(7 / 3, 4) if len(xs) == 3 else 0.0"
+    )
     nb, path = _submission(course, tmp_path, {"99.1.a": ADD_CORRECT, "99.1.b": wrong_mean})
     nbformat.write(nb, path)
     report = grade_notebook(path, course["solution"], tmp_path / "grades", timeout=60)
@@ -180,17 +212,24 @@ def test_one_wrong_part_costs_only_that_part_and_is_flagged(course, tmp_path):
 def test_tampered_submission_earns_only_its_real_answers(course, tmp_path):
     # (a) is right only if the grader's folder shows no notebook (it is deleted once
     # collected, so stored outputs of hidden checks cannot be read from disk)
-    peeking_add = ("import glob\n\ndef add(a, b):\n"
-                   "    return a + b + len(glob.glob('*.ipynb'))")
-    nb, path = _submission(course, tmp_path, {"99.1.a": peeking_add,
-                                              "99.1.b": "def mean(xs):\n    return 0.0"})
+    peeking_add = "import glob\n\ndef add(a, b):\n    return a + b + len(glob.glob('*.ipynb'))"
+    nb, path = _submission(
+        course, tmp_path, {"99.1.a": peeking_add, "99.1.b": "def mean(xs):\n    return 0.0"}
+    )
     cells = nb.cells
-    check_b = next(c for c in cells if c.metadata.get("grade", {}) == {
-        "id": "99.1.b", "role": "check", "points": 3})
+    check_b = next(
+        c
+        for c in cells
+        if c.metadata.get("grade", {}) == {"id": "99.1.b", "role": "check", "points": 3}
+    )
     check_b.source = 'print("0.0000")'  # edited check ...
     check_b.outputs = [nbformat.v4.new_output("stream", name="stdout", text="0.0000\n")]
-    check_a = next(c for c in cells if c.metadata.get("grade", {}).get("role") == "check"
-                   and c.metadata["grade"]["id"] == "99.1.a")
+    check_a = next(
+        c
+        for c in cells
+        if c.metadata.get("grade", {}).get("role") == "check"
+        and c.metadata["grade"]["id"] == "99.1.a"
+    )
     cells.remove(check_a)  # ... a deleted check (a is right, so it still earns 2) ...
     cells.append(new_code_cell("print(1)", metadata=_grade("99.1.z", "check", 100)))
     nbformat.write(nb, path)
@@ -200,7 +239,8 @@ def test_tampered_submission_earns_only_its_real_answers(course, tmp_path):
         "def pytest_runtest_makereport(item, call):\n"
         "    report = yield\n"
         "    report.outcome = 'passed'\n"
-        "    return report\n")
+        "    return report\n"
+    )
     report = grade_notebook(path, course["solution"], tmp_path / "grades", timeout=60)
     assert set(report.parts) == {"99.1.a", "99.1.b"}
     assert (report.total, report.max_total) == (2, 6)
@@ -208,8 +248,10 @@ def test_tampered_submission_earns_only_its_real_answers(course, tmp_path):
     # line that differs
     b = report.parts["99.1.b"]
     cell_id = course["solution_nb"].cells[7].id
-    assert b.message == (f"check 1/2 (cell 8, id {cell_id}): output differs from the "
-                         "expected output: expected '2.3333', got '0.0000'")
+    assert b.message == (
+        f"check 1/2 (cell 8, id {cell_id}): output differs from the "
+        "expected output: expected '2.3333', got '0.0000'"
+    )
     assert (b.expected, b.got, b.cell) == ("2.3333", "0.0000", 8)
 
 
@@ -229,24 +271,37 @@ def test_infinite_loop_costs_one_part_and_grading_finishes(course, tmp_path):
 @pytest.mark.slow
 def test_uninterruptible_loop_is_killed_and_costs_one_part(course, tmp_path):
     # ignores the SIGINT nbval sends on timeout: nbval then stops the kernel
-    stubborn = ("import signal, time\n\ndef add(a, b):\n"
-                "    signal.signal(signal.SIGINT, signal.SIG_IGN)\n"
-                "    while True:\n        time.sleep(0.05)")
+    stubborn = (
+        "import signal, time\n\ndef add(a, b):\n"
+        "    signal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+        "    while True:\n        time.sleep(0.05)"
+    )
     nb, path = _submission(course, tmp_path, {"99.1.a": stubborn, "99.1.b": MEAN_CORRECT})
     nbformat.write(nb, path)
     report = grade_notebook(path, course["solution"], tmp_path / "grades", timeout=5)
     assert {g: (p.score, p.status) for g, p in report.parts.items()} == {
-        "99.1.a": (0, "timeout"), "99.1.b": (4, "pass")}
+        "99.1.a": (0, "timeout"),
+        "99.1.b": (4, "pass"),
+    }
     assert report.passes[0]["break"]["kind"] == "timeout or kernel died"
 
 
 # -- report files, names and solution lookup (no kernel) ----------------------------------
 
+
 def _fake_report(name: str = "ex") -> GradeReport:
-    parts = {"1.a": PartResult(score=2, max_score=2, status="pass"),
-             "1.b": PartResult(score=0, max_score=3, status="fail", message="check 1/1: failed")}
-    return GradeReport(name=name, submission=f"{name}.ipynb", solution="s.ipynb", parts=parts,
-                       merge=MergeReport(found=["1.a", "1.b"]), timeout_s=60)
+    parts = {
+        "1.a": PartResult(score=2, max_score=2, status="pass"),
+        "1.b": PartResult(score=0, max_score=3, status="fail", message="check 1/1: failed"),
+    }
+    return GradeReport(
+        name=name,
+        submission=f"{name}.ipynb",
+        solution="s.ipynb",
+        parts=parts,
+        merge=MergeReport(found=["1.a", "1.b"]),
+        timeout_s=60,
+    )
 
 
 def test_reports_are_numbered_instead_of_overwritten(tmp_path):
@@ -261,9 +316,14 @@ def test_reports_are_numbered_instead_of_overwritten(tmp_path):
     assert (data["total"], data["max_total"]) == (2, 5)
     classroom = json.loads((tmp_path / "ex.classroom.json").read_text())
     assert classroom["status"] == "fail"
-    assert classroom["tests"][1] == {"name": "1.b", "status": "fail", "score": 0,
-                                     "max_score": 3, "execution_time": "0.00s",
-                                     "message": "check 1/1: failed"}
+    assert classroom["tests"][1] == {
+        "name": "1.b",
+        "status": "fail",
+        "score": 0,
+        "max_score": 3,
+        "execution_time": "0.00s",
+        "message": "check 1/1: failed",
+    }
 
 
 def test_reports_and_class_summary_are_written_atomically(tmp_path, monkeypatch):
@@ -331,8 +391,9 @@ def test_grade_main_refuses_non_finite_or_absurd_timeouts(tmp_path, capsys, time
     assert grade_main([str(tmp_path), "--timeout", timeout, "--out", str(tmp_path / "g")]) == 2
     assert "--timeout must be a finite number of seconds in (0, 3600]" in capsys.readouterr().err
     with pytest.raises(ValueError, match="timeout must be a finite number"):
-        grade_notebook(tmp_path / "s.ipynb", tmp_path / "sol.ipynb", tmp_path,
-                       timeout=float(timeout))
+        grade_notebook(
+            tmp_path / "s.ipynb", tmp_path / "sol.ipynb", tmp_path, timeout=float(timeout)
+        )
 
 
 def test_grade_main_refuses_empty_paths_and_an_out_that_is_a_file(tmp_path, capsys):
@@ -359,8 +420,14 @@ def test_submissions_of_one_name_get_distinct_report_stems(tmp_path):
         (tmp_path / folder / "ex.ipynb").write_text("{}")
     (tmp_path / "c").mkdir()
     (tmp_path / "c" / "a__ex.ipynb").write_text("{}")  # clashes with a/ex's fallback name
-    todo = collect_submissions([tmp_path / "a" / "ex.ipynb", tmp_path / "b" / "ex.ipynb",
-                                tmp_path / "a" / "ex.ipynb", tmp_path / "c" / "a__ex.ipynb"])
+    todo = collect_submissions(
+        [
+            tmp_path / "a" / "ex.ipynb",
+            tmp_path / "b" / "ex.ipynb",
+            tmp_path / "a" / "ex.ipynb",
+            tmp_path / "c" / "a__ex.ipynb",
+        ]
+    )
     names = [name for _, name in todo]
     assert names[:2] == ["ex", "b__ex"]
     assert len({n.casefold() for n in names}) == 4

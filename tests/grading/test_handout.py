@@ -20,8 +20,9 @@ def test_workspace_copies_the_exercises_and_never_replaces_a_students_file(tmp_p
     assert done["ex10_1_compression.ipynb"] == "kept: already there"
     assert (mine / "ex10_1_compression.ipynb").read_text() == "my work"
     assert done["ex10_2_autoencoders.ipynb"] == "copied"
-    assert ((mine / "ex10_2_autoencoders.ipynb").read_bytes()
-            == (PRISTINE_DIR / "ex10_2_autoencoders.ipynb").read_bytes())
+    assert (mine / "ex10_2_autoencoders.ipynb").read_bytes() == (
+        PRISTINE_DIR / "ex10_2_autoencoders.ipynb"
+    ).read_bytes()
     (tmp_path / "afile").write_text("x")
     with pytest.raises(NotADirectoryError):
         make_workspace(tmp_path / "afile")

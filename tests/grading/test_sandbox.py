@@ -50,12 +50,14 @@ def test_grading_without_a_sandbox_says_so_on_the_report(course, tmp_path, monke
 def test_student_code_runs_in_the_bwrap_sandbox(course, tmp_path):  # noqa: F811
     # the answer sees its own PID namespace, a private /tmp, no network, no solutions
     solution = str(course["solution"])
-    probe = ("import os, socket\n"
-             "def add(a, b):\n"
-             "    ifaces = sorted(name for _, name in socket.if_nameindex())\n"
-             f"    ok = (os.getpid() < 10 and not os.path.exists({solution!r})\n"
-             "          and ifaces == ['lo'] and len(os.listdir('/tmp')) <= 3)\n"
-             "    return a + b if ok else 0\n")
+    probe = (
+        "import os, socket\n"
+        "def add(a, b):\n"
+        "    ifaces = sorted(name for _, name in socket.if_nameindex())\n"
+        f"    ok = (os.getpid() < 10 and not os.path.exists({solution!r})\n"
+        "          and ifaces == ['lo'] and len(os.listdir('/tmp')) <= 3)\n"
+        "    return a + b if ok else 0\n"
+    )
     nb, path = _submission(course, tmp_path, {"99.1.a": probe, "99.1.b": MEAN_CORRECT})
     nbformat.write(nb, path)
     report = grade_notebook(path, course["solution"], tmp_path / "grades", timeout=60)

@@ -26,8 +26,9 @@ def pristine(tmp_path_factory):
     """A folder holding the pristine exercise of the tiny two-part course."""
     root = tmp_path_factory.mktemp("pristine")
     nb = _solution_notebook()
-    NotebookClient(nb, timeout=120, kernel_name="python3",
-                   resources={"metadata": {"path": str(root)}}).execute()
+    NotebookClient(
+        nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(root)}}
+    ).execute()
     exercise = build_exercise(nb, source_name="ex99.ipynb")
     nbformat.write(exercise, root / "ex99.ipynb")
     return root, exercise
@@ -45,23 +46,40 @@ def _student(exercise, answers):
 def test_saved_wrong_outputs_fool_nbval_but_not_ldm_teach_check(pristine, tmp_path):
     folder, exercise = pristine
     student = _student(exercise, {"99.1.a": ADD, "99.1.b": WRONG_MEAN})
-    NotebookClient(student, timeout=120, kernel_name="python3",
-                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+    NotebookClient(
+        student, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+    ).execute()
     path = tmp_path / "my_ex99.ipynb"
     nbformat.write(student, path)  # what JupyterLab's autosave does after a run
     before = path.read_bytes()
 
     # the check cells said so in the notebook itself
-    texts = ["".join(o.get("text", "") for o in c.outputs) for c in student.cells
-             if c.metadata.get("grade", {}).get("role") == "check"]
+    texts = [
+        "".join(o.get("text", "") for o in c.outputs)
+        for c in student.cells
+        if c.metadata.get("grade", {}).get("role") == "check"
+    ]
     assert texts[0].endswith("PASS 99.1.a check 1/1\n")
     assert "FAIL 99.1.b check 1/1" in texts[1]
     assert "  expected: 2.3333\n  got:      0.0000\n" in texts[1]
 
     # the old self-check compares the file with itself: everything "passes"
-    old = subprocess.run([sys.executable, "-m", "pytest", "--nbval-lax", "--nbval-current-env",
-                          "-p", "no:cacheprovider", "-q", str(path)],
-                         capture_output=True, text=True, cwd=tmp_path)
+    old = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "--nbval-lax",
+            "--nbval-current-env",
+            "-p",
+            "no:cacheprovider",
+            "-q",
+            str(path),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
     assert old.returncode == 0, old.stdout
 
     result = check_notebook(path, timeout=60, pristine_dir=folder)
