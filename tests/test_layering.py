@@ -141,3 +141,24 @@ def test_benchmarks_and_notebooks_use_the_public_api_only():
                         + ", ".join(private or [a.name for a in node.names])
                     )
     assert not bad, "private or CLI imports: " + "; ".join(bad)
+
+
+def test_notebook_links_point_at_files_and_glossary_anchors_that_exist():
+    import json
+    import re
+
+    root = PACKAGE.parent / "notebooks"
+    home = (root / "00_course_home.ipynb").read_text(encoding="utf-8")
+    anchors = set(re.findall(r'<a id=\\?"([\w-]+)\\?"></a>', home))
+    assert {"glossary", "glossary-cfg", "glossary-ddpm-ddim"} <= anchors
+    for nb in sorted(root.glob("*.ipynb")):
+        cells = json.loads(nb.read_text(encoding="utf-8"))["cells"]
+        text = "".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+        for target in re.findall(r"\]\(([^)#\s]+\.ipynb)(?:#([\w-]+))?\)", text):
+            path, anchor = target
+            assert (root / path).resolve().is_file(), f"{nb.name} links to missing {path}"
+            if anchor and path.endswith("00_course_home.ipynb"):
+                assert anchor in anchors, f"{nb.name} links to a missing glossary entry {anchor}"
+        if nb.name != "00_course_home.ipynb":
+            last = "".join(cells[-1]["source"])
+            assert "**Next:**" in last and "00_course_home.ipynb" in last, nb.name
