@@ -11,8 +11,9 @@ forward process and the samplers need follows from it:
             coef1 = β_t sqrt(ᾱ_{t-1}) / (1 - ᾱ_t),
             coef2 = sqrt(α_t) (1 - ᾱ_{t-1}) / (1 - ᾱ_t)  (Ho et al. 2020, Eq. 7)
 
-Four β schedules, each defined exactly as diffusers' ``DDPMScheduler`` defines it, so that a
-config here and the same config there give the same numbers:
+Four β schedules (the functions live in ``betas.py``), each defined exactly as diffusers'
+``DDPMScheduler`` defines it, so that a config here and the same config there give the
+same numbers:
 
 - ``"linear"``: β linear from ``beta_start`` to ``beta_end`` (Ho et al. 2020, Sec. 4).
 - ``"scaled_linear"``: sqrt(β) linear, then squared (the Latent/Stable Diffusion schedule,
