@@ -223,7 +223,7 @@ def _cmd_run_notebooks(args: argparse.Namespace) -> int:
 def _execute_notebooks(args: argparse.Namespace) -> int:
     import nbformat
     from nbclient import NotebookClient
-    from nbclient.exceptions import CellExecutionError
+    from nbclient.exceptions import CellExecutionError, DeadKernelError
 
     from ldm_teach.training.checkpoint import atomic_write_text, check_output_file
 
@@ -260,6 +260,13 @@ def _execute_notebooks(args: argparse.Namespace) -> int:
             print(
                 f"ldm-teach run-notebooks: {path}: a cell raised {name} "
                 f"({getattr(err, 'evalue', '')}); the notebook was not changed",
+                file=sys.stderr,
+            )
+            return 1
+        except DeadKernelError as err:  # the kernel died (os._exit, out of memory)
+            print(
+                f"ldm-teach run-notebooks: {path}: the kernel died ({err}); the notebook "
+                "was not changed",
                 file=sys.stderr,
             )
             return 1

@@ -407,3 +407,17 @@ def test_info_reports_an_ldm_whose_autoencoder_was_retrained(tmp_path, monkeypat
     assert any(line.startswith("digits-kl-f4") and "MB" in line for line in lines)
     assert any(line.startswith("digits-ldm") and "damaged" in line for line in lines)
     assert "retrained or replaced" in out
+
+
+def test_run_notebooks_says_in_one_line_when_the_kernel_dies(tmp_path, capsys):
+    # found by the fourth bad-input pass: nbclient's DeadKernelError traceback
+    import nbformat
+
+    path = tmp_path / "die.ipynb"
+    nbformat.write(
+        nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("import os; os._exit(1)")]), path
+    )
+    before = path.read_bytes()
+    assert main(["run-notebooks", str(path)]) == 1
+    assert "the kernel died" in capsys.readouterr().err
+    assert path.read_bytes() == before
