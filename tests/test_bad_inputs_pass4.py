@@ -159,3 +159,13 @@ def test_info_into_a_closed_pipe_stops_quietly():
     )
     assert proc.stdout.count("\n") == 1 and "Broken pipe" not in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_a_bad_device_is_not_called_a_damaged_checkpoint(tmp_path):
+    from ldm_teach.training.checkpoint import load_tensors, save_tensors_atomic
+
+    path = tmp_path / "ckpt.safetensors"
+    save_tensors_atomic({"w": torch.zeros(2)}, path, {"step": 1})
+    with pytest.raises(ValueError, match="device must be a device name") as err:
+        load_tensors(path, device="gpu")
+    assert "damaged" not in str(err.value)

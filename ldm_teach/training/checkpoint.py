@@ -26,6 +26,8 @@ import torch
 from safetensors.torch import load_file, safe_open, save_file
 from torch import Tensor
 
+from ldm_teach.device import check_device
+
 
 def _resolve_target(path: str | os.PathLike) -> tuple[Path, int]:
     """The file an atomic write replaces, and the mode the new file gets.
@@ -293,11 +295,13 @@ def load_tensors(
     """Load (tensors, metadata dict) written by :func:`save_tensors_atomic`.
 
     Raises:
-        ValueError: if ``path`` is empty, or the file is not a readable safetensors file
-            or its metadata is not JSON (naming the file).
+        ValueError: if ``path`` is empty, ``device`` is not a device of this machine, or
+            the file is not a readable safetensors file or its metadata is not JSON
+            (naming the file).
         FileNotFoundError: if ``path`` does not exist.
     """
     path = path_arg(path, "checkpoint path")
+    device = check_device(device)  # a bad device is not a damaged checkpoint
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}")
     try:
