@@ -169,3 +169,32 @@ def test_a_bad_device_is_not_called_a_damaged_checkpoint(tmp_path):
     with pytest.raises(ValueError, match="device must be a device name") as err:
         load_tensors(path, device="gpu")
     assert "damaged" not in str(err.value)
+
+
+def test_zero_one_images_are_flagged_per_image_set():
+    # found by the fifth bad-input pass: only a batch where both sets were in [0, 1] warned
+    from ldm_teach.data import DigitsDataset
+    from ldm_teach.metrics import evaluate_autoencoder, frechet_distance
+    from ldm_teach.metrics.features import DigitsFeatureNet, FeatureDistance
+    from ldm_teach.pretrained import load_autoencoder
+
+    x = DigitsDataset("test").images[:40]
+    net = DigitsFeatureNet().eval()
+    with pytest.warns(UserWarning, match=r"every value of fake lies in \[0, 1\]"):
+        frechet_distance(x, (x + 1) / 2, net)
+    with pytest.warns(UserWarning, match=r"every value of y lies in \[0, 1\]"):
+        FeatureDistance(net)(x, (x + 1) / 2)
+    with pytest.warns(UserWarning, match=r"every value of images lies in \[0, 1\]"):
+        evaluate_autoencoder(load_autoencoder("digits-kl-f4"), (x + 1) / 2)
+
+
+def test_timing_a_step_leaves_weights_and_gradients_as_they_were():
+    # found by the fifth bad-input pass: an inf gradient turned the weights into NaN
+    from ldm_teach.metrics import time_training_step
+
+    lin = torch.nn.Linear(2, 1)
+    lin.weight.grad = torch.full_like(lin.weight, 7.0)
+    before = lin.weight.detach().clone()
+    bad = torch.tensor([[float("inf"), 1.0]])
+    time_training_step(lin, lambda m: m(bad).sum(), repeats=1)
+    assert torch.equal(lin.weight, before) and torch.equal(lin.weight.grad, torch.full((1, 2), 7.0))

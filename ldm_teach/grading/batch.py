@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+from ldm_teach.argcheck import check_bool
 from ldm_teach.grading.report import GradeReport
 
 
@@ -80,6 +81,7 @@ def write_class_summary(
         ValueError: if ``out_dir`` is empty.
         OSError: if ``out_dir`` cannot be created or written.
     """
+    overwrite = check_bool(overwrite, "overwrite")  # "False" must not mean yes
     import io
 
     from ldm_teach.training.checkpoint import atomic_write_text, path_arg

@@ -8,6 +8,7 @@ import textwrap
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from ldm_teach.argcheck import check_bool
 from ldm_teach.grading.merge import MergeReport
 
 #: the files of one report stem; a stem is free only if none of them exists
@@ -105,6 +106,8 @@ def free_stem(out_dir: Path, name: str, overwrite: bool = False) -> str:
     """``name``, or ``name.1``, ``name.2``, ... : the first stem none of whose report files
     (``REPORT_SUFFIXES``: .json, .junit.xml, .classroom.json, .classroom.b64) exists;
     ``name`` itself with ``overwrite``."""
+
+    overwrite = check_bool(overwrite, "overwrite")  # "False" must not mean yes
 
     def used(stem: str) -> bool:
         return any((out_dir / f"{stem}{suffix}").exists() for suffix in REPORT_SUFFIXES)

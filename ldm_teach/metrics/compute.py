@@ -65,8 +65,8 @@ def time_training_step(
 
     Args:
         model: the network; its parameters get a plain SGD step (lr 0, so weights stay
-            unchanged) and its buffers (BatchNorm statistics) are restored afterwards, so
-            the measurement has no side effect.
+            unchanged); its parameters, their gradients and its buffers (BatchNorm
+            statistics) are restored afterwards, so the measurement has no side effect.
         make_loss: ``make_loss(model) -> scalar``.
         repeats: timed repetitions (the median is returned), >= 1.
         warmup: untimed repetitions first (allocator and kernel warm-up).
@@ -82,6 +82,13 @@ def time_training_step(
     # forward passes in train mode update buffers (BatchNorm running statistics): keep a
     # copy and put it back, so that timing leaves the model exactly as it was
     buffers = {name: b.detach().clone() for name, b in model.named_buffers()}
+    # and the parameters and their gradients: a step with lr 0 still writes NaN into the
+    # weights when a gradient is not finite, and zero_grad discards the caller's gradients
+    params = {name: p.detach().clone() for name, p in model.named_parameters()}
+    grads = {
+        name: None if p.grad is None else p.grad.detach().clone()
+        for name, p in model.named_parameters()
+    }
     times = []
     try:
         for i in range(warmup + repeats):
@@ -101,6 +108,9 @@ def time_training_step(
         with torch.no_grad():
             for name, b in model.named_buffers():
                 b.copy_(buffers[name])
+            for name, p in model.named_parameters():
+                p.copy_(params[name])
+                p.grad = grads[name]
     return statistics.median(times)
 
 

@@ -47,7 +47,8 @@ def measure_efficiency(
         num_inference_steps, guidance_scale: of that DDIM sampling run.
         seed: seeds the inputs of the measurements (they do not change the counts).
     Returns:
-        {"latent_shape": (c, h, w), "latent_numbers": c*h*w, "f": image_size // w,
+        {"settings": the arguments above that the numbers depend on,
+        "latent_shape": (c, h, w), "latent_numbers": c*h*w, "f": image_size // w,
         "flops": FLOPs of one UNet forward on the batch (one denoising step of
         ``batch_size`` images), "train_step_s": median seconds of forward + backward +
         optimizer step, "sampling_s": seconds to sample ``num_samples`` images}.
@@ -84,6 +85,13 @@ def measure_efficiency(
         progress=False,
     )
     return {
+        "settings": {
+            "image_size": image_size,
+            "batch_size": batch_size,
+            "num_samples": num_samples,
+            "num_inference_steps": num_inference_steps,
+            "guidance_scale": float(guidance_scale),
+        },
         "latent_shape": shape,
         "latent_numbers": math.prod(shape),
         "f": image_size // shape[-1],
@@ -105,10 +113,18 @@ def relative_to(rows: dict[str, dict], base: str) -> dict[str, dict]:
         or None).
     Raises:
         KeyError: if ``base`` is not a key of ``rows`` (the message lists the keys).
+        ValueError: if a row was measured with other settings (batch, samples, steps,
+            guidance, image size) than the base.
     """
     if base not in rows:
         raise KeyError(f"base {base!r} is not one of the measured rows {sorted(rows)}")
     ref = rows[base]
+    for name, r in rows.items():  # a ratio of two different measurements means nothing
+        if r.get("settings") != ref.get("settings"):
+            raise ValueError(
+                f"row {name!r} was measured with {r.get('settings')}, the base "
+                f"{base!r} with {ref.get('settings')}: measure them alike"
+            )
     return {
         name: {
             **r,

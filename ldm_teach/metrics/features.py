@@ -135,7 +135,8 @@ class FeatureDistance(nn.Module):
                     f"{float(image.detach().abs().max()):g} in magnitude; images "
                     f"in [0, 255] become {name} / 127.5 - 1"
                 )
-        warn_if_unit_range("x and y", x, y)
+        warn_if_unit_range("x", x)
+        warn_if_unit_range("y", y)
         total = x.new_zeros(x.shape[0])
         for fx, fy in zip(self.net.features(x), self.net.features(y), strict=False):
             diff = (_unit_normalize(fx) - _unit_normalize(fy)).pow(2).sum(dim=1)  # (B, h, w)

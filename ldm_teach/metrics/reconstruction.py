@@ -12,6 +12,7 @@ from torch import Tensor
 
 from ldm_teach.argcheck import check_int
 from ldm_teach.autoencoders import VQVAE, AutoencoderKL
+from ldm_teach.data.digits import warn_if_unit_range
 from ldm_teach.metrics.image import psnr, ssim
 
 
@@ -44,8 +45,11 @@ def evaluate_autoencoder(model: AutoencoderKL | VQVAE, images: Tensor, batch: in
     Raises:
         ValueError: if batch is not an int >= 1, or as ``psnr``/``ssim`` for bad images.
         TypeError: if model is neither an AutoencoderKL nor a VQVAE.
+    Warns:
+        UserWarning: if every value of ``images`` lies in [0, 1] (not [-1, 1] images).
     """
     batch = check_int(batch, "batch", 1)
+    warn_if_unit_range("images", images)
     model.eval()
     recs, zs = [], []
     for i in range(0, len(images), batch):

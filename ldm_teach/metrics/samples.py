@@ -85,7 +85,8 @@ def frechet_distance(real: Tensor, fake: Tensor, net: nn.Module) -> float:
 
     _check_images("real", real)
     _check_images("fake", fake)
-    warn_if_unit_range("real and fake", real, fake)
+    warn_if_unit_range("real", real)
+    warn_if_unit_range("fake", fake)
     fid = FrechetInceptionDistance(feature=_PooledFeatures(_check_net(net)))
     fid.update(real, real=True)
     fid.update(fake, real=False)

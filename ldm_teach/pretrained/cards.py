@@ -25,6 +25,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ldm_teach.argcheck import check_bool
 from ldm_teach.pretrained.recipes import FIXED_STAGE_ONE, all_recipes
 from ldm_teach.training.checkpoint import (
     atomic_targets,
@@ -252,6 +253,7 @@ def save_pretrained(
             autoencoder is not in ``weights_dir``.
         OSError: if the files cannot be written (the previous checkpoint is kept).
     """
+    overwrite = check_bool(overwrite, "overwrite")  # "False" must not replace a checkpoint
     if not isinstance(model, nn.Module):
         raise TypeError(
             f"model must be a torch.nn.Module (its state_dict is saved), got {type(model).__name__}"

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import torch
 
+from ldm_teach.argcheck import check_bool
 from ldm_teach.data import DigitsDataset, photo_patches
 from ldm_teach.device import default_device, seed_everything
 from ldm_teach.pretrained.cards import WEIGHTS_DIR, card_path, weights_path
@@ -27,6 +28,7 @@ def refuse_to_overwrite(name: str, out_dir: Path | None, overwrite: bool) -> Pat
         IsADirectoryError: the weights or card path is a folder.
         FileExistsError: the checkpoint exists and ``overwrite`` is False.
     """
+    overwrite = check_bool(overwrite, "overwrite")  # "False" must not mean yes
     folder = check_output_dir(WEIGHTS_DIR if out_dir is None else out_dir, what="out_dir")
     paths = (weights_path(name, folder), card_path(name, folder))
     for path in paths:

@@ -26,6 +26,7 @@ import torch
 from safetensors.torch import load_file, safe_open, save_file
 from torch import Tensor
 
+from ldm_teach.argcheck import check_bool
 from ldm_teach.device import check_device
 
 
@@ -254,6 +255,7 @@ def check_output_file(path: str | os.PathLike, what: str = "out", overwrite: boo
         NotADirectoryError, PermissionError, OSError: as :func:`check_output_dir` for its
             folder.
     """
+    overwrite = check_bool(overwrite, "overwrite")  # "False" must not mean yes
     if not str(path).strip():
         raise ValueError(f"{what} must be a file name, got an empty string")
     path = Path(path)

@@ -85,3 +85,15 @@ def test_relative_to_divides_the_base_by_each_row_and_quotes_the_chapter():
 def test_measure_efficiency_names_a_bad_argument(kwargs, match):
     with pytest.raises(ValueError, match=match):
         measure_efficiency(_pixel_model(), **kwargs)
+
+
+def test_rows_measured_differently_are_not_compared():
+    # found by the fifth bad-input pass: a FLOP "ratio" of 2 between equal models
+    ldm = _pixel_model()
+    kw = dict(image_size=8, repeats=1, num_samples=2, num_inference_steps=2)
+    rows = {
+        "a": measure_efficiency(ldm, batch_size=8, **kw),
+        "b": measure_efficiency(ldm, batch_size=4, **kw),
+    }
+    with pytest.raises(ValueError, match="measure them alike"):
+        relative_to(rows, "a")
