@@ -6,7 +6,7 @@ import csv
 from pathlib import Path
 
 from ldm_teach.argcheck import check_bool
-from ldm_teach.grading.report import GradeReport
+from ldm_teach.grading.report import REPORT_SUFFIXES, GradeReport
 
 
 def collect_submissions(paths: list[str | Path]) -> list[tuple[Path, str]]:
@@ -28,19 +28,24 @@ def collect_submissions(paths: list[str | Path]) -> list[tuple[Path, str]]:
     found_all = []
     for arg in (path_arg(p, "submission") for p in paths):
         found_all.extend(_collect_one(arg))
-    out, taken = [], set()
+    out, taken = [], set()  # report file names already given out, casefolded
+
+    def files(stem: str) -> set[str]:
+        # "a.classroom" must not take "a"'s a.classroom.json: compare the files, not stems
+        return {f"{stem}{suffix}".casefold() for suffix in REPORT_SUFFIXES}
+
     for path, name in found_all:
         candidates = [name]
         parents = [p for p in path.resolve().parent.parts if p not in ("/", "\\")]
         for k in range(1, len(parents) + 1):
             candidates.append("__".join([*parents[-k:], name]))
-        unique = next((c for c in candidates if c.casefold() not in taken), None)
+        unique = next((c for c in candidates if not files(c) & taken), None)
         k = 2
         while unique is None:
-            if f"{name}-{k}".casefold() not in taken:
+            if not files(f"{name}-{k}") & taken:
                 unique = f"{name}-{k}"
             k += 1
-        taken.add(unique.casefold())
+        taken |= files(unique)
         out.append((path, unique))
     return out
 

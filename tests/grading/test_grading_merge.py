@@ -246,3 +246,17 @@ def test_a_copied_answer_cell_is_graded_as_the_student_ran_it(instructor):
     )
     assert "several answer cells (graded in order)" in report.flags["1.a"]
     assert "1.a" in report.found
+
+
+def test_report_names_never_share_a_file(tmp_path):
+    # found by the fifth bad-input pass: a.classroom's a.classroom.json replaced the
+    # GitHub Classroom report of a under --overwrite
+    from ldm_teach.grading.batch import collect_submissions
+    from ldm_teach.grading.report import REPORT_SUFFIXES
+
+    for stem in ("a", "a.classroom", "b.junit"):
+        (tmp_path / f"{stem}.ipynb").write_text("{}")
+    (tmp_path / "b.ipynb").write_text("{}")
+    names = [name for _, name in collect_submissions([tmp_path])]
+    files = [f"{n}{s}".casefold() for n in names for s in REPORT_SUFFIXES]
+    assert len(files) == len(set(files)), names
