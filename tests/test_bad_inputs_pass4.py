@@ -198,3 +198,32 @@ def test_timing_a_step_leaves_weights_and_gradients_as_they_were():
     bad = torch.tensor([[float("inf"), 1.0]])
     time_training_step(lin, lambda m: m(bad).sum(), repeats=1)
     assert torch.equal(lin.weight, before) and torch.equal(lin.weight.grad, torch.full((1, 2), 7.0))
+
+
+@pytest.mark.parametrize(
+    "name, edit",
+    [
+        ("digits-cmp-pool", lambda c: c["config"]["schedule"].update(beta_schedule="linear")),
+        ("digits-kl-f4", lambda c: c["metrics_test"].update(psnr_db=99.0)),
+    ],
+)
+def test_removing_the_seal_is_no_way_to_edit_a_card(tmp_path, name, edit):
+    # found by the fifth bad-input pass: a downgraded, edited card was sealed as it was
+    import json
+    import shutil
+
+    from ldm_teach.pretrained import CardEditedError, seal_cards
+    from ldm_teach.pretrained.cards import WEIGHTS_DIR
+
+    for n in {name, "digits-features", "digits-kl-f4"}:
+        for suffix in (".json", ".safetensors"):
+            shutil.copy(WEIGHTS_DIR / f"{n}{suffix}", tmp_path)
+    path = tmp_path / f"{name}.json"
+    card = json.loads(path.read_text())
+    for key in ("card_sha256", "card_format"):
+        card.pop(key)
+    edit(card)
+    path.write_text(json.dumps(card))
+    with pytest.raises(CardEditedError, match="edited"):
+        seal_cards([name], tmp_path)
+    assert seal_cards([name], tmp_path, accept_edits=True) == [(name, "sealed")]

@@ -143,6 +143,70 @@ def _check_parent_latents(card: dict[str, Any], parent: str, folder: Path) -> No
         )
 
 
+def _refuse_edited_known_card(card: dict[str, Any], name: str, path: Path) -> None:
+    """CardEditedError for an unsealed card of a checkpoint the package knows, whose content
+    is not what the package has for it: a sealed card in the package for the same weights
+    (same ``sha256``) must be equal to it, apart from the format fields; a recipe's card
+    must hold the recipe's config. Removing the seal must not be a way to edit a card."""
+    from ldm_teach.pretrained import cards
+    from ldm_teach.pretrained.recipes import all_recipes
+
+    ignore = {"card_format", "card_sha256", "autoencoder_sha256"}
+    shipped_path = cards.card_path(name, cards.WEIGHTS_DIR)
+    if shipped_path.resolve() != path.resolve() and shipped_path.is_file():
+        try:
+            shipped = cards.load_card(name, cards.WEIGHTS_DIR)
+        except (ValueError, OSError):
+            shipped = None
+        if shipped is not None and shipped.get("sha256") == card.get("sha256"):
+            changed = sorted(
+                k
+                for k in set(card) | set(shipped) - ignore
+                if k not in ignore and card.get(k) != shipped.get(k)
+            )
+            if changed:
+                raise CardEditedError(
+                    f"card {path} has the weights of the package's {name!r} but differs from "
+                    f"its card in {', '.join(changed)}: it was edited. Restore it (copy "
+                    f"{shipped_path}); if the edit is deliberate, pass --accept-edits"
+                )
+            return
+    recipe = all_recipes().get(name)
+    config = card.get("config")
+    if recipe is None or not isinstance(config, dict):
+        return
+    if card.get("kind") == "latent_diffusion" and hasattr(recipe, "unet"):
+        from ldm_teach.diffusion import ScheduleConfig
+        from ldm_teach.models import UNetConfig
+
+        try:
+            same = UNetConfig.from_dict(config.get("unet", {})) == recipe.unet
+            sched = ScheduleConfig(**config.get("schedule", {}))
+        except (TypeError, ValueError):
+            same, sched = False, None
+        fixed = ("num_train_timesteps", "beta_schedule", "rescale_betas_zero_snr")
+        same = (
+            same
+            and sched is not None
+            and all(getattr(sched, f) == getattr(recipe.schedule, f) for f in fixed)
+        )
+        if recipe.schedule_from_latents is None and sched is not None:
+            same = same and sched == recipe.schedule
+    elif hasattr(recipe, "config") and card.get("kind", "").startswith("autoencoder"):
+        try:
+            same = type(recipe.config).from_dict(config) == recipe.config
+        except (TypeError, ValueError):
+            same = False
+    else:
+        return
+    if not same:
+        raise CardEditedError(
+            f"card {path} is a card of the recipe {name!r} but its config is not the "
+            f"recipe's: it was edited. Train {name!r} again (or restore the card); if the "
+            "edit is deliberate, pass --accept-edits"
+        )
+
+
 def seal_cards(
     names: list[str] | None = None,
     weights_dir: str | os.PathLike | None = None,
@@ -195,6 +259,7 @@ def seal_cards(
         card = _verified_card(name, folder)
         if what == "sealed" and not accept_edits:
             _refuse_forged_old_card(card, card_path(name, folder))
+            _refuse_edited_known_card(card, name, card_path(name, folder))
         parent = card.get("autoencoder")
         if (
             card.get("kind") == "latent_diffusion"
