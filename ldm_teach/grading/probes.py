@@ -105,14 +105,25 @@ def parse_probe(stdout: str | None) -> dict | None:
     return record if isinstance(record, dict) else None
 
 
+def _dtype_kind(dtype: str) -> str:
+    """ "float" for floating-point dtype names (torch.float32, float64, bfloat16, ...), else
+    the name itself."""
+    name = dtype.rsplit(".", 1)[-1]
+    return "float" if name.startswith(("float", "bfloat", "half", "double")) else name
+
+
 def compare(
     expected, got, atol: float = DEFAULT_ATOL, rtol: float = DEFAULT_RTOL, path: str = ""
 ) -> str | None:
     """Where two probe records differ first (a path such as ``psnr.values[2]``), or None.
 
-    Types, dtypes, shapes, keys, integers, booleans and strings must be equal; floats
-    within ``atol + rtol * |expected|`` (NaN matches only NaN).
+    Types, shapes, keys, integers, booleans and strings must be equal; floats within
+    ``atol + rtol * |expected|`` (NaN matches only NaN). A ``dtype`` may differ between
+    two floating-point dtypes (a float64 answer to a prompt that asks for a tensor is
+    right): only a float/integer/bool mismatch counts.
     """
+    if path.rsplit(".", 1)[-1] == "dtype" and isinstance(expected, str) and isinstance(got, str):
+        return None if _dtype_kind(expected) == _dtype_kind(got) else path
     if type(expected) is not type(got):
         return path or "type"
     if isinstance(expected, dict):

@@ -260,3 +260,16 @@ def test_report_names_never_share_a_file(tmp_path):
     names = [name for _, name in collect_submissions([tmp_path])]
     files = [f"{n}{s}".casefold() for n in names for s in REPORT_SUFFIXES]
     assert len(files) == len(set(files)), names
+
+
+def test_a_float64_answer_is_not_wrong_for_its_dtype_alone():
+    # found by the fifth bad-input pass: a correct psnr returning float64 scored 0/3
+    from ldm_teach.grading.probes import compare
+
+    exp = {"psnr": {"dtype": "torch.float32", "shape": [2], "values": [20.0, 30.0]}}
+    got = {"psnr": {"dtype": "torch.float64", "shape": [2], "values": [20.0, 30.0]}}
+    assert compare(exp, got) is None
+    got["psnr"]["dtype"] = "torch.int64"
+    assert compare(exp, got) == "psnr.dtype"
+    got["psnr"].update(dtype="torch.float64", values=[20.0, 31.0])
+    assert compare(exp, got) == "psnr.values[1]"
