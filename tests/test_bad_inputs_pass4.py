@@ -227,3 +227,13 @@ def test_removing_the_seal_is_no_way_to_edit_a_card(tmp_path, name, edit):
     with pytest.raises(CardEditedError, match="edited"):
         seal_cards([name], tmp_path)
     assert seal_cards([name], tmp_path, accept_edits=True) == [(name, "sealed")]
+
+
+def test_grad_clip_is_a_number_and_pooled_pixels_need_images():
+    from ldm_teach.autoencoders import PooledPixels
+
+    for bad in (True, "1", float("nan")):
+        with pytest.raises(ValueError, match="grad_clip"):
+            TrainConfig(steps=1, grad_clip=bad)
+    with pytest.raises(ValueError, match="empty batch"):
+        PooledPixels().encode(torch.zeros(0, 1, 32, 32))

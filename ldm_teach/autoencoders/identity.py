@@ -127,6 +127,8 @@ class PooledPixels(nn.Module):
                 f"x must have shape (B, {cfg.in_channels}, H, W) with H and W "
                 f"divisible by {f}, got {tuple(x.shape)}"
             )
+        if x.shape[0] == 0:
+            raise ValueError("x must hold at least one image (B >= 1), got an empty batch")
         pooled = F.avg_pool2d(x, cfg.pool)  # (B, C, H/pool, W/pool): block means
         return PointMass(F.pixel_unshuffle(pooled, cfg.fold))  # (B, C fold^2, H/f, W/f)
 

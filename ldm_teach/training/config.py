@@ -85,7 +85,7 @@ def _check_train_config(cfg: TrainConfig) -> None:
         raise ValueError(f"ema_warmup must be a bool, got {cfg.ema_warmup!r}")
     if cfg.ema_warmup and cfg.ema_decay is None:
         raise ValueError("ema_warmup=True needs an ema_decay (it warms up the EMA decay)")
-    if cfg.grad_clip is not None and not cfg.grad_clip > 0:
+    if cfg.grad_clip is not None and not (is_real(cfg.grad_clip) and cfg.grad_clip > 0):
         raise ValueError(f"grad_clip must be positive or None, got {cfg.grad_clip}")
 
 
