@@ -237,3 +237,31 @@ def test_grad_clip_is_a_number_and_pooled_pixels_need_images():
             TrainConfig(steps=1, grad_clip=bad)
     with pytest.raises(ValueError, match="empty batch"):
         PooledPixels().encode(torch.zeros(0, 1, 32, 32))
+
+
+def test_no_flag_is_switched_on_by_a_truthy_string(tmp_path):
+    # a sweep after the fifth pass: every public bool that changes what is written or
+    # returned refuses "no"
+    from ldm_teach.autoencoders import PatchDiscriminator
+    from ldm_teach.grading.generate import build_exercise
+    from ldm_teach.nn import CrossAttention
+    from ldm_teach.pretrained import seal_cards
+
+    with pytest.raises(ValueError, match="accept_edits must be True or False"):
+        seal_cards([], tmp_path, accept_edits="no")
+    with pytest.raises(ValueError, match="return_trajectory must be True or False"):
+        ddim_sample(
+            _model,
+            (1, 1, 4, 4),
+            SCHEDULE,
+            num_inference_steps=2,
+            progress=False,
+            return_trajectory="no",
+        )
+    with pytest.raises(ValueError, match="keep_hidden must be True or False"):
+        build_exercise(None, keep_hidden="no")
+    with pytest.raises(ValueError, match="spectral_norm must be True or False"):
+        PatchDiscriminator(1, spectral_norm="no")
+    attn = CrossAttention(8, 8, num_heads=2)
+    with pytest.raises(ValueError, match="return_weights must be True or False"):
+        attn(torch.zeros(1, 3, 8), torch.zeros(1, 2, 8), return_weights="no")

@@ -32,6 +32,7 @@ import math
 from torch import Tensor, nn
 from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
 
+from ldm_teach.argcheck import check_bool
 from ldm_teach.nn import group_norm
 
 NORMS = ("batch", "group", "none")
@@ -75,6 +76,7 @@ class PatchDiscriminator(nn.Module):
         spectral_norm: bool = False,
         norm: str = "batch",
     ) -> None:
+        spectral_norm = check_bool(spectral_norm, "spectral_norm")
         super().__init__()
         if in_channels <= 0:
             raise ValueError(f"in_channels must be positive, got {in_channels}")

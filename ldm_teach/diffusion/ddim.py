@@ -235,6 +235,7 @@ def ddim_sample(
             "trailing"/"linspace" spacing): x0 cannot be recovered from eps there, so such
             a schedule needs a v-prediction model.
     """
+    return_trajectory = check_bool(return_trajectory, "return_trajectory")
     T = schedule.num_train_timesteps
     timesteps = ddim_timesteps(num_inference_steps, T, spacing, steps_offset).tolist()
     set_alpha_to_one = check_bool(set_alpha_to_one, "set_alpha_to_one")

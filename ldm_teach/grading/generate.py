@@ -40,7 +40,7 @@ from pathlib import Path
 import nbformat
 from nbformat import NotebookNode
 
-from ldm_teach.argcheck import is_real
+from ldm_teach.argcheck import check_bool, is_real
 from ldm_teach.grading.cells import cell_source
 
 BEGIN_MARKER = "# BEGIN SOLUTION"
@@ -186,6 +186,8 @@ def build_exercise(
             solution markers outside answer cells, or a check cell saved unexecuted (its
             expected output would never be compared).
     """
+    keep_hidden = check_bool(keep_hidden, "keep_hidden")
+    lend_solutions = check_bool(lend_solutions, "lend_solutions")
     from ldm_teach.grading.wrap import part_uses, wrap_check, wrap_probe
 
     nb = copy.deepcopy(solution_nb)

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ldm_teach.argcheck import is_int
+from ldm_teach.argcheck import check_bool, is_int
 from ldm_teach.diffusion import predict_x0_and_eps, q_sample
 from ldm_teach.models.latent_diffusion import LatentDiffusion
 
@@ -106,6 +106,7 @@ def diagnose(
             integer tensor of shape (B,), or num_buckets is not in [1, T]; labels out of
             range raise from ``ldm.unet`` / ``ldm.sample``.
     """
+    sample = check_bool(sample, "sample")
     in_channels = ldm.autoencoder.config.in_channels
     if not isinstance(images, Tensor) or images.ndim != 4 or images.shape[0] < 1:
         got = tuple(images.shape) if isinstance(images, Tensor) else type(images).__name__

@@ -27,6 +27,7 @@ import math
 import torch
 from torch import Tensor, nn
 
+from ldm_teach.argcheck import check_bool
 from ldm_teach.nn.attention import attention
 
 
@@ -97,6 +98,7 @@ class CrossAttention(nn.Module):
                 (B, M) bool tensor, or a batch item has every context token masked
                 (its softmax would be 0/0).
         """
+        return_weights = check_bool(return_weights, "return_weights")
         if x.ndim != 3 or x.shape[-1] != self.query_dim:
             raise ValueError(
                 f"x must have shape (B, N, query_dim={self.query_dim}), got {tuple(x.shape)}"

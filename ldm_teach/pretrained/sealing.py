@@ -11,6 +11,7 @@ from typing import Any
 
 import torch
 
+from ldm_teach.argcheck import check_bool
 from ldm_teach.pretrained.cards import (
     CARD_FORMAT,  # noqa: F401  (named in the docstrings)
     CardEditedError,
@@ -238,6 +239,7 @@ def seal_cards(
         ValueError: a damaged card (not JSON, another ``name``, no ``sha256``, a format
             newer than this version's).
     """
+    accept_edits = check_bool(accept_edits, "accept_edits")
     folder = _weights_dir(weights_dir)
     if not folder.is_dir():  # a typo must not look like "nothing to seal"
         raise FileNotFoundError(f"weights_dir {folder} is not a folder")
