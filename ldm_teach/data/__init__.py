@@ -21,16 +21,23 @@ from ldm_teach.data.photos import (
     photo_patches,
 )
 from ldm_teach.data.shapes import (
+    ATTRIBUTES,
     COLOURS,
     POSITIONS,
     SHAPES,
     SIZES,
     ShapesDataset,
+    all_attributes,
+    attribute_values,
     caption_for,
+    caption_vocabulary,
+    held_out_attributes,
     render_shape,
+    shape_mask,
 )
 
 __all__ = [
+    "ATTRIBUTES",
     "COLOURS",
     "DIGITS_SPLIT_SEED",
     "DigitsDataset",
@@ -40,7 +47,11 @@ __all__ = [
     "SHAPES",
     "SIZES",
     "ShapesDataset",
+    "all_attributes",
+    "attribute_values",
     "caption_for",
+    "caption_vocabulary",
+    "held_out_attributes",
     "digits_from_8x8",
     "digits_split",
     "digits_to_8x8",
@@ -50,4 +61,5 @@ __all__ = [
     "photo_crops",
     "photo_patches",
     "render_shape",
+    "shape_mask",
 ]
