@@ -22,7 +22,7 @@ from PIL import Image, ImageDraw
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from ldm_teach.argcheck import check_int, is_real
+from ldm_teach.argcheck import check_bool, check_int, is_real
 
 SHAPES: tuple[str, ...] = ("circle", "square", "triangle")
 COLOURS: dict[str, tuple[int, int, int]] = {  # RGB in [0, 255], distinct on black
@@ -250,6 +250,7 @@ class ShapesDataset(Dataset):
         size: int = 32,
         seed: int = 0,
         combinations: list[dict[str, str]] | None = None,
+        cycle: bool = False,
     ) -> None:
         """Args:
             num_samples: number of images N, at least 1.
@@ -257,6 +258,9 @@ class ShapesDataset(Dataset):
             seed: seed of the generator; the same seed gives identical images and captions.
             combinations: the attribute dicts to draw from (e.g. the training combinations
                 without :func:`held_out_attributes`); None means all 216.
+            cycle: take the combinations in order, sample i showing combination
+                i mod len(combinations), instead of drawing them (a gallery with one
+                image per caption: ``ShapesDataset(216, cycle=True)``).
         Raises:
             ValueError: if num_samples or size is out of range, or combinations is empty or
                 holds an unknown attribute value.
@@ -276,7 +280,10 @@ class ShapesDataset(Dataset):
                 f"{list(ATTRIBUTES)} and known values, got {combinations!r:.200}"
             )
         rng = np.random.default_rng(seed)
-        picks = rng.integers(len(combos), size=num_samples)
+        if check_bool(cycle, "cycle"):
+            picks = np.arange(num_samples) % len(combos)
+        else:
+            picks = rng.integers(len(combos), size=num_samples)
         offsets = rng.uniform(-JITTER, JITTER, size=(num_samples, 2))
 
         self.size = size
@@ -296,3 +303,34 @@ class ShapesDataset(Dataset):
     def __getitem__(self, index: int) -> tuple[Tensor, str]:
         """Returns (image (3, size, size) float32 in [-1, 1], caption str)."""
         return self.images[index], self.captions[index]
+
+
+def training_attributes() -> list[dict[str, str]]:
+    """The 192 combinations that text-to-image models (and their text encoders) train on:
+    all 216 but :func:`held_out_attributes`."""
+    held = held_out_attributes()
+    return [a for a in all_attributes() if a not in held]
+
+
+#: Images in the course's shapes splits (see :func:`shapes_split`).
+SPLIT_SIZES: dict[str, int] = {"train": 8000, "test": 1000, "gallery": 216}
+
+
+def shapes_split(split: str, size: int = 32) -> ShapesDataset:
+    """The course's fixed shapes splits, 32 x 32 by default.
+
+    - "train": 8000 images of the training combinations (seed 0);
+    - "test": 1000 images of all 216 combinations (seed 1);
+    - "gallery": one image of each of the 216 captions, in :func:`all_attributes` order
+      (seed 2), for retrieval and per-caption tables.
+
+    Raises:
+        ValueError: for another split name or a bad size.
+    """
+    if split == "train":
+        return ShapesDataset(SPLIT_SIZES["train"], size, seed=0, combinations=training_attributes())
+    if split == "test":
+        return ShapesDataset(SPLIT_SIZES["test"], size, seed=1)
+    if split == "gallery":
+        return ShapesDataset(SPLIT_SIZES["gallery"], size, seed=2, cycle=True)
+    raise ValueError(f"split must be 'train', 'test' or 'gallery', got {split!r}")

@@ -88,17 +88,33 @@ class ImageEncoder(nn.Module):
         return self.net(x).mean(dim=(2, 3))  # (B, widths[-1])
 
 
-def clip_loss(logits: Tensor) -> Tensor:
+def clip_loss(logits: Tensor, same: Tensor | None = None) -> Tensor:
     """Symmetric InfoNCE of a (B, B) similarity matrix whose diagonal holds the true pairs
     (CLIP Fig. 3): the mean of the image->text and text->image cross-entropies.
 
+    Args:
+        logits: (B, B) image-to-text logits, row i = image i.
+        same: optional (B, B) bool, True where caption j equals caption i. With only 216
+            captions a batch often holds one caption twice; CLIP's one-hot target would
+            then push apart two correct pairs, so the target of row i is spread evenly over
+            the columns with the same caption (a soft cross-entropy; with ``same`` the
+            identity this is CLIP's loss exactly).
     Raises:
-        ValueError: unless ``logits`` is square with B >= 2 (one pair has no negatives).
+        ValueError: unless ``logits`` is square with B >= 2 (one pair has no negatives)
+            and ``same`` is None or a (B, B) bool tensor with a true diagonal.
     """
     if logits.ndim != 2 or logits.shape[0] != logits.shape[1] or logits.shape[0] < 2:
         raise ValueError(f"logits must be (B, B) with B >= 2, got {tuple(logits.shape)}")
-    target = torch.arange(logits.shape[0], device=logits.device)
-    return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target))
+    B = logits.shape[0]
+    if same is None:
+        target = torch.arange(B, device=logits.device)
+        return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target))
+    if same.dtype != torch.bool or same.shape != (B, B) or not bool(same.diagonal().all()):
+        raise ValueError("same must be a (B, B) bool tensor with a true diagonal")
+    target = same.float() / same.sum(1, keepdim=True)  # (B, B), rows sum to 1; symmetric
+    i2t = -(target * F.log_softmax(logits, dim=1)).sum(1).mean()
+    t2i = -(target * F.log_softmax(logits.T, dim=1)).sum(1).mean()
+    return 0.5 * (i2t + t2i)
 
 
 class MiniCLIP(nn.Module):
