@@ -5,8 +5,8 @@ grid cell of the shape, and the image itself shows its pixels (the background is
 Two scores for a word's heat map D (H, W) in [0, 1] (DAAM, Tang et al. 2022,
 arXiv:2210.04885, Sec. 4 uses the same two kinds):
 
-    pointing hit = argmax D lies in the caption's grid cell           (Zhang et al. 2016's
-                                                                        pointing game)
+    pointing hit = argmax D lies in the shape's grid cell             (the pointing game of
+                                                                        Zhang et al. 2016)
     IoU          = |{D >= τ} ∩ M| / |{D >= τ} ∪ M|,  M = the shape's pixels, τ = 0.4 (DAAM)
 """
 
@@ -20,7 +20,14 @@ from torch import Tensor
 from ldm_teach.argcheck import check_real
 from ldm_teach.data.shapes import POSITIONS
 
-__all__ = ["DAAM_THRESHOLD", "foreground_masks", "map_iou", "pointing_hits", "position_cell"]
+__all__ = [
+    "DAAM_THRESHOLD",
+    "foreground_masks",
+    "map_iou",
+    "mask_positions",
+    "pointing_hits",
+    "position_cell",
+]
 
 DAAM_THRESHOLD = 0.4  # τ of DAAM's binarised maps
 
@@ -48,26 +55,28 @@ def _check_maps(maps: Tensor) -> None:
         )
 
 
-def pointing_hits(maps: Tensor, attributes: Sequence[dict[str, str]]) -> Tensor:
-    """(N,) bool: whether each map's peak lies in its caption's grid cell.
+def pointing_hits(maps: Tensor, positions: Sequence[str | None]) -> Tensor:
+    """(N,) bool: whether each map's peak lies in the grid cell of its position.
 
     Args:
         maps: (N, H, W) float heat maps (any scale).
-        attributes: N attribute dicts (their "position" is used).
+        positions: N POSITIONS names (a caption's, or :func:`mask_positions` of the
+            generated shapes); None counts as a miss (no shape drawn).
     Raises:
         ValueError: on a bad maps tensor or a count mismatch.
     """
     _check_maps(maps)
-    if len(attributes) != maps.shape[0]:
-        raise ValueError(
-            f"need one attribute dict per map, got {len(attributes)} for {maps.shape[0]}"
-        )
+    if len(positions) != maps.shape[0]:
+        raise ValueError(f"need one position per map, got {len(positions)} for {maps.shape[0]}")
     N, H, W = maps.shape
     peak = maps.flatten(1).argmax(1)  # (N,)
     rows, cols = (peak // W).tolist(), (peak % W).tolist()
     hits = []
-    for r, c, a in zip(rows, cols, attributes, strict=True):
-        rs, cs = position_cell(a["position"], H, W)
+    for r, c, p in zip(rows, cols, positions, strict=True):
+        if p is None:
+            hits.append(False)
+            continue
+        rs, cs = position_cell(p, H, W)
         hits.append(rs.start <= r < rs.stop and cs.start <= c < cs.stop)
     return torch.tensor(hits)
 
@@ -101,3 +110,26 @@ def map_iou(maps: Tensor, masks: Tensor, threshold: float = DAAM_THRESHOLD) -> T
     inter = (binary & masks).flatten(1).sum(1).float()
     union = (binary | masks).flatten(1).sum(1).float()
     return torch.where(union > 0, inter / union.clamp_min(1), torch.zeros_like(union))
+
+
+def mask_positions(masks: Tensor) -> list[str | None]:
+    """The grid position (a POSITIONS name) of each mask's centroid; None for an empty mask.
+
+    Args:
+        masks: (N, H, W) bool.
+    """
+    if not isinstance(masks, Tensor) or masks.ndim != 3 or masks.dtype != torch.bool:
+        raise ValueError("masks must be an (N, H, W) bool tensor")
+    N, H, W = masks.shape
+    names = {(int(cx * 3), int(cy * 3)): name for name, (cx, cy) in POSITIONS.items()}
+    rows = torch.arange(H, dtype=torch.float32)[:, None].expand(H, W)
+    cols = torch.arange(W, dtype=torch.float32)[None, :].expand(H, W)
+    out: list[str | None] = []
+    for m in masks:
+        n = m.sum()
+        if n == 0:
+            out.append(None)
+            continue
+        r, c = float((rows * m).sum() / n), float((cols * m).sum() / n)
+        out.append(names[(min(2, int(3 * c / W)), min(2, int(3 * r / H)))])
+    return out
