@@ -35,7 +35,12 @@ class JudgeRecipe:
     summary: str
     train: TrainConfig
     widths: tuple[int, int, int] = (16, 32, 64)  # CaptionJudge conv widths
-    noise_std: float = 0.05  # Gaussian noise added to training images (robustness)
+    # Augmentations that make the judge read generated images, which are never exactly
+    # renders: Gaussian noise, a 3x3 blur with this probability, and a per-image,
+    # per-channel gain on the colour (the black background stays black)
+    noise_std: float = 0.05
+    blur_prob: float = 0.5
+    gain_range: tuple[float, float] = (0.6, 1.1)
     description: str = (
         "CaptionJudge: reads shape, colour, size and position from a 32x32 shapes image; "
         "trained on real renders only, scores text-to-image samples"
@@ -107,7 +112,7 @@ def _unet(base: int) -> UNetConfig:
 JUDGE_RECIPES: dict[str, JudgeRecipe] = {
     "shapes-judge": JudgeRecipe(
         summary="caption judge: shape, colour, size, position of a shapes image",
-        train=TrainConfig(steps=600, batch_size=64, lr=2e-3, warmup_steps=50, seed=0),
+        train=TrainConfig(steps=1200, batch_size=64, lr=2e-3, warmup_steps=50, seed=0),
     ),
 }
 
@@ -149,7 +154,7 @@ T2I_RECIPES: dict[str, TextToImageRecipe] = {
         unet=_unet(48),
         schedule=SD_SCHEDULE,
         train=TrainConfig(
-            steps=5000, batch_size=64, lr=1e-3, warmup_steps=200, ema_decay=0.999, seed=0
+            steps=4000, batch_size=64, lr=1e-3, warmup_steps=200, ema_decay=0.999, seed=0
         ),
     ),
     "shapes-t2i-frozen": _comparison("frozen-clip", 1500),

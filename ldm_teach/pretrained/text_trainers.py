@@ -14,6 +14,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ldm_teach.data.shapes import SPLIT_SIZES, ShapesDataset, held_out_attributes, shapes_split
@@ -42,6 +43,20 @@ ATTRS = ("shape", "colour", "size", "position")
 EVAL_PER_CAPTION = 2
 
 
+def augment(x: torch.Tensor, recipe: tr.JudgeRecipe, gen: torch.Generator) -> torch.Tensor:
+    """A judge's training batch made unlike exact renders: per-image, per-channel gain on
+    the colour (x + 1 scaled, so black stays black), a 3x3 box blur on some images, and
+    Gaussian noise. (B, 3, H, W) in [-1, 1] -> same shape."""
+    B = x.shape[0]
+    lo, hi = recipe.gain_range
+    gain = lo + (hi - lo) * torch.rand(B, 3, 1, 1, generator=gen).to(x.device)
+    x = (x + 1) * gain - 1
+    blurred = F.avg_pool2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), 3, stride=1)
+    pick = (torch.rand(B, 1, 1, 1, generator=gen) < recipe.blur_prob).to(x.device)
+    x = torch.where(pick, blurred, x)
+    return x + recipe.noise_std * torch.randn(x.shape, generator=gen).to(x.device)
+
+
 def train_judge_recipe(
     name, out_dir=None, steps=None, overwrite=False, progress=True, command=None
 ) -> dict:
@@ -57,8 +72,7 @@ def train_judge_recipe(
 
     def loss_fn(model, batch, gen):
         x, *ys = batch
-        x = x + recipe.noise_std * torch.randn(x.shape, generator=gen).to(x.device)
-        return model.loss(x, dict(zip(ATTRS, ys, strict=True)))
+        return model.loss(augment(x, recipe, gen), dict(zip(ATTRS, ys, strict=True)))
 
     t0 = time.perf_counter()
     result = train(
@@ -76,7 +90,11 @@ def train_judge_recipe(
         "description": recipe.description,
         "config": {"widths": list(recipe.widths)},
         "data": {"dataset": "shapes", "split": "train", "num_images": len(data), "seed": 0},
-        "noise_std": recipe.noise_std,
+        "augment": {
+            "noise_std": recipe.noise_std,
+            "blur_prob": recipe.blur_prob,
+            "gain_range": list(recipe.gain_range),
+        },
         **run_card(name, steps, command, cfg, result.losses, wall),
         "curves": {"every": CURVE_EVERY, "loss": curve(result.losses)},
         "metrics_test": {

@@ -70,3 +70,17 @@ def test_recipe_tables_refuse_inconsistent_text_encoders():
         replace(recipe, text_encoder="bert")
     with pytest.raises(ValueError, match="text_config is given"):
         replace(recipe, text_encoder="joint")
+
+
+def test_judge_augmentation_keeps_the_background_black_and_the_layout():
+    from ldm_teach.data.shapes import ShapesDataset
+    from ldm_teach.pretrained.text_trainers import augment
+
+    x = ShapesDataset(16, seed=0).images
+    recipe = tr.JUDGE_RECIPES["shapes-judge"]
+    plain = replace(recipe, noise_std=0.0, blur_prob=0.0, gain_range=(1.0, 1.0))
+    assert torch.allclose(augment(x, plain, torch.Generator().manual_seed(0)), x, atol=1e-6)
+    dim = replace(plain, gain_range=(0.5, 0.5))
+    out = augment(x, dim, torch.Generator().manual_seed(0))
+    assert torch.allclose(out[x == -1], torch.full_like(out[x == -1], -1.0))
+    assert torch.allclose(out + 1, (x + 1) * 0.5, atol=1e-6)
