@@ -7,7 +7,6 @@ from pathlib import Path
 
 from ldm_teach.pretrained.recipes import (
     AE_RECIPES,
-    FEATURE_RECIPES,
     FIXED_STAGE_ONE,
     LDM_RECIPES,
     all_recipes,

@@ -93,14 +93,14 @@ SHAPES_TEXT = TextEncoderConfig(
 SD_SCHEDULE = ScheduleConfig(beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012)
 
 
-def _unet(base: int) -> UNetConfig:
+def _unet(base: int, num_res_blocks: int) -> UNetConfig:
     """A two-level UNet on 4x8x8 latents, cross-attention on the caption at both levels."""
     return UNetConfig(
         in_channels=4,
         out_channels=4,
         base_channels=base,
         channel_mult=(1, 2),
-        num_res_blocks=2,
+        num_res_blocks=num_res_blocks,
         attention_levels=(1,),
         num_heads=4,
         norm_groups=16,
@@ -137,10 +137,16 @@ def _comparison(kind: str, steps: int) -> TextToImageRecipe:
         autoencoder="shapes-kl-f4",
         text_encoder=kind,
         text_config=text,
-        unet=_unet(32),
+        unet=_unet(32, 1),
         schedule=SD_SCHEDULE,
         train=TrainConfig(
-            steps=steps, batch_size=64, lr=1e-3, warmup_steps=100, ema_decay=0.999, seed=0
+            steps=steps,
+            batch_size=32,
+            lr=1e-3,
+            warmup_steps=100,
+            ema_decay=0.999,
+            ema_warmup=True,
+            seed=0,
         ),
         description=f"text-to-image LDM on shapes, text encoder: {kind} (10.4.2 comparison)",
     )
@@ -151,13 +157,19 @@ T2I_RECIPES: dict[str, TextToImageRecipe] = {
         summary="text-to-image LDM on shapes-kl-f4 latents, frozen mini-CLIP text encoder",
         autoencoder="shapes-kl-f4",
         text_encoder="frozen-clip",
-        unet=_unet(48),
+        unet=_unet(32, 2),
         schedule=SD_SCHEDULE,
         train=TrainConfig(
-            steps=4000, batch_size=64, lr=1e-3, warmup_steps=200, ema_decay=0.999, seed=0
+            steps=3000,
+            batch_size=32,
+            lr=1e-3,
+            warmup_steps=200,
+            ema_decay=0.999,
+            ema_warmup=True,
+            seed=0,
         ),
     ),
-    "shapes-t2i-frozen": _comparison("frozen-clip", 1500),
-    "shapes-t2i-joint": _comparison("joint", 1500),
-    "shapes-t2i-embeddings": _comparison("embeddings", 1500),
+    "shapes-t2i-frozen": _comparison("frozen-clip", 1000),
+    "shapes-t2i-joint": _comparison("joint", 1000),
+    "shapes-t2i-embeddings": _comparison("embeddings", 1000),
 }
