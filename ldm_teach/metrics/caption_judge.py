@@ -42,8 +42,10 @@ class CaptionJudge(nn.Module):
         layers: list[nn.Module] = []
         c = 3
         for w in widths:
-            layers += [nn.Conv2d(c, w, 3, padding=1), nn.BatchNorm2d(w), nn.ReLU()]
-            layers += [nn.Conv2d(w, w, 3, padding=1), nn.BatchNorm2d(w), nn.ReLU()]
+            # GroupNorm, not BatchNorm: no running statistics that an EMA of the weights
+            # (or a batch of generated images) could put out of step with the weights
+            layers += [nn.Conv2d(c, w, 3, padding=1), nn.GroupNorm(8, w), nn.ReLU()]
+            layers += [nn.Conv2d(w, w, 3, padding=1), nn.GroupNorm(8, w), nn.ReLU()]
             layers += [nn.MaxPool2d(2)]
             c = w
         self.features = nn.Sequential(*layers)

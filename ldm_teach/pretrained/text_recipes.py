@@ -112,7 +112,9 @@ def _unet(base: int, num_res_blocks: int) -> UNetConfig:
 JUDGE_RECIPES: dict[str, JudgeRecipe] = {
     "shapes-judge": JudgeRecipe(
         summary="caption judge: shape, colour, size, position of a shapes image",
-        train=TrainConfig(steps=1200, batch_size=64, lr=2e-3, warmup_steps=50, seed=0),
+        train=TrainConfig(
+            steps=1200, batch_size=64, lr=2e-3, warmup_steps=50, ema_decay=None, seed=0
+        ),
     ),
 }
 

@@ -193,7 +193,6 @@ def train_t2i_recipe(
     cfg, device = prepare(recipe.train, steps)
     autoencoder = load_autoencoder(recipe.autoencoder, folder).to(device)
     ae_sha = load_card(recipe.autoencoder, folder)["sha256"]
-    judge = load_caption_judge("shapes-judge", folder)
     text_encoder, clip_sha = _text_encoder(recipe, folder, device)
     tok = shapes_tokenizer(text_encoder.config.context_length)
     data = shapes_split("train")
@@ -224,6 +223,7 @@ def train_t2i_recipe(
     if result.ema_model is not None:
         trainable.load_state_dict(result.ema_model.state_dict())  # sample with the EMA weights
     model = model.cpu().eval()
+    judge = load_caption_judge("shapes-judge", folder)  # the instrument, loaded to measure
     metrics = measure_text_to_image(
         model, judge, recipe.eval_guidance_scale, recipe.eval_steps, EVAL_PER_CAPTION
     )
@@ -253,7 +253,7 @@ def train_t2i_recipe(
         },
         **run_card(name, steps, command, cfg, result.losses, wall),
         "curves": {"every": CURVE_EVERY, "loss": curve(result.losses)},
-        "metrics": metrics,
+        "metrics": {**metrics, "judge_sha256": load_card("shapes-judge", folder)["sha256"]},
     }
     save_pretrained(trainable.cpu(), name, card, folder, overwrite=overwrite)
     return card
