@@ -13,7 +13,8 @@ BIN := $(VENV)/bin
 #   make lab TORCH_SPEC="torch torchvision --index-url https://download.pytorch.org/whl/cpu"
 TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
 NOTEBOOKS := notebooks/00_course_home.ipynb notebooks/10_1_pixel_to_latent.ipynb \
-	notebooks/10_2_autoencoders.ipynb notebooks/10_3_latent_diffusion.ipynb
+	notebooks/10_2_autoencoders.ipynb notebooks/10_3_latent_diffusion.ipynb \
+	notebooks/10_4_stable_diffusion.ipynb
 # every shipped checkpoint, in dependency order (feature net, autoencoders, then LDMs;
 # 10.4: shapes autoencoder, caption judge, mini-CLIP, then the text-to-image models)
 WEIGHTS := digits-features digits-kl-f4 photos-kl-f4 digits-vq-f4 digits-kl-f8 \
