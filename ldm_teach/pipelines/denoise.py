@@ -1,5 +1,6 @@
 """The reverse-process loop that every pipeline shares: DDIM steps (Song et al. 2020,
-arXiv:2010.02502, Eq. 12) over a list of timesteps, from any starting point.
+arXiv:2010.02502, Eq. 12) over a list of timesteps, from any starting point
+(``ldm_teach.diffusion.ddim_sample`` with explicit ``timesteps`` and ``after_step``).
 
 Text-to-image starts from pure noise at the first timestep; img2img (SDEdit, Meng et al.
 2021, arXiv:2108.01073) starts from a noised image part-way down the list; inpainting
@@ -17,10 +18,9 @@ from collections.abc import Callable
 
 import torch
 from torch import Tensor
-from tqdm.auto import tqdm
 
 from ldm_teach.argcheck import check_bool
-from ldm_teach.diffusion import NoiseSchedule, ddim_step, ddim_timesteps
+from ldm_teach.diffusion import NoiseSchedule, ddim_sample, ddim_timesteps
 
 AfterStep = Callable[[int, int, Tensor], Tensor]
 
@@ -60,23 +60,18 @@ def denoise_loop(
     Raises:
         RuntimeError: if the latents stop being finite (the settings are named).
     """
-    B = z.shape[0]
-    for i, t in enumerate(tqdm(timesteps, disable=not check_bool(progress, "progress"))):
-        t_next = timesteps[i + 1] if i + 1 < len(timesteps) else -1
-        t_batch = torch.full((B,), t, dtype=torch.long, device=z.device)  # (B,)
-        out = model_fn(z, t_batch)
-        z, _ = ddim_step(
-            out,
-            t,
-            t_next,
-            z,
-            schedule,
-            eta=eta,
-            prediction_type=prediction_type,
-            generator=generator,
-        )
-        if after_step is not None:
-            z = after_step(i, t_next, z)
+    z = ddim_sample(
+        model_fn,
+        tuple(z.shape),
+        schedule,
+        eta=eta,
+        prediction_type=prediction_type,
+        generator=generator,
+        x_T=z,
+        progress=check_bool(progress, "progress"),
+        timesteps=timesteps,
+        after_step=after_step,
+    )
     if not bool(torch.isfinite(z).all()):
         raise RuntimeError(
             f"sampling diverged: the latents are not finite with prediction_type="
