@@ -159,10 +159,10 @@ T2I_RECIPES: dict[str, TextToImageRecipe] = {
         summary="text-to-image LDM on shapes-kl-f4 latents, frozen mini-CLIP text encoder",
         autoencoder="shapes-kl-f4",
         text_encoder="frozen-clip",
-        unet=_unet(32, 2),
+        unet=_unet(32, 1),
         schedule=SD_SCHEDULE,
         train=TrainConfig(
-            steps=3000,
+            steps=2500,
             batch_size=32,
             lr=1e-3,
             warmup_steps=200,
@@ -171,7 +171,7 @@ T2I_RECIPES: dict[str, TextToImageRecipe] = {
             seed=0,
         ),
     ),
-    "shapes-t2i-frozen": _comparison("frozen-clip", 1000),
-    "shapes-t2i-joint": _comparison("joint", 1000),
-    "shapes-t2i-embeddings": _comparison("embeddings", 1000),
+    "shapes-t2i-frozen": _comparison("frozen-clip", 800),
+    "shapes-t2i-joint": _comparison("joint", 800),
+    "shapes-t2i-embeddings": _comparison("embeddings", 800),
 }
