@@ -29,6 +29,7 @@ LAYERS = {
     "pretrained": 6,
     "grading": 7,
     "cli": 8,
+    "cli_generate": 8,
     "__main__": 8,
 }
 

@@ -195,7 +195,9 @@ def measure_prompt_to_prompt(
         {"prompt_to_prompt": success rate with the source's maps injected for the first
         ``cross_replace`` of the steps, "regenerate": the rate without injection
         (cross_replace = 0), "new_colour" / "kept_layout": the two halves of the p2p
-        criterion, "num_edits", "cross_replace"}.
+        criterion, "layout_iou" / "regenerate_layout_iou": the mean IoU of the shape's
+        pixels in the source and the edit (1 = drawn on exactly the same pixels),
+        "num_edits", "cross_replace"}.
     """
     gen = torch.Generator().manual_seed(check_int(seed, "seed", lo=0))
     noises = [torch.randn((1, *model.latent_shape()), generator=gen) for _ in swaps]
@@ -219,6 +221,8 @@ def measure_prompt_to_prompt(
     return {
         "prompt_to_prompt": results["prompt_to_prompt"]["success"],
         "regenerate": results["regenerate"]["success"],
+        "layout_iou": results["prompt_to_prompt"]["layout_iou"],
+        "regenerate_layout_iou": results["regenerate"]["layout_iou"],
         "new_colour": results["prompt_to_prompt"]["new_colour"],
         "kept_layout": results["prompt_to_prompt"]["kept_layout"],
         "regenerate_kept_layout": results["regenerate"]["kept_layout"],
@@ -236,7 +240,11 @@ def _swap_success(judge, sources, edits, swaps) -> dict:
     layout_ok = torch.stack(
         [read_edit[a] == read_src[a] for a in ("shape", "size", "position")]
     ).all(0)
+    same = foreground_masks(sources) & foreground_masks(edits)
+    either = foreground_masks(sources) | foreground_masks(edits)
+    iou = same.flatten(1).sum(1) / either.flatten(1).sum(1).clamp_min(1)  # (N,)
     return {
+        "layout_iou": round(float(iou.mean()), 4),
         "success": round(float((colour_ok & layout_ok).float().mean()), 4),
         "new_colour": round(float(colour_ok.float().mean()), 4),
         "kept_layout": round(float(layout_ok.float().mean()), 4),

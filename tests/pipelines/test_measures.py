@@ -43,4 +43,5 @@ def test_attention_and_prompt_to_prompt_measures_report_rates(model):
     }
     p2p = measure_prompt_to_prompt(model, CaptionJudge((8, 8, 8)), swaps, num_inference_steps=2)
     assert p2p["num_edits"] == 2 and 0 <= p2p["prompt_to_prompt"] <= 1
+    assert 0 <= p2p["layout_iou"] <= 1 and 0 <= p2p["regenerate_layout_iou"] <= 1
     assert torch.is_tensor(torch.tensor(p2p["regenerate"]))
