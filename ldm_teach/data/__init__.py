@@ -12,6 +12,7 @@ from ldm_teach.data.digits import (
     digits_to_8x8,
     load_digits_8x8,
 )
+from ldm_teach.data.distortions import equal_mse_distortions
 from ldm_teach.data.photos import (
     PHOTO_SPLITS,
     PhotoPatchDataset,
@@ -31,6 +32,7 @@ from ldm_teach.data.shapes import (
 )
 
 __all__ = [
+    "equal_mse_distortions",
     "COLOURS",
     "DIGITS_SPLIT_SEED",
     "DigitsDataset",
