@@ -57,7 +57,8 @@ def unet_step_cost(
     def step(m: nn.Module) -> torch.Tensor:  # a stand-in regression loss on the output
         return (m(x, t) - x).pow(2).mean()
 
-    grads = [p.grad for p in model.parameters()]  # count_flops' backward accumulates
+    # count_flops' backward accumulates into .grad in place: keep copies to put back
+    grads = [None if p.grad is None else p.grad.detach().clone() for p in model.parameters()]
     with torch.enable_grad():
         flops = count_flops(lambda: step(model))
         for p, g in zip(model.parameters(), grads, strict=True):

@@ -15,14 +15,20 @@ from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from ldm_teach.argcheck import check_choice
 
+ONE_TWO_FIVE = (1.0, 2.0, 5.0)
+EVERY_MANTISSA = tuple(float(m) for m in range(1, 10))
 
-def _subs_for(decades: float) -> tuple[float, ...]:
-    """Mantissas to label: all nine on a short axis, 1-2-5 on a medium one, 1 on a long one."""
-    if decades <= 1.0:
-        return (1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0)
-    if decades <= 2.5:
-        return (1.0, 2.0, 5.0)
-    return (1.0,)
+
+def _subs_for(lo: float, hi: float) -> tuple[float, ...]:
+    """Mantissas to label: 1 on an axis over 2.5 decades long, else 1-2-5, or all nine
+    where 1-2-5 would leave fewer than two labels in view."""
+    if math.log10(hi / lo) > 2.5:
+        return (1.0,)
+    k_lo, k_hi = math.floor(math.log10(lo)), math.ceil(math.log10(hi))
+    in_view = [m * 10.0**k for k in range(k_lo, k_hi + 1) for m in ONE_TWO_FIVE]
+    if sum(lo <= v <= hi for v in in_view) >= 2:
+        return ONE_TWO_FIVE
+    return EVERY_MANTISSA
 
 
 def readable_log_ticks(ax: plt.Axes, axis: str = "y") -> plt.Axes:
@@ -30,8 +36,8 @@ def readable_log_ticks(ax: plt.Axes, axis: str = "y") -> plt.Axes:
 
     Call it after plotting (it reads the axis limits). The labelled values are 1, 2, 5 x
     10^k on an axis spanning up to 2.5 decades, every 10^k on a longer one, and 1 ... 9 x
-    10^k on one spanning a decade or less (where 1-2-5 could leave a single label);
-    labels are printed with ``format(v, "g")`` (0.2, 5, 100, 1e+04).
+    10^k on a short one where 1-2-5 would leave fewer than two labels in view; labels are
+    printed with ``format(v, "g")`` (0.2, 5, 100, 10000).
 
     Args:
         ax: a matplotlib Axes whose ``axis`` is log-scaled.
@@ -46,9 +52,9 @@ def readable_log_ticks(ax: plt.Axes, axis: str = "y") -> plt.Axes:
     if scale != "log":
         raise ValueError(f"the {axis} axis must be log-scaled, got scale {scale!r}")
     lo, hi = sorted(ax.get_xlim() if axis == "x" else ax.get_ylim())
-    decades = math.log10(hi / lo) if lo > 0 else 3.0
+    subs = _subs_for(lo, hi) if lo > 0 else (1.0,)
     target = ax.xaxis if axis == "x" else ax.yaxis
-    target.set_major_locator(LogLocator(base=10, subs=_subs_for(decades)))
+    target.set_major_locator(LogLocator(base=10, subs=subs))
     target.set_major_formatter(FuncFormatter(lambda v, _pos: format(v, "g")))
     target.set_minor_locator(LogLocator(base=10, subs=tuple(range(1, 10))))
     target.set_minor_formatter(NullFormatter())
