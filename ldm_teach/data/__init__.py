@@ -32,7 +32,6 @@ from ldm_teach.data.shapes import (
 )
 
 __all__ = [
-    "equal_mse_distortions",
     "COLOURS",
     "DIGITS_SPLIT_SEED",
     "DigitsDataset",
@@ -46,6 +45,7 @@ __all__ = [
     "digits_from_8x8",
     "digits_split",
     "digits_to_8x8",
+    "equal_mse_distortions",
     "load_digits_8x8",
     "load_photo",
     "patchify",
