@@ -12,6 +12,7 @@ from ldm_teach.data.digits import (
     digits_to_8x8,
     load_digits_8x8,
 )
+from ldm_teach.data.distortions import equal_mse_distortions
 from ldm_teach.data.photos import (
     PHOTO_SPLITS,
     PhotoPatchDataset,
@@ -55,6 +56,7 @@ __all__ = [
     "digits_from_8x8",
     "digits_split",
     "digits_to_8x8",
+    "equal_mse_distortions",
     "load_digits_8x8",
     "load_photo",
     "patchify",

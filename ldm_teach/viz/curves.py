@@ -8,6 +8,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from ldm_teach.argcheck import check_bool, check_int
+from ldm_teach.viz.ticks import readable_log_ticks
 
 
 def smooth(values: Sequence[float], window: int = 1) -> np.ndarray:
@@ -53,6 +54,7 @@ def plot_curves(
     ax.set_ylabel(ylabel)
     if check_bool(logy, "logy"):
         ax.set_yscale("log")
+        readable_log_ticks(ax, "y")
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
@@ -103,12 +105,9 @@ def plot_rate_distortion(
             label="JPEG (Pillow)",
         )
     ax.set_xscale("log")
+    readable_log_ticks(ax, "x")
     ax.set_xlabel(f"rate ({rate_key.replace('_', ' ')}, bits per pixel)")
-    ax.set_ylabel(
-        distortion_key.replace("_db", " (dB)").upper()
-        if "psnr" in distortion_key
-        else distortion_key
-    )
+    ax.set_ylabel("PSNR (dB)" if distortion_key == "psnr_db" else distortion_key)
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3, which="both")
