@@ -46,6 +46,10 @@ def main() -> None:
     args = parser.parse_args()
     if not 1 <= args.per_caption <= 20:
         parser.error("--per-caption must be in [1, 20]")
+    if not 1 <= args.steps <= 1000:
+        parser.error("--steps must be in [1, 1000]")
+    if not 1 <= args.attention_captions <= 216 or not 1 <= args.edits <= 192:
+        parser.error("--attention-captions must be in [1, 216] and --edits in [1, 192]")
     have = set(available(args.weights_dir))
     names = [n for n in (MAIN, *COMPARISON) if n in have]
     if MAIN not in names or "shapes-judge" not in have:

@@ -58,6 +58,16 @@ def _cmd_train(args: argparse.Namespace) -> int:
             f"test PSNR {card['metrics_test']['psnr_db']:.2f} dB, "
             f"SSIM {card['metrics_test']['ssim']:.4f}"
         )
+    elif card["kind"] == "caption_judge":
+        result = f"test caption accuracy {card['metrics_test']['caption']:.1%} on real renders"
+    elif card["kind"] == "mini_clip":
+        result = f"retrieval top-1 {card['metrics_test']['retrieval_top1']:.1%}"
+    elif card["kind"] == "text_to_image":
+        m = card["metrics"]
+        result = (
+            f"caption accuracy {m['seen']['caption']:.1%} seen, "
+            f"{m['held_out']['caption']:.1%} held out"
+        )
     else:
         result = f"classifier accuracy {card['metrics']['classifier_accuracy']:.1%} on 100 samples"
     print(f"{args.name}: {result}, wall time {card['wall_time_s']:.0f} s")

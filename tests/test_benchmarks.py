@@ -56,3 +56,34 @@ def test_ddim_steps_benchmark_refuses_bad_arguments(args, message):
     out = _run("ddim_steps_vs_quality.py", *args)
     assert out.returncode == 2
     assert message in out.stderr
+
+
+def test_text_to_image_benchmark_prints_every_table():
+    out = _run(
+        "text_to_image.py",
+        "--per-caption",
+        "1",
+        "--steps",
+        "2",
+        "--attention-captions",
+        "3",
+        "--edits",
+        "2",
+    )
+    assert out.returncode == 0, out.stderr
+    for title in ("caption accuracy", "cross-attention maps of 3 captions", "2 colour swaps"):
+        assert title in out.stdout
+    assert out.stdout.count("shapes-t2i") >= 4  # the main model and the three arms
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--per-caption", "0"], "--per-caption"),
+        (["--steps", "0"], "--steps"),
+        (["--edits", "0"], "--edits"),
+    ],
+)
+def test_text_to_image_benchmark_refuses_bad_arguments(args, message):
+    out = _run("text_to_image.py", *args)
+    assert out.returncode == 2 and message in out.stderr

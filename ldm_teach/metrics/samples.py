@@ -90,6 +90,15 @@ def frechet_distance(real: Tensor, fake: Tensor, net: nn.Module) -> float:
     fid = FrechetInceptionDistance(feature=_PooledFeatures(_check_net(net)))
     fid.update(real, real=True)
     fid.update(fake, real=False)
+    # non-finite features must not reach the matrix square root: LAPACK on a NaN matrix
+    # can crash the process (seen with torchmetrics 1.9) instead of returning NaN
+    states = (fid.real_features_sum, fid.real_features_cov_sum)
+    states += (fid.fake_features_sum, fid.fake_features_cov_sum)
+    if not all(bool(torch.isfinite(s).all()) for s in states):
+        raise FloatingPointError(
+            "the Frechet distance is nan: the feature net produced "
+            "non-finite features (are its weights finite?)"
+        )
     value = float(fid.compute())
     if not math.isfinite(value):  # e.g. a feature net with NaN weights; never a perfect 0
         raise FloatingPointError(

@@ -81,6 +81,7 @@ def _check_kl_autoencoder(autoencoder) -> None:
         )
 
 
+@torch.no_grad()
 def compute_scale_factor(autoencoder: AutoencoderKL, images: Iterable[Tensor] | Tensor) -> float:
     """1 / std of the posterior-mode latents of ``images`` (LDM Appendix G).
 
