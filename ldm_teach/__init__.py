@@ -19,7 +19,7 @@ Layers (a module imports only its own subpackage and lower layers; CONTRIBUTING.
     4  training, pipelines
     5  metrics, viz
     6  pretrained
-    7  grading, cli_generate
+    7  grading
     8  cli
 """
 

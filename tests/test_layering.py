@@ -29,7 +29,6 @@ LAYERS = {
     "pretrained": 6,
     "grading": 7,
     "cli": 8,
-    "cli_generate": 7,  # the generate command; joins cli/ when cli.py is split
     "__main__": 8,
 }
 

@@ -35,6 +35,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ldm_teach.autoencoders.distributions import DiagonalGaussian
+from ldm_teach.autoencoders.input_checks import (  # noqa: F401  (kl_vae's API too)
+    MAX_ABS_IMAGE,
+    check_dtype,
+    check_image,
+    check_latent,
+)
 from ldm_teach.config import ConfigDict
 from ldm_teach.nn import Downsample, ResnetBlock, SelfAttention2d, Upsample, group_norm
 from ldm_teach.nn.norm import check_widths
@@ -87,67 +93,6 @@ def _check_backbone(cfg: BackboneConfig, latent_channels: int) -> None:
     if not 0.0 <= cfg.dropout < 1.0:
         raise ValueError(f"dropout must be in [0, 1), got {cfg.dropout}")
     check_widths(cfg.base_channels, cfg.channel_mult, cfg.norm_groups)
-
-
-def check_dtype(name: str, t: Tensor, dtype: torch.dtype | None) -> None:
-    """Raise a ValueError unless ``t`` is floating point and, when ``dtype`` is given and no
-    ``torch.autocast`` region is active on t's device (autocast casts inputs itself), has
-    that dtype (the dtype of the module's parameters)."""
-    if not t.is_floating_point():
-        raise ValueError(f"{name} must be a floating-point tensor, got {t.dtype}")
-    if dtype is not None and t.dtype != dtype and not torch.is_autocast_enabled(t.device.type):
-        raise ValueError(
-            f"{name} is {t.dtype} but the model's parameters are {dtype}: convert one of "
-            f"them, e.g. {name}.to({dtype}), or run under torch.autocast"
-        )
-
-
-#: Images are in [-1, 1]; values beyond this magnitude can only be images in another range
-#: (most often [0, 255]), refused by :func:`check_image`. The bound is loose on purpose:
-#: noisy or augmented images, and the Gaussian test inputs, stay well inside it.
-MAX_ABS_IMAGE = 10.0
-
-
-def check_image(
-    x: Tensor, in_channels: int, downsample_factor: int, dtype: torch.dtype | None = None
-) -> None:
-    """Raise a ValueError unless x is a finite, non-empty float (B, in_channels, H, W)
-    tensor with H, W divisible by f, of the given ``dtype`` if one is given (see
-    :func:`check_dtype`), and no value beyond :data:`MAX_ABS_IMAGE` in magnitude (images in
-    [0, 255] instead of [-1, 1])."""
-    f = downsample_factor
-    if not isinstance(x, Tensor):
-        raise ValueError(f"x must be a torch.Tensor, got {type(x).__name__}")
-    if x.ndim != 4 or x.shape[1] != in_channels:
-        raise ValueError(f"x must have shape (B, {in_channels}, H, W), got {tuple(x.shape)}")
-    if x.numel() == 0:
-        raise ValueError(f"x must be non-empty (B, H, W >= 1), got shape {tuple(x.shape)}")
-    if x.shape[2] % f or x.shape[3] % f:
-        raise ValueError(
-            f"x's height and width must be divisible by the downsampling factor f={f}, "
-            f"got {tuple(x.shape[2:])}"
-        )
-    check_dtype("x", x, dtype)
-    if not bool(torch.isfinite(x).all()):
-        raise ValueError("x must be finite, got NaN or inf values")
-    peak = float(x.detach().abs().max())
-    if peak > MAX_ABS_IMAGE:
-        raise ValueError(
-            f"x must be images in [-1, 1], got values up to {peak:g} in magnitude; images in "
-            "[0, 255] become x / 127.5 - 1, images in [0, 1] become 2 * x - 1"
-        )
-
-
-def check_latent(z: Tensor, channels: int, dtype: torch.dtype | None = None, name: str = "z"):
-    """Raise a ValueError unless z is a non-empty float (B, channels, h, w) tensor, of the
-    given ``dtype`` if one is given (see :func:`check_dtype`)."""
-    if not isinstance(z, Tensor):
-        raise ValueError(f"{name} must be a torch.Tensor, got {type(z).__name__}")
-    if z.ndim != 4 or z.shape[1] != channels:
-        raise ValueError(f"{name} must have shape (B, {channels}, h, w), got {tuple(z.shape)}")
-    if z.numel() == 0:
-        raise ValueError(f"{name} must be non-empty (B, h, w >= 1), got shape {tuple(z.shape)}")
-    check_dtype(name, z, dtype)
 
 
 def _call_float32(module: nn.Module, x: Tensor) -> Tensor:

@@ -15,18 +15,9 @@ so neither the GAN term nor the reconstruction drowns the other. The discriminat
 trained in alternation on L_D, and both adversarial terms are off until ``disc_start``
 (``disc_factor`` = 0 before, 1 after), so that D first meets reasonable reconstructions.
 
-Adversarial losses, on logits (no sigmoid), each a mean over every patch of a PatchGAN map:
-
-    hinge           L_D = 1/2 [ mean relu(1 - D(x)) + mean relu(1 + D(x_hat)) ]
-                    L_G = - mean D(x_hat)                      (Lim & Ye 2017, arXiv:1705.02894)
-    non-saturating  L_D = 1/2 [ mean softplus(-D(x)) + mean softplus(D(x_hat)) ]
-                    L_G = mean softplus(-D(x_hat))             (Goodfellow et al. 2014, Sec. 3)
-
-softplus(-l) = -log sigmoid(l), so the non-saturating L_D is binary cross-entropy with
-real = 1 and fake = 0. Both L_D carry the factor 1/2 of taming-transformers
-(``hinge_d_loss``, ``vanilla_d_loss``): L_D is the *average* of its real and fake terms.
-Optional R1 penalty on D (Mescheder et al. 2018, arXiv:1801.04406, Eq. 9):
-E_x ||grad_x D(x)||^2 on real images.
+The adversarial losses (hinge or non-saturating), lambda and ``disc_factor`` are in
+:mod:`ldm_teach.autoencoders.adversarial_losses`, the R1 and WGAN-GP penalties on D in
+:mod:`ldm_teach.autoencoders.gradient_penalties`; both are re-exported here.
 
 Reduction convention: reconstruction and perceptual terms are means over pixels and batch
 (as in taming's VQGAN loss and :func:`ldm_teach.autoencoders.kl_vae.autoencoder_kl_loss`);
@@ -42,23 +33,25 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
-from ldm_teach.argcheck import check_int, check_real, is_int, is_real
+from ldm_teach.argcheck import is_int, is_real
+from ldm_teach.autoencoders.adversarial_losses import (
+    DISC_LOSSES,
+    adaptive_weight,
+    discriminator_factor,
+    hinge_d_loss,
+    hinge_g_loss,
+    non_saturating_d_loss,
+    non_saturating_g_loss,
+)
+from ldm_teach.autoencoders.gradient_penalties import (  # noqa: F401  (losses' API too)
+    r1_gradient_penalty,
+    wgan_gradient_penalty,
+)
+from ldm_teach.autoencoders.input_checks import check_float
 
-DISC_LOSSES = ("hinge", "non_saturating")
 REC_KINDS = ("l1", "l2")
-
-
-def _check_float(name: str, t: Tensor) -> None:
-    """Raise a ValueError unless ``t`` is a non-empty floating-point tensor (a mean over no
-    elements is NaN, and an integer mean is a raw PyTorch error)."""
-    if not isinstance(t, Tensor) or not t.is_floating_point():
-        kind = t.dtype if isinstance(t, Tensor) else type(t).__name__
-        raise ValueError(f"{name} must be a floating-point tensor, got {kind}")
-    if t.numel() == 0:
-        raise ValueError(f"{name} must be non-empty, got shape {tuple(t.shape)}")
 
 
 # ---- reconstruction ----------------------------------------------------------------------
@@ -78,8 +71,8 @@ def reconstruction_loss(x: Tensor, x_hat: Tensor, kind: str = "l1") -> Tensor:
         ValueError: if x or x_hat is not a non-empty float tensor (integer images, e.g.
             uint8 in [0, 255], are refused), shapes differ, or ``kind`` is unknown.
     """
-    _check_float("x", x)
-    _check_float("x_hat", x_hat)
+    check_float("x", x)
+    check_float("x_hat", x_hat)
     if x.shape != x_hat.shape:
         raise ValueError(
             f"x and x_hat must have the same shape, got {tuple(x.shape)} and {tuple(x_hat.shape)}"
@@ -89,208 +82,6 @@ def reconstruction_loss(x: Tensor, x_hat: Tensor, kind: str = "l1") -> Tensor:
     if kind == "l2":
         return (x - x_hat).pow(2).mean()
     raise ValueError(f"kind must be one of {REC_KINDS}, got {kind!r}")
-
-
-# ---- adversarial -------------------------------------------------------------------------
-
-
-def hinge_d_loss(logits_real: Tensor, logits_fake: Tensor) -> Tensor:
-    """Hinge discriminator loss 1/2 [mean relu(1 - D(x)) + mean relu(1 + D(x_hat))].
-
-    Args:
-        logits_real: D's logits on real images, any shape, e.g. (B, 1, h', w').
-        logits_fake: D's logits on reconstructions (detached from G), any shape.
-    Returns:
-        scalar; 0 once every real logit is >= 1 and every fake logit <= -1.
-    Raises:
-        ValueError: if either logits tensor is empty or not floating point.
-    Source: Lim & Ye 2017; factor 1/2 as in taming-transformers ``hinge_d_loss``.
-    """
-    _check_float("logits_real", logits_real)
-    _check_float("logits_fake", logits_fake)
-    loss_real = F.relu(1.0 - logits_real).mean()
-    loss_fake = F.relu(1.0 + logits_fake).mean()
-    return 0.5 * (loss_real + loss_fake)
-
-
-def hinge_g_loss(logits_fake: Tensor) -> Tensor:
-    """Hinge generator loss -mean D(x_hat): G pushes its patch logits up. Scalar.
-
-    Raises:
-        ValueError: if ``logits_fake`` is empty or not floating point.
-    """
-    _check_float("logits_fake", logits_fake)
-    return -logits_fake.mean()
-
-
-def non_saturating_d_loss(logits_real: Tensor, logits_fake: Tensor) -> Tensor:
-    """Non-saturating (binary cross-entropy) discriminator loss
-    1/2 [mean softplus(-D(x)) + mean softplus(D(x_hat))] = 1/2 [BCE(real, 1) + BCE(fake, 0)].
-
-    Args, returns and raises as :func:`hinge_d_loss`; the value is log 2 when every logit
-    is 0.
-    Source: Goodfellow et al. 2014; factor 1/2 as in taming-transformers ``vanilla_d_loss``.
-    """
-    _check_float("logits_real", logits_real)
-    _check_float("logits_fake", logits_fake)
-    loss_real = F.softplus(-logits_real).mean()
-    loss_fake = F.softplus(logits_fake).mean()
-    return 0.5 * (loss_real + loss_fake)
-
-
-def non_saturating_g_loss(logits_fake: Tensor) -> Tensor:
-    """Non-saturating generator loss mean softplus(-D(x_hat)) = mean -log sigmoid(D(x_hat)).
-
-    Its gradient stays large while D confidently rejects x_hat, unlike log(1 - sigmoid).
-    (taming-transformers uses -mean D(x_hat) for G with either D loss; here each D loss
-    is paired with its own G loss.) Scalar.
-
-    Raises:
-        ValueError: if ``logits_fake`` is empty or not floating point.
-    """
-    _check_float("logits_fake", logits_fake)
-    return F.softplus(-logits_fake).mean()
-
-
-def adaptive_weight(
-    rec_loss: Tensor,
-    g_loss: Tensor,
-    last_layer_weight: Tensor,
-    max_weight: float = 1e4,
-    eps: float = 1e-4,
-) -> Tensor:
-    """VQGAN's adaptive weight lambda (Esser et al. 2021, Eq. 7):
-
-        lambda = ||grad_{w_L} rec_loss|| / (||grad_{w_L} g_loss|| + eps),
-        clamped to [0, max_weight]
-
-    Args:
-        rec_loss: scalar reconstruction (+ perceptual) loss, in the graph of w_L.
-        g_loss: scalar generator adversarial loss, in the graph of w_L.
-        last_layer_weight: w_L, the weight of the decoder's last layer (a leaf that
-            requires grad), e.g. ``model.decoder.conv_out.weight``.
-        max_weight: upper clamp (1e4 in taming).
-        eps: added to the denominator (1e-4 in taming) so a vanishing GAN gradient
-            cannot divide by zero.
-    Returns:
-        lambda, a detached scalar tensor: no gradient flows through the weighting itself.
-        The gradients are taken with ``retain_graph=True``, so both losses can still be
-        backpropagated afterwards.
-    Raises:
-        ValueError: if ``max_weight`` or ``eps`` is not positive, a loss is not a scalar
-            float tensor that requires grad, or ``last_layer_weight`` does not require grad.
-    """
-    check_real(max_weight, "max_weight", 0.0, lo_open=True, expected="positive")
-    check_real(eps, "eps", 0.0, lo_open=True, expected="positive")
-    for name, t in (("rec_loss", rec_loss), ("g_loss", g_loss)):
-        _check_float(name, t)
-        if t.numel() != 1:
-            raise ValueError(f"{name} must be a scalar, got shape {tuple(t.shape)}")
-        if not t.requires_grad:
-            raise ValueError(
-                f"{name} must require grad (be computed from last_layer_weight, "
-                f"outside torch.no_grad)"
-            )
-    if not isinstance(last_layer_weight, Tensor) or not last_layer_weight.requires_grad:
-        raise ValueError(
-            "last_layer_weight must be a tensor that requires grad, e.g. "
-            "model.decoder.conv_out.weight"
-        )
-    (rec_grad,) = torch.autograd.grad(rec_loss, last_layer_weight, retain_graph=True)
-    (g_grad,) = torch.autograd.grad(g_loss, last_layer_weight, retain_graph=True)
-    weight = rec_grad.norm() / (g_grad.norm() + eps)
-    return weight.clamp(0.0, max_weight).detach()
-
-
-def discriminator_factor(step: int, disc_start: int) -> float:
-    """Delayed start of the adversarial terms: 0.0 while step < disc_start, else 1.0
-    (taming's ``adopt_weight``; the LDM KL-f configs start D at step 50001).
-
-    Raises:
-        ValueError: unless ``step`` and ``disc_start`` are ints >= 0 (NaN used to give 1.0).
-    """
-    check_int(step, "step", lo=0)
-    check_int(disc_start, "disc_start", lo=0)
-    return 0.0 if step < disc_start else 1.0
-
-
-def r1_gradient_penalty(discriminator: nn.Module, real: Tensor) -> Tensor:
-    """R1 penalty E_x ||grad_x D(x)||^2 on real images (Mescheder et al. 2018, Eq. 9,
-    without their factor gamma / 2, which the caller chooses).
-
-    For a PatchGAN, D(x) is summed over its patch logits before differentiating, so each
-    image contributes the squared norm of the gradient of its summed logit map.
-
-    Args:
-        discriminator: maps (B, C, H, W) to logits (B, ...). With batch norm in training
-            mode the images of a batch are coupled, so prefer ``norm="none"`` /
-            spectral norm, or eval mode, when using this penalty.
-        real: real images (B, C, H, W); detached internally.
-    Returns:
-        scalar, mean over the batch of the per-image squared gradient norm; built with
-        ``create_graph=True``, so it can be backpropagated into D's parameters.
-    Raises:
-        ValueError: if ``real`` is not a non-empty float batch (B >= 1).
-    """
-    _check_float("real", real)
-    if real.ndim < 2:
-        raise ValueError(f"real must be a batch (B, C, H, W), got shape {tuple(real.shape)}")
-    real = real.detach().requires_grad_(True)
-    logits = discriminator(real)  # (B, 1, h', w') or (B, 1)
-    (grad,) = torch.autograd.grad(logits.sum(), real, create_graph=True)  # (B, C, H, W)
-    return grad.pow(2).flatten(1).sum(dim=1).mean()
-
-
-def wgan_gradient_penalty(
-    discriminator: nn.Module,
-    real: Tensor,
-    fake: Tensor,
-    generator: torch.Generator | None = None,
-) -> Tensor:
-    """WGAN-GP penalty E_{x~} (||grad_{x~} D(x~)||_2 - 1)^2 at random interpolates
-    x~ = eps * real + (1 - eps) * fake, eps ~ U[0, 1] per image (Gulrajani et al. 2017,
-    arXiv:1704.00028, Eq. 3 and Algorithm 1; the chapter's 10.2.3 ``gradient_penalty``).
-
-    As for :func:`r1_gradient_penalty`, a PatchGAN's logit map is summed per image before
-    differentiating.
-
-    Args:
-        discriminator: maps (B, C, H, W) to logits (B, ...).
-        real, fake: images of the same shape (B, C, H, W); both detached internally.
-        generator: seeds eps (on real's device).
-    Returns:
-        scalar, mean over the batch; built with ``create_graph=True``.
-    Raises:
-        ValueError: if real and fake differ in shape or dtype, are not floating point, or
-            are not non-empty (B, C, H, W) batches.
-        RuntimeError: if called with gradients disabled.
-    """
-    _check_float("real", real)
-    _check_float("fake", fake)
-    if real.dtype != fake.dtype:
-        raise ValueError(
-            f"real and fake must have the same dtype, got {real.dtype} and {fake.dtype}"
-        )
-    if real.shape != fake.shape:
-        raise ValueError(
-            f"real and fake must have the same shape, got {tuple(real.shape)} "
-            f"and {tuple(fake.shape)}"
-        )
-    if real.ndim != 4 or real.shape[0] == 0:
-        raise ValueError(
-            f"real and fake must be non-empty (B, C, H, W) batches, got {tuple(real.shape)}"
-        )
-    if not torch.is_grad_enabled():
-        raise RuntimeError(
-            "wgan_gradient_penalty needs gradients: call it outside "
-            "torch.no_grad() (it differentiates D with respect to its input)"
-        )
-    eps = torch.rand(
-        real.shape[0], 1, 1, 1, generator=generator, device=real.device, dtype=real.dtype
-    )
-    mixed = (eps * real.detach() + (1 - eps) * fake.detach()).requires_grad_(True)
-    (grad,) = torch.autograd.grad(discriminator(mixed).sum(), mixed, create_graph=True)
-    return (grad.flatten(1).norm(dim=1) - 1).pow(2).mean()
 
 
 # ---- the composed loss -------------------------------------------------------------------
@@ -385,7 +176,7 @@ class AutoencoderLoss:
         cfg = self.config
         # 1. reconstruction and perceptual terms: L_rec' of Eq. 7
         rec = reconstruction_loss(x, x_hat, cfg.rec_kind)  # checks x and x_hat
-        _check_float("posterior_kl", posterior_kl)
+        check_float("posterior_kl", posterior_kl)
         if posterior_kl.shape != (x.shape[0],):
             raise ValueError(
                 f"posterior_kl must be the KL per image, shape (B,) = ({x.shape[0]},) for x "

@@ -27,14 +27,8 @@ from dataclasses import dataclass, fields
 import torch
 from torch import Tensor, nn
 
-from ldm_teach.autoencoders.kl_vae import (
-    AutoencoderKLConfig,
-    BackboneConfig,
-    Decoder,
-    Encoder,
-    check_image,
-    check_latent,
-)
+from ldm_teach.autoencoders.input_checks import check_image, check_latent
+from ldm_teach.autoencoders.kl_vae import AutoencoderKLConfig, BackboneConfig, Decoder, Encoder
 from ldm_teach.autoencoders.quantizer import (
     QuantizerOutput,
     VectorQuantizer,

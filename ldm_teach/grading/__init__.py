@@ -2,7 +2,7 @@
 
 ``solutions/NAME.ipynb`` is the single source: answer cells hold the solution between
 ``# BEGIN SOLUTION`` / ``# END SOLUTION``, check cells print deterministic lines whose
-expected output is stored in the notebook (see ``generate.py`` for the metadata).
+expected output is stored in the notebook (see ``markup.py`` for the metadata).
 
     ldm-teach build-exercises [--solutions solutions/] [--exercises exercises/] [--check]
                               [--force]
@@ -38,15 +38,16 @@ expected output is stored in the notebook (see ``generate.py`` for the metadata)
 ``ldm_teach.cli`` adds these with ``add_grading_parsers(sub)``; ``grade_main(argv)``,
 ``check_main(argv)`` and ``build_exercises_main(argv)`` run one as a function.
 
-Modules: ``checks`` (helpers for check cells and probes, the PASS/FAIL lines),
-``generate`` (exercises from solutions), ``wrap`` (check cells wrapped for the self-check
-and for independent parts), ``merge`` (answers into the instructor's copy, flags),
-``locate`` (which solution a submission answers), ``nbrun`` (one nbval run), ``sandbox``
-(the kernel's bubblewrap sandbox), ``probes`` (hidden checks on secret inputs), ``grade``
-(grading one submission), ``report`` (report files and the table), ``batch`` (a class
-folder, the class CSV), ``selfcheck`` (``ldm-teach check``), ``handout`` (workspace,
-classroom template), ``commands`` (the subcommands), ``runner`` (the pipeline's public
-names in one place), ``pytest_plugin`` (per-cell scores inside the nbval run).
+Modules: ``checks`` (helpers for check cells and probes), ``verdict`` (the PASS/FAIL
+lines), ``markup`` (the cells' grade metadata and solution markers), ``generate`` (exercises
+from solutions), ``wrap`` (check cells wrapped for the self-check and for independent
+parts), ``merge`` (answers into the instructor's copy, flags), ``locate`` (which solution
+a submission answers), ``nbrun`` (one nbval run), ``sandbox`` (the kernel's bubblewrap
+sandbox), ``probes`` (hidden checks on secret inputs), ``grade`` (grading one
+submission), ``report`` (report files and the table), ``batch`` (a class folder, the
+class CSV), ``selfcheck`` (``ldm-teach check``), ``handout`` (workspace, classroom
+template), ``commands`` (the subcommands), ``runner`` (the pipeline's public names in one
+place), ``pytest_plugin`` (per-cell scores inside the nbval run).
 """
 
 from __future__ import annotations

@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 
 from nbformat import NotebookNode
 
-from ldm_teach.grading.generate import cell_source, grade_meta
+from ldm_teach.grading.cells import cell_source
+from ldm_teach.grading.markup import grade_meta
 
 # (name shown in the report, pattern). Substring patterns from the course's grading notes,
 # plus a few more ways to reach the kernel's state. ``eval(`` skips method calls such as

@@ -32,8 +32,9 @@ import secrets
 
 from nbformat import NotebookNode
 
+from ldm_teach.grading.cells import cell_source
 from ldm_teach.grading.checks import PROBE_MARK
-from ldm_teach.grading.generate import cell_source, grade_meta
+from ldm_teach.grading.markup import grade_meta
 
 SECRET_ENV = "LDM_TEACH_GRADE_SECRET"
 SEED_LINE = re.compile(r"^SECRET_SEED = \d+", re.MULTILINE)

@@ -1,6 +1,7 @@
 """Small checkpoints shipped with the package (fp16 safetensors + sealed JSON card each).
 
-recipes.py     the recipe tables: what each checkpoint is trained from (names come from here)
+recipes.py     the recipe tables: what each checkpoint is trained from (names come from here),
+               gathered from autoencoder_recipes.py (stage 1) and ldm_recipes.py (LDMs)
 cards.py       checkpoint files and cards: paths, sealing, reading, atomic writing
 sealing.py     ``ldm-teach seal-cards``: verify and seal cards of earlier versions
 registry.py    REGISTRY and the loaders that build models from cards

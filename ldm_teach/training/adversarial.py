@@ -25,8 +25,9 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from ldm_teach.argcheck import check_bool, check_real, is_int
+from ldm_teach.autoencoders.gradient_penalties import r1_gradient_penalty
 from ldm_teach.autoencoders.kl_vae import AutoencoderKL
-from ldm_teach.autoencoders.losses import AutoencoderLoss, r1_gradient_penalty
+from ldm_teach.autoencoders.losses import AutoencoderLoss
 
 
 @dataclass
