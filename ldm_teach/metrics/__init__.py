@@ -14,6 +14,7 @@ latents.py         latent statistics
 rate.py            bits per pixel of latents and JPEG, rate-distortion points
 compute.py         FLOPs, step time, attention memory
 efficiency.py      pixel vs latent cost, measured side by side (Sec. 10.3.5)
+diagnosis.py       diagnose_with_samples: diagnose's statistics and the samples' quality
 """
 
 from ldm_teach.metrics.classifier import DigitsClassifier
@@ -23,6 +24,7 @@ from ldm_teach.metrics.compute import (
     count_flops,
     time_training_step,
 )
+from ldm_teach.metrics.diagnosis import diagnose_with_samples
 from ldm_teach.metrics.efficiency import CHAPTER_SPEEDUPS, measure_efficiency, relative_to
 from ldm_teach.metrics.image import psnr, ssim
 from ldm_teach.metrics.latents import latent_stats
@@ -37,6 +39,7 @@ from ldm_teach.metrics.samples import frechet_distance, measure_ldm_samples, wit
 
 __all__ = [
     "CHAPTER_SPEEDUPS",
+    "diagnose_with_samples",
     "evaluate_autoencoder",
     "frechet_distance",
     "measure_efficiency",
