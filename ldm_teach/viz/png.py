@@ -62,8 +62,9 @@ def compact_inline_figures(colors: int = 256) -> bool:
 
     Registers :func:`png_bytes` (``tight=True``) as the ``image/png`` formatter of
     ``matplotlib.figure.Figure`` in the running shell, replacing the inline backend's, so
-    ``plt.show()`` stores a PNG two to three times lighter at the same resolution.
-    Call it after ``import matplotlib.pyplot``.
+    ``plt.show()`` stores a PNG two to three times lighter at the same resolution. It
+    loads pyplot's backend first (``plt.switch_backend``, which closes open figures), so
+    call it before drawing.
 
     Args:
         colors: palette size, an int in [2, 256].
@@ -80,6 +81,11 @@ def compact_inline_figures(colors: int = 256) -> bool:
     shell = get_ipython()
     if shell is None:
         return False
+    import matplotlib.pyplot as plt
+
+    # pyplot loads its backend lazily, and the inline backend registers its own PNG
+    # formatter when it loads, replacing any registered before: load it now, first
+    plt.switch_backend(plt.get_backend())
     formatter = shell.display_formatter.formatters["image/png"]
     formatter.for_type(Figure, lambda fig: png_bytes(fig, colors=colors, tight=True))
     return True
