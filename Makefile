@@ -13,8 +13,10 @@ BIN := $(VENV)/bin
 #   make lab TORCH_SPEC="torch torchvision --index-url https://download.pytorch.org/whl/cpu"
 TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
 NOTEBOOKS := notebooks/00_course_home.ipynb notebooks/10_1_pixel_to_latent.ipynb \
-	notebooks/10_2_autoencoders.ipynb notebooks/10_3_latent_diffusion.ipynb
-# every shipped checkpoint, in dependency order (feature net, autoencoders, then LDMs)
+	notebooks/10_2_autoencoders.ipynb notebooks/10_3_latent_diffusion.ipynb \
+	notebooks/10_4_stable_diffusion.ipynb
+# every shipped checkpoint, in dependency order (feature net, autoencoders, then LDMs;
+# 10.4: shapes autoencoder, caption judge, mini-CLIP, then the text-to-image models)
 WEIGHTS := digits-features digits-kl-f4 photos-kl-f4 digits-vq-f4 digits-kl-f8 \
 	digits-kl-f8-perceptual digits-kl-f16 \
 	photos-rd-f2-c4 photos-rd-f2-c8 photos-rd-f4-c4 photos-rd-f4-c8 \
@@ -22,7 +24,9 @@ WEIGHTS := digits-features digits-kl-f4 photos-kl-f4 digits-vq-f4 digits-kl-f8 \
 	digits-klw-0 digits-klw-1e-06 digits-klw-1e-05 digits-klw-0.0001 digits-klw-0.001 \
 	digits-ldm digits-cmp-f4 digits-cmp-f8 digits-cmp-f16 digits-cmp-pixel digits-cmp-pool \
 	digits-xattn-fine digits-xattn-coarse digits-sched-linear digits-sched-cosine \
-	digits-sched-raw digits-sched-heuristic digits-sched-shift digits-sched-resolution
+	digits-sched-raw digits-sched-heuristic digits-sched-shift digits-sched-resolution \
+	shapes-kl-f4 shapes-judge shapes-clip shapes-t2i shapes-t2i-frozen shapes-t2i-joint \
+	shapes-t2i-embeddings
 TMP_HOME := $(CURDIR)/.tmp-home
 # Keep Jupyter, IPython and matplotlib state out of the user's home during tests.
 TEST_ENV := IPYTHONDIR=$(TMP_HOME)/ipython MPLCONFIGDIR=$(TMP_HOME)/mpl \

@@ -13,8 +13,8 @@ import argparse
 
 import torch
 
-from ldm_teach.metrics import count_flops, time_training_step
-from ldm_teach.models import UNet, UNetConfig
+from ldm_teach.metrics import unet_step_cost
+from ldm_teach.models import small_unet
 
 
 def main() -> None:
@@ -32,27 +32,9 @@ def main() -> None:
     )
     base = None
     for name, c, side in cases:
-        torch.manual_seed(0)
-        model = UNet(
-            UNetConfig(
-                in_channels=c,
-                out_channels=c,
-                base_channels=32,
-                channel_mult=(1, 2, 2),
-                num_res_blocks=1,
-                attention_levels=(2,),
-                num_heads=4,
-                norm_groups=16,
-            )
-        )
-        x = torch.randn(args.batch, c, side, side)
-        t = torch.randint(0, 1000, (args.batch,))
-
-        def step(m, x=x, t=t):
-            return (m(x, t) - x).pow(2).mean()
-
-        flops = count_flops(lambda model=model: step(model))
-        seconds = time_training_step(model, step, repeats=args.repeats)
+        # the same UNet shape for every input (ldm_teach.models.small_unet, as in 10.1.1)
+        cost = unet_step_cost(small_unet(c), c, side, batch=args.batch, repeats=args.repeats)
+        flops, seconds = cost["flops"], cost["step_s"]
         base = base or (flops, seconds)
         print(
             f"{name:<14}{f'{c}x{side}x{side}':>12}{flops / 1e9:>10.2f}{seconds * 1e3:>10.1f}"

@@ -14,9 +14,9 @@ Layers (a module imports only its own subpackage and lower layers; CONTRIBUTING.
 
     0  argcheck, config, device, claims
     1  data, nn
-    2  autoencoders, diffusion
+    2  autoencoders, diffusion, text
     3  models
-    4  training
+    4  training, pipelines
     5  metrics, viz
     6  pretrained
     7  grading

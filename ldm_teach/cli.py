@@ -2,6 +2,7 @@
 
 ldm-teach train NAME [--steps N] [--out-dir DIR] [--overwrite]   reproduce a shipped checkpoint
 ldm-teach demo [--out PATH] [--num-samples N] [--guidance-scale W] [--steps S]
+ldm-teach generate PROMPT [--negative-prompt P] [--guidance-scale W] [--steps S] [--seed N]
 ldm-teach run-notebooks NOTEBOOK...                               execute in place (outputs kept)
 ldm-teach info                                                   list shipped checkpoints
 ldm-teach seal-cards [NAME...] [--weights-dir DIR] [--accept-edits]  verify and seal cards
@@ -357,6 +358,10 @@ def build_parser() -> argparse.ArgumentParser:
     from ldm_teach.grading import add_grading_parsers
 
     add_grading_parsers(sub)
+
+    from ldm_teach.cli_generate import add_generate_parser
+
+    add_generate_parser(sub, _positive_int, _seed, _guidance)
 
     p = sub.add_parser("info", help="list the shipped checkpoints")
     p.set_defaults(func=_cmd_info)

@@ -421,3 +421,18 @@ def test_run_notebooks_says_in_one_line_when_the_kernel_dies(tmp_path, capsys):
     assert main(["run-notebooks", str(path)]) == 1
     assert "the kernel died" in capsys.readouterr().err
     assert path.read_bytes() == before
+
+
+def test_generate_writes_a_png_and_reports_what_the_judge_reads(tmp_path, capsys):
+    from ldm_teach.cli import main
+
+    out = tmp_path / "img.png"
+    args = ["generate", "a large blue triangle at the bottom right", "--negative-prompt", "red"]
+    assert main([*args, "--out", str(out), "--steps", "10"]) == 0
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    printed = capsys.readouterr().out
+    assert "the judge reads the first image as: shape" in printed
+    assert main([*args, "--out", str(out)]) == 2  # exists: not overwritten silently
+    assert main(["generate", "a purple circle", "--out", str(tmp_path / "b.png")]) == 2
+    assert "unknown word 'purple'" in capsys.readouterr().err
+    assert not (tmp_path / "b.png").exists()

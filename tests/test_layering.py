@@ -20,13 +20,16 @@ LAYERS = {
     "nn": 1,
     "autoencoders": 2,
     "diffusion": 2,
+    "text": 2,
     "models": 3,
     "training": 4,
+    "pipelines": 4,
     "metrics": 5,
     "viz": 5,
     "pretrained": 6,
     "grading": 7,
     "cli": 8,
+    "cli_generate": 7,  # the generate command; joins cli/ when cli.py is split
     "__main__": 8,
 }
 

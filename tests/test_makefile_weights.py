@@ -7,10 +7,11 @@ from pathlib import Path
 
 from ldm_teach.pretrained.recipes import (
     AE_RECIPES,
-    FEATURE_RECIPES,
     FIXED_STAGE_ONE,
     LDM_RECIPES,
+    all_recipes,
 )
+from ldm_teach.pretrained.text_recipes import T2I_RECIPES
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -23,7 +24,7 @@ def _weights() -> list[str]:
 
 def test_make_weights_lists_every_recipe_once():
     names = _weights()
-    assert sorted(names) == sorted([*FEATURE_RECIPES, *AE_RECIPES, *LDM_RECIPES])
+    assert sorted(names) == sorted(all_recipes())
 
 
 def test_make_weights_order_respects_dependencies():
@@ -35,3 +36,8 @@ def test_make_weights_order_respects_dependencies():
     for name, recipe in LDM_RECIPES.items():
         if recipe.autoencoder not in FIXED_STAGE_ONE:
             assert pos[recipe.autoencoder] < pos[name], name
+    for name, recipe in T2I_RECIPES.items():
+        for parent in (recipe.autoencoder, "shapes-judge"):
+            assert pos[parent] < pos[name], name
+        if recipe.text_encoder == "frozen-clip":
+            assert pos[recipe.clip] < pos[name], name

@@ -12,6 +12,7 @@ from ldm_teach.data.digits import (
     digits_to_8x8,
     load_digits_8x8,
 )
+from ldm_teach.data.distortions import equal_mse_distortions
 from ldm_teach.data.photos import (
     PHOTO_SPLITS,
     PhotoPatchDataset,
@@ -21,16 +22,23 @@ from ldm_teach.data.photos import (
     photo_patches,
 )
 from ldm_teach.data.shapes import (
+    ATTRIBUTES,
     COLOURS,
     POSITIONS,
     SHAPES,
     SIZES,
     ShapesDataset,
+    all_attributes,
+    attribute_values,
     caption_for,
+    caption_vocabulary,
+    held_out_attributes,
     render_shape,
+    shape_mask,
 )
 
 __all__ = [
+    "ATTRIBUTES",
     "COLOURS",
     "DIGITS_SPLIT_SEED",
     "DigitsDataset",
@@ -40,14 +48,20 @@ __all__ = [
     "SHAPES",
     "SIZES",
     "ShapesDataset",
+    "all_attributes",
+    "attribute_values",
     "caption_for",
+    "caption_vocabulary",
+    "held_out_attributes",
     "digits_from_8x8",
     "digits_split",
     "digits_to_8x8",
+    "equal_mse_distortions",
     "load_digits_8x8",
     "load_photo",
     "patchify",
     "photo_crops",
     "photo_patches",
     "render_shape",
+    "shape_mask",
 ]

@@ -22,7 +22,7 @@ from PIL import Image, ImageDraw
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from ldm_teach.argcheck import check_int, is_real
+from ldm_teach.argcheck import check_bool, check_int, is_real
 
 SHAPES: tuple[str, ...] = ("circle", "square", "triangle")
 COLOURS: dict[str, tuple[int, int, int]] = {  # RGB in [0, 255], distinct on black
@@ -75,6 +75,79 @@ def caption_for(attributes: dict[str, str]) -> str:
     """
     a = attributes
     return f"a {a['size']} {a['colour']} {a['shape']} {_POSITION_PHRASES[a['position']]}"
+
+
+ATTRIBUTES: tuple[str, ...] = ("shape", "colour", "size", "position")
+
+
+def attribute_values() -> dict[str, tuple[str, ...]]:
+    """The allowed values of each attribute, in a fixed order (the judge's class order)."""
+    return {
+        "shape": SHAPES,
+        "colour": tuple(COLOURS),
+        "size": SIZES,
+        "position": tuple(POSITIONS),
+    }
+
+
+def all_attributes() -> list[dict[str, str]]:
+    """All 3 x 4 x 2 x 9 = 216 attribute combinations, shape slowest, position fastest."""
+    values = attribute_values()
+    return [
+        {"shape": s, "colour": c, "size": z, "position": p}
+        for s in values["shape"]
+        for c in values["colour"]
+        for z in values["size"]
+        for p in values["position"]
+    ]
+
+
+def caption_vocabulary() -> list[str]:
+    """Every word of every caption, in first-use order (19 words)."""
+    words: list[str] = []
+    for a in all_attributes():
+        for w in caption_for(a).split():
+            if w not in words:
+                words.append(w)
+    return words
+
+
+#: Seed of the held-out combinations; fixed, so that training and evaluation agree.
+HELD_OUT_SEED = 10_4
+#: How many of the 216 combinations no text-to-image model sees in training.
+NUM_HELD_OUT = 24
+
+
+def held_out_attributes() -> list[dict[str, str]]:
+    """The 24 combinations held out of training, to measure compositional generalisation.
+
+    Drawn once with ``numpy.random.default_rng(HELD_OUT_SEED)`` under one rule: every pair
+    of attribute values (e.g. "red" with "triangle", "small" with "top left") still occurs
+    in some training combination, so a held-out caption is new only as a whole (each of
+    its words and each pair of its words was seen, never the four together).
+    """
+    combos = all_attributes()
+    rng = np.random.default_rng(HELD_OUT_SEED)
+    held: list[dict[str, str]] = []
+    for i in rng.permutation(len(combos)).tolist():
+        candidate = held + [combos[i]]
+        if _pairs_covered(candidate, combos):
+            held = candidate
+        if len(held) == NUM_HELD_OUT:
+            break
+    return sorted(held, key=combos.index)
+
+
+def _pairs_covered(held: list[dict[str, str]], combos: list[dict[str, str]]) -> bool:
+    """True if every pair of attribute values of ``held`` occurs in a combination that is
+    not held out."""
+    kept = [c for c in combos if c not in held]
+    for h in held:
+        for i, a in enumerate(ATTRIBUTES):
+            for b in ATTRIBUTES[i + 1 :]:
+                if not any(c[a] == h[a] and c[b] == h[b] for c in kept):
+                    return False
+    return True
 
 
 #: Largest |offset| of render_shape: four times the dataset's jitter, so the shape stays where
@@ -142,51 +215,85 @@ def render_shape(
     return np.asarray(small, dtype=np.uint8)
 
 
+def shape_mask(
+    attributes: dict[str, str], size: int = 32, offset: tuple[float, float] = (0.0, 0.0)
+) -> np.ndarray:
+    """Where the shape of :func:`render_shape` lies: the pixels it covers by half or more.
+
+    Args, Raises: as :func:`render_shape`.
+    Returns:
+        (size, size) bool array, True inside the shape (ground truth for attention maps).
+    """
+    white = {**attributes, "colour": "red"}
+    coverage = render_shape(white, size, offset)[..., 0].astype(np.float64) / COLOURS["red"][0]
+    return coverage >= 0.5
+
+
 class ShapesDataset(Dataset):
     """Random single shapes with true captions.
 
-    Each sample draws shape, colour, size and position uniformly and independently with a
-    ``numpy.random.default_rng(seed)`` generator, then shifts the centre by a uniform offset
-    of at most JITTER of the side in x and in y, so that two images with one caption differ.
+    Each sample draws one attribute combination uniformly from ``combinations`` (by
+    default all 216) with a ``numpy.random.default_rng(seed)`` generator, then shifts the
+    centre by a uniform offset of at most JITTER of the side in x and in y, so that two
+    images with one caption differ.
 
     Attributes:
         images: (N, 3, size, size) float32 RGB in [-1, 1]; the background is black (-1).
         captions: N strings, e.g. "a large green triangle on the right".
         attributes: N dicts with keys "shape", "colour", "size", "position".
+        masks: (N, size, size) bool, True on the pixels the shape covers (see shape_mask).
     """
 
-    def __init__(self, num_samples: int = 1000, size: int = 32, seed: int = 0) -> None:
+    def __init__(
+        self,
+        num_samples: int = 1000,
+        size: int = 32,
+        seed: int = 0,
+        combinations: list[dict[str, str]] | None = None,
+        cycle: bool = False,
+    ) -> None:
         """Args:
             num_samples: number of images N, at least 1.
             size: image side in pixels, in [16, 256].
             seed: seed of the generator; the same seed gives identical images and captions.
+            combinations: the attribute dicts to draw from (e.g. the training combinations
+                without :func:`held_out_attributes`); None means all 216.
+            cycle: take the combinations in order, sample i showing combination
+                i mod len(combinations), instead of drawing them (a gallery with one
+                image per caption: ``ShapesDataset(216, cycle=True)``).
         Raises:
-            ValueError: if num_samples or size is out of range.
+            ValueError: if num_samples or size is out of range, or combinations is empty or
+                holds an unknown attribute value.
         """
         if not isinstance(num_samples, int) or num_samples < 1:
             raise ValueError(f"num_samples must be a positive int, got {num_samples!r}")
         if not isinstance(size, int) or not 16 <= size <= 256:
             raise ValueError(f"size must be an int in [16, 256], got {size!r}")
+        combos = all_attributes() if combinations is None else list(combinations)
+        values = attribute_values()
+        if not combos or not all(
+            isinstance(c, dict) and set(c) == set(ATTRIBUTES) and all(c[k] in values[k] for k in c)
+            for c in combos
+        ):
+            raise ValueError(
+                "combinations must be a non-empty list of attribute dicts with keys "
+                f"{list(ATTRIBUTES)} and known values, got {combinations!r:.200}"
+            )
         rng = np.random.default_rng(seed)
-        shape_i = rng.integers(len(SHAPES), size=num_samples)
-        colour_i = rng.integers(len(COLOURS), size=num_samples)
-        size_i = rng.integers(len(SIZES), size=num_samples)
-        position_i = rng.integers(len(POSITIONS), size=num_samples)
+        if check_bool(cycle, "cycle"):
+            picks = np.arange(num_samples) % len(combos)
+        else:
+            picks = rng.integers(len(combos), size=num_samples)
         offsets = rng.uniform(-JITTER, JITTER, size=(num_samples, 2))
 
-        colours, positions = list(COLOURS), list(POSITIONS)
         self.size = size
-        self.attributes: list[dict[str, str]] = [
-            {"shape": SHAPES[s], "colour": colours[c], "size": SIZES[z], "position": positions[p]}
-            for s, c, z, p in zip(shape_i, colour_i, size_i, position_i, strict=True)
-        ]
+        self.attributes: list[dict[str, str]] = [dict(combos[i]) for i in picks.tolist()]
         self.captions: list[str] = [caption_for(a) for a in self.attributes]
-        pixels = np.stack(
-            [
-                render_shape(a, size, (dx, dy))
-                for a, (dx, dy) in zip(self.attributes, offsets, strict=True)
-            ]
-        )
+        pairs = list(zip(self.attributes, offsets.tolist(), strict=True))
+        pixels = np.stack([render_shape(a, size, (dx, dy)) for a, (dx, dy) in pairs])
+        self.masks = torch.from_numpy(
+            np.stack([shape_mask(a, size, (dx, dy)) for a, (dx, dy) in pairs])
+        )  # (N, size, size) bool
         x = torch.from_numpy(pixels).float()  # (N, size, size, 3) in [0, 255]
         self.images = (x / 127.5 - 1.0).permute(0, 3, 1, 2).contiguous()  # (N, 3, size, size)
 
@@ -196,3 +303,34 @@ class ShapesDataset(Dataset):
     def __getitem__(self, index: int) -> tuple[Tensor, str]:
         """Returns (image (3, size, size) float32 in [-1, 1], caption str)."""
         return self.images[index], self.captions[index]
+
+
+def training_attributes() -> list[dict[str, str]]:
+    """The 192 combinations that text-to-image models (and their text encoders) train on:
+    all 216 but :func:`held_out_attributes`."""
+    held = held_out_attributes()
+    return [a for a in all_attributes() if a not in held]
+
+
+#: Images in the course's shapes splits (see :func:`shapes_split`).
+SPLIT_SIZES: dict[str, int] = {"train": 8000, "test": 1000, "gallery": 216}
+
+
+def shapes_split(split: str, size: int = 32) -> ShapesDataset:
+    """The course's fixed shapes splits, 32 x 32 by default.
+
+    - "train": 8000 images of the training combinations (seed 0);
+    - "test": 1000 images of all 216 combinations (seed 1);
+    - "gallery": one image of each of the 216 captions, in :func:`all_attributes` order
+      (seed 2), for retrieval and per-caption tables.
+
+    Raises:
+        ValueError: for another split name or a bad size.
+    """
+    if split == "train":
+        return ShapesDataset(SPLIT_SIZES["train"], size, seed=0, combinations=training_attributes())
+    if split == "test":
+        return ShapesDataset(SPLIT_SIZES["test"], size, seed=1)
+    if split == "gallery":
+        return ShapesDataset(SPLIT_SIZES["gallery"], size, seed=2, cycle=True)
+    raise ValueError(f"split must be 'train', 'test' or 'gallery', got {split!r}")

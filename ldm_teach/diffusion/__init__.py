@@ -35,7 +35,7 @@ from ldm_teach.diffusion.forward import (
     q_posterior_mean_variance,
     q_sample,
 )
-from ldm_teach.diffusion.guidance import classifier_free_guidance
+from ldm_teach.diffusion.guidance import classifier_free_guidance, rescale_guidance
 from ldm_teach.diffusion.schedules import NoiseSchedule, ScheduleConfig
 from ldm_teach.diffusion.shift import (
     chapter_heuristic_betas,
@@ -51,6 +51,7 @@ __all__ = [
     "NoiseSchedule",
     "ScheduleConfig",
     "classifier_free_guidance",
+    "rescale_guidance",
     "cosine_betas",
     "ddim_sample",
     "ddim_step",

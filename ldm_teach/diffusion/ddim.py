@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import operator
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -205,6 +206,8 @@ def ddim_sample(
     progress: bool = True,
     return_trajectory: bool = False,
     device: torch.device | str | None = None,
+    timesteps: list[int] | None = None,
+    after_step: Callable[[int, int, Tensor], Tensor] | None = None,
 ) -> Tensor | tuple[Tensor, list[dict]]:
     """Draw samples with ``num_inference_steps`` DDIM steps (Song et al. 2020, Eq. 12, 16).
 
@@ -227,6 +230,11 @@ def ddim_sample(
         progress: show a tqdm progress bar.
         return_trajectory: also return, per step, {"t": int, "x_t": Tensor, "pred_x0": Tensor}.
         device: where to sample; default x_T's device, else the CPU.
+        timesteps: visit exactly these (strictly descending ints in [0, T-1]) instead of
+            ``ddim_timesteps(num_inference_steps, ...)``, e.g. the tail of a schedule for
+            img2img, which starts from a noised image part-way down (x_T is then x_τ).
+        after_step: ``after_step(i, t_prev, x_prev) -> x`` replaces the sample after step i
+            (t_prev = -1 after the last), e.g. inpainting's blend of the known region.
     Returns:
         x0 samples (B, C, H, W) in x_T's dtype, or (x0, trajectory) if return_trajectory.
     Raises:
@@ -237,7 +245,10 @@ def ddim_sample(
     """
     return_trajectory = check_bool(return_trajectory, "return_trajectory")
     T = schedule.num_train_timesteps
-    timesteps = ddim_timesteps(num_inference_steps, T, spacing, steps_offset).tolist()
+    if timesteps is None:
+        timesteps = ddim_timesteps(num_inference_steps, T, spacing, steps_offset).tolist()
+    else:
+        timesteps = _check_timesteps(timesteps, T)
     set_alpha_to_one = check_bool(set_alpha_to_one, "set_alpha_to_one")
     final_alpha_cumprod = 1.0 if set_alpha_to_one else float(schedule.alphas_cumprod[0])
     x = initial_noise(shape, x_T, generator, device)
@@ -262,5 +273,18 @@ def ddim_sample(
         )
         if return_trajectory:
             trajectory.append({"t": t, "x_t": x, "pred_x0": pred_x0})
-        x = x_prev
+        x = x_prev if after_step is None else after_step(i, t_prev, x_prev)
     return (x, trajectory) if return_trajectory else x
+
+
+def _check_timesteps(timesteps, T: int) -> list[int]:
+    """An explicit timestep list as Python ints; ValueError unless non-empty, strictly
+    descending and inside [0, T-1]."""
+    ts = [int(t) for t in timesteps] if all(is_int(t) for t in timesteps) else None
+    pairs = zip(ts or [], (ts or [])[1:], strict=False)  # consecutive timesteps
+    if not ts or any(not 0 <= t < T for t in ts) or any(a <= b for a, b in pairs):
+        raise ValueError(
+            f"timesteps must be a non-empty, strictly descending list of ints in [0, {T - 1}], "
+            f"got {list(timesteps)[:8]!r}"
+        )
+    return ts

@@ -13,6 +13,10 @@ reconstruction.py  evaluate_autoencoder: PSNR/SSIM of deterministic reconstructi
 latents.py         latent statistics
 rate.py            bits per pixel of latents and JPEG, rate-distortion points
 compute.py         FLOPs, step time, attention memory
+step_cost.py       FLOPs and time of one UNet training step on a given input size (10.1.1)
+roundtrip.py       autoencoder, pooled pixels and JPEG round trips on one footing (10.1.3)
+label_probes.py    k-NN and linear probes: does a representation keep the label?
+weights.py         parameter counts, spectral norms of convolutions
 efficiency.py      pixel vs latent cost, measured side by side (Sec. 10.3.5)
 diagnosis.py       diagnose_with_samples: diagnose's statistics and the samples' quality
 """
@@ -27,6 +31,7 @@ from ldm_teach.metrics.compute import (
 from ldm_teach.metrics.diagnosis import diagnose_with_samples
 from ldm_teach.metrics.efficiency import CHAPTER_SPEEDUPS, measure_efficiency, relative_to
 from ldm_teach.metrics.image import psnr, ssim
+from ldm_teach.metrics.label_probes import knn_accuracy, linear_probe_accuracy
 from ldm_teach.metrics.latents import latent_stats
 from ldm_teach.metrics.perceptual import (
     LPIPSMetric,
@@ -35,9 +40,20 @@ from ldm_teach.metrics.perceptual import (
     lpips_weights_path,
 )
 from ldm_teach.metrics.reconstruction import evaluate_autoencoder
+from ldm_teach.metrics.roundtrip import jpeg_patches_at_bpp, offset_share, roundtrip
 from ldm_teach.metrics.samples import frechet_distance, measure_ldm_samples, within_class_diversity
+from ldm_teach.metrics.step_cost import unet_step_cost
+from ldm_teach.metrics.weights import conv_spectral_norms, parameter_count
 
 __all__ = [
+    "conv_spectral_norms",
+    "jpeg_patches_at_bpp",
+    "knn_accuracy",
+    "linear_probe_accuracy",
+    "offset_share",
+    "parameter_count",
+    "roundtrip",
+    "unet_step_cost",
     "CHAPTER_SPEEDUPS",
     "diagnose_with_samples",
     "evaluate_autoencoder",

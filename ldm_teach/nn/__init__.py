@@ -7,9 +7,11 @@ from ldm_teach.nn.film import FiLM
 from ldm_teach.nn.norm import group_norm
 from ldm_teach.nn.resnet import ResnetBlock
 from ldm_teach.nn.sampling import Downsample, Upsample
+from ldm_teach.nn.trace import output_shapes
 from ldm_teach.nn.transformer import BasicTransformerBlock, FeedForward, SpatialTransformer
 
 __all__ = [
+    "output_shapes",
     "BasicTransformerBlock",
     "CrossAttention",
     "Downsample",

@@ -72,6 +72,10 @@ class CrossAttention(nn.Module):
         self.to_k = nn.Linear(context_dim, inner_dim, bias=False)  # W_K
         self.to_v = nn.Linear(context_dim, inner_dim, bias=False)  # W_V
         self.to_out = nn.Linear(inner_dim, query_dim)  # W_O
+        # Optional hook (layer, weights (B, h, N, M)) -> weights, called on the softmax
+        # weights: records them (attention maps) or replaces them (prompt-to-prompt). None
+        # (the default) leaves the layer as the plain formula. See pipelines/attention_maps.py.
+        self.attention_control = None
 
     def forward(
         self,
@@ -142,7 +146,8 @@ class CrossAttention(nn.Module):
 
         # 2. softmax(Q K^T / sqrt(d)) V, Vaswani Eq. 1
         weights = None
-        if context_mask is None and not return_weights:
+        control = self.attention_control
+        if context_mask is None and not return_weights and control is None:
             out = attention(q, k, v)  # (B, h, N, d), the plain formula of attention.py
         else:
             # the same formula written out, with the mask added to the logits
@@ -151,6 +156,8 @@ class CrossAttention(nn.Module):
                 keep = context_mask[:, None, None, :]  # (B, 1, 1, M), broadcast over h, N
                 logits = logits.masked_fill(~keep, float("-inf"))
             weights = torch.softmax(logits, dim=-1)  # (B, h, N, M)
+            if control is not None:
+                weights = control(self, weights)  # record or replace the maps
             out = weights @ v  # (B, h, N, d)
 
         # 3. concatenate heads and project back, Vaswani Sec. 3.2.2

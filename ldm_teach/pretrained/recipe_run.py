@@ -14,6 +14,7 @@ import torch
 
 from ldm_teach.argcheck import check_bool, check_int
 from ldm_teach.data import DigitsDataset, photo_patches
+from ldm_teach.data.shapes import shapes_split
 from ldm_teach.device import default_device, seed_everything
 from ldm_teach.models import LatentDiffusion, UNet, diagnose
 from ldm_teach.pretrained.cards import WEIGHTS_DIR, card_path, weights_path
@@ -77,7 +78,8 @@ def default_command(name: str, steps: int | None) -> str:
 
 
 def recipe_images(data: str, split: str, size: int) -> torch.Tensor:
-    """(N, C, size, size) images in [-1, 1] of a recipe's dataset ("digits" or "photos")."""
+    """(N, C, size, size) images in [-1, 1] of a recipe's dataset ("digits", "photos" or
+    "shapes": :func:`~ldm_teach.data.shapes.shapes_split`)."""
     if data == "digits":
         return DigitsDataset(split=split, size=size).images
     if data == "photos":
@@ -85,7 +87,9 @@ def recipe_images(data: str, split: str, size: int) -> torch.Tensor:
         return photo_patches(
             split=split, patch_size=size, stride=size // 2 if split == "train" else size
         )
-    raise ValueError(f"data must be 'digits' or 'photos', got {data!r}")
+    if data == "shapes":
+        return shapes_split(split, size).images
+    raise ValueError(f"data must be 'digits', 'photos' or 'shapes', got {data!r}")
 
 
 def run_card(

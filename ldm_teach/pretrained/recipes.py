@@ -19,6 +19,7 @@ from ldm_teach.argcheck import check_int
 from ldm_teach.autoencoders import AutoencoderKLConfig, VQVAEConfig
 from ldm_teach.diffusion import ScheduleConfig
 from ldm_teach.models import UNetConfig
+from ldm_teach.pretrained import text_recipes
 from ldm_teach.training import TrainConfig
 
 #: Stage-1 names that are no checkpoint: pixels as they are (the identity), and pixels
@@ -223,6 +224,16 @@ AE_RECIPES: dict[str, AutoencoderRecipe] = {
     "photos-kl-f4": _small_kl_f4(
         "photos", 3, "KL autoencoder, 3x32x32 photo patches -> 4x8x8 latents (f=4)"
     ),
+    # 10.4: stage 1 of the text-to-image models (narrow: flat colours on black are easy)
+    "shapes-kl-f4": AutoencoderRecipe(
+        summary="KL autoencoder, 3x32x32 captioned shapes -> 4x8x8 latents (f=4)",
+        data="shapes",
+        config=replace(_kl_config(3, 16, 4, 4, norm_groups=8), mid_attention=False),
+        # the shapes cover ~4% of the pixels: L1 learns the black background first, the
+        # colours only later (at 1500 steps green still decoded grey), hence 4000 steps
+        train=_ae_train(4000, warmup_steps=100),
+        description="KL autoencoder trained on captioned shapes (training combinations), f=4",
+    ),
     "digits-vq-f4": AutoencoderRecipe(
         summary="VQ autoencoder, 1x32x32 digits -> 8x8 codes of 256 (f=4)",
         data="digits",
@@ -425,6 +436,14 @@ LDM_RECIPES: dict[str, LDMRecipe] = {
 }
 
 
-def all_recipes() -> dict[str, AutoencoderRecipe | FeatureNetRecipe | LDMRecipe]:
-    """Every recipe by name, in an order in which each one's inputs are trained first."""
-    return {**FEATURE_RECIPES, **AE_RECIPES, **LDM_RECIPES}
+def all_recipes() -> dict:
+    """Every recipe by name, in an order in which each one's inputs are trained first
+    (the 10.4 tables of :mod:`ldm_teach.pretrained.text_recipes` last)."""
+    return {
+        **FEATURE_RECIPES,
+        **AE_RECIPES,
+        **LDM_RECIPES,
+        **text_recipes.JUDGE_RECIPES,
+        **text_recipes.CLIP_RECIPES,
+        **text_recipes.T2I_RECIPES,
+    }

@@ -223,3 +223,8 @@ def load_latent_diffusion(
         prediction_type=config.get("prediction_type", "epsilon"),
     )
     return ldm.eval().to(device)
+
+
+#: The card helpers above, for the loaders of the 10.4 checkpoints (text_registry.py).
+card_config = _card_config
+config_fits_weights = _config_fits_weights

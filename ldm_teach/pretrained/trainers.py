@@ -27,7 +27,7 @@ from ldm_teach.autoencoders import (
 from ldm_teach.data import DigitsDataset
 from ldm_teach.metrics.features import DigitsFeatureNet, FeatureDistance
 from ldm_teach.metrics.reconstruction import evaluate_autoencoder
-from ldm_teach.pretrained import recipes
+from ldm_teach.pretrained import recipes, text_recipes
 from ldm_teach.pretrained.cards import save_pretrained
 from ldm_teach.pretrained.ldm_trainer import train_ldm_recipe
 from ldm_teach.pretrained.recipe_run import (
@@ -39,6 +39,11 @@ from ldm_teach.pretrained.recipe_run import (
     run_card,
 )
 from ldm_teach.pretrained.registry import load_feature_net
+from ldm_teach.pretrained.text_trainers import (
+    train_clip_recipe,
+    train_judge_recipe,
+    train_t2i_recipe,
+)
 from ldm_teach.training import TrainConfig, train
 
 
@@ -62,6 +67,12 @@ def train_recipe(
         fn = train_autoencoder_recipe
     elif name in recipes.LDM_RECIPES:
         fn = train_ldm_recipe
+    elif name in text_recipes.JUDGE_RECIPES:
+        fn = train_judge_recipe
+    elif name in text_recipes.CLIP_RECIPES:
+        fn = train_clip_recipe
+    elif name in text_recipes.T2I_RECIPES:
+        fn = train_t2i_recipe
     else:
         raise KeyError(
             f"no recipe named {name!r}; choose one of: " + ", ".join(sorted(recipes.all_recipes()))

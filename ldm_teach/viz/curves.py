@@ -1,43 +1,14 @@
-"""Line charts for the notebooks: training curves and rate-distortion; log axes whose tick
-labels stay readable (:func:`log_axis`)."""
+"""Line charts for the notebooks: training curves and rate-distortion."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
-from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
-from ldm_teach.argcheck import check_bool, check_choice, check_int
-
-
-def _plain(value: float, _pos=None) -> str:
-    """A tick label without mathtext: 0.2, 5, 100, 1e-05."""
-    return f"{value:g}"
-
-
-def log_axis(ax: plt.Axes, which: str = "y") -> plt.Axes:
-    """Put the ``which`` ("x" or "y") axis of ``ax`` on a log scale with labels that do not
-    collide: plain numbers (0.5, 2, 100, 1e-05) at 1, 2, 5 of each decade when the axis
-    spans at most two decades, 1..9 when it spans less than half a decade, 1 of each decade
-    otherwise, and no labels on the minor ticks. Call it after plotting (the choice follows
-    the current limits). Returns ``ax``.
-
-    Raises:
-        ValueError: if which is not "x" or "y".
-    """
-    check_choice(which, "which", ("x", "y"))
-    (ax.set_xscale if which == "x" else ax.set_yscale)("log")
-    axis = ax.xaxis if which == "x" else ax.yaxis
-    lo, hi = sorted(ax.get_xlim() if which == "x" else ax.get_ylim())
-    decades = math.log10(hi / lo) if lo > 0 else math.inf
-    subs = tuple(range(1, 10)) if decades < 0.5 else (1, 2, 5) if decades <= 2 else (1,)
-    axis.set_major_locator(LogLocator(base=10, subs=subs, numticks=12))
-    axis.set_major_formatter(FuncFormatter(_plain))
-    axis.set_minor_formatter(NullFormatter())
-    return ax
+from ldm_teach.argcheck import check_bool, check_int
+from ldm_teach.viz.ticks import readable_log_ticks
 
 
 def smooth(values: Sequence[float], window: int = 1) -> np.ndarray:
@@ -82,7 +53,8 @@ def plot_curves(
     ax.set_xlabel("step")
     ax.set_ylabel(ylabel)
     if check_bool(logy, "logy"):
-        log_axis(ax, "y")
+        ax.set_yscale("log")
+        readable_log_ticks(ax, "y")
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
@@ -133,12 +105,9 @@ def plot_rate_distortion(
             label="JPEG (Pillow)",
         )
     ax.set_xscale("log")
+    readable_log_ticks(ax, "x")
     ax.set_xlabel(f"rate ({rate_key.replace('_', ' ')}, bits per pixel)")
-    ax.set_ylabel(
-        distortion_key.replace("_db", " (dB)").upper()
-        if "psnr" in distortion_key
-        else distortion_key
-    )
+    ax.set_ylabel("PSNR (dB)" if distortion_key == "psnr_db" else distortion_key)
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3, which="both")

@@ -25,8 +25,8 @@ from matplotlib.figure import Figure
 from ldm_teach.argcheck import check_real, is_int
 from ldm_teach.diffusion.schedules import NoiseSchedule
 from ldm_teach.diffusion.snr import effective_snr_db
-from ldm_teach.viz.curves import log_axis
 from ldm_teach.viz.steppers import DPI, _png
+from ldm_teach.viz.ticks import readable_log_ticks
 
 __all__ = ["ScheduleExplorer"]
 
@@ -124,7 +124,8 @@ class ScheduleExplorer:
             ax.grid(alpha=0.3)
         axes[0].set_title(r"$\bar\alpha_t$", fontsize=10)
         axes[1].set_title(r"$\beta_t$ (log scale)", fontsize=10)
-        log_axis(axes[1], "y")
+        axes[1].set_yscale("log")
+        readable_log_ticks(axes[1], "y")
         axes[2].set_title(
             r"effective SNR (dB): $10\,\log_{10}(\sigma^2\,\mathrm{SNR}(t))$", fontsize=10
         )

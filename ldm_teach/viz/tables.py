@@ -40,9 +40,9 @@ def _cell(value: Any, fmt: Format | None) -> str:
 class Table:
     """A formatted table: ``columns`` (header strings) and ``cells`` (rows of strings).
 
-    Displayed by Jupyter as HTML; ``str(table)`` and ``repr(table)`` are the plain-text
-    layout (columns separated by two spaces, a rule under the header, an optional title
-    line above).
+    Displayed by Jupyter as HTML (cells never wrap: a wide table scrolls sideways);
+    ``str(table)`` and ``repr(table)`` are the plain-text layout (columns separated by two
+    spaces, a rule under the header, an optional title line above).
     """
 
     def __init__(
@@ -79,7 +79,10 @@ class Table:
     def _repr_html_(self) -> str:
         def tag(name: str, value: str, num: bool) -> str:
             align = "right" if num else "left"
-            return f'<{name} style="text-align:{align}">{html.escape(value)}</{name}>'
+            # nowrap: JupyterLab's CSS lets cells wrap, which breaks a wide table's rows;
+            # a table wider than the output area scrolls sideways instead
+            style = f"text-align:{align};white-space:nowrap"
+            return f'<{name} style="{style}">{html.escape(value)}</{name}>'
 
         head = "".join(tag("th", c, n) for c, n in zip(self.columns, self.numeric, strict=True))
         rows = (

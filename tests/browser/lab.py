@@ -119,6 +119,30 @@ def _wait(condition, timeout_s: float, what: str, poll_s: float = 0.5) -> None:
         time.sleep(poll_s)
 
 
+def _open_and_run_all(p, base: str, token: str, notebook: str, selector: str, timeout_s: float):
+    """Launch Chromium, open ``notebook``, run all cells and wait until every cell ran;
+    returns (browser, page, the first element matching ``selector``, scrolled into view)."""
+    browser = p.chromium.launch(
+        executable_path=CHROMIUM, args=["--no-sandbox", "--disable-dev-shm-usage"]
+    )
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(f"{base}/lab/tree/{notebook}?token={token}&reset")
+    page.wait_for_function("window.jupyterapp !== undefined", timeout=90_000)
+    page.wait_for_selector(".jp-Notebook", timeout=90_000)
+    _wait(lambda: page.evaluate(KERNEL_STATUS) == "idle", 120, "an idle kernel")
+    page.wait_for_timeout(1000)
+    page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
+    element = page.locator(selector).first
+    element.wait_for(timeout=timeout_s * 1000)
+    _wait(
+        lambda: page.evaluate(KERNEL_STATUS) == "idle" and page.evaluate(PENDING) == 0,
+        timeout_s,
+        "the kernel to finish every cell",
+    )
+    element.scroll_into_view_if_needed()
+    return browser, page, element
+
+
 def run_all_and_move_slider(
     base: str, token: str, notebook: str, screenshot: Path, timeout_s: float = 600
 ) -> dict:
@@ -127,24 +151,9 @@ def run_all_and_move_slider(
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-dev-shm-usage"]
+        browser, page, stepper = _open_and_run_all(
+            p, base, token, notebook, ".ldm-teach-stepper", timeout_s
         )
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.goto(f"{base}/lab/tree/{notebook}?token={token}&reset")
-        page.wait_for_function("window.jupyterapp !== undefined", timeout=90_000)
-        page.wait_for_selector(".jp-Notebook", timeout=90_000)
-        _wait(lambda: page.evaluate(KERNEL_STATUS) == "idle", 120, "an idle kernel")
-        page.wait_for_timeout(1000)
-        page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
-        stepper = page.locator(".ldm-teach-stepper").first
-        stepper.wait_for(timeout=timeout_s * 1000)
-        _wait(
-            lambda: page.evaluate(KERNEL_STATUS) == "idle" and page.evaluate(PENDING) == 0,
-            timeout_s,
-            "the kernel to finish every cell",
-        )
-        stepper.scroll_into_view_if_needed()
         page.wait_for_timeout(500)  # let a windowed notebook render the cell it scrolled to
         image = stepper.locator("img").first
         readout = stepper.locator(".widget-readout").first
@@ -166,5 +175,41 @@ def run_all_and_move_slider(
         "after_src": after_src,
         "before_readout": before_readout,
         "after_readout": after_readout,
+        "errors": tracebacks,
+    }
+
+
+def run_all_and_generate(
+    base: str, token: str, notebook: str, prompt: str, screenshot: Path, timeout_s: float = 600
+) -> dict:
+    """Open ``notebook``, run all cells, type ``prompt`` into the first prompt playground,
+    press its generate button; returns the image sources before and after, the playground's
+    message line and any tracebacks."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser, page, playground = _open_and_run_all(
+            p, base, token, notebook, ".ldm-teach-playground", timeout_s
+        )
+        page.wait_for_timeout(500)
+        image = playground.locator("img").first
+        before_src = image.get_attribute("src")
+        box = playground.locator("input[type='text']").first
+        box.fill(prompt)
+        box.press("Enter")
+        playground.locator("button", has_text="generate").first.click()
+        _wait(lambda: image.get_attribute("src") != before_src, 120, "a new image")
+        after_src = image.get_attribute("src")
+        message = playground.locator(".widget-html-content").first.text_content() or ""
+        errors = page.locator(
+            ".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']"
+        ).all_inner_texts()
+        tracebacks = [e for e in errors if "Traceback" in e or "Error" in e]
+        page.screenshot(path=str(screenshot), full_page=False)
+        browser.close()
+    return {
+        "before_src": before_src,
+        "after_src": after_src,
+        "message": message,
         "errors": tracebacks,
     }

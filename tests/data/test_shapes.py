@@ -135,3 +135,44 @@ def test_render_shape_refuses_a_bad_size_or_offset(size, offset, message):
     attrs = {"shape": "circle", "colour": "red", "size": "small", "position": "top"}
     with pytest.raises(ValueError, match=message):
         render_shape(attrs, size, offset)
+
+
+def test_all_attributes_are_the_216_distinct_combinations():
+    from ldm_teach.data.shapes import all_attributes, caption_vocabulary
+
+    combos = all_attributes()
+    assert len(combos) == 216 and len({caption_for(a) for a in combos}) == 216
+    words = caption_vocabulary()
+    assert len(words) == len(set(words)) == 19
+    assert all(w in words for a in combos for w in caption_for(a).split())
+
+
+def test_held_out_combinations_are_new_only_as_a_whole():
+    from itertools import combinations
+
+    from ldm_teach.data.shapes import ATTRIBUTES, all_attributes, held_out_attributes
+
+    held = held_out_attributes()
+    assert len(held) == 24 and held == held_out_attributes()  # fixed, not re-drawn
+    kept = [c for c in all_attributes() if c not in held]
+    for h in held:
+        for a, b in combinations(ATTRIBUTES, 2):  # every pair of its values was seen
+            assert any(c[a] == h[a] and c[b] == h[b] for c in kept)
+    train = ShapesDataset(num_samples=500, seed=0, combinations=kept)
+    assert not any(a in held for a in train.attributes)
+
+
+def test_masks_cover_the_drawn_shape():
+    data = ShapesDataset(num_samples=50, size=32, seed=3)
+    assert data.masks.shape == (50, 32, 32) and data.masks.dtype == torch.bool
+    bright = data.images.max(dim=1).values > 0.0  # (N, H, W): clearly not background
+    inside = (bright & data.masks).sum() / bright.sum()
+    assert inside > 0.9  # bright pixels lie inside the masks
+    assert data.masks.flatten(1).any(1).all()  # every image has a shape
+
+
+def test_bad_combinations_are_refused():
+    with pytest.raises(ValueError, match="combinations must be"):
+        ShapesDataset(num_samples=5, combinations=[])
+    with pytest.raises(ValueError, match="combinations must be"):
+        ShapesDataset(num_samples=5, combinations=[{"shape": "star"}])

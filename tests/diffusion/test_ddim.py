@@ -346,3 +346,34 @@ def test_zero_terminal_snr_with_eps_prediction_is_refused():
         generator=torch.Generator().manual_seed(0),
     )
     assert torch.isfinite(out).all()
+
+
+def test_explicit_timesteps_and_after_step():
+    """An explicit list equals the default schedule's; after_step replaces each sample."""
+    import pytest
+
+    from ldm_teach.diffusion import NoiseSchedule, ScheduleConfig, ddim_sample, ddim_timesteps
+
+    schedule = NoiseSchedule(ScheduleConfig())
+    model_fn = lambda x, t: 0.1 * x  # noqa: E731
+    x_T = torch.randn(2, 1, 4, 4, generator=torch.Generator().manual_seed(0))
+    ts = ddim_timesteps(5, 1000).tolist()
+    a = ddim_sample(
+        model_fn, (2, 1, 4, 4), schedule, num_inference_steps=5, x_T=x_T, progress=False
+    )
+    b = ddim_sample(model_fn, (2, 1, 4, 4), schedule, timesteps=ts, x_T=x_T, progress=False)
+    assert torch.equal(a, b)
+    seen = []
+    zero = ddim_sample(
+        model_fn,
+        (2, 1, 4, 4),
+        schedule,
+        timesteps=ts[2:],
+        x_T=x_T,
+        progress=False,
+        after_step=lambda i, t_prev, x: seen.append((i, t_prev)) or torch.zeros_like(x),
+    )
+    assert torch.equal(zero, torch.zeros_like(x_T)) and seen == [(0, ts[3]), (1, ts[4]), (2, -1)]
+    for bad in ([], [10, 10], [1000], [1, 5]):
+        with pytest.raises(ValueError, match="strictly descending"):
+            ddim_sample(model_fn, (2, 1, 4, 4), schedule, timesteps=bad, x_T=x_T, progress=False)

@@ -45,3 +45,42 @@ def test_guidance_scale_must_be_a_finite_number(eps_pair, w):
     with pytest.raises(ValueError, match="guidance_scale must be a finite number, got"):
         classifier_free_guidance(eps_u, eps_c, w)
     torch.testing.assert_close(classifier_free_guidance(eps_u, eps_c, -1), 2 * eps_u - eps_c)
+
+
+def test_guidance_rescale_matches_diffusers_rescale_noise_cfg():
+    import torch
+    from diffusers.pipelines.stable_diffusion.pipeline_stable_diffusion import rescale_noise_cfg
+
+    from ldm_teach.diffusion import classifier_free_guidance, rescale_guidance
+
+    g = torch.Generator().manual_seed(0)
+    eps_u, eps_c = torch.randn(2, 3, 4, 8, 8, generator=g)
+    guided = classifier_free_guidance(eps_u, eps_c, 7.5)
+    for phi in (0.0, 0.3, 0.7, 1.0):
+        want = rescale_noise_cfg(guided, eps_c, guidance_rescale=phi)
+        assert (rescale_guidance(guided, eps_c, phi) - want).abs().max() < 1e-6
+    full = rescale_guidance(guided, eps_c, 1.0)  # φ = 1: each sample has cond's std
+    assert torch.allclose(full.flatten(1).std(1), eps_c.flatten(1).std(1), rtol=1e-5)
+
+
+def test_guidance_rescale_refuses_bad_phi_and_shapes():
+    import pytest
+    import torch
+
+    from ldm_teach.diffusion import rescale_guidance
+
+    x = torch.randn(2, 4, 8, 8)
+    for phi in (-0.1, 1.5, float("nan"), True):
+        with pytest.raises(ValueError, match="guidance_rescale"):
+            rescale_guidance(x, x, phi)
+    with pytest.raises(ValueError, match="cond must have"):
+        rescale_guidance(x, x[:1], 0.5)
+
+
+def test_guidance_rescale_leaves_a_constant_prediction_finite():
+    import torch
+
+    from ldm_teach.diffusion import rescale_guidance
+
+    zero = torch.zeros(2, 4, 8, 8)
+    assert torch.equal(rescale_guidance(zero, torch.randn(2, 4, 8, 8), 0.7), zero)

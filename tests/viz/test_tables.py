@@ -25,7 +25,9 @@ def test_text_layout_aligns_numbers_right_and_text_left():
 def test_html_escapes_and_aligns():
     t = table([("<b>", 0.5)], ("name", "p"), formats={"p": lambda v: f"{v:.0%}"})
     html = t._repr_html_()
-    assert "&lt;b&gt;" in html and '<td style="text-align:right">50%</td>' in html
+    assert (
+        "&lt;b&gt;" in html and '<td style="text-align:right;white-space:nowrap">50%</td>' in html
+    )
 
 
 def test_bad_rows_and_formats_are_named():

@@ -295,48 +295,6 @@ def test_smooth_and_plot_curves():
     plt.close(ax.figure)
 
 
-def _tick_labels(ax, which):
-    fig = ax.figure
-    fig.canvas.draw()
-    axis = ax.xaxis if which == "x" else ax.yaxis
-    lo, hi = sorted(ax.get_xlim() if which == "x" else ax.get_ylim())
-    major = [
-        t.get_text()
-        for t in axis.get_majorticklabels()
-        if lo <= t.get_position()[0 if which == "x" else 1] <= hi
-    ]
-    minor = [t.get_text() for t in axis.get_minorticklabels() if t.get_text()]
-    return major, minor
-
-
-@pytest.mark.parametrize(
-    ("values", "expected"),
-    [
-        ([0.55, 0.62, 1.6, 4.8], ["1", "2"]),  # under a decade: 1, 2, 5 of each decade
-        ([0.05, 0.06, 0.09], ["0.05", "0.06", "0.07", "0.08", "0.09"]),  # 1..9
-        ([1e-5, 1e-3, 1.0], ["1e-05", "0.0001", "0.001", "0.01", "0.1", "1"]),  # decades
-    ],
-)
-def test_log_axis_labels_are_plain_and_never_on_minor_ticks(values, expected):
-    from ldm_teach.viz import log_axis
-
-    for which in ("x", "y"):
-        _, ax = plt.subplots(figsize=(4, 3))
-        ax.plot(values, values) if which == "y" else ax.plot(values, [1] * len(values))
-        assert log_axis(ax, which) is ax
-        major, minor = _tick_labels(ax, which)
-        assert set(expected) <= set(major), major
-        assert all("$" not in label for label in major) and minor == []
-
-
-def test_log_axis_refuses_an_unknown_axis():
-    from ldm_teach.viz import log_axis
-
-    _, ax = plt.subplots()
-    with pytest.raises(ValueError, match="which must be one of"):
-        log_axis(ax, "z")
-
-
 def test_plot_rate_distortion_groups_by_channels():
     from ldm_teach.viz import plot_rate_distortion
 

@@ -1,0 +1,9 @@
+"""Stable Diffusion's pipelines on the course's models (Sec. 10.4): text-to-image with
+guidance and negative prompts, img2img, inpainting, per-word attention maps and
+prompt-to-prompt editing. Each is a plain loop over the samplers of ``diffusion``.
+"""
+
+from ldm_teach.pipelines.denoise import denoise_loop, sampling_timesteps
+from ldm_teach.pipelines.text_to_image import TextToImage, as_prompts
+
+__all__ = ["TextToImage", "as_prompts", "denoise_loop", "sampling_timesteps"]

@@ -1,0 +1,355 @@
+"""Text-to-image latent diffusion: Stable Diffusion's layout at the size of a laptop
+(Rombach et al. 2022, arXiv:2112.10752, Sec. 3.3, Eq. 3; the chapter's Sec. 10.4).
+
+    c      = τ_θ(tokenizer(caption))                 (B, L, D) text encoder hidden states
+    z0     = scale_factor · E(x)                      stage-1 latent (frozen autoencoder)
+    L_LDM  = E || target - ε_θ(z_t, t, c) ||²         LDM Eq. 3; target ε (or v)
+    sample: z_T ~ N(0, I) -> DDIM with guidance -> x = D(z0 / scale_factor)
+
+Classifier-free guidance (Ho & Salimans 2022, arXiv:2207.12598, Eq. 6) with a prompt:
+training replaces the caption by the empty prompt "" with probability ``cond_drop_prob``;
+sampling combines
+
+    ε̃ = ε(z_t, c_neg) + w (ε(z_t, c) - ε(z_t, c_neg)),   w = guidance_scale
+
+where c_neg is the encoded *negative prompt*, "" by default: a negative prompt simply takes
+the place of the unconditional branch, which is how Stable Diffusion's pipelines implement
+it. Guidance rescale φ (Lin et al. 2023, Sec. 3.4) can follow. Both branches run in one
+UNet call on a batch of 2B.
+
+The text encoder is frozen by default, as in Stable Diffusion (``train_text_encoder=False``);
+the course's comparison trains it jointly instead (``True``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ldm_teach.argcheck import check_bool, check_int, check_real
+from ldm_teach.diffusion import (
+    PREDICTION_TYPES,
+    NoiseSchedule,
+    ScheduleConfig,
+    classifier_free_guidance,
+    get_v,
+    q_sample,
+    rescale_guidance,
+)
+from ldm_teach.models import UNet
+from ldm_teach.models.latent_diffusion import check_guidance_scale
+from ldm_teach.pipelines.denoise import denoise_loop, sampling_timesteps
+from ldm_teach.text import TextEncoder, WordTokenizer
+
+
+def as_prompts(prompts: str | Sequence[str], name: str = "prompts") -> list[str]:
+    """A prompt or a list of prompts as a non-empty list of str (ValueError otherwise)."""
+    if isinstance(prompts, str):
+        return [prompts]
+    if (
+        isinstance(prompts, Sequence)
+        and len(prompts) > 0
+        and all(isinstance(p, str) for p in prompts)
+    ):
+        return list(prompts)
+    raise ValueError(f"{name} must be a str or a non-empty list of str, got {prompts!r:.100}")
+
+
+class TextToImage(nn.Module):
+    """Autoencoder + text encoder + cross-attention UNet + noise schedule.
+
+    Args:
+        autoencoder: stage 1 (an AutoencoderKL); frozen.
+        unet: a UNet with ``context_dim`` = the text encoder's width and in/out channels =
+            the latent channels.
+        text_encoder: a :class:`~ldm_teach.text.TextEncoder` (e.g. a trained mini-CLIP's).
+        tokenizer: its :class:`~ldm_teach.text.WordTokenizer` (same vocabulary and end token).
+        schedule_config: the training noise schedule.
+        scale_factor: latents are multiplied by it before diffusion, finite and > 0.
+        image_size: H = W of the training images (the default sampling size).
+        cond_drop_prob: probability of training on the empty prompt, in [0, 1).
+        prediction_type: "epsilon" or "v_prediction" (or "sample"), honoured in training
+            and sampling.
+        train_text_encoder: train the text encoder with the UNet (joint) instead of
+            keeping it frozen.
+    Raises:
+        ValueError: naming the part that does not fit: widths, channels, vocabulary,
+            end token, or an out-of-range number.
+    """
+
+    def __init__(
+        self,
+        autoencoder: nn.Module,
+        unet: UNet,
+        text_encoder: TextEncoder,
+        tokenizer: WordTokenizer,
+        schedule_config: ScheduleConfig,
+        scale_factor: float,
+        image_size: int = 32,
+        cond_drop_prob: float = 0.1,
+        prediction_type: str = "epsilon",
+        train_text_encoder: bool = False,
+    ) -> None:
+        super().__init__()
+        _check_parts(autoencoder, unet, text_encoder, tokenizer, schedule_config, prediction_type)
+        self.autoencoder = autoencoder.eval().requires_grad_(False)
+        self.unet = unet
+        self.train_text_encoder = check_bool(train_text_encoder, "train_text_encoder")
+        self.text_encoder = text_encoder.requires_grad_(self.train_text_encoder)
+        self.tokenizer = tokenizer
+        self.schedule = NoiseSchedule(schedule_config)
+        self.image_size = check_int(image_size, "image_size", lo=1)
+        self.cond_drop_prob = check_real(cond_drop_prob, "cond_drop_prob", lo=0.0, hi=0.999)
+        self.prediction_type = prediction_type
+        scale = check_real(scale_factor, "scale_factor", lo=0.0, lo_open=True)
+        self.register_buffer("scale_factor", torch.tensor(scale))
+
+    def train(self, mode: bool = True) -> TextToImage:
+        super().train(mode)
+        self.autoencoder.eval()
+        if not self.train_text_encoder:
+            self.text_encoder.eval()
+        return self
+
+    @property
+    def device(self) -> torch.device:
+        return self.scale_factor.device
+
+    # -- text ------------------------------------------------------------------------------
+    def tokenize(self, prompts: str | Sequence[str]) -> Tensor:
+        """Prompts -> (B, L) int64 token ids on the model's device."""
+        return self.tokenizer(as_prompts(prompts)).input_ids.to(self.device)
+
+    def encode_text(self, input_ids: Tensor) -> Tensor:
+        """(B, L) ids -> (B, L, D) context, the text encoder's last hidden states; no
+        gradient unless the text encoder is trained jointly (and in train mode)."""
+        with torch.set_grad_enabled(self.train_text_encoder and torch.is_grad_enabled()):
+            return self.text_encoder(input_ids).last_hidden_state
+
+    # -- images ----------------------------------------------------------------------------
+    @torch.no_grad()
+    def encode(self, x: Tensor) -> Tensor:
+        """Images (B, 3, H, W) in [-1, 1] -> scaled latents z0 = scale_factor · mode(E(x))."""
+        return self.autoencoder.encode(x).mode() * self.scale_factor
+
+    @torch.no_grad()
+    def decode(self, z: Tensor) -> Tensor:
+        """Scaled latents -> images in [-1, 1] (clamped)."""
+        return self.autoencoder.decode(z / self.scale_factor).clamp(-1.0, 1.0)
+
+    # -- training --------------------------------------------------------------------------
+    def loss(
+        self, z0: Tensor, input_ids: Tensor, generator: torch.Generator | None = None
+    ) -> Tensor:
+        """LDM Eq. 3 on scaled latents z0 (B, c, h, w) and caption ids (B, L).
+
+        With probability ``cond_drop_prob`` a caption is replaced by the empty prompt, so
+        one network learns both ε(z_t, c) and ε(z_t, "") (classifier-free guidance).
+        Returns the scalar MSE to ε (or v, or z0, by ``prediction_type``).
+        """
+        B, dev = z0.shape[0], z0.device
+        t = torch.randint(0, self.schedule.num_train_timesteps, (B,), generator=generator).to(dev)
+        eps = torch.randn(z0.shape, generator=generator, dtype=z0.dtype).to(dev)
+        z_t = q_sample(z0, t, eps, self.schedule)
+        if self.cond_drop_prob > 0:
+            drop = (torch.rand(B, generator=generator) < self.cond_drop_prob).to(dev)
+            null = self.tokenize("").expand(B, -1)
+            input_ids = torch.where(drop[:, None], null, input_ids)
+        if self.prediction_type == "epsilon":
+            target = eps
+        elif self.prediction_type == "v_prediction":
+            target = get_v(z0, eps, t, self.schedule)
+        else:
+            target = z0
+        return F.mse_loss(self.unet(z_t, t, context=self.encode_text(input_ids)), target)
+
+    # -- guidance --------------------------------------------------------------------------
+    def guided_output(
+        self,
+        z_t: Tensor,
+        t: Tensor,
+        context: Tensor,
+        uncond_context: Tensor | None,
+        guidance_scale: float,
+        guidance_rescale: float = 0.0,
+    ) -> Tensor:
+        """The UNet's output at (z_t, t) with classifier-free guidance.
+
+        ``uncond_context`` is the encoded negative prompt ("" by default); with
+        guidance_scale = 1 (or no uncond_context) it is not evaluated. Otherwise both
+        branches run in one batch of 2B, the unconditional half first.
+        """
+        if guidance_scale == 1.0 or uncond_context is None:
+            return self.unet(z_t, t, context=context)
+        both = self.unet(
+            torch.cat([z_t, z_t]), torch.cat([t, t]), context=torch.cat([uncond_context, context])
+        )
+        out_uncond, out_cond = both.chunk(2)
+        guided = classifier_free_guidance(out_uncond, out_cond, guidance_scale)
+        return rescale_guidance(guided, out_cond, guidance_rescale)
+
+    def encode_prompts(
+        self,
+        prompts: str | Sequence[str],
+        negative_prompt: str | Sequence[str] | None,
+        guidance_scale: float,
+    ) -> tuple[list[str], Tensor, Tensor | None]:
+        """(prompts as a list, context (B, L, D), unconditional context or None).
+
+        The unconditional context encodes ``negative_prompt`` (one, or one per prompt;
+        None means ""), and is None when guidance_scale = 1 (not needed).
+
+        Raises:
+            ValueError: on a negative prompt with guidance_scale = 1, a count mismatch, or
+                an unknown word.
+        """
+        prompts = as_prompts(prompts)
+        context = self.encode_text(self.tokenize(prompts))
+        if guidance_scale == 1.0:
+            if negative_prompt is not None:
+                raise ValueError(
+                    "negative_prompt replaces the unconditional branch of guidance, which "
+                    "guidance_scale=1 does not use: give a guidance_scale != 1"
+                )
+            return prompts, context, None
+        negative = as_prompts("" if negative_prompt is None else negative_prompt, "negative_prompt")
+        if len(negative) == 1:
+            negative = negative * len(prompts)
+        if len(negative) != len(prompts):
+            raise ValueError(
+                f"negative_prompt must be one prompt or one per prompt ({len(prompts)}), "
+                f"got {len(negative)}"
+            )
+        return prompts, context, self.encode_text(self.tokenize(negative))
+
+    # -- sampling --------------------------------------------------------------------------
+    @torch.no_grad()
+    def sample(
+        self,
+        prompts: str | Sequence[str],
+        *,
+        negative_prompt: str | Sequence[str] | None = None,
+        guidance_scale: float = 3.0,
+        guidance_rescale: float = 0.0,
+        num_inference_steps: int = 25,
+        eta: float = 0.0,
+        spacing: str = "leading",
+        generator: torch.Generator | None = None,
+        x_T: Tensor | None = None,
+        image_size: int | None = None,
+        height: int | None = None,
+        width: int | None = None,
+        progress: bool = False,
+        return_latents: bool = False,
+    ) -> Tensor | tuple[Tensor, Tensor]:
+        """Text -> images with DDIM (Song et al. 2020) and classifier-free guidance.
+
+        Args:
+            prompts: a caption or a list of B captions, in the tokenizer's vocabulary.
+            negative_prompt: what to steer away from; one prompt or B prompts; None is "".
+            guidance_scale: w in [0, 100] (1: no guidance; Stable Diffusion uses 7.5).
+            guidance_rescale: φ in [0, 1] (Lin et al. 2023 use 0.7).
+            num_inference_steps: DDIM steps, in [1, T].
+            eta: η in [0, 1]; 0 is deterministic.
+            spacing: "leading", "trailing" or "linspace" (use "trailing" with a
+                zero-terminal-SNR schedule and v-prediction).
+            generator: seeds z_T and the DDIM noise.
+            x_T: the starting latents (B, c, h, w) instead of drawn ones.
+            image_size / height, width: output size, each divisible by f (default the
+                training size; sizes it was not trained on are Sec. 10.5.1's subject).
+            progress: show a progress bar.
+            return_latents: also return the final latents z0.
+        Returns:
+            images (B, 3, H, W) in [-1, 1] float32 (and z0 with ``return_latents``).
+        Raises:
+            ValueError: on an unknown word, a bad number or size, a negative prompt with
+                guidance_scale = 1, or x_T of the wrong shape.
+            RuntimeError: if sampling diverged (non-finite latents).
+        """
+        guidance_scale = check_guidance_scale(guidance_scale)
+        prompts, context, uncond = self.encode_prompts(prompts, negative_prompt, guidance_scale)
+        shape = (len(prompts), *self.latent_shape(image_size, height, width))
+        z = _start_latents(shape, x_T, generator, self.device)
+        timesteps = sampling_timesteps(self.schedule, num_inference_steps, spacing)
+
+        def model_fn(z_t: Tensor, t: Tensor) -> Tensor:
+            return self.guided_output(z_t, t, context, uncond, guidance_scale, guidance_rescale)
+
+        self.eval()
+        z0 = denoise_loop(
+            model_fn, z, timesteps, self.schedule, self.prediction_type, eta, generator, progress
+        )
+        images = self.decode(z0)
+        return (images, z0) if check_bool(return_latents, "return_latents") else images
+
+    def latent_shape(
+        self, image_size: int | None = None, height: int | None = None, width: int | None = None
+    ) -> tuple[int, int, int]:
+        """(c, H / f, W / f) of an image; default the training size.
+
+        Raises:
+            ValueError: if a size is not a positive int divisible by f, or image_size is
+                given with height or width.
+        """
+        if image_size is not None and (height is not None or width is not None):
+            raise ValueError("give image_size or height/width, not both")
+        side = self.image_size if image_size is None else image_size
+        H = side if height is None else height
+        W = side if width is None else width
+        f = self.autoencoder.downsample_factor
+        for name, v in (("height", H), ("width", W)):
+            check_int(v, name, lo=f, expected=f"an int >= {f}")
+            if v % f:
+                raise ValueError(f"{name} must be divisible by f={f}, got {v}")
+        return (self.autoencoder.config.latent_channels, H // f, W // f)
+
+
+def _start_latents(shape, x_T, generator, device) -> Tensor:
+    if x_T is None:
+        return torch.randn(shape, generator=generator).to(device)
+    if not isinstance(x_T, Tensor) or tuple(x_T.shape) != tuple(shape):
+        raise ValueError(f"x_T must be a tensor of shape {tuple(shape)}, got {x_T!r:.80}")
+    return x_T.to(device)
+
+
+def _check_parts(autoencoder, unet, text_encoder, tokenizer, schedule_config, prediction_type):
+    if not isinstance(unet, UNet) or unet.config.context_dim is None:
+        raise ValueError("unet must be a UNet with context_dim set (cross-attention on text)")
+    if not isinstance(text_encoder, TextEncoder):
+        raise ValueError(f"text_encoder must be a TextEncoder, got {type(text_encoder).__name__}")
+    if not isinstance(tokenizer, WordTokenizer):
+        raise ValueError(f"tokenizer must be a WordTokenizer, got {type(tokenizer).__name__}")
+    if not isinstance(schedule_config, ScheduleConfig):
+        raise ValueError(
+            f"schedule_config must be a ScheduleConfig, got {type(schedule_config).__name__}"
+        )
+    tc = text_encoder.config
+    if unet.config.context_dim != tc.width:
+        raise ValueError(
+            f"unet.config.context_dim ({unet.config.context_dim}) must equal the text "
+            f"encoder's width ({tc.width})"
+        )
+    if tokenizer.vocab_size != tc.vocab_size or tokenizer.end_token_id != tc.eos_token_id:
+        raise ValueError(
+            f"the tokenizer ({tokenizer.vocab_size} tokens, end token {tokenizer.end_token_id}) "
+            f"does not fit the text encoder (vocab_size {tc.vocab_size}, eos_token_id "
+            f"{tc.eos_token_id})"
+        )
+    if tokenizer.context_length > tc.context_length:
+        raise ValueError(
+            f"the tokenizer's context_length ({tokenizer.context_length}) exceeds the text "
+            f"encoder's ({tc.context_length})"
+        )
+    latent = autoencoder.config.latent_channels
+    if unet.config.in_channels != latent or unet.config.out_channels != latent:
+        raise ValueError(
+            f"unet in/out channels ({unet.config.in_channels}, {unet.config.out_channels}) "
+            f"must equal the autoencoder's latent_channels ({latent})"
+        )
+    if prediction_type not in PREDICTION_TYPES:
+        raise ValueError(
+            f"prediction_type must be one of {PREDICTION_TYPES}, got {prediction_type!r}"
+        )
