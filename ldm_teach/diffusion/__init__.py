@@ -9,6 +9,7 @@ ddim.py       DDIM sampler (Song et al. 2020, Eq. 12, 16)
 guidance.py   classifier-free guidance (Ho & Salimans 2022)
 weighting.py  min-SNR-γ loss weights (Hang et al. 2023)
 shift.py      log-SNR shift of a schedule for latents / resolution (Hoogeboom et al. 2023)
+snr.py        the SNR data of std σ see, in dB: from a schedule, or measured on data
 """
 
 from ldm_teach.diffusion.betas import (
@@ -42,6 +43,7 @@ from ldm_teach.diffusion.shift import (
     resolution_snr_scale,
     shifted_schedule,
 )
+from ldm_teach.diffusion.snr import effective_snr_db, measured_snr_db
 from ldm_teach.diffusion.weighting import min_snr_weight
 
 __all__ = [
@@ -56,10 +58,12 @@ __all__ = [
     "ddim_timesteps",
     "ddpm_sample",
     "ddpm_step",
+    "effective_snr_db",
     "extract",
     "gaussian_noise",
     "get_v",
     "linear_betas",
+    "measured_snr_db",
     "min_snr_weight",
     "predict_eps_from_v",
     "predict_eps_from_x0",

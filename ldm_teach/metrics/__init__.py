@@ -18,6 +18,7 @@ roundtrip.py       autoencoder, pooled pixels and JPEG round trips on one footin
 label_probes.py    k-NN and linear probes: does a representation keep the label?
 weights.py         parameter counts, spectral norms of convolutions
 efficiency.py      pixel vs latent cost, measured side by side (Sec. 10.3.5)
+diagnosis.py       diagnose_with_samples: diagnose's statistics and the samples' quality
 """
 
 from ldm_teach.metrics.classifier import DigitsClassifier
@@ -27,6 +28,7 @@ from ldm_teach.metrics.compute import (
     count_flops,
     time_training_step,
 )
+from ldm_teach.metrics.diagnosis import diagnose_with_samples
 from ldm_teach.metrics.efficiency import CHAPTER_SPEEDUPS, measure_efficiency, relative_to
 from ldm_teach.metrics.image import psnr, ssim
 from ldm_teach.metrics.label_probes import knn_accuracy, linear_probe_accuracy
@@ -53,6 +55,7 @@ __all__ = [
     "roundtrip",
     "unet_step_cost",
     "CHAPTER_SPEEDUPS",
+    "diagnose_with_samples",
     "evaluate_autoencoder",
     "frechet_distance",
     "measure_efficiency",

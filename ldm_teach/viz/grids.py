@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -168,6 +169,73 @@ def show_images(
     ax.set_axis_off()
     if title:
         ax.set_title(title, fontsize=9)
+    return ax
+
+
+def _check_rows(rows, col_labels) -> tuple[list[str], Tensor, int]:
+    if not isinstance(rows, Mapping) or not rows:
+        raise ValueError("rows must be a non-empty dict of label -> (n, C, H, W) images")
+    shapes = {
+        k: tuple(v.shape) if isinstance(v, Tensor) else type(v).__name__ for k, v in rows.items()
+    }
+    if len(set(shapes.values())) != 1 or not isinstance(next(iter(rows.values())), Tensor):
+        raise ValueError(f"every row must be a tensor of the same shape (n, C, H, W), got {shapes}")
+    n = next(iter(rows.values())).shape[0]
+    if col_labels is not None and len(col_labels) != n:
+        raise ValueError(f"col_labels must have one label per column ({n}), got {len(col_labels)}")
+    return [str(k) for k in rows], torch.cat(list(rows.values())), n
+
+
+def show_image_rows(
+    rows: Mapping[str, Tensor],
+    col_labels: Sequence[str] | None = None,
+    *,
+    ax: plt.Axes | None = None,
+    scale: float = 0.75,
+    title: str | None = None,
+) -> plt.Axes:
+    """One labelled row of images per entry of ``rows``, drawn as one grid: the row labels
+    on the left, optional column labels on top (e.g. the timesteps of a forward process).
+
+    Args:
+        rows: label -> (n, C, H, W) images in [-1, 1], the same shape for every row.
+        col_labels: n column labels, or None.
+        ax: the axes to draw on; None makes a figure of ``scale`` inches per image.
+        scale: inches per image of a new figure, a number in (0, 10].
+        title: a title above the grid.
+    Returns:
+        the axes.
+    Raises:
+        ValueError: if rows is empty or its tensors differ in shape, col_labels is not n
+            long, scale is out of range, or as :func:`to_uint8_grid` for the images.
+    """
+    check_real(scale, "scale", lo=0.0, hi=10.0, lo_open=True)
+    labels, images, n = _check_rows(rows, col_labels)
+    arr = to_uint8_grid(images, nrow=n)  # (Hg, Wg[, 3]), 2 pixels of padding
+    h, w = images.shape[-2:]
+    if ax is None:  # the grid gets scale * n inches; the labels a margin of their own
+        grid_w = scale * n
+        grid_h = grid_w * arr.shape[0] / arr.shape[1]
+        left = 0.08 * max(len(k) for k in labels) + 0.1  # inches, at fontsize 9
+        top = 0.3 * bool(col_labels) + 0.3 * bool(title) + 0.05
+        fig, ax = plt.subplots(figsize=(grid_w + left + 0.05, grid_h + top + 0.05))
+        fig.subplots_adjust(
+            left=left / (grid_w + left + 0.05),
+            right=1 - 0.05 / (grid_w + left + 0.05),
+            bottom=0.05 / (grid_h + top + 0.05),
+            top=1 - top / (grid_h + top + 0.05),
+        )
+    ax.imshow(
+        arr, cmap="gray" if arr.ndim == 2 else None, vmin=0, vmax=255, interpolation="nearest"
+    )
+    ax.set_yticks([2 + i * (h + 2) + h / 2 for i in range(len(labels))], labels, fontsize=9)
+    ax.set_xticks([2 + j * (w + 2) + w / 2 for j in range(n)], col_labels or [""] * n, fontsize=9)
+    ax.xaxis.tick_top()
+    ax.tick_params(length=0)
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    if title:
+        ax.set_title(title, fontsize=10)
     return ax
 
 

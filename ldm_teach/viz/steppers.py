@@ -1,11 +1,12 @@
 """Interactive steppers for the diffusion notebooks (chapter 10.3.6), with static fallbacks.
 
 - :class:`ForwardStepper`: a slider over t; shows the decoded noisy latent x_t, the latent's
-  histogram against N(0, 1), and SNR(t) (Ho et al. 2020, Eq. 4).
+  histogram against N(0, 1), and its effective SNR in dB (Ho et al. 2020, Eq. 4;
+  ``diffusion/snr.py``).
 - :class:`ReverseStepper`: a slider over the steps of a precomputed sampler trajectory
   (``ddim_sample(..., return_trajectory=True)``); shows x_t and the predicted x0, decoded.
-- :class:`ScheduleExplorer`: a dropdown of named schedules and a slider over t; shows
-  alpha_bar and log SNR with a marker at t.
+- :class:`~ldm_teach.viz.schedule_explorer.ScheduleExplorer` (its own module): a dropdown
+  of named schedules and a slider over t.
 
 Each stepper renders one frame to PNG bytes (:meth:`render`, used by the widget and by the
 tests), builds an ipywidgets front end (:meth:`widget`: a slider and an ``Image`` that is
@@ -17,9 +18,8 @@ that must print stable output).
 
 from __future__ import annotations
 
-import io
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -30,9 +30,13 @@ from torch import Tensor
 from ldm_teach.argcheck import is_int
 from ldm_teach.diffusion.forward import q_sample
 from ldm_teach.diffusion.schedules import NoiseSchedule
+from ldm_teach.diffusion.snr import effective_snr_db
 from ldm_teach.viz.grids import to_uint8_grid
+from ldm_teach.viz.png import png_bytes
 
 STATIC_ENV = "LDM_TEACH_STATIC_WIDGETS"
+#: Resolution of every rendered frame: 100 dpi keeps 8-pt labels legible on a laptop.
+DPI = 100
 
 
 def widgets_available() -> bool:
@@ -50,10 +54,10 @@ def widgets_available() -> bool:
 
 
 def _png(fig: Figure) -> bytes:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=fig.dpi)
+    """``fig`` as a palette PNG (:func:`~ldm_teach.viz.png.png_bytes`), then closed."""
+    data = png_bytes(fig)
     plt.close(fig)
-    return buf.getvalue()
+    return data
 
 
 class _Stepper:
@@ -81,7 +85,7 @@ class _Stepper:
     def figure(self, value: int) -> Figure:
         """A matplotlib figure of one frame (not shown; caller closes it)."""
         self._check(value)
-        fig = Figure(figsize=(self.figsize[0] * self.panels, self.figsize[1]), dpi=72)
+        fig = Figure(figsize=(self.figsize[0] * self.panels, self.figsize[1]), dpi=DPI)
         axes = [fig.add_subplot(1, self.panels, i + 1) for i in range(self.panels)]
         self.draw(value, axes)
         fig.tight_layout()
@@ -126,7 +130,9 @@ class _Stepper:
         values = [self._check(v) for v in values]
         if not values:
             raise ValueError("values must name at least one frame")
-        fig = Figure(figsize=(self.figsize[0] * self.panels, self.figsize[1] * len(values)), dpi=72)
+        fig = Figure(
+            figsize=(self.figsize[0] * self.panels, self.figsize[1] * len(values)), dpi=DPI
+        )
         axes = fig.subplots(len(values), self.panels, squeeze=False)
         for row, v in zip(axes, values, strict=False):
             self.draw(v, list(row))
@@ -150,7 +156,7 @@ class ForwardStepper(_Stepper):
 
     label = "t"
     panels = 2
-    figsize = (3.0, 2.8)
+    figsize = (2.7, 2.5)
 
     def __init__(
         self,
@@ -178,6 +184,7 @@ class ForwardStepper(_Stepper):
             )
         self.z0, self.schedule, self.decode = z0, schedule, decode
         self.eps = torch.randn(z0.shape, generator=torch.Generator().manual_seed(seed))
+        self.rms = max(float(z0.double().pow(2).mean().sqrt()), 1e-12)  # σ of this latent
 
     def frames(self) -> list[int]:
         return self.timesteps
@@ -190,12 +197,13 @@ class ForwardStepper(_Stepper):
     def draw(self, t: int, axes) -> None:
         z = self.z_t(t)
         img = to_uint8_grid(self.decode(z).cpu(), nrow=1, padding=0)
-        snr = float(self.schedule.snr(torch.tensor([t]))[0])
+        # effective SNR of this latent: mean(z0²) ᾱ_t / (1 - ᾱ_t), in dB
+        snr_db = float(effective_snr_db(self.schedule, torch.tensor([t]), self.rms)[0])
         axes[0].imshow(
             img, cmap="gray" if img.ndim == 2 else None, vmin=0, vmax=255, interpolation="nearest"
         )
         axes[0].set_axis_off()
-        axes[0].set_title(f"decoded x_t, t={t}\nSNR={snr:.3g}", fontsize=8)
+        axes[0].set_title(f"decoded z_t, t={t}\nSNR_eff {snr_db:+.1f} dB", fontsize=9)
         grid = np.linspace(-4, 4, 81)
         axes[1].hist(z.flatten().cpu().numpy(), bins=30, range=(-4, 4), density=True, alpha=0.7)
         axes[1].plot(grid, np.exp(-(grid**2) / 2) / np.sqrt(2 * np.pi), "k--", lw=1)
@@ -265,89 +273,6 @@ class ReverseStepper(_Stepper):
             )
             ax.set_axis_off()
             ax.set_title(f"{title}\nstep {step + 1}/{len(self.t)}, t={self.t[step]}", fontsize=8)
-
-
-class ScheduleExplorer:
-    """Named schedules side by side: alpha_bar(t) and log SNR(t) with a marker at t.
-
-    Args:
-        schedules: name -> NoiseSchedule (all with the same number of steps).
-    Raises:
-        ValueError: if empty or the schedules have different lengths.
-    """
-
-    def __init__(self, schedules: Mapping[str, NoiseSchedule]) -> None:
-        if not isinstance(schedules, Mapping) or not schedules:
-            raise ValueError("schedules must be a non-empty dict of name -> NoiseSchedule")
-        wrong = [k for k, v in schedules.items() if not isinstance(v, NoiseSchedule)]
-        if wrong:
-            raise ValueError(
-                f"schedules[{wrong[0]!r}] must be a NoiseSchedule, got "
-                f"{type(schedules[wrong[0]]).__name__}"
-            )
-        lengths = {s.num_train_timesteps for s in schedules.values()}
-        if len(lengths) != 1:
-            raise ValueError(f"all schedules must have the same number of steps, got {lengths}")
-        self.schedules = dict(schedules)
-        self.T = lengths.pop()
-
-    def figure(self, name: str, t: int) -> Figure:
-        if name not in self.schedules:
-            raise ValueError(f"name must be one of {list(self.schedules)}, got {name!r}")
-        if not is_int(t) or not 0 <= t < self.T:
-            raise ValueError(f"t must be an int in [0, {self.T - 1}], got {t!r}")
-        fig = Figure(figsize=(7.0, 2.8), dpi=72)
-        ax1, ax2 = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
-        steps = np.arange(self.T)
-        for key, s in self.schedules.items():
-            lw = 2.0 if key == name else 0.8
-            ac = s.alphas_cumprod.double().numpy()
-            ax1.plot(steps, ac, lw=lw, label=key)
-            ax2.plot(steps, np.log(ac / (1 - ac)), lw=lw, label=key)
-        s = self.schedules[name]
-        ac_t = float(s.alphas_cumprod[t])
-        ax1.plot([t], [ac_t], "ko")
-        ax2.plot([t], [np.log(ac_t / (1 - ac_t))], "ko")
-        ax1.set_title(f"alpha_bar; {name} at t={t}: {ac_t:.3f}", fontsize=8)
-        ax2.set_title("log SNR", fontsize=8)
-        ax1.legend(fontsize=6)
-        for ax in (ax1, ax2):
-            ax.set_xlabel("t", fontsize=8)
-            ax.tick_params(labelsize=7)
-        fig.tight_layout()
-        return fig
-
-    def render(self, name: str, t: int) -> bytes:
-        return _png(self.figure(name, t))
-
-    def widget(self):
-        import ipywidgets as w
-
-        names = list(self.schedules)
-        dropdown = w.Dropdown(options=names, value=names[0], description="schedule")
-        slider = w.IntSlider(
-            value=self.T // 2,
-            min=0,
-            max=self.T - 1,
-            step=10,
-            description="t",
-            continuous_update=False,
-        )
-        image = w.Image(value=self.render(names[0], self.T // 2), format="png")
-
-        def redraw(_):
-            image.value = self.render(dropdown.value, slider.value)
-
-        dropdown.observe(redraw, names="value")
-        slider.observe(redraw, names="value")
-        box = w.VBox([w.HBox([dropdown, slider]), image])
-        box.add_class("ldm-teach-stepper")
-        return box
-
-    def static(self, name: str | None = None, t: int | None = None) -> Figure:
-        name = name or next(iter(self.schedules))
-        t = self.T // 2 if t is None else t
-        return self.figure(name, t)
 
 
 def show(stepper, mode: str = "auto", **static_kwargs):

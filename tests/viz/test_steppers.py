@@ -6,6 +6,9 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+import io  # noqa: E402
+
+import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
@@ -15,7 +18,6 @@ from ldm_teach.viz import steppers  # noqa: E402
 from ldm_teach.viz.steppers import (  # noqa: E402
     ForwardStepper,
     ReverseStepper,
-    ScheduleExplorer,
     show,
     widgets_available,
 )
@@ -80,20 +82,20 @@ def test_reverse_stepper_on_a_real_trajectory():
         ReverseStepper([], decode)
 
 
-def test_schedule_explorer():
-    cos = NoiseSchedule(ScheduleConfig(num_train_timesteps=100, beta_schedule="cosine"))
-    ex = ScheduleExplorer({"linear": SCHEDULE, "cosine": cos})
-    assert ex.render("linear", 10) != ex.render("cosine", 10)
-    box = ex.widget()
-    (dropdown, _slider), image = box.children[0].children, box.children[1]
-    before = image.value
-    dropdown.value = "cosine"
-    assert image.value != before
-    with pytest.raises(ValueError, match="name must be one of"):
-        ex.render("sigmoid", 0)
-    with pytest.raises(ValueError, match="same number of steps"):
-        short = NoiseSchedule(ScheduleConfig(num_train_timesteps=50))
-        ScheduleExplorer({"a": SCHEDULE, "b": short})
+def test_forward_stepper_titles_the_effective_snr_in_db():
+    st = _forward()
+    fig = st.figure(50)
+    rms2 = float(st.z0.double().pow(2).mean())
+    ac = float(SCHEDULE.alphas_cumprod[50])
+    expected = 10 * np.log10(rms2 * ac / (1 - ac))
+    assert f"SNR_eff {expected:+.1f} dB" in fig.axes[0].get_title()
+
+
+def test_frames_are_palette_pngs_at_100_dpi():
+    from PIL import Image
+
+    img = Image.open(io.BytesIO(_forward().render(0)))
+    assert img.mode == "P" and img.size == (int(2 * 2.7 * 100), int(2.5 * 100))
 
 
 def test_show_falls_back_to_a_static_figure(monkeypatch):
@@ -113,7 +115,5 @@ def test_steppers_refuse_malformed_inputs():
         ForwardStepper(torch.zeros(2, 4, 4), SCHEDULE, None)
     with pytest.raises(ValueError, match="list of ints"):
         ForwardStepper(torch.zeros(2, 4, 4), SCHEDULE, decode, timesteps=[1.5])
-    with pytest.raises(ValueError, match="must be a NoiseSchedule"):
-        ScheduleExplorer({"a": "linear"})
     with pytest.raises(TypeError, match="stepper must be"):
         show(None)

@@ -179,6 +179,39 @@ def test_show_images_draws_the_grid():
     assert show_images(_images(2, 3), ax=own) is own
 
 
+def test_show_image_rows_labels_each_row_and_column():
+    from ldm_teach.viz import show_image_rows
+
+    rows = {"latent": _images(3, 1, 8, 8, seed=1), "pixels": _images(3, 1, 8, 8, seed=2)}
+    ax = show_image_rows(rows, ["t=0", "t=1", "t=2"], title="forward")
+    drawn = np.asarray(ax.images[0].get_array())
+    assert np.array_equal(drawn, to_uint8_grid(torch.cat(list(rows.values())), nrow=3))
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["latent", "pixels"]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["t=0", "t=1", "t=2"]
+    # a tick sits at the centre of every tile (2 pixels of padding, 8 pixels per image)
+    assert list(ax.get_yticks()) == [6.0, 16.0] and list(ax.get_xticks()) == [6.0, 16.0, 26.0]
+    # the grid, not the labels, gets scale inches per image
+    fig = ax.figure
+    assert ax.get_position().width * fig.get_figwidth() == pytest.approx(0.75 * 3)
+    _, own = plt.subplots()
+    assert show_image_rows(rows, ax=own) is own
+
+
+def test_show_image_rows_refuses_ragged_rows_and_wrong_labels():
+    from ldm_teach.viz import show_image_rows
+
+    with pytest.raises(ValueError, match="non-empty dict"):
+        show_image_rows({})
+    with pytest.raises(ValueError, match="same shape"):
+        show_image_rows({"a": _images(3), "b": _images(2)})
+    with pytest.raises(ValueError, match="same shape"):
+        show_image_rows({"a": "not images"})
+    with pytest.raises(ValueError, match="one label per column"):
+        show_image_rows({"a": _images(3)}, ["x", "y"])
+    with pytest.raises(ValueError, match="scale"):
+        show_image_rows({"a": _images(3)}, scale=0)
+
+
 # ---- 2-D embeddings ---------------------------------------------------------------------
 
 
@@ -258,6 +291,7 @@ def test_smooth_and_plot_curves():
     lines = ax.get_lines()
     assert [ln.get_label() for ln in lines] == ["a", "b"]
     assert list(lines[0].get_xdata()) == [0, 10, 20]
+    assert ax.get_yscale() == "log"
     plt.close(ax.figure)
 
 
