@@ -1,0 +1,16 @@
+"""Real formats: key maps between the course's modules and diffusers / transformers, and
+loading a diffusers-format Stable Diffusion folder into ``ldm_teach`` (Sec. 10.4)."""
+
+from ldm_teach.interop.unet_map import (
+    unet_config_from_diffusers,
+    unet_from_diffusers,
+    unet_key_from_diffusers,
+    unet_state_dict_from_diffusers,
+)
+
+__all__ = [
+    "unet_config_from_diffusers",
+    "unet_from_diffusers",
+    "unet_key_from_diffusers",
+    "unet_state_dict_from_diffusers",
+]
