@@ -27,7 +27,13 @@ from typing import Any
 import torch
 from torch import nn
 
-__all__ = ["REFERENCE_MODELS", "build_reference", "reference_config", "reference_shapes"]
+__all__ = [
+    "REFERENCE_MODELS",
+    "build_reference",
+    "reference_config",
+    "reference_evaluations",
+    "reference_shapes",
+]
 
 #: model name -> its Hugging Face repository and the components it has
 REFERENCE_MODELS: dict[str, dict[str, Any]] = {
@@ -169,3 +175,53 @@ def reference_shapes(model: str) -> dict[str, Any]:
         ]
         shapes["added_cond_shapes"] = {"text_embeds": (pooled,), "time_ids": (n_time_ids,)}
     return shapes
+
+
+def reference_evaluations(
+    model: str, device: str | torch.device = "meta", batch_size: int = 1
+) -> dict[str, dict[str, Any]]:
+    """Every component of a published model, with what one evaluation of it takes.
+
+    The UNet is called once at the model's latent size (SD 1.5: z (B, 4, 64, 64), context
+    (B, 77, 768); SD 2.1: (B, 4, 96, 96), (B, 77, 1024); SDXL: (B, 4, 128, 128),
+    (B, 77, 2048) and ``added_cond_kwargs`` text_embeds (B, 1280), time_ids (B, 6)), at
+    timestep 999; the VAE decodes one latent of that size (``vae.decode``) to an image of
+    ``image_size`` pixels; each text encoder reads 77 token ids. Inputs are zeros (ids:
+    the end token 2 at the last place, so CLIP's pooling finds it) on ``device``.
+
+    Args:
+        model: ``"sd-1.5"``, ``"sd-2.1"`` or ``"sdxl"``.
+        device: where networks and inputs live; ``"meta"`` (the default) for counting
+            parameters and FLOPs without memory (see :func:`build_reference`).
+        batch_size: B, an int >= 1.
+    Returns:
+        component -> ``{"module", "call", "args", "kwargs"}``, the form
+        ``ldm_teach.metrics.anatomy_rows`` takes.
+    Raises:
+        ValueError: naming ``model``, ``device`` or ``batch_size`` if one is not valid.
+    """
+    _check_model_component(model)
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
+    shapes = reference_shapes(model)
+    nets = {c: build_reference(model, c, device) for c in REFERENCE_MODELS[model]["components"]}
+    B = batch_size
+    with torch.device(device):
+        z = torch.zeros(B, *shapes["latent_shape"])  # (B, c, h, w)
+        context = torch.zeros(B, *shapes["context_shape"])  # (B, 77, D)
+        t = torch.full((B,), 999, dtype=torch.int64)  # (B,)
+        ids = torch.zeros(B, shapes["context_shape"][0], dtype=torch.int64)  # (B, 77)
+        ids[:, -1] = 2  # CLIP's end token, where the pooled output is read
+        unet_kwargs: dict[str, Any] = {"encoder_hidden_states": context}
+        if "added_cond_shapes" in shapes:
+            unet_kwargs["added_cond_kwargs"] = {
+                key: torch.zeros(B, *shape) for key, shape in shapes["added_cond_shapes"].items()
+            }
+    evaluations = {
+        "unet": {"module": nets["unet"], "call": nets["unet"], "args": (z, t), "kwargs": unet_kwargs},
+        "vae": {"module": nets["vae"], "call": nets["vae"].decode, "args": (z,), "kwargs": {}},
+    }
+    for c in nets:
+        if c.startswith("text_encoder"):
+            evaluations[c] = {"module": nets[c], "call": nets[c], "args": (ids,), "kwargs": {}}
+    return evaluations
