@@ -218,7 +218,12 @@ def reference_evaluations(
                 key: torch.zeros(B, *shape) for key, shape in shapes["added_cond_shapes"].items()
             }
     evaluations = {
-        "unet": {"module": nets["unet"], "call": nets["unet"], "args": (z, t), "kwargs": unet_kwargs},
+        "unet": {
+            "module": nets["unet"],
+            "call": nets["unet"],
+            "args": (z, t),
+            "kwargs": unet_kwargs,
+        },
         "vae": {"module": nets["vae"], "call": nets["vae"].decode, "args": (z,), "kwargs": {}},
     }
     for c in nets:

@@ -10,9 +10,9 @@ evaluation and one VAE decode. The same functions measure the course's own
 - :func:`count_parameters` and :func:`memory_bytes`: N and N x bytes per element;
 - :func:`parameters_by_block`: N split into :data:`BLOCK_TYPES`, each parameter once;
 - :func:`parameters_by_level`: a UNet's N split into its down levels, middle and up levels;
-- :func:`forward_flops`: FLOPs of one call, by ``torch.utils.flop_counter.FlopCounterMode``,
-  which works on meta tensors (networks built with ``torch.device("meta")`` hold no
-  weights, so counting SDXL costs no memory);
+- :func:`forward_flops` (:func:`flops_by_operator`): FLOPs of one call, by
+  ``torch.utils.flop_counter.FlopCounterMode``, which works on meta tensors (networks
+  built with ``torch.device("meta")`` hold no weights, so counting SDXL costs no memory);
 - :func:`anatomy_row` / :func:`anatomy_rows`: all of it as rows for ``ldm_teach.viz.table``.
 
 This module takes networks as arguments: building the published ones from their configs is
@@ -47,6 +47,7 @@ __all__ = [
     "anatomy_row",
     "anatomy_rows",
     "count_parameters",
+    "flops_by_operator",
     "forward_flops",
     "memory_bytes",
     "parameters_by_block",
@@ -251,11 +252,27 @@ def forward_flops(fn: Callable[..., Any], *inputs: Any, **kwargs: Any) -> int:
     Raises:
         ValueError: if ``fn`` is not callable.
     """
+    return sum(flops_by_operator(fn, *inputs, **kwargs).values())
+
+
+def flops_by_operator(fn: Callable[..., Any], *inputs: Any, **kwargs: Any) -> dict[str, int]:
+    """:func:`forward_flops` split by the ATen operator that spent them.
+
+    Returns:
+        A dict such as ``{"convolution": ..., "addmm": ..., "mm": ..., "bmm": ...}``
+        (operator name -> FLOPs, ints): ``convolution`` for Conv2d, ``addmm``/``mm`` for
+        Linear layers with/without bias, ``bmm`` for the attention products Q K^T and
+        softmax(.) V on meta tensors (2 x 2 N M d per head of d channels over N queries
+        and M keys). Empty for a call with no matrix product.
+    Raises:
+        ValueError: if ``fn`` is not callable.
+    """
     if not callable(fn):
         raise ValueError(f"fn must be a module or a callable, got {type(fn).__name__}")
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
         fn(*inputs, **kwargs)
-    return int(counter.get_total_flops())
+    counts = counter.get_flop_counts().get("Global", {})
+    return {op.__name__.split(".")[-1]: int(n) for op, n in counts.items()}
 
 
 def memory_bytes(n_params: int, dtype: torch.dtype = torch.float32) -> int:
