@@ -84,3 +84,26 @@ def test_weights_of_another_config_are_refused():
     ref, _ = _pair(SD15_TINY)
     with pytest.raises(ValueError, match="missing"):
         unet_from_diffusers(SD21_TINY, ref.state_dict())
+
+
+@pytest.mark.parametrize("model, expected", [("sd-1.5", 859_520_964), ("sd-2.1", 865_910_724)])
+def test_the_real_configs_build_the_real_layout(model, expected):
+    """The course UNet built from SD's own unet/config.json (on the meta device: no memory)
+    has exactly the parameters of diffusers' UNet2DConditionModel, tensor by tensor."""
+    from ldm_teach.interop import build_reference, reference_config, unet_state_dict_from_diffusers
+    from ldm_teach.models import UNet
+
+    with torch.device("meta"):
+        ours = UNet(unet_config_from_diffusers(reference_config(model, "unet")))
+    ref = build_reference(model, "unet")
+    shapes = {k: v.shape for k, v in ours.state_dict().items()}
+    mapped = {k: v.shape for k, v in unet_state_dict_from_diffusers(ref.state_dict()).items()}
+    assert shapes == mapped
+    assert sum(p.numel() for p in ours.parameters()) == expected
+
+
+def test_sdxl_is_refused_by_name():
+    from ldm_teach.interop import reference_config
+
+    with pytest.raises(ValueError, match="addition_embed_type"):
+        unet_config_from_diffusers(reference_config("sdxl", "unet"))
