@@ -143,3 +143,16 @@ def test_missing_parts_and_other_pipelines_are_named(folder, tmp_path):
         load_stable_diffusion(tmp_path)
     with pytest.raises(FileNotFoundError, match="not a directory"):
         load_stable_diffusion(tmp_path / "nowhere")
+
+
+def test_generate_command_runs_a_folder(folder, tmp_path, capsys):
+    from PIL import Image
+
+    from ldm_teach.cli import main
+
+    out = tmp_path / "astronaut.png"
+    args = ["generate", PROMPTS[0], "--model", str(folder), "--steps", "3", "--out", str(out)]
+    assert main(args) == 0
+    assert Image.open(out).format == "PNG"
+    assert f"loaded {folder} (16 px, cpu, float32)" in capsys.readouterr().out
+    assert main(args) == 2  # exists: not overwritten silently
