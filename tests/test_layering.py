@@ -26,6 +26,7 @@ LAYERS = {
     "pipelines": 4,
     "metrics": 5,
     "viz": 5,
+    "interop": 5,
     "pretrained": 6,
     "grading": 7,
     "cli": 8,

@@ -2,12 +2,17 @@
 (``shapes-t2i``: DDIM with classifier-free guidance, optionally a negative prompt), written
 as a PNG; offline, a few seconds on a CPU. The independent caption judge reads the image
 back and prints what it sees.
+
+``--model FOLDER`` runs a diffusers-format Stable Diffusion 1.x / 2.x folder instead
+(``ldm_teach.interop.load_stable_diffusion``: the course's own modules holding its weights),
+on the GPU in float16 when there is one, else on the CPU in float32.
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 
 def add_generate_parser(sub, positive_int, seed, guidance) -> None:
@@ -33,7 +38,11 @@ def add_generate_parser(sub, positive_int, seed, guidance) -> None:
     p.add_argument(
         "--num-images", type=positive_int, default=1, help="images in the grid, at most 64"
     )
-    p.add_argument("--model", default="shapes-t2i", help="a shipped text-to-image checkpoint")
+    p.add_argument(
+        "--model",
+        default="shapes-t2i",
+        help="a shipped text-to-image checkpoint, or a diffusers Stable Diffusion folder",
+    )
     p.add_argument("--out", default="outputs/generated.png", help="PNG to write")
     p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     p.set_defaults(func=_cmd_generate)
@@ -57,6 +66,9 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     except ValueError:
         raise ValueError(f"--out must end in an image suffix such as .png, got {out}") from None
     t0 = time.perf_counter()
+    folder = Path(args.model)
+    if (folder / "model_index.json").is_file():
+        return _generate_stable_diffusion(args, folder, out, t0)
     model = load_text_to_image(args.model, device=default_device())
     model.tokenizer(args.prompt)  # an unknown word is reported before any sampling
     images = model.sample(
@@ -78,5 +90,35 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         f"{args.steps} DDIM steps, guidance {args.guidance_scale:g}, seed {args.seed})"
     )
     print(f"the judge reads the first image as: {seen}")
+    print(f"time: {time.perf_counter() - t0:.1f} s")
+    return 0
+
+
+def _generate_stable_diffusion(args: argparse.Namespace, folder: Path, out: Path, t0: float) -> int:
+    """``generate`` with a diffusers Stable Diffusion folder (no judge: it reads shapes)."""
+    import torch
+
+    from ldm_teach.device import default_device
+    from ldm_teach.interop import load_stable_diffusion
+    from ldm_teach.viz import save_image_grid
+
+    device = default_device()
+    dtype = torch.float16 if device.type == "cuda" else torch.float32
+    model = load_stable_diffusion(folder, device=device, dtype=dtype)
+    print(f"loaded {folder} ({model.image_size} px, {device}, {str(dtype).removeprefix('torch.')})")
+    images = model.sample(
+        [args.prompt] * args.num_images,
+        negative_prompt=args.negative_prompt,
+        guidance_scale=args.guidance_scale,
+        guidance_rescale=args.guidance_rescale,
+        num_inference_steps=args.steps,
+        generator=torch.Generator().manual_seed(args.seed),
+        progress=True,
+    ).cpu()
+    save_image_grid(images, out, nrow=min(8, args.num_images), overwrite=True)
+    print(
+        f"wrote {out} ({args.num_images} image{'s' * (args.num_images > 1)}, "
+        f"{args.steps} DDIM steps, guidance {args.guidance_scale:g}, seed {args.seed})"
+    )
     print(f"time: {time.perf_counter() - t0:.1f} s")
     return 0

@@ -19,8 +19,20 @@ label_probes.py    k-NN and linear probes: does a representation keep the label?
 weights.py         parameter counts, spectral norms of convolutions
 efficiency.py      pixel vs latent cost, measured side by side (Sec. 10.3.5)
 diagnosis.py       diagnose_with_samples: diagnose's statistics and the samples' quality
+anatomy.py         parameters by block and level, FLOPs on meta, weight memory (10.4.1)
 """
 
+from ldm_teach.metrics.anatomy import (
+    BLOCK_TYPES,
+    anatomy_row,
+    anatomy_rows,
+    count_parameters,
+    flops_by_operator,
+    forward_flops,
+    memory_bytes,
+    parameters_by_block,
+    parameters_by_level,
+)
 from ldm_teach.metrics.classifier import DigitsClassifier
 from ldm_teach.metrics.compute import (
     attention_matrix_bytes,
@@ -46,6 +58,15 @@ from ldm_teach.metrics.step_cost import unet_step_cost
 from ldm_teach.metrics.weights import conv_spectral_norms, parameter_count
 
 __all__ = [
+    "BLOCK_TYPES",
+    "anatomy_row",
+    "anatomy_rows",
+    "count_parameters",
+    "flops_by_operator",
+    "forward_flops",
+    "memory_bytes",
+    "parameters_by_block",
+    "parameters_by_level",
     "conv_spectral_norms",
     "jpeg_patches_at_bpp",
     "knn_accuracy",

@@ -32,16 +32,11 @@ sampling asks the same network for the unconditional prediction.
 
 from __future__ import annotations
 
-import math
-import numbers
-from dataclasses import dataclass
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ldm_teach.argcheck import is_int
-from ldm_teach.config import ConfigDict
+from ldm_teach.models.unet_config import CLASS_CONDITIONING, UNetConfig  # noqa: F401
 from ldm_teach.models.unet_inputs import (  # noqa: F401  (MAX_TIMESTEP: the UNet's API)
     MAX_TIMESTEP,
     check_forward_inputs,
@@ -49,141 +44,9 @@ from ldm_teach.models.unet_inputs import (  # noqa: F401  (MAX_TIMESTEP: the UNe
 from ldm_teach.nn import Downsample, ResnetBlock, SelfAttention2d, Upsample, group_norm
 from ldm_teach.nn.embeddings import timestep_embedding
 from ldm_teach.nn.film import FiLM
-from ldm_teach.nn.norm import check_widths
 from ldm_teach.nn.transformer import SpatialTransformer
 
-
-@dataclass(frozen=True)
-class UNetConfig(ConfigDict):
-    """Configuration of :class:`UNet`; validated at construction."""
-
-    in_channels: int = 4  # channels of z_t (latent channels, or 3 in pixel space)
-    out_channels: int = 4  # channels of the prediction (eps, x0 or v)
-    base_channels: int = 64  # width of the first level
-    channel_mult: tuple[int, ...] = (1, 2)  # width multiplier per level
-    num_res_blocks: int = 2  # ResNet blocks per level on the way down
-    attention_levels: tuple[int, ...] = (1,)  # levels (0 = full resolution) with self-attention
-    num_heads: int = 4  # attention heads
-    num_classes: int | None = None  # class-conditional if set; label num_classes means "none"
-    dropout: float = 0.0  # dropout in ResNet blocks
-    norm_groups: int = 32  # GroupNorm groups; must divide every width
-    class_conditioning: str = "embedding"  # "embedding", "film" or "cross_attention"
-    condition_levels: tuple[int, ...] | None = None  # levels with FiLM / cross-attention
-    context_dim: int | None = None  # width of external context tokens (cross-attention)
-    concat_channels: int = 0  # channels of a spatial condition concatenated to z_t
-
-    def __post_init__(self) -> None:
-        _check_unet_config(self)
-
-    @property
-    def uses_cross_attention(self) -> bool:
-        return self.class_conditioning == "cross_attention" or self.context_dim is not None
-
-
-CLASS_CONDITIONING = ("embedding", "film", "cross_attention")
-
-
-def _check_unet_config(cfg: UNetConfig) -> None:
-    """ValueError naming the first field of ``cfg`` out of range (normalises
-    ``condition_levels`` to a tuple)."""
-    for name in (
-        "in_channels",
-        "out_channels",
-        "base_channels",
-        "num_res_blocks",
-        "num_heads",
-        "norm_groups",
-    ):
-        value = getattr(cfg, name)
-        if not is_int(value):
-            raise ValueError(f"{name} must be an int, got {value!r}")
-    if cfg.num_heads < 1:
-        raise ValueError(f"num_heads must be an int >= 1, got {cfg.num_heads}")
-    if cfg.base_channels < 1:
-        raise ValueError(f"base_channels must be a positive even int, got {cfg.base_channels}")
-    if cfg.norm_groups < 1:
-        raise ValueError(f"norm_groups must be an int >= 1, got {cfg.norm_groups}")
-    if (
-        isinstance(cfg.dropout, bool)
-        or not isinstance(cfg.dropout, numbers.Real)
-        or not math.isfinite(cfg.dropout)
-        or not 0.0 <= cfg.dropout < 1.0
-    ):
-        raise ValueError(f"dropout must be a finite number in [0, 1), got {cfg.dropout!r}")
-    if cfg.in_channels <= 0 or cfg.out_channels <= 0:
-        raise ValueError(
-            f"in_channels and out_channels must be positive, got "
-            f"{cfg.in_channels} and {cfg.out_channels}"
-        )
-    if not cfg.channel_mult or any(m <= 0 for m in cfg.channel_mult):
-        raise ValueError(f"channel_mult must be non-empty positive ints, got {cfg.channel_mult}")
-    if cfg.num_res_blocks < 1:
-        raise ValueError(f"num_res_blocks must be >= 1, got {cfg.num_res_blocks}")
-    bad = [lvl for lvl in cfg.attention_levels if not 0 <= lvl < len(cfg.channel_mult)]
-    if bad:
-        raise ValueError(f"attention_levels must be in [0, {len(cfg.channel_mult) - 1}], got {bad}")
-    if cfg.num_classes is not None and (not is_int(cfg.num_classes)):
-        raise ValueError(f"num_classes must be None or an int >= 1, got {cfg.num_classes!r}")
-    if cfg.num_classes is not None and cfg.num_classes < 1:
-        raise ValueError(f"num_classes must be None or >= 1, got {cfg.num_classes}")
-    if cfg.base_channels % 2:
-        raise ValueError(f"base_channels must be even, got {cfg.base_channels}")
-    if cfg.condition_levels is not None and not isinstance(cfg.condition_levels, tuple):
-        if isinstance(cfg.condition_levels, list):  # accept a list, store a tuple
-            object.__setattr__(cfg, "condition_levels", tuple(cfg.condition_levels))
-        else:
-            raise ValueError(
-                f"condition_levels must be None or a tuple of level indices, "
-                f"got {cfg.condition_levels!r}"
-            )
-    for name in ("concat_channels", "context_dim"):
-        value = getattr(cfg, name)
-        if value is not None and (not is_int(value)):
-            raise ValueError(f"{name} must be an int, got {value!r}")
-    if cfg.class_conditioning not in CLASS_CONDITIONING:
-        raise ValueError(
-            f"class_conditioning must be one of {CLASS_CONDITIONING}, got "
-            f"{cfg.class_conditioning!r}"
-        )
-    if cfg.condition_levels is not None:
-        bad = [
-            lvl
-            for lvl in cfg.condition_levels
-            if not is_int(lvl) or not 0 <= lvl < len(cfg.channel_mult)
-        ]
-        if (
-            bad
-            or not cfg.condition_levels
-            or len(set(cfg.condition_levels)) != len(cfg.condition_levels)
-        ):
-            raise ValueError(
-                f"condition_levels must be None or distinct int levels in "
-                f"[0, {len(cfg.channel_mult) - 1}], got {cfg.condition_levels}"
-            )
-        if cfg.class_conditioning == "embedding" and cfg.context_dim is None:
-            raise ValueError(
-                "condition_levels only applies to class_conditioning='film' or "
-                "'cross_attention' (or a context_dim): the 'embedding' label "
-                "reaches every block through the time embedding"
-            )
-    if cfg.context_dim is not None and cfg.context_dim < 1:
-        raise ValueError(f"context_dim must be None or >= 1, got {cfg.context_dim}")
-    if cfg.concat_channels < 0:
-        raise ValueError(f"concat_channels must be >= 0, got {cfg.concat_channels}")
-    if (
-        cfg.class_conditioning != "embedding"
-        and cfg.num_classes is None
-        and cfg.context_dim is None
-    ):
-        raise ValueError(
-            f"class_conditioning={cfg.class_conditioning!r} needs "
-            f"num_classes (labels) or context_dim (context tokens)"
-        )
-    check_widths(cfg.base_channels, cfg.channel_mult, cfg.norm_groups)
-    for m in cfg.channel_mult:
-        width = cfg.base_channels * m
-        if width % cfg.num_heads:
-            raise ValueError(f"width {width} is not divisible by num_heads={cfg.num_heads}")
+__all__ = ["UNet", "UNetConfig"]
 
 
 class UNet(nn.Module):
@@ -234,7 +97,7 @@ class UNet(nn.Module):
         for level, width in enumerate(widths):
             blocks, attns, conds = nn.ModuleList(), nn.ModuleList(), nn.ModuleList()
             for _ in range(cfg.num_res_blocks):
-                blocks.append(ResnetBlock(ch, width, emb_dim, cfg.dropout, g))
+                blocks.append(ResnetBlock(ch, width, emb_dim, cfg.dropout, g, cfg.norm_eps))
                 attns.append(self._attn(width, level))
                 conds.append(self._conditioner(width, level))
                 ch = width
@@ -248,10 +111,11 @@ class UNet(nn.Module):
             else:
                 self.downsamplers.append(nn.Identity())
 
-        self.mid_block1 = ResnetBlock(ch, ch, emb_dim, cfg.dropout, g)
-        self.mid_attn = SelfAttention2d(ch, cfg.num_heads, g)
-        self.mid_cond = self._conditioner(ch, len(widths) - 1)
-        self.mid_block2 = ResnetBlock(ch, ch, emb_dim, cfg.dropout, g)
+        self.mid_block1 = ResnetBlock(ch, ch, emb_dim, cfg.dropout, g, cfg.norm_eps)
+        deepest = len(widths) - 1
+        self.mid_attn = self._attn(ch, deepest, mid=True) if cfg.mid_attention else nn.Identity()
+        self.mid_cond = self._conditioner(ch, deepest, mid=True)
+        self.mid_block2 = ResnetBlock(ch, ch, emb_dim, cfg.dropout, g, cfg.norm_eps)
 
         # Up path: each block takes the current tensor concatenated with one skip.
         self.up_blocks = nn.ModuleList()
@@ -260,7 +124,11 @@ class UNet(nn.Module):
         for level, width in reversed(list(enumerate(widths))):
             blocks, attns, conds = nn.ModuleList(), nn.ModuleList(), nn.ModuleList()
             for _ in range(cfg.num_res_blocks + 1):
-                blocks.append(ResnetBlock(ch + skip_widths.pop(), width, emb_dim, cfg.dropout, g))
+                blocks.append(
+                    ResnetBlock(
+                        ch + skip_widths.pop(), width, emb_dim, cfg.dropout, g, cfg.norm_eps
+                    )
+                )
                 attns.append(self._attn(width, level))
                 conds.append(self._conditioner(width, level))
                 ch = width
@@ -269,25 +137,40 @@ class UNet(nn.Module):
             self.up_conds.append(conds)
             self.upsamplers.append(Upsample(ch) if level > 0 else nn.Identity())
 
-        self.norm_out = group_norm(ch, g)
+        self.norm_out = group_norm(ch, g, cfg.norm_eps)
         self.conv_out = nn.Conv2d(ch, cfg.out_channels, 3, padding=1)
         nn.init.zeros_(self.conv_out.weight)
         nn.init.zeros_(self.conv_out.bias)
 
-    def _attn(self, width: int, level: int) -> nn.Module:
-        if level in self.config.attention_levels:
-            return SelfAttention2d(width, self.config.num_heads, self.config.norm_groups)
+    def _attn(self, width: int, level: int, mid: bool = False) -> nn.Module:
+        """Self-attention after a block of an ``attention_levels`` level (the middle
+        block's follows ``mid_attention``), else Identity."""
+        if mid or level in self.config.attention_levels:
+            heads = self.config.heads_at(level)
+            return SelfAttention2d(width, heads, self.config.norm_groups)
         return nn.Identity()
 
-    def _conditioner(self, width: int, level: int) -> nn.Module:
+    def _conditioner(self, width: int, level: int, mid: bool = False) -> nn.Module:
         """FiLM or a SpatialTransformer after a block of a conditioned level, else Identity
         (which has no parameters, so checkpoints of embedding-only UNets are unchanged)."""
         cfg = self.config
-        if cfg.condition_levels is not None and level not in cfg.condition_levels:
+        conditioned = (
+            cfg.conditions_mid
+            if mid
+            else (cfg.condition_levels is None or level in cfg.condition_levels)
+        )
+        if not conditioned:
             return nn.Identity()
         if cfg.uses_cross_attention:
+            heads = cfg.heads_at(level)
             return SpatialTransformer(
-                width, cfg.num_heads, width // cfg.num_heads, self.context_width, 1, cfg.norm_groups
+                width,
+                heads,
+                width // heads,
+                self.context_width,
+                cfg.depth_at(level),
+                cfg.norm_groups,
+                linear_projection=cfg.linear_projection,
             )
         if cfg.class_conditioning == "film":
             return FiLM(width, 4 * cfg.base_channels)

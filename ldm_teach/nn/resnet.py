@@ -30,6 +30,7 @@ class ResnetBlock(nn.Module):
         emb_channels: width of the conditioning vector, or ``None`` for no conditioning.
         dropout: dropout probability before the second convolution.
         norm_groups: groups of both GroupNorms (must divide C_in and C_out).
+        norm_eps: their epsilon (1e-6 as in the LDM code; Stable Diffusion's UNet: 1e-5).
     Shapes:
         x (B, C_in, H, W), emb (B, emb_channels) -> (B, C_out, H, W).
     Raises:
@@ -43,13 +44,14 @@ class ResnetBlock(nn.Module):
         emb_channels: int | None = None,
         dropout: float = 0.0,
         norm_groups: int = 32,
+        norm_eps: float = 1e-6,
     ) -> None:
         super().__init__()
         out_channels = out_channels or in_channels
-        self.norm1 = group_norm(in_channels, norm_groups)
+        self.norm1 = group_norm(in_channels, norm_groups, norm_eps)
         self.conv1 = nn.Conv2d(in_channels, out_channels, 3, padding=1)
         self.time_emb_proj = nn.Linear(emb_channels, out_channels) if emb_channels else None
-        self.norm2 = group_norm(out_channels, norm_groups)
+        self.norm2 = group_norm(out_channels, norm_groups, norm_eps)
         self.dropout = nn.Dropout(dropout)
         self.conv2 = nn.Conv2d(out_channels, out_channels, 3, padding=1)
         self.conv_shortcut = (

@@ -20,7 +20,9 @@ Shazeer 2020 (arXiv:2002.05202, Sec. 2), inner width 4 D as in Stable Diffusion.
     out = x + proj_out(h)                    # 1x1 conv D -> C, zero-initialised
 
 The 1x1-conv projections are the Stable Diffusion 1.x choice (diffusers
-``use_linear_projection=False``). ``proj_out`` starts at zero as in the LDM code, so a
+``use_linear_projection=False``); ``linear_projection=True`` makes them Linear layers on the
+tokens (SD 2.x and SDXL), the same function with weights of shape (D, C) instead of
+(D, C, 1, 1). ``proj_out`` starts at zero as in the LDM code, so a
 freshly built SpatialTransformer is the identity and inserting it into a UNet does not
 disturb what the UNet computes before training.
 
@@ -161,6 +163,8 @@ class SpatialTransformer(nn.Module):
             (then both attentions are self-attentions).
         depth: number of :class:`BasicTransformerBlock` (1 in Stable Diffusion 1.x).
         norm_groups: groups of the input GroupNorm; must divide ``in_channels``.
+        linear_projection: proj_in / proj_out as Linear layers on the tokens (SD 2.x)
+            instead of 1x1 convolutions (SD 1.x).
     Shapes:
         x (B, C, H, W), context (B, M, context_dim), context_mask (B, M) bool
         -> (B, C, H, W).
@@ -178,8 +182,11 @@ class SpatialTransformer(nn.Module):
         context_dim: int | None,
         depth: int = 1,
         norm_groups: int = 32,
+        linear_projection: bool = False,
     ) -> None:
         super().__init__()
+        if not isinstance(linear_projection, bool):
+            raise ValueError(f"linear_projection must be a bool, got {linear_projection!r}")
         if num_heads <= 0 or head_dim <= 0:
             raise ValueError(
                 f"num_heads and head_dim must be positive, got {num_heads} and {head_dim}"
@@ -194,14 +201,21 @@ class SpatialTransformer(nn.Module):
         self.in_channels = in_channels
         inner_dim = num_heads * head_dim  # D
         self.norm = group_norm(in_channels, norm_groups)
-        self.proj_in = nn.Conv2d(in_channels, inner_dim, kernel_size=1)
+        self.linear_projection = linear_projection
+        if linear_projection:
+            self.proj_in = nn.Linear(in_channels, inner_dim)
+        else:
+            self.proj_in = nn.Conv2d(in_channels, inner_dim, kernel_size=1)
         self.transformer_blocks = nn.ModuleList(
             [
                 BasicTransformerBlock(inner_dim, context_dim, num_heads, head_dim)
                 for _ in range(depth)
             ]
         )
-        self.proj_out = nn.Conv2d(inner_dim, in_channels, kernel_size=1)
+        if linear_projection:
+            self.proj_out = nn.Linear(inner_dim, in_channels)
+        else:
+            self.proj_out = nn.Conv2d(inner_dim, in_channels, kernel_size=1)
         nn.init.zeros_(self.proj_out.weight)  # identity at initialisation
         nn.init.zeros_(self.proj_out.bias)
 
@@ -213,10 +227,16 @@ class SpatialTransformer(nn.Module):
                 f"x must have shape (B, in_channels={self.in_channels}, H, W), got {tuple(x.shape)}"
             )
         B, C, H, W = x.shape
-        h = self.proj_in(self.norm(x))  # (B, D, H, W)
-        D = h.shape[1]
-        h = h.permute(0, 2, 3, 1).reshape(B, H * W, D)  # (B, N, D), row-major pixels
+        h = self.norm(x)
+        if self.linear_projection:  # tokens first, then Linear C -> D
+            h = self.proj_in(h.permute(0, 2, 3, 1).reshape(B, H * W, C))  # (B, N, D)
+        else:  # 1x1 conv C -> D, then tokens
+            h = self.proj_in(h)  # (B, D, H, W)
+            h = h.permute(0, 2, 3, 1).reshape(B, H * W, h.shape[1])  # (B, N, D), row-major
         for block in self.transformer_blocks:
             h = block(h, context, context_mask)  # (B, N, D)
-        h = h.reshape(B, H, W, D).permute(0, 3, 1, 2)  # (B, D, H, W)
+        if self.linear_projection:
+            h = self.proj_out(h)  # (B, N, C)
+            return x + h.reshape(B, H, W, C).permute(0, 3, 1, 2)  # (B, C, H, W)
+        h = h.reshape(B, H, W, h.shape[-1]).permute(0, 3, 1, 2)  # (B, D, H, W)
         return x + self.proj_out(h)  # (B, C, H, W)

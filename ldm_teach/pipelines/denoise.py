@@ -26,10 +26,12 @@ AfterStep = Callable[[int, int, Tensor], Tensor]
 
 
 def sampling_timesteps(
-    schedule: NoiseSchedule, num_inference_steps: int, spacing: str
+    schedule: NoiseSchedule, num_inference_steps: int, spacing: str, steps_offset: int = 0
 ) -> list[int]:
-    """The descending timesteps of a DDIM run (see ``ddim_timesteps``), as Python ints."""
-    return ddim_timesteps(num_inference_steps, schedule.num_train_timesteps, spacing).tolist()
+    """The descending timesteps of a DDIM run (see ``ddim_timesteps``; Stable Diffusion's
+    schedulers add ``steps_offset=1`` to "leading" timesteps), as Python ints."""
+    T = schedule.num_train_timesteps
+    return ddim_timesteps(num_inference_steps, T, spacing, steps_offset).tolist()
 
 
 @torch.no_grad()
@@ -43,6 +45,7 @@ def denoise_loop(
     generator: torch.Generator | None = None,
     progress: bool = False,
     after_step: AfterStep | None = None,
+    set_alpha_to_one: bool = True,
 ) -> Tensor:
     """Run DDIM from ``z`` at ``timesteps[0]`` down to x0.
 
@@ -50,7 +53,8 @@ def denoise_loop(
         model_fn: (z_t (B, c, h, w), t (B,) int64) -> the network output (ε, v or x0).
         z: (B, c, h, w) latents at timesteps[0].
         timesteps: strictly descending ints in [0, T-1]; the step after the last goes to
-            ᾱ = 1 (diffusers' ``set_alpha_to_one``).
+            ᾱ = 1 if ``set_alpha_to_one`` (diffusers' default), else to ᾱ_0 (Stable
+            Diffusion's scheduler configs).
         prediction_type: how ddim_step reads the output.
         eta: η in [0, 1].
         after_step: called as ``after_step(i, t_next, z)`` after step i (t_next = -1 after
@@ -71,6 +75,7 @@ def denoise_loop(
         progress=check_bool(progress, "progress"),
         timesteps=timesteps,
         after_step=after_step,
+        set_alpha_to_one=set_alpha_to_one,
     )
     if not bool(torch.isfinite(z).all()):
         raise RuntimeError(

@@ -36,7 +36,6 @@ from ldm_teach.argcheck import check_bool, check_real
 from ldm_teach.diffusion import q_sample
 from ldm_teach.models.latent_diffusion import check_guidance_scale
 from ldm_teach.pipelines.attention_maps import AttentionReplace, attention_control
-from ldm_teach.pipelines.denoise import denoise_loop, sampling_timesteps
 from ldm_teach.pipelines.text_to_image import TextToImage, as_prompts
 
 
@@ -86,7 +85,7 @@ def img2img(
     guidance_scale = check_guidance_scale(guidance_scale)
     _check_images(images, len(prompts), model.autoencoder.downsample_factor)
     prompts, context, uncond = model.encode_prompts(prompts, negative_prompt, guidance_scale)
-    timesteps = sampling_timesteps(model.schedule, num_inference_steps, "leading")
+    timesteps = model.timesteps(num_inference_steps)
     timesteps = timesteps[len(timesteps) - max(1, round(s * len(timesteps))) :]
     z0 = model.encode(images.to(model.device))
     eps = torch.randn(z0.shape, generator=generator).to(z0.device)
@@ -97,7 +96,7 @@ def img2img(
         return model.guided_output(z_t, t, context, uncond, guidance_scale)
 
     model.eval()
-    z = denoise_loop(model_fn, z, timesteps, model.schedule, model.prediction_type)
+    z = model.denoise(model_fn, z, timesteps)
     return model.decode(z)
 
 
@@ -137,7 +136,7 @@ def inpaint(
     _check_images(images, len(prompts), f)
     m = _latent_mask(mask, images, f).to(model.device)  # (B, 1, h, w)
     prompts, context, uncond = model.encode_prompts(prompts, negative_prompt, guidance_scale)
-    timesteps = sampling_timesteps(model.schedule, num_inference_steps, "leading")
+    timesteps = model.timesteps(num_inference_steps)
     known = model.encode(images.to(model.device))  # z0 of the input
     eps = torch.randn(known.shape, generator=generator).to(known.device)
     z = torch.randn(known.shape, generator=generator).to(known.device)
@@ -154,9 +153,7 @@ def inpaint(
         return m * z_next + (1 - m) * kept
 
     model.eval()
-    z = denoise_loop(
-        model_fn, z, timesteps, model.schedule, model.prediction_type, after_step=blend
-    )
+    z = model.denoise(model_fn, z, timesteps, after_step=blend)
     images = model.decode(z)
     return (images, z) if check_bool(return_latents, "return_latents") else images
 
@@ -220,7 +217,7 @@ def prompt_to_prompt(
         raise ValueError(f"x_T must have shape {shape}, got {tuple(x_T.shape)}")
     z = x_T.to(model.device).expand(len(prompts), -1, -1, -1).clone()
     prompts, context, uncond = model.encode_prompts(prompts, None, guidance_scale)
-    timesteps = sampling_timesteps(model.schedule, num_inference_steps, "leading")
+    timesteps = model.timesteps(num_inference_steps)
     controller = AttentionReplace(guided=uncond is not None)
     inject_steps = round(frac * len(timesteps))
     step = [0]
@@ -232,5 +229,5 @@ def prompt_to_prompt(
 
     model.eval()
     with attention_control(model.unet, controller):
-        z = denoise_loop(model_fn, z, timesteps, model.schedule, model.prediction_type)
+        z = model.denoise(model_fn, z, timesteps)
     return model.decode(z)

@@ -23,7 +23,7 @@ the course's comparison trains it jointly instead (``True``).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -42,7 +42,9 @@ from ldm_teach.diffusion import (
 from ldm_teach.models import UNet
 from ldm_teach.models.latent_diffusion import check_guidance_scale
 from ldm_teach.pipelines.denoise import denoise_loop, sampling_timesteps
-from ldm_teach.text import TextEncoder, WordTokenizer
+from ldm_teach.text import BPETokenizer, TextEncoder, WordTokenizer
+
+SPACINGS = ("leading", "trailing", "linspace")
 
 
 def as_prompts(prompts: str | Sequence[str], name: str = "prompts") -> list[str]:
@@ -75,6 +77,9 @@ class TextToImage(nn.Module):
             and sampling.
         train_text_encoder: train the text encoder with the UNet (joint) instead of
             keeping it frozen.
+        steps_offset, set_alpha_to_one, timestep_spacing: the sampler's conventions, as in
+            a diffusers scheduler config (Stable Diffusion 1.x: 1, False, "leading"; the
+            course's models: 0, True, "leading").
     Raises:
         ValueError: naming the part that does not fit: widths, channels, vocabulary,
             end token, or an out-of-range number.
@@ -92,6 +97,9 @@ class TextToImage(nn.Module):
         cond_drop_prob: float = 0.1,
         prediction_type: str = "epsilon",
         train_text_encoder: bool = False,
+        steps_offset: int = 0,
+        set_alpha_to_one: bool = True,
+        timestep_spacing: str = "leading",
     ) -> None:
         super().__init__()
         _check_parts(autoencoder, unet, text_encoder, tokenizer, schedule_config, prediction_type)
@@ -106,6 +114,31 @@ class TextToImage(nn.Module):
         self.prediction_type = prediction_type
         scale = check_real(scale_factor, "scale_factor", lo=0.0, lo_open=True)
         self.register_buffer("scale_factor", torch.tensor(scale))
+        self.steps_offset = check_int(steps_offset, "steps_offset", lo=0)
+        self.set_alpha_to_one = check_bool(set_alpha_to_one, "set_alpha_to_one")
+        if timestep_spacing not in SPACINGS:
+            raise ValueError(
+                f"timestep_spacing must be one of {SPACINGS}, got {timestep_spacing!r}"
+            )
+        self.timestep_spacing = timestep_spacing
+
+    def timesteps(self, num_inference_steps: int, spacing: str | None = None) -> list[int]:
+        """The descending DDIM timesteps of a run (``spacing`` None: the model's)."""
+        spacing = self.timestep_spacing if spacing is None else spacing
+        return sampling_timesteps(self.schedule, num_inference_steps, spacing, self.steps_offset)
+
+    def denoise(self, model_fn, z: Tensor, timesteps: list[int], **kwargs) -> Tensor:
+        """:func:`~ldm_teach.pipelines.denoise_loop` with the model's schedule, prediction
+        type and final ᾱ (``kwargs``: eta, generator, progress, after_step)."""
+        return denoise_loop(
+            model_fn,
+            z,
+            timesteps,
+            self.schedule,
+            self.prediction_type,
+            set_alpha_to_one=self.set_alpha_to_one,
+            **kwargs,
+        )
 
     def train(self, mode: bool = True) -> TextToImage:
         super().train(mode)
@@ -182,11 +215,14 @@ class TextToImage(nn.Module):
         guidance_scale = 1 (or no uncond_context) it is not evaluated. Otherwise both
         branches run in one batch of 2B, the unconditional half first.
         """
+        dtype = self.unet.conv_in.weight.dtype  # a float16 UNet (GPU) reads float16 inputs
         if guidance_scale == 1.0 or uncond_context is None:
-            return self.unet(z_t, t, context=context)
+            return self.unet(z_t.to(dtype), t, context=context.to(dtype)).to(z_t.dtype)
         both = self.unet(
-            torch.cat([z_t, z_t]), torch.cat([t, t]), context=torch.cat([uncond_context, context])
-        )
+            torch.cat([z_t, z_t]).to(dtype),
+            torch.cat([t, t]),
+            context=torch.cat([uncond_context, context]).to(dtype),
+        ).to(z_t.dtype)
         out_uncond, out_cond = both.chunk(2)
         guided = classifier_free_guidance(out_uncond, out_cond, guidance_scale)
         return rescale_guidance(guided, out_cond, guidance_rescale)
@@ -236,7 +272,7 @@ class TextToImage(nn.Module):
         guidance_rescale: float = 0.0,
         num_inference_steps: int = 25,
         eta: float = 0.0,
-        spacing: str = "leading",
+        spacing: str | None = None,
         generator: torch.Generator | None = None,
         x_T: Tensor | None = None,
         image_size: int | None = None,
@@ -244,6 +280,7 @@ class TextToImage(nn.Module):
         width: int | None = None,
         progress: bool = False,
         return_latents: bool = False,
+        step_callback: Callable[[int, int, Tensor], None] | None = None,
     ) -> Tensor | tuple[Tensor, Tensor]:
         """Text -> images with DDIM (Song et al. 2020) and classifier-free guidance.
 
@@ -255,13 +292,17 @@ class TextToImage(nn.Module):
             num_inference_steps: DDIM steps, in [1, T].
             eta: η in [0, 1]; 0 is deterministic.
             spacing: "leading", "trailing" or "linspace" (use "trailing" with a
-                zero-terminal-SNR schedule and v-prediction).
+                zero-terminal-SNR schedule and v-prediction); None: the model's
+                ``timestep_spacing``.
             generator: seeds z_T and the DDIM noise.
             x_T: the starting latents (B, c, h, w) instead of drawn ones.
             image_size / height, width: output size, each divisible by f (default the
                 training size; sizes it was not trained on are Sec. 10.5.1's subject).
             progress: show a progress bar.
             return_latents: also return the final latents z0.
+            step_callback: called as ``step_callback(i, t, z)`` after DDIM step i (from
+                timestep t) with the latents z it produced (read only; diffusers'
+                ``callback_on_step_end`` sees the same latents).
         Returns:
             images (B, 3, H, W) in [-1, 1] float32 (and z0 with ``return_latents``).
         Raises:
@@ -273,14 +314,26 @@ class TextToImage(nn.Module):
         prompts, context, uncond = self.encode_prompts(prompts, negative_prompt, guidance_scale)
         shape = (len(prompts), *self.latent_shape(image_size, height, width))
         z = _start_latents(shape, x_T, generator, self.device)
-        timesteps = sampling_timesteps(self.schedule, num_inference_steps, spacing)
+        timesteps = self.timesteps(num_inference_steps, spacing)
+        after_step = None
+        if step_callback is not None:
+
+            def after_step(i: int, t_next: int, z_next: Tensor) -> Tensor:
+                step_callback(i, timesteps[i], z_next)
+                return z_next
 
         def model_fn(z_t: Tensor, t: Tensor) -> Tensor:
             return self.guided_output(z_t, t, context, uncond, guidance_scale, guidance_rescale)
 
         self.eval()
-        z0 = denoise_loop(
-            model_fn, z, timesteps, self.schedule, self.prediction_type, eta, generator, progress
+        z0 = self.denoise(
+            model_fn,
+            z,
+            timesteps,
+            eta=eta,
+            generator=generator,
+            progress=progress,
+            after_step=after_step,
         )
         images = self.decode(z0)
         return (images, z0) if check_bool(return_latents, "return_latents") else images
@@ -320,8 +373,10 @@ def _check_parts(autoencoder, unet, text_encoder, tokenizer, schedule_config, pr
         raise ValueError("unet must be a UNet with context_dim set (cross-attention on text)")
     if not isinstance(text_encoder, TextEncoder):
         raise ValueError(f"text_encoder must be a TextEncoder, got {type(text_encoder).__name__}")
-    if not isinstance(tokenizer, WordTokenizer):
-        raise ValueError(f"tokenizer must be a WordTokenizer, got {type(tokenizer).__name__}")
+    if not isinstance(tokenizer, (WordTokenizer, BPETokenizer)):
+        raise ValueError(
+            f"tokenizer must be a WordTokenizer or a BPETokenizer, got {type(tokenizer).__name__}"
+        )
     if not isinstance(schedule_config, ScheduleConfig):
         raise ValueError(
             f"schedule_config must be a ScheduleConfig, got {type(schedule_config).__name__}"

@@ -4,6 +4,7 @@ conventions, CLIP's real BPE tokenizer built offline, a CLIP-style text encoder 
 course's captioned shapes.
 """
 
+from ldm_teach.text.bpe_tokenizer import BPETokenizer
 from ldm_teach.text.clip_bpe import clip_tokenizer, clip_vocabulary
 from ldm_teach.text.encoder import (
     TextEncoder,
@@ -14,6 +15,7 @@ from ldm_teach.text.encoder import (
 from ldm_teach.text.tokenizer import TokenBatch, WordTokenizer, shapes_tokenizer
 
 __all__ = [
+    "BPETokenizer",
     "TextEncoder",
     "TextEncoderConfig",
     "TextEncoderOutput",

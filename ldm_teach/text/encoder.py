@@ -58,6 +58,45 @@ class TextEncoderConfig:
     def from_dict(cls, d: Mapping) -> TextEncoderConfig:
         return cls(**dict(d))
 
+    @classmethod
+    def from_transformers(cls, config: Mapping) -> TextEncoderConfig:
+        """The config of a ``transformers.CLIPTextConfig`` (its ``config.json`` as a dict,
+        or the config object), e.g. a Stable Diffusion folder's ``text_encoder/``.
+
+        Old CLIP configs (SD 1.x, SD 2.x) say ``eos_token_id = 2``, and transformers then
+        pools at the *highest* id of each row, which is the end token 49,407 of CLIP's
+        vocabulary; the course encoder pools at the first end token, so such a config is
+        read with ``eos_token_id = vocab_size - 1``: the same position.
+
+        Raises:
+            ValueError: on an activation other than quick_gelu / gelu, an intermediate size
+                that is not a multiple of the width, or a missing field.
+        """
+        d = config if isinstance(config, Mapping) else config.to_dict()
+        try:
+            width, inner = int(d["hidden_size"]), int(d["intermediate_size"])
+            vocab = int(d["vocab_size"])
+            eos = int(d.get("eos_token_id", vocab - 1))
+            if eos == 2:  # legacy: pooled at argmax(input_ids), the end token
+                eos = vocab - 1
+            if inner % width:
+                raise ValueError(
+                    f"intermediate_size ({inner}) must be a multiple of hidden_size ({width})"
+                )
+            return cls(
+                vocab_size=vocab,
+                context_length=int(d["max_position_embeddings"]),
+                width=width,
+                num_layers=int(d["num_hidden_layers"]),
+                num_heads=int(d["num_attention_heads"]),
+                mlp_ratio=inner // width,
+                activation=d.get("hidden_act", "quick_gelu"),
+                eos_token_id=eos,
+                layer_norm_eps=float(d.get("layer_norm_eps", 1e-5)),
+            )
+        except KeyError as err:
+            raise ValueError(f"the CLIP text config has no {err.args[0]!r}") from None
+
     def to_transformers(self):
         """The equivalent ``transformers.CLIPTextConfig`` (needs transformers)."""
         from transformers import CLIPTextConfig
