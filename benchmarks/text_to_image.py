@@ -5,7 +5,8 @@
   training combinations and the 24 held out of training, with per-attribute accuracy;
 - the same for the frozen / joint / embeddings comparison (equal UNet and budget);
 - pointing accuracy and IoU of the shape word's cross-attention map against the generated
-  shape, next to the map of the article "a" and a fixed centre point;
+  shape, of its share of the words' attention, and of the start token's map inverted (an
+  attention sink), next to the map of the article "a" and a fixed centre point;
 - the prompt-to-prompt success rate of colour swaps against regeneration from the same
   noise.
 
@@ -97,6 +98,12 @@ def main() -> None:
         table(
             [
                 ("shape word", att["pointing"], att["iou"]),
+                (
+                    "shape word's share of the words",
+                    att["word_share_pointing"],
+                    att["word_share_iou"],
+                ),
+                ("start token, inverted (the sink)", att["sink_pointing"], att["sink_iou"]),
                 ('"a" (baseline)', att["baseline_pointing"], att["baseline_iou"]),
                 ("centre point (baseline)", att["centre_pointing"], None),
             ],

@@ -122,45 +122,72 @@ def measure_attention(
     num_inference_steps: int = 25,
     seed: int = EVAL_SEED,
 ) -> dict:
-    """How well the shape word's cross-attention map finds the generated shape.
+    """How well cross-attention maps find the generated shape.
 
-    For each caption: sample it while collecting DAAM maps
-    (:func:`~ldm_teach.pipelines.attention_maps.word_attention_maps`); the generated
-    shape's pixels (:func:`~ldm_teach.metrics.attention.foreground_masks`) are the truth.
+    For each caption: sample it while collecting DAAM maps (the cross-attention softmax of
+    every layer, head and step, upsampled and summed; Tang et al. 2022, arXiv:2210.04885);
+    the generated shape's pixels (:func:`~ldm_teach.metrics.attention.foreground_masks`)
+    are the truth. Four maps are scored:
+
+    - the shape word's map, as DAAM aggregates it;
+    - the shape word's share of the attention on the caption's words (start, end and
+      padding tokens left out and the rest renormalised, as Attend-and-Excite does;
+      Chefer et al. 2023, arXiv:2301.13826, Sec. 3.2);
+    - the start token's map, inverted: the start token is an *attention sink* (Xiao et al.
+      2023, arXiv:2309.17453) whose hidden state is the same for every caption (the causal
+      encoder has read nothing yet); where a pixel does not dump its attention there, it
+      reads the caption;
+    - the baselines: the article "a" (a word with no place in the image), and always
+      pointing at the centre.
 
     Returns:
-        {"pointing": fraction of maps of the shape word whose peak is in the shape's grid
-        cell, "iou": mean IoU of its binarised map with the shape's pixels,
-        "baseline_pointing" / "baseline_iou": the same for the map of the article "a"
-        (a word with no place in the image), "centre_pointing": the hit rate of always
-        pointing at the centre, "num_images"}.
+        {"pointing", "iou": the shape word's map (pointing: fraction whose peak is in the
+        shape's grid cell; iou: mean IoU of the binarised map with the shape's pixels),
+        "word_share_pointing", "word_share_iou", "sink_pointing", "sink_iou" (the inverted
+        start-token map), "baseline_pointing", "baseline_iou" (the article),
+        "centre_pointing", "num_images"}.
     """
     gen = torch.Generator().manual_seed(check_int(seed, "seed", lo=0))
     captions = [caption_for(a) for a in attributes]
-    images, maps, tokens = word_attention_maps(
+    images, maps, tokens, raw = word_attention_maps(
         model,
         captions,
         guidance_scale=guidance_scale,
         num_inference_steps=num_inference_steps,
         generator=gen,
+        return_raw=True,
     )
-    noun = torch.stack(
+    nouns = [toks.index(a["shape"]) for toks, a in zip(tokens, attributes, strict=True)]
+    noun = torch.stack([maps[i, j] for i, j in enumerate(nouns)])  # (N, H, W)
+    share = torch.stack(
         [
-            maps[i, toks.index(a["shape"])]
-            for i, (toks, a) in enumerate(zip(tokens, attributes, strict=True))
+            raw[i, j] / raw[i, 1 : len(tokens[i]) - 1].sum(0).clamp_min(1e-12)
+            for i, j in enumerate(nouns)
         ]
     )
+    sink = 1.0 - maps[:, 0]  # the start token's map, inverted, in [0, 1]
     article = maps[:, 1]  # "a", the first word of every caption
     masks = foreground_masks(images)
     where = mask_positions(masks)
     centre = torch.zeros_like(noun)
     centre[:, noun.shape[1] // 2, noun.shape[2] // 2] = 1.0
+
+    def hits(m: Tensor) -> float:
+        return round(float(pointing_hits(m, where).float().mean()), 4)
+
+    def iou(m: Tensor) -> float:
+        return round(float(map_iou(m, masks).mean()), 4)
+
     return {
-        "pointing": round(float(pointing_hits(noun, where).float().mean()), 4),
-        "iou": round(float(map_iou(noun, masks).mean()), 4),
-        "baseline_pointing": round(float(pointing_hits(article, where).float().mean()), 4),
-        "baseline_iou": round(float(map_iou(article, masks).mean()), 4),
-        "centre_pointing": round(float(pointing_hits(centre, where).float().mean()), 4),
+        "pointing": hits(noun),
+        "iou": iou(noun),
+        "word_share_pointing": hits(share),
+        "word_share_iou": iou(share),
+        "sink_pointing": hits(sink),
+        "sink_iou": iou(sink),
+        "baseline_pointing": hits(article),
+        "baseline_iou": iou(article),
+        "centre_pointing": hits(centre),
         "num_images": len(captions),
     }
 

@@ -129,19 +129,22 @@ class AttentionReplace:
 
 
 @torch.no_grad()
-def word_attention_maps(model, prompts, **sample_kwargs) -> tuple[Tensor, Tensor, list[list[str]]]:
+def word_attention_maps(model, prompts, return_raw: bool = False, **sample_kwargs) -> tuple:
     """Sample ``prompts`` with a :class:`~ldm_teach.pipelines.TextToImage` and collect
     each token's DAAM map.
 
     Args:
         model: a TextToImage.
         prompts: a caption or a list of B captions.
+        return_raw: also return the unnormalised sums (see Returns).
         sample_kwargs: passed to ``model.sample`` (guidance_scale, num_inference_steps,
             generator, ...).
     Returns:
         (images (B, 3, H, W) in [-1, 1], maps (B, M, H, W) in [0, 1] with M the
         tokenizer's context length, tokens: per prompt the token strings, start and end
-        tokens included, padding left out).
+        tokens included, padding left out); with ``return_raw`` also the sums before normalisation
+        (B, M, H, W), whose ratios between tokens are meaningful (over all M tokens, each
+        pixel's weights sum to one per head, layer and step).
     """
     prompts = [prompts] if isinstance(prompts, str) else list(prompts)
     guided = sample_kwargs.get("guidance_scale", 3.0) != 1.0
@@ -157,4 +160,6 @@ def word_attention_maps(model, prompts, **sample_kwargs) -> tuple[Tensor, Tensor
         [vocab[i] for i in ids[: int(n)].tolist()]
         for ids, n in zip(batch.input_ids, batch.attention_mask.sum(1), strict=True)
     ]
+    if return_raw:
+        return images, store.normalized(), tokens, store.maps
     return images, store.normalized(), tokens

@@ -67,6 +67,12 @@ def test_attention_store_sums_every_layer_and_step_and_is_removed_after(model):
     with attention_control(model.unet, store):
         model.sample(PROMPT, num_inference_steps=3, generator=gen())
     assert store.calls == 3 * len(layers)
+    # the raw sums: every pixel's weights add up to one per head and layer call
+    *_, raw = word_attention_maps(
+        model, PROMPT, num_inference_steps=3, generator=gen(), return_raw=True
+    )
+    heads = sum(layer.num_heads for layer in layers.values())
+    torch.testing.assert_close(raw.sum(1), torch.full((1, 16, 16), 3.0 * heads))
     # the maps do not change the samples
     again = model.sample([PROMPT, "a blue square"], num_inference_steps=3, generator=gen())
     assert torch.allclose(images, again, atol=1e-5)

@@ -34,7 +34,17 @@ def test_attention_and_prompt_to_prompt_measures_report_rates(model):
     att = measure_attention(_big(model), attrs, num_inference_steps=2)
     assert att["num_images"] == 4
     assert all(
-        0 <= att[k] <= 1 for k in ("pointing", "iou", "baseline_pointing", "centre_pointing")
+        0 <= att[k] <= 1
+        for k in (
+            "pointing",
+            "iou",
+            "word_share_pointing",
+            "word_share_iou",
+            "sink_pointing",
+            "sink_iou",
+            "baseline_pointing",
+            "centre_pointing",
+        )
     )
     swaps = colour_swaps(attrs[:2])
     assert swaps[0][1]["colour"] != swaps[0][0]["colour"]
