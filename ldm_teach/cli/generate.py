@@ -55,7 +55,6 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     from ldm_teach.device import default_device
     from ldm_teach.pretrained.text_registry import load_caption_judge, load_text_to_image
     from ldm_teach.training.checkpoint import check_output_file
-    from ldm_teach.viz import save_image_grid
     from ldm_teach.viz.grids import image_format
 
     if args.num_images > 64:
@@ -71,24 +70,12 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         return _generate_stable_diffusion(args, folder, out, t0)
     model = load_text_to_image(args.model, device=default_device())
     model.tokenizer(args.prompt)  # an unknown word is reported before any sampling
-    images = model.sample(
-        [args.prompt] * args.num_images,
-        negative_prompt=args.negative_prompt,
-        guidance_scale=args.guidance_scale,
-        guidance_rescale=args.guidance_rescale,
-        num_inference_steps=args.steps,
-        generator=torch.Generator().manual_seed(args.seed),
-    ).cpu()
-    save_image_grid(images, out, nrow=min(8, args.num_images), overwrite=True)  # checked above
+    images = _sample_and_save(model, args, out, progress=False)
     judge = load_caption_judge("shapes-judge")
     with torch.no_grad():
         read = {a: logits.argmax(1)[0].item() for a, logits in judge(images[:1]).items()}
     values = attribute_values()
     seen = ", ".join(f"{a} {values[a][i]}" for a, i in read.items())
-    print(
-        f"wrote {out} ({args.num_images} image{'s' * (args.num_images > 1)}, "
-        f"{args.steps} DDIM steps, guidance {args.guidance_scale:g}, seed {args.seed})"
-    )
     print(f"the judge reads the first image as: {seen}")
     print(f"time: {time.perf_counter() - t0:.1f} s")
     return 0
@@ -100,12 +87,23 @@ def _generate_stable_diffusion(args: argparse.Namespace, folder: Path, out: Path
 
     from ldm_teach.device import default_device
     from ldm_teach.interop import load_stable_diffusion
-    from ldm_teach.viz import save_image_grid
 
     device = default_device()
     dtype = torch.float16 if device.type == "cuda" else torch.float32
     model = load_stable_diffusion(folder, device=device, dtype=dtype)
     print(f"loaded {folder} ({model.image_size} px, {device}, {str(dtype).removeprefix('torch.')})")
+    _sample_and_save(model, args, out, progress=True)
+    print(f"time: {time.perf_counter() - t0:.1f} s")
+    return 0
+
+
+def _sample_and_save(model, args: argparse.Namespace, out: Path, progress: bool):
+    """Sample the prompt ``--num-images`` times and write the grid to ``out`` (checked for
+    overwriting before sampling); returns the images (N, 3, H, W) in [-1, 1] on the CPU."""
+    import torch
+
+    from ldm_teach.viz import save_image_grid
+
     images = model.sample(
         [args.prompt] * args.num_images,
         negative_prompt=args.negative_prompt,
@@ -113,12 +111,11 @@ def _generate_stable_diffusion(args: argparse.Namespace, folder: Path, out: Path
         guidance_rescale=args.guidance_rescale,
         num_inference_steps=args.steps,
         generator=torch.Generator().manual_seed(args.seed),
-        progress=True,
+        progress=progress,
     ).cpu()
     save_image_grid(images, out, nrow=min(8, args.num_images), overwrite=True)
     print(
         f"wrote {out} ({args.num_images} image{'s' * (args.num_images > 1)}, "
         f"{args.steps} DDIM steps, guidance {args.guidance_scale:g}, seed {args.seed})"
     )
-    print(f"time: {time.perf_counter() - t0:.1f} s")
-    return 0
+    return images

@@ -43,6 +43,17 @@ ATTRS = ("shape", "colour", "size", "position")
 EVAL_PER_CAPTION = 2
 
 
+def _captioned_data_card(data) -> dict:
+    """The card's "data" entry of a model trained on captions (mini-CLIP, text-to-image)."""
+    return {
+        "dataset": "shapes",
+        "split": "train",
+        "num_images": len(data),
+        "seed": 0,
+        "held_out_combinations": len(held_out_attributes()),
+    }
+
+
 def augment(x: torch.Tensor, recipe: tr.JudgeRecipe, gen: torch.Generator) -> torch.Tensor:
     """A judge's training batch made unlike exact renders: per-image, per-channel gain on
     the colour (x + 1 scaled, so black stays black), a 3x3 box blur on some images, and
@@ -139,13 +150,7 @@ def train_clip_recipe(
         "description": recipe.description,
         "config": recipe.config.to_dict(),
         "tokenizer": tok.to_dict(),
-        "data": {
-            "dataset": "shapes",
-            "split": "train",
-            "num_images": len(data),
-            "seed": 0,
-            "held_out_combinations": len(held_out_attributes()),
-        },
+        "data": _captioned_data_card(data),
         **run_card(name, steps, command, cfg, result.losses, wall),
         "curves": {"every": CURVE_EVERY, "loss": curve(result.losses)},
         "metrics_test": clip_metrics(clip, tok),
@@ -244,13 +249,7 @@ def train_t2i_recipe(
             "cond_drop_prob": recipe.cond_drop_prob,
             "prediction_type": recipe.prediction_type,
         },
-        "data": {
-            "dataset": "shapes",
-            "split": "train",
-            "num_images": len(data),
-            "seed": 0,
-            "held_out_combinations": len(held_out_attributes()),
-        },
+        "data": _captioned_data_card(data),
         **run_card(name, steps, command, cfg, result.losses, wall),
         "curves": {"every": CURVE_EVERY, "loss": curve(result.losses)},
         "metrics": {**metrics, "judge_sha256": load_card("shapes-judge", folder)["sha256"]},
