@@ -263,6 +263,7 @@ def export_onnx(
                     # about the input checks, which run once on the example inputs
                     warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
                     warnings.filterwarnings("ignore", message=".*legacy TorchScript-based")
+                    warnings.filterwarnings("ignore", category=DeprecationWarning, module="torch")
                     torch.onnx.export(
                         module,
                         args,
