@@ -239,6 +239,8 @@ def export_onnx(
     Returns:
         {"text_encoder", "unet", "decoder", "config"} -> the path written. Each file is
         written to a temporary name and renamed, so an error leaves no half-written file.
+        A graph holds its weights, so each is limited to protobuf's 2 GB (the course's
+        models are a few MB; Stable Diffusion's float32 UNet would need external data).
     Raises:
         ValueError: if model is not a TextToImage with a WordTokenizer, or opset is out of
             range.
