@@ -87,3 +87,20 @@ def test_text_to_image_benchmark_prints_every_table():
 def test_text_to_image_benchmark_refuses_bad_arguments(args, message):
     out = _run("text_to_image.py", *args)
     assert out.returncode == 2 and message in out.stderr
+
+
+def test_onnx_runtime_benchmark_prints_both_samplers_and_the_gap():
+    out = _run("onnx_runtime.py", "--batch", "1", "--steps", "2", "--repeats", "1")
+    assert out.returncode == 0, out.stderr
+    for text in ("PyTorch", "ONNX Runtime / PyTorch time:", "load average before:", "threads"):
+        assert text in out.stdout
+    gap = float(out.stdout.split("max |images ONNX Runtime - PyTorch|: ")[1].split()[0])
+    assert gap < 1e-4
+
+
+@pytest.mark.parametrize(
+    "args, message", [(["--batch", "0"], "--batch"), (["--steps", "0"], "--steps")]
+)
+def test_onnx_runtime_benchmark_refuses_bad_arguments(args, message):
+    out = _run("onnx_runtime.py", *args)
+    assert out.returncode == 2 and message in out.stderr

@@ -3,6 +3,7 @@
 ldm-teach train NAME [--steps N] [--out-dir DIR] [--overwrite]   reproduce a shipped checkpoint
 ldm-teach demo [--out PATH] [--num-samples N] [--guidance-scale W] [--steps S]
 ldm-teach generate PROMPT [--negative-prompt P] [--guidance-scale W] [--steps S] [--seed N]
+ldm-teach export-onnx MODEL DIR [--overwrite]                    ONNX graphs + parity figures
 ldm-teach run-notebooks NOTEBOOK...                               execute in place (outputs kept)
 ldm-teach info                                                   list shipped checkpoints
 ldm-teach seal-cards [NAME...] [--weights-dir DIR] [--accept-edits]  verify and seal cards
@@ -14,7 +15,7 @@ on stderr), 1 another error reading or writing files (or a checkpoint failing it
 or its autoencoder pin, one line), 130 interrupted.
 
 Each command is a module of this package (``train``, ``demo``, ``generate``,
-``notebooks``, ``checkpoints``; the grading commands come from
+``export_onnx``, ``notebooks``, ``checkpoints``; the grading commands come from
 :mod:`ldm_teach.grading`); this one builds the parser and runs :func:`main`.
 """
 
@@ -137,6 +138,10 @@ def build_parser() -> argparse.ArgumentParser:
     from ldm_teach.cli.generate import add_generate_parser
 
     add_generate_parser(sub, _positive_int, _seed, _guidance)
+
+    from ldm_teach.cli.export_onnx import add_export_onnx_parser
+
+    add_export_onnx_parser(sub)
 
     p = sub.add_parser("info", help="list the shipped checkpoints")
     p.set_defaults(func=_cmd_info)
