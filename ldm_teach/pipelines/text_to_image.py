@@ -15,7 +15,9 @@ sampling combines
 where c_neg is the encoded *negative prompt*, "" by default: a negative prompt simply takes
 the place of the unconditional branch, which is how Stable Diffusion's pipelines implement
 it. Guidance rescale φ (Lin et al. 2023, Sec. 3.4) can follow. Both branches run in one
-UNet call on a batch of 2B.
+UNet call on a batch of 2B (``batch_guidance=True``, the default, as diffusers), or in two
+calls on B each (``False``: the same numbers, less memory, more per-call overhead;
+course Sec. 10.4.4 measures the difference).
 
 The text encoder is frozen by default, as in Stable Diffusion (``train_text_encoder=False``);
 the course's comparison trains it jointly instead (``True``).
@@ -175,19 +177,27 @@ class TextToImage(nn.Module):
         uncond_context: Tensor | None,
         guidance_scale: float,
         guidance_rescale: float = 0.0,
+        batch_guidance: bool = True,
     ) -> Tensor:
         """The UNet's output at (z_t, t) with classifier-free guidance.
 
         ``uncond_context`` is the encoded negative prompt ("" by default); with
         guidance_scale = 1 (or no uncond_context) it is not evaluated. Otherwise both
-        branches run in one batch of 2B, the unconditional half first.
+        branches run in one batch of 2B, the unconditional half first
+        (``batch_guidance=True``), or in two UNet calls of B, unconditional first.
         """
         if guidance_scale == 1.0 or uncond_context is None:
             return self.unet(z_t, t, context=context)
-        both = self.unet(
-            torch.cat([z_t, z_t]), torch.cat([t, t]), context=torch.cat([uncond_context, context])
-        )
-        out_uncond, out_cond = both.chunk(2)
+        if batch_guidance:
+            both = self.unet(
+                torch.cat([z_t, z_t]),
+                torch.cat([t, t]),
+                context=torch.cat([uncond_context, context]),
+            )
+            out_uncond, out_cond = both.chunk(2)
+        else:
+            out_uncond = self.unet(z_t, t, context=uncond_context)
+            out_cond = self.unet(z_t, t, context=context)
         guided = classifier_free_guidance(out_uncond, out_cond, guidance_scale)
         return rescale_guidance(guided, out_cond, guidance_rescale)
 
@@ -244,6 +254,7 @@ class TextToImage(nn.Module):
         width: int | None = None,
         progress: bool = False,
         return_latents: bool = False,
+        batch_guidance: bool = True,
     ) -> Tensor | tuple[Tensor, Tensor]:
         """Text -> images with DDIM (Song et al. 2020) and classifier-free guidance.
 
@@ -262,6 +273,8 @@ class TextToImage(nn.Module):
                 training size; sizes it was not trained on are Sec. 10.5.1's subject).
             progress: show a progress bar.
             return_latents: also return the final latents z0.
+            batch_guidance: run guidance's two branches in one UNet call of 2B (True)
+                or in two calls of B (False); the images agree to float rounding.
         Returns:
             images (B, 3, H, W) in [-1, 1] float32 (and z0 with ``return_latents``).
         Raises:
@@ -270,13 +283,16 @@ class TextToImage(nn.Module):
             RuntimeError: if sampling diverged (non-finite latents).
         """
         guidance_scale = check_guidance_scale(guidance_scale)
+        batch_guidance = check_bool(batch_guidance, "batch_guidance")
         prompts, context, uncond = self.encode_prompts(prompts, negative_prompt, guidance_scale)
         shape = (len(prompts), *self.latent_shape(image_size, height, width))
         z = _start_latents(shape, x_T, generator, self.device)
         timesteps = sampling_timesteps(self.schedule, num_inference_steps, spacing)
 
         def model_fn(z_t: Tensor, t: Tensor) -> Tensor:
-            return self.guided_output(z_t, t, context, uncond, guidance_scale, guidance_rescale)
+            return self.guided_output(
+                z_t, t, context, uncond, guidance_scale, guidance_rescale, batch_guidance
+            )
 
         self.eval()
         z0 = denoise_loop(
