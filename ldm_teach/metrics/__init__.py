@@ -18,6 +18,7 @@ roundtrip.py       autoencoder, pooled pixels and JPEG round trips on one footin
 label_probes.py    k-NN and linear probes: does a representation keep the label?
 weights.py         parameter counts, spectral norms of convolutions
 efficiency.py      pixel vs latent cost, measured side by side (Sec. 10.3.5)
+inference.py       inference optimisations of text-to-image, speed and quality (Sec. 10.4.4)
 """
 
 from ldm_teach.metrics.classifier import DigitsClassifier
@@ -29,6 +30,7 @@ from ldm_teach.metrics.compute import (
 )
 from ldm_teach.metrics.efficiency import CHAPTER_SPEEDUPS, measure_efficiency, relative_to
 from ldm_teach.metrics.image import psnr, ssim
+from ldm_teach.metrics.inference import InferenceSetting, measure_inference
 from ldm_teach.metrics.label_probes import knn_accuracy, linear_probe_accuracy
 from ldm_teach.metrics.latents import latent_stats
 from ldm_teach.metrics.perceptual import (
@@ -53,6 +55,8 @@ __all__ = [
     "roundtrip",
     "unet_step_cost",
     "CHAPTER_SPEEDUPS",
+    "InferenceSetting",
+    "measure_inference",
     "evaluate_autoencoder",
     "frechet_distance",
     "measure_efficiency",
