@@ -104,3 +104,25 @@ def test_onnx_runtime_benchmark_prints_both_samplers_and_the_gap():
 def test_onnx_runtime_benchmark_refuses_bad_arguments(args, message):
     out = _run("onnx_runtime.py", *args)
     assert out.returncode == 2 and message in out.stderr
+
+
+def test_inference_benchmark_prints_every_setting():
+    out = _run("inference.py", "--captions", "1", "--repeats", "1", "--no-compile")
+    assert out.returncode == 0, out.stderr
+    rows = [line for line in out.stdout.splitlines() if line[:2] in ("ba", "1.", "2.", "9.")]
+    assert rows[0].startswith("baseline") and rows[-1].startswith("9. best")
+    assert "torch.compile" not in out.stdout and "load average" in out.stdout
+    assert "target (>= 3x at <= 1 point lost)" in out.stdout and "quoted" in out.stdout
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--captions", "0"], "--captions"),
+        (["--captions", "3", "--repeats", "2"], "divisible by --repeats"),
+        (["--repeats", "0"], "--repeats"),
+    ],
+)
+def test_inference_benchmark_refuses_bad_arguments(args, message):
+    out = _run("inference.py", *args)
+    assert out.returncode == 2 and message in out.stderr

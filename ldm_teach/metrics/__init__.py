@@ -20,6 +20,7 @@ weights.py         parameter counts, spectral norms of convolutions
 efficiency.py      pixel vs latent cost, measured side by side (Sec. 10.3.5)
 diagnosis.py       diagnose_with_samples: diagnose's statistics and the samples' quality
 anatomy.py         parameters by block and level, FLOPs on meta, weight memory (10.4.1)
+inference.py       inference optimisations of text-to-image, speed and quality (Sec. 10.4.4)
 """
 
 from ldm_teach.metrics.anatomy import (
@@ -43,6 +44,7 @@ from ldm_teach.metrics.compute import (
 from ldm_teach.metrics.diagnosis import diagnose_with_samples
 from ldm_teach.metrics.efficiency import CHAPTER_SPEEDUPS, measure_efficiency, relative_to
 from ldm_teach.metrics.image import psnr, ssim
+from ldm_teach.metrics.inference import InferenceSetting, measure_inference
 from ldm_teach.metrics.label_probes import knn_accuracy, linear_probe_accuracy
 from ldm_teach.metrics.latents import latent_stats
 from ldm_teach.metrics.perceptual import (
@@ -77,6 +79,8 @@ __all__ = [
     "unet_step_cost",
     "CHAPTER_SPEEDUPS",
     "diagnose_with_samples",
+    "InferenceSetting",
+    "measure_inference",
     "evaluate_autoencoder",
     "frechet_distance",
     "measure_efficiency",

@@ -1,6 +1,6 @@
 """Building blocks shared by the autoencoders and the UNet."""
 
-from ldm_teach.nn.attention import SelfAttention2d, attention
+from ldm_teach.nn.attention import SelfAttention2d, attention, attention_implementation
 from ldm_teach.nn.cross_attention import CrossAttention
 from ldm_teach.nn.embeddings import timestep_embedding
 from ldm_teach.nn.film import FiLM
@@ -22,6 +22,7 @@ __all__ = [
     "SpatialTransformer",
     "Upsample",
     "attention",
+    "attention_implementation",
     "group_norm",
     "timestep_embedding",
 ]

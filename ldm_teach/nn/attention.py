@@ -7,6 +7,19 @@ used at low resolution in the UNet and in the middle of the autoencoder (Rombach
 2022, arXiv:2112.10752, Appendix G). The H*W pixels are the N tokens, so memory grows
 as N^2 = (H W)^2: the reason the chapter moves diffusion to a small latent grid.
 
+Two implementations compute the same formula (course Sec. 10.4.4, inference optimisation):
+
+- ``"explicit"`` (the default): the three lines of :func:`attention`, so the reader sees
+  every step and the (B, h, N, M) weights exist (attention maps need them);
+- ``"sdpa"``: ``torch.nn.functional.scaled_dot_product_attention``, PyTorch's fused kernel
+  (FlashAttention-style on GPUs, Dao et al. 2022, arXiv:2205.14135), which never stores
+  the weights.
+
+``with attention_implementation("sdpa"): ...`` switches every :func:`attention` call for
+the duration of the block (a module-level setting, restored on exit, also on an error).
+Layers that must read the weights (``CrossAttention`` with ``return_weights``, a mask or an
+``attention_control`` hook) keep the explicit formula whatever the setting.
+
 Shape alphabet: B batch, C channels, H/W height/width, N = H*W tokens, h heads,
 d = C / h head width.
 """
@@ -14,11 +27,42 @@ d = C / h head width.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ldm_teach.argcheck import check_choice
 from ldm_teach.nn.norm import group_norm
+
+ATTENTION_IMPLEMENTATIONS = ("explicit", "sdpa")
+_implementation = "explicit"  # what attention() computes with; see attention_implementation
+
+
+def current_attention_implementation() -> str:
+    """The implementation :func:`attention` uses now: "explicit" or "sdpa"."""
+    return _implementation
+
+
+@contextmanager
+def attention_implementation(name: str) -> Iterator[None]:
+    """Compute every :func:`attention` call in the ``with`` block with ``name``.
+
+    Args:
+        name: "explicit" (softmax written out, the default) or "sdpa"
+            (``torch.nn.functional.scaled_dot_product_attention``).
+    Raises:
+        ValueError: if ``name`` is not one of ATTENTION_IMPLEMENTATIONS.
+    """
+    global _implementation
+    name = check_choice(name, "name", ATTENTION_IMPLEMENTATIONS)
+    previous, _implementation = _implementation, name
+    try:
+        yield
+    finally:
+        _implementation = previous
 
 
 def attention(q: Tensor, k: Tensor, v: Tensor) -> Tensor:
@@ -28,8 +72,11 @@ def attention(q: Tensor, k: Tensor, v: Tensor) -> Tensor:
         q: (B, h, N, d); k, v: (B, h, M, d), any float dtype.
     Returns:
         (B, h, N, d). Equals ``torch.nn.functional.scaled_dot_product_attention``
-        (tested to 1e-6).
+        (tested to 1e-6), which computes it instead inside
+        ``attention_implementation("sdpa")``.
     """
+    if _implementation == "sdpa":
+        return F.scaled_dot_product_attention(q, k, v)  # (B, h, N, d), fused
     scale = 1.0 / math.sqrt(q.shape[-1])
     weights = torch.softmax((q @ k.transpose(-2, -1)) * scale, dim=-1)  # (B, h, N, M)
     return weights @ v  # (B, h, N, d)

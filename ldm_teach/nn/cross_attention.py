@@ -16,6 +16,14 @@ Layer names (to_q, to_k, to_v without bias, to_out with bias) follow the LDM cod
 diffusers' ``Attention``; diffusers wraps the output projection as ``to_out.0`` (a Linear
 followed by Dropout), which is the only key that differs.
 
+Keys and values of a fixed context (course Sec. 10.4.4): during one sampling run the
+caption's context is the same at every denoising step, so K = context W_K and
+V = context W_V are too. Setting ``layer.context_cache = []`` (what
+``ldm_teach.pipelines.fast_inference.cache_context_keys_values`` does for a whole UNet)
+makes the layer remember (context, K, V) and reuse them whenever it sees an equal context
+again; ``None`` (the default) computes them every call. The cache is used only without
+gradients, and it assumes the weights do not change while it is on.
+
 Shape alphabet: B batch, N query tokens, M context tokens, h heads, d head width,
 D = h * d inner width.
 """
@@ -29,6 +37,9 @@ from torch import Tensor, nn
 
 from ldm_teach.argcheck import check_bool
 from ldm_teach.nn.attention import attention
+
+#: The most (context, K, V) entries a layer keeps (guidance in two calls needs 2).
+CONTEXT_CACHE_SIZE = 4
 
 
 class CrossAttention(nn.Module):
@@ -76,6 +87,8 @@ class CrossAttention(nn.Module):
         # weights: records them (attention maps) or replaces them (prompt-to-prompt). None
         # (the default) leaves the layer as the plain formula. See pipelines/attention_maps.py.
         self.attention_control = None
+        # Optional cache of [(key, context, K, V)], see the module docstring; None = off.
+        self.context_cache: list | None = None
 
     def forward(
         self,
@@ -141,8 +154,9 @@ class CrossAttention(nn.Module):
 
         # 1. project and split into heads, LDM Eq. 3
         q = self.to_q(x).view(B, N, h, d).transpose(1, 2)  # (B, h, N, d)
-        k = self.to_k(context).view(B, M, h, d).transpose(1, 2)  # (B, h, M, d)
-        v = self.to_v(context).view(B, M, h, d).transpose(1, 2)  # (B, h, M, d)
+        k, v = self._keys_values(context, context is x)  # (B, M, D) each
+        k = k.view(B, M, h, d).transpose(1, 2)  # (B, h, M, d)
+        v = v.view(B, M, h, d).transpose(1, 2)  # (B, h, M, d)
 
         # 2. softmax(Q K^T / sqrt(d)) V, Vaswani Eq. 1
         weights = None
@@ -165,3 +179,24 @@ class CrossAttention(nn.Module):
         if return_weights:
             return out, weights
         return out
+
+    def _keys_values(self, context: Tensor, is_self: bool) -> tuple[Tensor, Tensor]:
+        """(context W_K, context W_V), each (B, M, D): from the cache when it is on and
+        holds an equal context (same shape, dtype, device, values and autocast state)."""
+        cache = self.context_cache
+        if cache is None or is_self or torch.is_grad_enabled():
+            return self.to_k(context), self.to_v(context)
+        autocast = torch.is_autocast_enabled(context.device.type)
+        key = (
+            tuple(context.shape),
+            context.dtype,
+            context.device,
+            autocast and torch.get_autocast_dtype(context.device.type),
+        )
+        for entry_key, cached, k, v in cache:
+            if entry_key == key and (cached is context or torch.equal(cached, context)):
+                return k, v
+        k, v = self.to_k(context), self.to_v(context)
+        cache.append((key, context, k, v))
+        del cache[:-CONTEXT_CACHE_SIZE]  # keep the newest entries
+        return k, v

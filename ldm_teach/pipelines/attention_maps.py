@@ -147,6 +147,11 @@ def word_attention_maps(model, prompts, return_raw: bool = False, **sample_kwarg
         pixel's weights sum to one per head, layer and step).
     """
     prompts = [prompts] if isinstance(prompts, str) else list(prompts)
+    if sample_kwargs.get("batch_guidance", True) is not True:
+        raise ValueError(
+            "batch_guidance must be True: the maps are read from the conditional half of "
+            "guidance's batch of 2B"
+        )
     guided = sample_kwargs.get("guidance_scale", 3.0) != 1.0
     H = W = sample_kwargs.get("image_size") or model.image_size
     H = sample_kwargs.get("height") or H

@@ -15,7 +15,9 @@ sampling combines
 where c_neg is the encoded *negative prompt*, "" by default: a negative prompt simply takes
 the place of the unconditional branch, which is how Stable Diffusion's pipelines implement
 it. Guidance rescale φ (Lin et al. 2023, Sec. 3.4) can follow. Both branches run in one
-UNet call on a batch of 2B.
+UNet call on a batch of 2B (``batch_guidance=True``, the default, as diffusers), or in two
+calls on B each (``False``: the same numbers, less memory, more per-call overhead;
+course Sec. 10.4.4 measures the difference).
 
 The text encoder is frozen by default, as in Stable Diffusion (``train_text_encoder=False``);
 the course's comparison trains it jointly instead (``True``).
@@ -31,7 +33,6 @@ from torch import Tensor, nn
 
 from ldm_teach.argcheck import check_bool, check_int, check_real
 from ldm_teach.diffusion import (
-    PREDICTION_TYPES,
     NoiseSchedule,
     ScheduleConfig,
     classifier_free_guidance,
@@ -42,22 +43,8 @@ from ldm_teach.diffusion import (
 from ldm_teach.models import UNet
 from ldm_teach.models.latent_diffusion import check_guidance_scale
 from ldm_teach.pipelines.denoise import denoise_loop, sampling_timesteps
-from ldm_teach.text import BPETokenizer, TextEncoder, WordTokenizer
-
-SPACINGS = ("leading", "trailing", "linspace")
-
-
-def as_prompts(prompts: str | Sequence[str], name: str = "prompts") -> list[str]:
-    """A prompt or a list of prompts as a non-empty list of str (ValueError otherwise)."""
-    if isinstance(prompts, str):
-        return [prompts]
-    if (
-        isinstance(prompts, Sequence)
-        and len(prompts) > 0
-        and all(isinstance(p, str) for p in prompts)
-    ):
-        return list(prompts)
-    raise ValueError(f"{name} must be a str or a non-empty list of str, got {prompts!r:.100}")
+from ldm_teach.pipelines.prompt_inputs import SPACINGS, as_prompts, check_parts, start_latents
+from ldm_teach.text import TextEncoder, WordTokenizer
 
 
 class TextToImage(nn.Module):
@@ -102,7 +89,7 @@ class TextToImage(nn.Module):
         timestep_spacing: str = "leading",
     ) -> None:
         super().__init__()
-        _check_parts(autoencoder, unet, text_encoder, tokenizer, schedule_config, prediction_type)
+        check_parts(autoencoder, unet, text_encoder, tokenizer, schedule_config, prediction_type)
         self.autoencoder = autoencoder.eval().requires_grad_(False)
         self.unet = unet
         self.train_text_encoder = check_bool(train_text_encoder, "train_text_encoder")
@@ -208,24 +195,39 @@ class TextToImage(nn.Module):
         uncond_context: Tensor | None,
         guidance_scale: float,
         guidance_rescale: float = 0.0,
+        batch_guidance: bool = True,
     ) -> Tensor:
         """The UNet's output at (z_t, t) with classifier-free guidance.
 
         ``uncond_context`` is the encoded negative prompt ("" by default); with
         guidance_scale = 1 (or no uncond_context) it is not evaluated. Otherwise both
-        branches run in one batch of 2B, the unconditional half first.
+        branches run in one batch of 2B, the unconditional half first
+        (``batch_guidance=True``), or in two UNet calls of B, unconditional first.
         """
-        dtype = self.unet.conv_in.weight.dtype  # a float16 UNet (GPU) reads float16 inputs
+        dtype = self._unet_dtype()  # a float16 UNet (GPU) reads float16 inputs
         if guidance_scale == 1.0 or uncond_context is None:
             return self.unet(z_t.to(dtype), t, context=context.to(dtype)).to(z_t.dtype)
-        both = self.unet(
-            torch.cat([z_t, z_t]).to(dtype),
-            torch.cat([t, t]),
-            context=torch.cat([uncond_context, context]).to(dtype),
-        ).to(z_t.dtype)
-        out_uncond, out_cond = both.chunk(2)
+        if batch_guidance:
+            both = self.unet(
+                torch.cat([z_t, z_t]).to(dtype),
+                torch.cat([t, t]),
+                context=torch.cat([uncond_context, context]).to(dtype),
+            ).to(z_t.dtype)
+            out_uncond, out_cond = both.chunk(2)
+        else:
+            out_uncond = self.unet(z_t.to(dtype), t, context=uncond_context.to(dtype))
+            out_cond = self.unet(z_t.to(dtype), t, context=context.to(dtype))
+            out_uncond, out_cond = out_uncond.to(z_t.dtype), out_cond.to(z_t.dtype)
         guided = classifier_free_guidance(out_uncond, out_cond, guidance_scale)
         return rescale_guidance(guided, out_cond, guidance_rescale)
+
+    def _unet_dtype(self) -> torch.dtype:
+        """The dtype of the UNet's weights (through wrappers such as DeepCacheUNet)."""
+        unet = self.unet
+        while not hasattr(unet, "conv_in") and hasattr(unet, "unet"):
+            unet = unet.unet
+        weight = getattr(getattr(unet, "conv_in", None), "weight", None)
+        return torch.float32 if weight is None else weight.dtype
 
     def encode_prompts(
         self,
@@ -281,6 +283,7 @@ class TextToImage(nn.Module):
         progress: bool = False,
         return_latents: bool = False,
         step_callback: Callable[[int, int, Tensor], None] | None = None,
+        batch_guidance: bool = True,
     ) -> Tensor | tuple[Tensor, Tensor]:
         """Text -> images with DDIM (Song et al. 2020) and classifier-free guidance.
 
@@ -303,6 +306,8 @@ class TextToImage(nn.Module):
             step_callback: called as ``step_callback(i, t, z)`` after DDIM step i (from
                 timestep t) with the latents z it produced (read only; diffusers'
                 ``callback_on_step_end`` sees the same latents).
+            batch_guidance: run guidance's two branches in one UNet call of 2B (True)
+                or in two calls of B (False); the images agree to float rounding.
         Returns:
             images (B, 3, H, W) in [-1, 1] float32 (and z0 with ``return_latents``).
         Raises:
@@ -311,9 +316,10 @@ class TextToImage(nn.Module):
             RuntimeError: if sampling diverged (non-finite latents).
         """
         guidance_scale = check_guidance_scale(guidance_scale)
+        batch_guidance = check_bool(batch_guidance, "batch_guidance")
         prompts, context, uncond = self.encode_prompts(prompts, negative_prompt, guidance_scale)
         shape = (len(prompts), *self.latent_shape(image_size, height, width))
-        z = _start_latents(shape, x_T, generator, self.device)
+        z = start_latents(shape, x_T, generator, self.device)
         timesteps = self.timesteps(num_inference_steps, spacing)
         after_step = None
         if step_callback is not None:
@@ -323,7 +329,9 @@ class TextToImage(nn.Module):
                 return z_next
 
         def model_fn(z_t: Tensor, t: Tensor) -> Tensor:
-            return self.guided_output(z_t, t, context, uncond, guidance_scale, guidance_rescale)
+            return self.guided_output(
+                z_t, t, context, uncond, guidance_scale, guidance_rescale, batch_guidance
+            )
 
         self.eval()
         z0 = self.denoise(
@@ -358,53 +366,3 @@ class TextToImage(nn.Module):
             if v % f:
                 raise ValueError(f"{name} must be divisible by f={f}, got {v}")
         return (self.autoencoder.config.latent_channels, H // f, W // f)
-
-
-def _start_latents(shape, x_T, generator, device) -> Tensor:
-    if x_T is None:
-        return torch.randn(shape, generator=generator).to(device)
-    if not isinstance(x_T, Tensor) or tuple(x_T.shape) != tuple(shape):
-        raise ValueError(f"x_T must be a tensor of shape {tuple(shape)}, got {x_T!r:.80}")
-    return x_T.to(device)
-
-
-def _check_parts(autoencoder, unet, text_encoder, tokenizer, schedule_config, prediction_type):
-    if not isinstance(unet, UNet) or unet.config.context_dim is None:
-        raise ValueError("unet must be a UNet with context_dim set (cross-attention on text)")
-    if not isinstance(text_encoder, TextEncoder):
-        raise ValueError(f"text_encoder must be a TextEncoder, got {type(text_encoder).__name__}")
-    if not isinstance(tokenizer, (WordTokenizer, BPETokenizer)):
-        raise ValueError(
-            f"tokenizer must be a WordTokenizer or a BPETokenizer, got {type(tokenizer).__name__}"
-        )
-    if not isinstance(schedule_config, ScheduleConfig):
-        raise ValueError(
-            f"schedule_config must be a ScheduleConfig, got {type(schedule_config).__name__}"
-        )
-    tc = text_encoder.config
-    if unet.config.context_dim != tc.width:
-        raise ValueError(
-            f"unet.config.context_dim ({unet.config.context_dim}) must equal the text "
-            f"encoder's width ({tc.width})"
-        )
-    if tokenizer.vocab_size != tc.vocab_size or tokenizer.end_token_id != tc.eos_token_id:
-        raise ValueError(
-            f"the tokenizer ({tokenizer.vocab_size} tokens, end token {tokenizer.end_token_id}) "
-            f"does not fit the text encoder (vocab_size {tc.vocab_size}, eos_token_id "
-            f"{tc.eos_token_id})"
-        )
-    if tokenizer.context_length > tc.context_length:
-        raise ValueError(
-            f"the tokenizer's context_length ({tokenizer.context_length}) exceeds the text "
-            f"encoder's ({tc.context_length})"
-        )
-    latent = autoencoder.config.latent_channels
-    if unet.config.in_channels != latent or unet.config.out_channels != latent:
-        raise ValueError(
-            f"unet in/out channels ({unet.config.in_channels}, {unet.config.out_channels}) "
-            f"must equal the autoencoder's latent_channels ({latent})"
-        )
-    if prediction_type not in PREDICTION_TYPES:
-        raise ValueError(
-            f"prediction_type must be one of {PREDICTION_TYPES}, got {prediction_type!r}"
-        )

@@ -110,3 +110,27 @@ def test_channels_not_divisible_by_heads_raises(channels, heads):
 def test_channels_not_divisible_by_norm_groups_raises():
     with pytest.raises(ValueError, match="norm_groups"):
         SelfAttention2d(24, 1, norm_groups=32)
+
+
+def test_attention_implementation_switches_to_sdpa_and_back():
+    from ldm_teach.nn.attention import attention_implementation, current_attention_implementation
+
+    g = torch.Generator().manual_seed(2)
+    q, k, v = (torch.randn(2, 3, 5, 8, generator=g) for _ in range(3))
+    explicit = attention(q, k, v)
+    with attention_implementation("sdpa"):
+        assert current_attention_implementation() == "sdpa"
+        fused = attention(q, k, v)
+    assert current_attention_implementation() == "explicit"
+    assert torch.allclose(fused, explicit, atol=1e-6, rtol=0)
+    with pytest.raises(RuntimeError), attention_implementation("sdpa"):
+        raise RuntimeError("restored on an error too")
+    assert current_attention_implementation() == "explicit"
+
+
+def test_attention_implementation_refuses_unknown_names():
+    from ldm_teach.nn.attention import attention_implementation
+
+    with pytest.raises(ValueError, match="name must be one of"):
+        with attention_implementation("flash"):
+            pass

@@ -217,3 +217,36 @@ def test_output_is_invariant_to_context_token_order():
     perm = torch.randperm(M, generator=torch.Generator().manual_seed(5))
     with torch.no_grad():
         assert torch.allclose(layer(x, context[:, perm]), layer(x, context), atol=1e-6)
+
+
+def test_context_cache_is_exact_and_projects_the_context_once():
+    layer = _layer()
+    x, c = _inputs()
+    plain = layer(x, c)
+    calls = []
+    layer.to_k.register_forward_hook(lambda *a: calls.append(1))
+    layer.context_cache = []
+    with torch.no_grad():
+        first = layer(x, c)
+        again = layer(x * 2, c.clone())  # an equal context in a new tensor hits the cache
+        other = layer(x, c + 1)  # a new context is projected
+    assert len(calls) == 2 and len(layer.context_cache) == 2
+    assert torch.allclose(first, plain, atol=1e-6, rtol=0)
+    layer.context_cache = None
+    assert torch.allclose(again, layer(x * 2, c), atol=1e-6, rtol=0)
+    assert torch.allclose(other, layer(x, c + 1), atol=1e-6, rtol=0)
+
+
+def test_context_cache_keeps_the_attention_control_hook_and_skips_gradients():
+    layer = _layer()
+    x, c = _inputs()
+    seen = []
+    layer.attention_control = lambda lyr, w: seen.append(w) or w
+    plain, w_plain = layer(x, c, return_weights=True)
+    layer.context_cache = []
+    with torch.no_grad():
+        cached, w_cached = layer(x, c, return_weights=True)
+    assert len(seen) == 2 and torch.allclose(w_cached, w_plain, atol=1e-6, rtol=0)
+    assert torch.allclose(cached, plain, atol=1e-6, rtol=0)
+    layer(x, c)  # with gradients on, the cache is not used (nor filled)
+    assert len(layer.context_cache) == 1
