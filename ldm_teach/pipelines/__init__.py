@@ -4,6 +4,19 @@ prompt-to-prompt editing. Each is a plain loop over the samplers of ``diffusion`
 """
 
 from ldm_teach.pipelines.denoise import denoise_loop, sampling_timesteps
+from ldm_teach.pipelines.resolution import (
+    pixel_count_snr_scale,
+    sample_at_resolution,
+    shifted_timesteps,
+)
 from ldm_teach.pipelines.text_to_image import TextToImage, as_prompts
 
-__all__ = ["TextToImage", "as_prompts", "denoise_loop", "sampling_timesteps"]
+__all__ = [
+    "TextToImage",
+    "as_prompts",
+    "denoise_loop",
+    "pixel_count_snr_scale",
+    "sample_at_resolution",
+    "sampling_timesteps",
+    "shifted_timesteps",
+]
