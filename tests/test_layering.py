@@ -27,6 +27,7 @@ LAYERS = {
     "metrics": 5,
     "viz": 5,
     "interop": 5,
+    "adapt": 5,
     "pretrained": 6,
     "grading": 7,
     "cli": 8,
