@@ -3,6 +3,7 @@ the UNet through peft, textual inversion of one embedding row, and DreamBooth wi
 preservation, all trained with the model's own loss (``finetune``).
 """
 
+from ldm_teach.adapt.dreambooth import class_prior_images, train_dreambooth
 from ldm_teach.adapt.finetune import encode_examples, finetune, fixed_seed_loss
 from ldm_teach.adapt.lora import (
     add_lora,
@@ -26,6 +27,7 @@ from ldm_teach.adapt.textual_inversion import (
 __all__ = [
     "add_lora",
     "add_placeholder_token",
+    "class_prior_images",
     "encode_examples",
     "finetune",
     "fixed_seed_loss",
@@ -38,6 +40,7 @@ __all__ = [
     "parameter_counts",
     "save_learned_embedding",
     "save_lora",
+    "train_dreambooth",
     "train_lora",
     "train_textual_inversion",
     "unmerge_lora",
