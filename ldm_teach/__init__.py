@@ -17,7 +17,7 @@ Layers (a module imports only its own subpackage and lower layers; CONTRIBUTING.
     2  autoencoders, diffusion, text
     3  models
     4  training, pipelines
-    5  metrics, viz, interop, deploy
+    5  metrics, viz, interop, deploy, adapt
     6  pretrained
     7  grading
     8  cli

@@ -28,6 +28,7 @@ LAYERS = {
     "viz": 5,
     "interop": 5,
     "deploy": 5,
+    "adapt": 5,
     "pretrained": 6,
     "grading": 7,
     "cli": 8,

@@ -26,9 +26,13 @@ from ldm_teach.autoencoders.losses import (
     reconstruction_loss,
 )
 from ldm_teach.autoencoders.quantizer import QuantizerOutput, VectorQuantizer
+from ldm_teach.autoencoders.tiling import largest_decode_activation, tile_starts, tiled_decode
 from ldm_teach.autoencoders.vq_vae import VQVAE, VQVAEConfig, vq_vae_loss
 
 __all__ = [
+    "largest_decode_activation",
+    "tile_starts",
+    "tiled_decode",
     "IdentityAutoencoder",
     "PooledPixels",
     "from_diffusers",

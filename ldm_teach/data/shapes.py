@@ -25,6 +25,11 @@ from torch.utils.data import Dataset
 from ldm_teach.argcheck import check_bool, check_int, is_real
 
 SHAPES: tuple[str, ...] = ("circle", "square", "triangle")
+#: Shapes no shipped model saw (Sec. 10.5's new concept for fine-tuning). They are drawn by
+#: :func:`render_shape` like the others but belong to no caption of ``all_attributes``, so
+#: the 216 captions, the vocabulary and every existing render stay as they were.
+NOVEL_SHAPES: tuple[str, ...] = ("star",)
+STAR_INNER_RATIO = 0.45  # inner / outer radius of the five-pointed star
 COLOURS: dict[str, tuple[int, int, int]] = {  # RGB in [0, 255], distinct on black
     "red": (230, 40, 40),
     "green": (40, 200, 60),
@@ -161,7 +166,8 @@ def render_shape(
     """Draw one shape on a black square.
 
     Args:
-        attributes: dict with keys "shape", "colour", "size", "position".
+        attributes: dict with keys "shape", "colour", "size", "position"; the shape from
+            SHAPES or NOVEL_SHAPES.
         size: side of the output image in pixels.
         offset: (dx, dy) shift of the centre, as fractions of the side.
     Returns:
@@ -173,7 +179,7 @@ def render_shape(
             its position).
     """
     for key, allowed in (
-        ("shape", SHAPES),
+        ("shape", SHAPES + NOVEL_SHAPES),
         ("colour", COLOURS),
         ("size", SIZES),
         ("position", POSITIONS),
@@ -206,13 +212,45 @@ def render_shape(
     elif shape == "square":
         s = r * 0.886  # half-side r*sqrt(pi)/2: the square has the circle's area
         draw.rectangle((cx - s, cy - s, cx + s, cy + s), fill=colour)
-    else:  # triangle, pointing up, inscribed in the circle of radius r
+    elif shape == "triangle":  # pointing up, inscribed in the circle of radius r
         draw.polygon(
             [(cx, cy - r), (cx - 0.866 * r, cy + 0.5 * r), (cx + 0.866 * r, cy + 0.5 * r)],
             fill=colour,
         )
+    else:  # star: five points on the circle of radius r, one pointing up
+        draw.polygon(_star_vertices(cx, cy, r), fill=colour)
     small = canvas.resize((size, size), Image.Resampling.BOX)  # mean of each 4x4 block
     return np.asarray(small, dtype=np.uint8)
+
+
+def _star_vertices(cx: float, cy: float, r: float) -> list[tuple[float, float]]:
+    """The 10 vertices of a five-pointed star: outer radius r, inner STAR_INNER_RATIO r."""
+    vertices = []
+    for k in range(10):
+        radius = r if k % 2 == 0 else STAR_INNER_RATIO * r
+        angle = -math.pi / 2 + k * math.pi / 5  # from straight up, clockwise on screen
+        vertices.append((cx + radius * math.cos(angle), cy + radius * math.sin(angle)))
+    return vertices
+
+
+def concept_attributes(shape: str = "star") -> list[dict[str, str]]:
+    """The 4 x 2 x 9 = 72 combinations of a new shape of ``NOVEL_SHAPES`` (colour slowest,
+    position fastest), for ``ShapesDataset(combinations=...)``: the fine-tuning set of a
+    concept the base model never saw. Their captions ("a small red star at the top left")
+    use a word the shipped tokenizer does not know.
+
+    Raises:
+        ValueError: if shape is not in NOVEL_SHAPES.
+    """
+    if shape not in NOVEL_SHAPES:
+        raise ValueError(f"shape must be one of {list(NOVEL_SHAPES)}, got {shape!r}")
+    values = attribute_values()
+    return [
+        {"shape": shape, "colour": c, "size": z, "position": p}
+        for c in values["colour"]
+        for z in values["size"]
+        for p in values["position"]
+    ]
 
 
 def shape_mask(
@@ -257,7 +295,8 @@ class ShapesDataset(Dataset):
             size: image side in pixels, in [16, 256].
             seed: seed of the generator; the same seed gives identical images and captions.
             combinations: the attribute dicts to draw from (e.g. the training combinations
-                without :func:`held_out_attributes`); None means all 216.
+                without :func:`held_out_attributes`, or :func:`concept_attributes` of a
+                new shape); None means all 216.
             cycle: take the combinations in order, sample i showing combination
                 i mod len(combinations), instead of drawing them (a gallery with one
                 image per caption: ``ShapesDataset(216, cycle=True)``).
@@ -270,7 +309,7 @@ class ShapesDataset(Dataset):
         if not isinstance(size, int) or not 16 <= size <= 256:
             raise ValueError(f"size must be an int in [16, 256], got {size!r}")
         combos = all_attributes() if combinations is None else list(combinations)
-        values = attribute_values()
+        values = {**attribute_values(), "shape": SHAPES + NOVEL_SHAPES}
         if not combos or not all(
             isinstance(c, dict) and set(c) == set(ATTRIBUTES) and all(c[k] in values[k] for k in c)
             for c in combos

@@ -275,6 +275,7 @@ class TextToImage(nn.Module):
         num_inference_steps: int = 25,
         eta: float = 0.0,
         spacing: str | None = None,
+        timesteps: list[int] | None = None,
         generator: torch.Generator | None = None,
         x_T: Tensor | None = None,
         image_size: int | None = None,
@@ -297,6 +298,9 @@ class TextToImage(nn.Module):
             spacing: "leading", "trailing" or "linspace" (use "trailing" with a
                 zero-terminal-SNR schedule and v-prediction); None: the model's
                 ``timestep_spacing``.
+            timesteps: visit exactly these strictly descending ints in [0, T-1] instead
+                (diffusers' ``timesteps=``), e.g. a resolution-shifted list from
+                :func:`~ldm_teach.pipelines.resolution.shifted_timesteps`.
             generator: seeds z_T and the DDIM noise.
             x_T: the starting latents (B, c, h, w) instead of drawn ones.
             image_size / height, width: output size, each divisible by f (default the
@@ -320,7 +324,8 @@ class TextToImage(nn.Module):
         prompts, context, uncond = self.encode_prompts(prompts, negative_prompt, guidance_scale)
         shape = (len(prompts), *self.latent_shape(image_size, height, width))
         z = start_latents(shape, x_T, generator, self.device)
-        timesteps = self.timesteps(num_inference_steps, spacing)
+        if timesteps is None:
+            timesteps = self.timesteps(num_inference_steps, spacing)
         after_step = None
         if step_callback is not None:
 
