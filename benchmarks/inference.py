@@ -8,7 +8,15 @@ caption accuracy (the judge reads all four attributes), its paired change in poi
 the max |Δ| of the images against the baseline's. The target of row 9: >= 3x faster at
 <= 1 point of caption accuracy lost.
 
+The same run then times the course UNet against diffusers' ``UNet2DConditionModel`` of the
+same config and weights (``ldm_teach.interop.unet_from_diffusers``; outputs equal to 1e-5)
+on this CPU: SD 1.5's layout at a fifth of its widths on 32x32 latents by default,
+``--unet-layout sd15`` for the real 859.5 M-parameter UNet on 64x64 latents (about 7 GB of
+memory, minutes), ``none`` to skip. Calls alternate between the two so the load falls on
+both alike; the course UNet is timed with its explicit attention and with SDPA.
+
     python benchmarks/inference.py [--captions 64] [--repeats 2] [--no-compile]
+        [--unet-layout small|sd15|none]
 """
 
 from __future__ import annotations
@@ -37,6 +45,7 @@ def main() -> None:
     parser.add_argument("--captions", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--no-compile", action="store_true", help="leave out torch.compile")
+    parser.add_argument("--unet-layout", choices=("small", "sd15", "none"), default="small")
     args = parser.parse_args()
     if not 1 <= args.repeats <= 100:
         parser.error("--repeats must be in [1, 100]")
@@ -131,6 +140,60 @@ def main() -> None:
     for key, line in QUOTED_GPU_SPEEDUPS.items():
         print(f"literature, setting {key}: {line}")
     print(f"wall {wall:.0f} s; load average at the end {_load()}")
+    if args.unet_layout != "none":
+        compare_with_diffusers(args.unet_layout)
+
+
+def compare_with_diffusers(layout: str, batch: int = 2, calls: int = 4) -> None:
+    """Print the forward time of the course UNet against diffusers' on the same weights."""
+    import diffusers
+
+    from ldm_teach.interop import reference_config, unet_from_diffusers
+    from ldm_teach.nn import attention_implementation
+
+    config = reference_config("sd-1.5", "unet")
+    side = 64
+    if layout == "small":
+        config = {**config, "block_out_channels": [64, 128, 256, 256], "sample_size": 32}
+        side = 32
+    torch.manual_seed(0)
+    reference = diffusers.UNet2DConditionModel(**config).eval()
+    ours = unet_from_diffusers(dict(reference.config), reference.state_dict())
+    x = torch.randn(batch, 4, side, side)
+    t = torch.full((batch,), 500)
+    context = torch.randn(batch, 77, config["cross_attention_dim"])
+    runs = {
+        "diffusers UNet2DConditionModel": lambda: reference(x, t, encoder_hidden_states=context),
+        "ldm_teach UNet, explicit attention": lambda: ours(x, t, context=context),
+        "ldm_teach UNet, SDPA": lambda: _with_sdpa(ours, x, t, context, attention_implementation),
+    }
+    times = {name: [] for name in runs}
+    with torch.no_grad():
+        gap = (runs["diffusers UNet2DConditionModel"]().sample - ours(x, t, context=context)).abs()
+        for _ in range(calls):  # alternate, so that the load falls on every row alike
+            for name, run in runs.items():
+                t0 = time.perf_counter()
+                run()
+                times[name].append(time.perf_counter() - t0)
+    params = sum(p.numel() for p in ours.parameters())
+    base = min(times["diffusers UNet2DConditionModel"])
+    print(
+        f"one UNet forward, SD 1.5 layout ({params / 1e6:.1f} M parameters), batch {batch}, "
+        f"latents {side}x{side}, context 77x768; best of {calls}; max |Δ| {gap.max():.1e}; "
+        f"load {_load()}"
+    )
+    print(
+        table(
+            [(name, min(v), base / min(v)) for name, v in times.items()],
+            columns=("UNet", "forward (s)", "diffusers time / this"),
+            formats={"forward (s)": ".3f", "diffusers time / this": ".2f"},
+        )
+    )
+
+
+def _with_sdpa(unet, x, t, context, attention_implementation):
+    with attention_implementation("sdpa"):
+        return unet(x, t, context=context)
 
 
 if __name__ == "__main__":

@@ -107,7 +107,9 @@ def test_onnx_runtime_benchmark_refuses_bad_arguments(args, message):
 
 
 def test_inference_benchmark_prints_every_setting():
-    out = _run("inference.py", "--captions", "1", "--repeats", "1", "--no-compile")
+    out = _run(
+        "inference.py", "--captions", "1", "--repeats", "1", "--no-compile", "--unet-layout", "none"
+    )
     assert out.returncode == 0, out.stderr
     rows = [line for line in out.stdout.splitlines() if line[:2] in ("ba", "1.", "2.", "9.")]
     assert rows[0].startswith("baseline") and rows[-1].startswith("9. best")
