@@ -127,3 +127,35 @@ def test_bad_accelerators_are_refused_naming_the_argument():
     accelerator.gradient_accumulation_steps = 1
     with pytest.raises(ValueError, match="data must be on accelerator.device"):
         check_accelerator(accelerator, 8, torch.device("meta"))
+
+
+@pytest.mark.slow
+def test_a_recipe_trains_through_an_accelerator_as_without(tmp_path, monkeypatch):
+    """The hook of ``ldm-teach train NAME --data-parallel``: with a one-process accelerator,
+    ``train_recipe`` writes the same weights as without one."""
+    import dataclasses
+    import shutil
+
+    from ldm_teach.pretrained import load_state_dict, recipes
+    from ldm_teach.pretrained.cards import WEIGHTS_DIR, card_path, weights_path
+    from ldm_teach.pretrained.trainers import train_recipe
+
+    tiny = dataclasses.replace(
+        recipes.LDM_RECIPES["digits-cmp-f4"], eval_every=1, convergence_steps=2, eval_steps=2
+    )
+    monkeypatch.setitem(recipes.LDM_RECIPES, "tiny-dp", tiny)
+    folders = [tmp_path / "plain", tmp_path / "accelerated"]
+    for folder in folders:
+        folder.mkdir()
+        for path in (weights_path, card_path):
+            shutil.copy(path("digits-kl-f4", WEIGHTS_DIR), folder)
+    train_recipe("tiny-dp", folders[0], steps=2, progress=False)
+    card = train_recipe(
+        "tiny-dp", folders[1], steps=2, progress=False, accelerator=Accelerator(cpu=True)
+    )
+    assert card["convergence"]["step"] == [1, 2]  # the segments resumed from checkpoints
+    a, _ = load_state_dict("tiny-dp", folders[0])
+    b, _ = load_state_dict("tiny-dp", folders[1])
+    assert _max_gap(a, b) == 0.0
+    with pytest.raises(ValueError, match="latent diffusion recipes"):
+        train_recipe("digits-kl-f4", tmp_path, steps=1, accelerator=Accelerator(cpu=True))
