@@ -1,6 +1,7 @@
 """The ``ldm-teach`` command.
 
-ldm-teach train NAME [--steps N] [--out-dir DIR] [--overwrite]   reproduce a shipped checkpoint
+ldm-teach train NAME [--steps N] [--out-dir DIR] [--overwrite] [--data-parallel]
+                                                                 reproduce a shipped checkpoint
 ldm-teach demo [--out PATH] [--num-samples N] [--guidance-scale W] [--steps S]
 ldm-teach generate PROMPT [--negative-prompt P] [--guidance-scale W] [--steps S] [--seed N]
 ldm-teach export-onnx MODEL DIR [--overwrite]                    ONNX graphs + parity figures
@@ -89,6 +90,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--overwrite", action="store_true", help="replace an existing checkpoint")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.add_argument(
+        "--data-parallel",
+        action="store_true",
+        help="train a latent-diffusion recipe on all processes of a launch: torchrun "
+        "--nproc_per_node 2 -m ldm_teach.cli train NAME --data-parallel",
+    )
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser(

@@ -87,7 +87,9 @@ def frechet_distance(real: Tensor, fake: Tensor, net: nn.Module) -> float:
     _check_images("fake", fake)
     warn_if_unit_range("real", real)
     warn_if_unit_range("fake", fake)
-    fid = FrechetInceptionDistance(feature=_PooledFeatures(_check_net(net)))
+    # sync_on_compute=False: the images given are all there is, even in a process of a
+    # data-parallel run (torchmetrics would otherwise gather them from the other processes)
+    fid = FrechetInceptionDistance(feature=_PooledFeatures(_check_net(net)), sync_on_compute=False)
     fid.update(real, real=True)
     fid.update(fake, real=False)
     # non-finite features must not reach the matrix square root: LAPACK on a NaN matrix

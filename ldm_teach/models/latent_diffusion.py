@@ -187,7 +187,11 @@ class LatentDiffusion(nn.Module):
         return self.autoencoder.decode(z / self.scale_factor).clamp(-1.0, 1.0)
 
     def loss(
-        self, z0: Tensor, y: Tensor | None = None, generator: torch.Generator | None = None
+        self,
+        z0: Tensor,
+        y: Tensor | None = None,
+        generator: torch.Generator | None = None,
+        unet: nn.Module | None = None,
     ) -> Tensor:
         """The LDM objective (Eq. 2) on already-encoded, scaled latents.
 
@@ -195,6 +199,8 @@ class LatentDiffusion(nn.Module):
             z0: scaled latents (B, c, h, w).
             y: labels (B,) in [0, num_classes - 1], or None for an unconditional model.
             generator: draws t, eps and the label dropout, for reproducible training.
+            unet: the network to call, default ``self.unet``; in data-parallel training its
+                DistributedDataParallel wrapper, whose forward averages the gradients.
         Returns:
             scalar mean squared error between the UNet's output and its target: eps, v or
             z0, by ``prediction_type``.
@@ -213,7 +219,7 @@ class LatentDiffusion(nn.Module):
             target = get_v(z0, eps, t, self.schedule)
         else:  # "sample"
             target = z0
-        return F.mse_loss(self.unet(z_t, t, y), target)
+        return F.mse_loss((self.unet if unet is None else unet)(z_t, t, y), target)
 
     def eps_fn(self, y: Tensor | None = None, guidance_scale: float = 1.0):
         """The model_fn (z_t, t) -> eps_hat that the samplers call, with guidance folded in.

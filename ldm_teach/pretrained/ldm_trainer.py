@@ -3,6 +3,13 @@
 The autoencoder is loaded (and verified) from the weights folder, the training images are
 encoded once, the UNet is trained on the latents with classifier-free label dropout, and
 the EMA model's samples are measured; the card pins the autoencoder's SHA-256.
+
+Data-parallel (course Sec. 10.5): ``train_ldm_recipe(..., accelerator=Accelerator())``
+trains the UNet on P processes with :func:`ldm_teach.training.train`'s ``accelerator``
+(the recipe's batch size is the global batch); the main process alone measures and writes.
+From the shell::
+
+    torchrun --nproc_per_node 2 -m ldm_teach.cli train digits-ldm --data-parallel
 """
 
 from __future__ import annotations
@@ -69,7 +76,8 @@ def train_ldm_recipe(
     overwrite: bool = False,
     progress: bool = True,
     command: str | None = None,
-) -> dict:
+    accelerator=None,
+) -> dict | None:
     """Run the latent-diffusion recipe ``name`` (its autoencoder must exist in ``out_dir``);
     returns the card written. ``command``, ``overwrite`` and the errors as for
     :func:`~ldm_teach.pretrained.trainers.train_autoencoder_recipe`. The card pins the
@@ -80,10 +88,19 @@ def train_ldm_recipe(
     ``eval_every``, a convergence curve: the EMA model's samples measured every
     ``eval_every`` steps (training runs in segments that resume from a checkpoint in a
     temporary folder, so the result equals one uninterrupted run).
+
+    With an ``accelerate.Accelerator`` the UNet trains data-parallel on its processes
+    (the data on ``accelerator.device``; the segments' checkpoints in the main process's
+    temporary folder, which every process must see: one machine, or a shared file
+    system); the main process measures, writes and returns the card, the others return
+    None.
     """
     recipe = recipes.LDM_RECIPES[name]
     folder = refuse_to_overwrite(name, out_dir, overwrite)
     cfg, device = prepare(recipe.train, steps)
+    is_main = accelerator is None or accelerator.is_main_process
+    if accelerator is not None:
+        device = accelerator.device
     autoencoder = _stage_one(recipe.autoencoder, folder, device)
     # pinned now, when it is loaded (and verified): if the autoencoder is retrained while
     # this model trains, the card still names the one the latents came from
@@ -106,7 +123,7 @@ def train_ldm_recipe(
 
     def loss_fn(unet, batch, gen):
         z, y = batch
-        return ldm.loss(z, y, gen)
+        return ldm.loss(z, y, gen, unet=unet)  # unet: ldm.unet, or its DDP wrapper
 
     def measure(model: LatentDiffusion, num_steps: int) -> dict:
         return measure_ldm_samples(
@@ -125,6 +142,10 @@ def train_ldm_recipe(
     convergence: dict[str, list] = {"step": [], **{k: [] for k in tracked}}
     wall = 0.0
     with tempfile.TemporaryDirectory(prefix=f"{name}-") as ckpt_dir:
+        if accelerator is not None:  # every process resumes from the main one's folder
+            from accelerate.utils import broadcast_object_list
+
+            ckpt_dir = broadcast_object_list([ckpt_dir])[0]
         for end in ends:
             t0 = time.perf_counter()
             result = train(
@@ -135,13 +156,18 @@ def train_ldm_recipe(
                 checkpoint_dir=ckpt_dir if len(ends) > 1 else None,
                 resume=True,
                 progress=progress,
+                accelerator=accelerator,
             )
             wall += time.perf_counter() - t0
-            if end < cfg.steps:
+            if end < cfg.steps and is_main:
                 m = measure(_ema_copy(ldm, result), recipe.convergence_steps)
                 convergence["step"].append(end)
                 for k in tracked:
                     convergence[k].append(m[k])
+        if accelerator is not None:  # the folder outlives every process's last read
+            accelerator.wait_for_everyone()
+    if not is_main:
+        return None
     ldm = _ema_copy(ldm, result)
     final = measure(ldm, recipe.eval_steps)
     if len(ends) > 1:

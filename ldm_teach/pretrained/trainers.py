@@ -54,11 +54,17 @@ def train_recipe(
     overwrite: bool = False,
     progress: bool = True,
     command: str | None = None,
-) -> dict:
+    accelerator=None,
+) -> dict | None:
     """Run the recipe ``name`` of any table; returns the card written.
+
+    ``accelerator`` (an ``accelerate.Accelerator``) trains a latent-diffusion recipe
+    data-parallel (:func:`~ldm_teach.pretrained.ldm_trainer.train_ldm_recipe`); processes
+    other than the main one return None.
 
     Raises:
         KeyError: if ``name`` is in no recipe table (the message lists the names);
+        ValueError: if ``accelerator`` is given for a recipe that is not latent diffusion;
         and what the trainer of its kind raises.
     """
     if name in recipes.FEATURE_RECIPES:
@@ -77,6 +83,13 @@ def train_recipe(
         raise KeyError(
             f"no recipe named {name!r}; choose one of: " + ", ".join(sorted(recipes.all_recipes()))
         )
+    if accelerator is not None:
+        if fn is not train_ldm_recipe:
+            raise ValueError(
+                f"data-parallel training (accelerator, --data-parallel) is for the latent "
+                f"diffusion recipes ({', '.join(sorted(recipes.LDM_RECIPES))}); {name!r} is not one"
+            )
+        return fn(name, out_dir, steps, overwrite, progress, command, accelerator=accelerator)
     return fn(name, out_dir, steps, overwrite, progress=progress, command=command)
 
 

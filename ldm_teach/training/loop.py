@@ -13,10 +13,16 @@ What it does, step by step (each a standard trick the chapter's 10.3.4 discusses
    optionally with the usual warm-up of its decay (``ema_warmup``, see :class:`TrainConfig`);
 6. every ``checkpoint_every`` steps, write model, EMA, optimizer and step to
    ``checkpoint_dir/checkpoint.safetensors`` atomically; ``resume=True`` continues from it.
+
+With ``accelerator=`` (an ``accelerate.Accelerator``) the same steps run data-parallel on
+P processes: each keeps its shard of every global batch, ``accelerator.backward`` averages
+the gradients, the main process alone writes checkpoints (see
+:mod:`ldm_teach.training.distributed`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import time
@@ -43,6 +49,13 @@ from ldm_teach.training.config import (  # noqa: F401  (TrainConfig is loop's AP
     _ema_warmup_multi_avg_fn,
     _lr_at,
     ema_warmup_decay,
+)
+from ldm_teach.training.distributed import (
+    check_accelerator,
+    check_gradients_agree,
+    loss_generator,
+    mean_over_processes,
+    shard_indices,
 )
 from ldm_teach.training.loop_inputs import (
     _check_extra_metadata,
@@ -76,6 +89,7 @@ def train(
     progress: bool = True,
     extra_metadata: dict | None = None,
     stages: Sequence[tuple[int, tuple[Tensor, ...]]] = (),
+    accelerator=None,
 ) -> TrainResult:
     """Train ``model`` on in-memory ``data`` with AdamW, warm-up, clipping and EMA.
 
@@ -95,6 +109,13 @@ def train(
             instead of the previous one. This is progressive training (course Sec. 10.3.4):
             e.g. latents of 16 x 16 images first, then of 32 x 32 images, for a fully
             convolutional model. Optimizer, EMA and learning-rate schedule carry over.
+        accelerator: None (one process), or an ``accelerate.Accelerator`` to train
+            data-parallel (:mod:`ldm_teach.training.distributed`): ``config.batch_size``
+            is then the global batch, each of the P processes computes the loss on its
+            B / P rows, gradients are averaged; ``data`` must be on
+            ``accelerator.device``, ``checkpoint_dir`` a folder every process sees. Every
+            process returns the same TrainResult (the unwrapped model); only the main one
+            writes. Its checkpoints load and resume in one process, and vice versa.
     Returns:
         A :class:`TrainResult`.
     Raises:
@@ -107,6 +128,10 @@ def train(
             checkpoint's.
         TypeError: if ``extra_metadata`` is not a dict (ValueError if it is not JSON-able),
             or ``stages`` is not a sequence of ``(start_step, tuple_of_tensors)``.
+        TypeError, ValueError: for an accelerator :func:`~ldm_teach.training.distributed.
+            check_accelerator` refuses (e.g. batch_size not divisible by P).
+        RuntimeError: with P > 1, if the gradients differ between processes at the first
+            step (``loss_fn`` did not call the model it was given).
         FloatingPointError: if the loss is NaN or inf at a step (named; raised before
             that step's update).
         FileExistsError: if ``checkpoint_dir`` already holds a checkpoint and ``resume``
@@ -137,6 +162,12 @@ def train(
     ):
         raise ValueError("data must be a non-empty tuple of tensors with equal, non-zero length")
     stages = _check_stages(stages, data, config.steps)
+    if accelerator is not None:
+        check_accelerator(accelerator, config.batch_size, data[0].device)
+    rank, world = (
+        (0, 1) if accelerator is None else (accelerator.process_index, accelerator.num_processes)
+    )
+    is_main = accelerator is None or accelerator.is_main_process
     extra_metadata = _check_extra_metadata(extra_metadata)
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
@@ -145,6 +176,11 @@ def train(
             "with requires_grad=True): there is nothing to train"
         )
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+    # what the steps call: DDP-wrapped model and wrapped optimizer with an accelerator (the
+    # wrapper broadcasts the main process's weights, so the EMA copy below starts equal)
+    forward_model, stepper = model, optimizer
+    if accelerator is not None:
+        forward_model, stepper = accelerator.prepare(model, optimizer)
     ema = None
     if config.ema_decay is not None:
         avg_fn = (_ema_warmup_multi_avg_fn if config.ema_warmup else get_ema_multi_avg_fn)(
@@ -205,8 +241,12 @@ def train(
     def save(step: int) -> None:
         if ckpt_path is None:
             return
+        if not is_main:  # the weights are the same everywhere: the main process writes
+            accelerator.wait_for_everyone()
+            return
+        bare = model if accelerator is None else accelerator.unwrap_model(forward_model)
         opt_tensors, opt_meta = optimizer_to_tensors(optimizer)
-        tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
+        tensors = {f"model.{k}": v for k, v in bare.state_dict().items()}
         if ema is not None:
             tensors.update({f"ema.{k}": v for k, v in ema.state_dict().items()})
         tensors.update(opt_tensors)
@@ -219,6 +259,8 @@ def train(
             "data_sha256": fingerprint,
         }
         save_tensors_atomic(tensors, ckpt_path, meta)
+        if accelerator is not None:
+            accelerator.wait_for_everyone()  # no process reads it before it is whole
 
     device_type = data[0].device.type
     t_start = time.perf_counter()
@@ -227,7 +269,7 @@ def train(
         range(start, config.steps),
         initial=start,
         total=config.steps,
-        disable=not progress,
+        disable=not progress or not is_main,
         desc="train",
     )
     for step in bar:
@@ -238,20 +280,37 @@ def train(
                 current = stage_data
         n = current[0].shape[0]
         # 1. the batch and the loss's randomness depend only on (seed, step)
-        gen = torch.Generator().manual_seed(config.seed * 1_000_003 + step)
+        step_seed = config.seed * 1_000_003 + step
+        gen = torch.Generator().manual_seed(step_seed)
         for group in optimizer.param_groups:
             group["lr"] = _lr_at(step, config)
         total = 0.0
-        for _ in range(config.grad_accum):
-            idx = torch.randint(0, n, (config.batch_size,), generator=gen).to(current[0].device)
-            batch = tuple(d[idx] for d in current)
-            # 2. forward, optionally in bf16
-            with torch.autocast(device_type, dtype=torch.bfloat16, enabled=config.bf16_autocast):
-                loss = loss_fn(model, batch, gen)
-            _check_loss(loss)
-            # 3. accumulate
-            (loss.float() / config.grad_accum).backward()
+        for micro in range(config.grad_accum):
+            idx = torch.randint(0, n, (config.batch_size,), generator=gen)
+            loss_gen = gen
+            if accelerator is not None:  # this process's B / P rows and noise generator
+                idx = shard_indices(idx, rank, world)
+                loss_gen = loss_generator(gen, step_seed, micro, rank, world)
+            batch = tuple(d[idx.to(current[0].device)] for d in current)
+            # gradients are all-reduced once per step, at the last micro-batch
+            sync = micro == config.grad_accum - 1 or accelerator is None
+            with contextlib.nullcontext() if sync else accelerator.no_sync(forward_model):
+                # 2. forward, optionally in bf16
+                with torch.autocast(
+                    device_type, dtype=torch.bfloat16, enabled=config.bf16_autocast
+                ):
+                    loss = loss_fn(forward_model, batch, loss_gen)
+                _check_loss(loss)
+                # 3. accumulate (with P processes: and average over them)
+                if accelerator is None:
+                    (loss.float() / config.grad_accum).backward()
+                else:
+                    accelerator.backward(loss.float() / config.grad_accum)
             total += float(loss.detach()) / config.grad_accum
+        if accelerator is not None:
+            total = mean_over_processes(accelerator, total, current[0].device)
+            if step == start:
+                check_gradients_agree(accelerator, params)
         if not math.isfinite(total):  # before the step: the weights stay finite
             raise FloatingPointError(
                 f"the loss is {total} at step {step}: the data or the model holds NaN/inf, "
@@ -259,10 +318,12 @@ def train(
                 f"before step {step}"
             )
         # 4. clip and step
-        if config.grad_clip is not None:
+        if config.grad_clip is not None and accelerator is not None:
+            accelerator.clip_grad_norm_(params, config.grad_clip)
+        elif config.grad_clip is not None:
             torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
+        stepper.step()
+        stepper.zero_grad(set_to_none=True)
         # 5. EMA
         if ema is not None:
             ema.update_parameters(model)
