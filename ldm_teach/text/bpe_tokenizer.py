@@ -58,8 +58,11 @@ class BPETokenizer:
         ):
             raise ValueError(f"texts must be a str or a non-empty list of str, got {texts!r:.100}")
         L = self.context_length
+        # one pass of the BPE; cut like transformers' truncation (start, words, end)
         full = self.hf_tokenizer(list(texts), padding=False, truncation=False).input_ids
-        for text, ids in zip(texts, full, strict=True):
+        input_ids = torch.full((len(full), L), self.pad_token_id, dtype=torch.long)
+        attention_mask = torch.zeros((len(full), L), dtype=torch.long)
+        for i, (text, ids) in enumerate(zip(texts, full, strict=True)):
             if len(ids) > L:
                 cut = self.hf_tokenizer.decode(ids[L - 1 : -1])
                 warnings.warn(
@@ -67,10 +70,10 @@ class BPETokenizer:
                     f"this part is cut: {cut!r}",
                     stacklevel=2,
                 )
-        batch = self.hf_tokenizer(
-            list(texts), padding="max_length", max_length=L, truncation=True, return_tensors="pt"
-        )
-        return TokenBatch(batch.input_ids.to(torch.long), batch.attention_mask.to(torch.long))
+                ids = [*ids[: L - 1], self.end_token_id]
+            input_ids[i, : len(ids)] = torch.tensor(ids)
+            attention_mask[i, : len(ids)] = 1
+        return TokenBatch(input_ids, attention_mask)
 
     def tokens(self, text: str) -> list[str]:
         """The BPE pieces of ``text`` (start and end tokens included), for per-token plots."""
